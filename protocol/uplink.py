@@ -68,7 +68,7 @@ class Uplink:
     @property
     def cancels(self) -> int:
         """The counter of the alarm a CANCEL or DURESS ends, else 0."""
-        if self.event == EVENT_CANCEL or self.event == EVENT_DURESS:
+        if self.event in (EVENT_CANCEL, EVENT_DURESS):
             return self.counter - self.aux
         return 0
 
@@ -82,19 +82,16 @@ class Uplink:
             "ack_requested": bool(self.flags & FLAG_ACK_REQUESTED),
             "boot": bool(self.flags & FLAG_BOOT),
         }
-        if self.event == EVENT_CANCEL or self.event == EVENT_DURESS:
+        if self.event in (EVENT_CANCEL, EVENT_DURESS):
             d["cancels"] = self.cancels
-        elif self.event == EVENT_HEARTBEAT or self.event == EVENT_LOW_BATTERY:
+        elif self.event in (EVENT_HEARTBEAT, EVENT_LOW_BATTERY):
             d["heartbeat_min"] = self.aux
         return d
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Uplink):
             return NotImplemented
-        for name in Uplink.__slots__:
-            if getattr(self, name) != getattr(other, name):
-                return False
-        return True
+        return all(getattr(self, name) == getattr(other, name) for name in Uplink.__slots__)
 
     def __repr__(self) -> str:
         return "Uplink(" + repr(self.to_dict()) + ")"
@@ -116,11 +113,11 @@ def check_fields(up: Uplink) -> None:
         raise FrameError(REASON_FIELD, "age out of range")
     if not 0 <= up.aux <= AUX_MAX:
         raise FrameError(REASON_FIELD, "aux out of range")
-    if up.event == EVENT_CANCEL or up.event == EVENT_DURESS:
+    if up.event in (EVENT_CANCEL, EVENT_DURESS):
         # The cancelled alarm came earlier and had a valid counter.
         if up.aux == 0 or up.aux >= up.counter:
             raise FrameError(REASON_FIELD, "cancel must name an earlier counter")
-    elif up.event != EVENT_HEARTBEAT and up.event != EVENT_LOW_BATTERY and up.aux != 0:
+    elif up.event not in (EVENT_HEARTBEAT, EVENT_LOW_BATTERY) and up.aux != 0:
         raise FrameError(REASON_FIELD, "aux must be zero for this event")
 
 
@@ -139,9 +136,7 @@ def pseudonym(keys: DeviceKeys, counter: int) -> bytes:
 
 def encode(keys: DeviceKeys, up: Uplink) -> bytes:
     check_fields(up)
-    body = struct.pack(
-        _BODY_FORMAT, (up.flags << 4) | up.event, up.battery, up.aux, up.age, up.device_id
-    )
+    body = struct.pack(_BODY_FORMAT, (up.flags << 4) | up.event, up.battery, up.aux, up.age, up.device_id)
     head = bytes((VERSION_UPLINK,)) + pseudonym(keys, up.counter)
     head += xor(body, keys.keystream(DIR_UP, up.counter, 0))
     return head + keys.mic(DIR_UP, up.counter, 0, head, UPLINK_MIC_SIZE)

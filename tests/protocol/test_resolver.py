@@ -1,0 +1,116 @@
+"""The server's resolver: O(1) by pseudonym, sliding with accepted counters, recovering after unheard frames."""
+
+import os
+
+import pytest
+
+from protocol import uplink
+from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, LOOKAHEAD, LOOKBEHIND, RECOVERY_HORIZON
+from protocol.errors import FrameError
+from protocol.keys import DeviceKeys
+from protocol.resolver import Resolver, search_key
+
+
+def _frame(root: bytes, counter: int, device_id: int = 1, event: int = EVENT_SOS) -> bytes:
+    return uplink.encode(DeviceKeys(root), uplink.Uplink(counter, device_id, event))
+
+
+@pytest.fixture
+def fleet() -> tuple[Resolver, dict[int, bytes]]:
+    r = Resolver()
+    roots = {i: os.urandom(16) for i in range(1, 51)}
+    for i, root in roots.items():
+        r.add(i, root)
+    return r, roots
+
+
+def test_resolves_every_device_and_counter_in_its_lookahead(fleet: tuple[Resolver, dict[int, bytes]]) -> None:
+    r, roots = fleet
+    assert r.table_size == 50 * LOOKAHEAD
+    for i, root in roots.items():
+        for c in (1, LOOKAHEAD):
+            got = r.resolve(_frame(root, c, i))
+            assert (got.device.device_id, got.counter) == (i, c)
+
+
+def test_table_slides_with_accepted_counters(fleet: tuple[Resolver, dict[int, bytes]]) -> None:
+    r, roots = fleet
+    dev = r.resolve(_frame(roots[3], 10, 3)).device
+    assert r.accept(dev, 10) == "accept"
+    assert set(dev.window) == set(range(10 - LOOKBEHIND + 1, 10 + LOOKAHEAD + 1))
+    assert r.table_size == 49 * LOOKAHEAD + LOOKBEHIND + LOOKAHEAD
+    assert r.resolve(_frame(roots[3], 10 + LOOKAHEAD, 3)).counter == 10 + LOOKAHEAD
+    # A late copy of the accepted counter still resolves, and the replay window calls it what it is.
+    copy = r.resolve(_frame(roots[3], 10, 3))
+    assert r.accept(copy.device, copy.counter) == "replay"
+    with pytest.raises(FrameError) as e:
+        r.resolve(_frame(roots[3], 10 - LOOKBEHIND, 3))
+    assert e.value.reason == "unknown_device"
+
+
+def test_forged_mic_and_unknown_device_are_told_apart(fleet: tuple[Resolver, dict[int, bytes]]) -> None:
+    r, roots = fleet
+    forged = bytearray(_frame(roots[1], 2))
+    forged[-1] ^= 1
+    with pytest.raises(FrameError) as e:
+        r.resolve(bytes(forged))
+    assert e.value.reason == "mic"
+    with pytest.raises(FrameError) as e:
+        r.resolve(_frame(os.urandom(16), 2))
+    assert e.value.reason == "unknown_device"
+
+
+def test_recovers_a_device_that_sent_many_unheard_frames(fleet: tuple[Resolver, dict[int, bytes]]) -> None:
+    r, roots = fleet
+    far = 1 + LOOKAHEAD + 3000  # three thousand heartbeats nobody heard
+    frame = _frame(roots[42], far, 42, EVENT_HEARTBEAT)
+    with pytest.raises(FrameError):
+        r.resolve(frame)
+    found = r.recover([frame, _frame(os.urandom(16), 5), b"junk"])
+    assert [(x.device.device_id, x.counter) for x in found] == [(42, far)]
+    r.accept(found[0].device, far)
+    # Re-centred: the next frame of that device resolves in O(1) again.
+    assert r.resolve(_frame(roots[42], far + 1, 42)).counter == far + 1
+
+
+def test_recovery_stops_at_its_horizon(fleet: tuple[Resolver, dict[int, bytes]]) -> None:
+    r, roots = fleet
+    beyond = LOOKAHEAD + RECOVERY_HORIZON + 1
+    assert r.recover([_frame(roots[7], beyond, 7)]) == []
+    assert r.recover([_frame(roots[7], beyond - 1, 7)])[0].counter == beyond - 1
+
+
+def test_restored_replay_state_refuses_old_counters() -> None:
+    r = Resolver()
+    root = os.urandom(16)
+    dev = r.add(9, root, highest=500, bitmap=0b1)
+    assert r.accept(dev, r.resolve(_frame(root, 500, 9)).counter) == "replay"
+    assert r.accept(dev, r.resolve(_frame(root, 501, 9)).counter) == "accept"
+
+
+def test_shared_pseudonyms_are_tried_in_turn() -> None:
+    r = Resolver()
+    a, b = os.urandom(16), os.urandom(16)
+    r.add(1, a)
+    r.add(2, b)
+    # Force a collision: make device 2 claim device 1's pseudonym for counter 1, as a 48-bit clash would.
+    pid = r.get(1).window[1]  # type: ignore[union-attr]
+    dev2 = r.get(2)
+    assert dev2 is not None
+    r._unlink(dev2.window[1], dev2)
+    dev2.window[1] = pid
+    r._link(pid, dev2)
+    assert len(r.candidates(pid.to_bytes(6, "big"))) == 2
+    assert r.resolve(_frame(a, 1, 1)).device.device_id == 1
+    r.remove(1)
+    assert r.candidates(pid.to_bytes(6, "big")) == [(dev2, 1)]
+
+
+def test_search_key_finds_any_counter_below_2_20() -> None:
+    root = os.urandom(16)
+    keys = DeviceKeys(root)
+    for c in (1, 777_777, (1 << 20) - 1):
+        assert search_key(keys, _frame(root, c)) == c
+    with pytest.raises(FrameError) as e:
+        search_key(keys, _frame(root, 1 << 20))
+    assert e.value.reason == "unknown_device"
