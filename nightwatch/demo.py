@@ -40,12 +40,12 @@ def run() -> None:
         except FrameError as e:
             print(f"  rejected: {e.reason}")
             continue
-        verdict = resolver.accept(res.device, res.counter)
-        fields = uplink.decode(res.device.keys, frame, res.counter).to_dict()
+        verdict = resolver.accept(res.device_id, res.counter)
+        fields = uplink.decode(res.keys, frame, res.counter).to_dict()
         outcome = "new" if verdict == "accept" else "copy of a counter already accepted, adds reception only"
-        print(f"  resolved to device {res.device.device_id} ({outcome}): {json.dumps(fields)}")
+        print(f"  resolved to device {res.device_id} ({outcome}): {json.dumps(fields)}")
         if up.event == EVENT_SOS and verdict == "accept":
-            down = ack.encode(res.device.keys, ack.Ack(res.counter, ACK_HELP_ON_THE_WAY, 0, 4))
+            down = ack.encode(res.keys, ack.Ack(res.counter, ACK_HELP_ON_THE_WAY, 0, 4))
             got = ack.decode(keys, down, up.counter)
             print(f"  downlink ACK {down.hex()} -> key ring shows {got.to_dict()['state']}")
 

@@ -50,26 +50,43 @@ def parse_root_key(text: str) -> bytes:
 
 
 class DeviceKeys:
-    """The three keys derived from one device's root key, each keyed once for reuse."""
+    """The three keys derived from one device's root key (or given as the 48 bytes ``k_mic || k_enc || k_id``).
 
-    def __init__(self, root_key: bytes) -> None:
-        if len(root_key) != ROOT_KEY_SIZE:
-            raise ValueError("root key must be 16 bytes")
-        root = Aes(root_key)
-        self.k_mic = root.encrypt(_kdf_block(LABEL_MIC))
-        self.k_enc = root.encrypt(_kdf_block(LABEL_ENC))
-        self.k_id = root.encrypt(_kdf_block(LABEL_ID))
-        self._mic = Cmac(self.k_mic)
-        self._enc = Aes(self.k_enc)
-        self._id = Aes(self.k_id)
+    Each AES context is built on first use and then reused: a key ring uses all three, while a server that only
+    verifies a frame never pays for the other two.
+    """
+
+    def __init__(self, root_key: bytes | None = None, derived: bytes = b"") -> None:
+        if root_key is not None:
+            if len(root_key) != ROOT_KEY_SIZE:
+                raise ValueError("root key must be 16 bytes")
+            derived = Aes(root_key).encrypt(_kdf_block(LABEL_MIC) + _kdf_block(LABEL_ENC) + _kdf_block(LABEL_ID))
+        if len(derived) != 3 * ROOT_KEY_SIZE:
+            raise ValueError("derived keys must be 48 bytes")
+        self.k_mic = bytes(derived[0:16])
+        self.k_enc = bytes(derived[16:32])
+        self.k_id = bytes(derived[32:48])
+        self._mic: Cmac | None = None
+        self._enc: Aes | None = None
+        self._id: Aes | None = None
+
+    @property
+    def derived(self) -> bytes:
+        return self.k_mic + self.k_enc + self.k_id
 
     def pseudonym(self, direction: int, counter: int, seq: int, size: int) -> bytes:
+        if self._id is None:
+            self._id = Aes(self.k_id)
         return self._id.encrypt(pseudonym_block(direction, counter, seq))[:size]
 
     def keystream(self, direction: int, counter: int, seq: int) -> bytes:
+        if self._enc is None:
+            self._enc = Aes(self.k_enc)
         return self._enc.encrypt(keystream_block(direction, counter, seq))
 
     def mic(self, direction: int, counter: int, seq: int, msg: bytes, size: int) -> bytes:
+        if self._mic is None:
+            self._mic = Cmac(self.k_mic)
         return self._mic.tag(mic_block(direction, counter, seq, len(msg)) + msg)[:size]
 
 

@@ -1,14 +1,19 @@
 """Server side: from a frame's pseudonym to its device and counter in O(1) (SPEC 7).
 
-The resolver keeps, per device, the pseudonyms of the counters it may hear next (up to ``lookahead`` above the
-highest accepted counter) and of the few just below it (``lookbehind``, so late copies resolve and count as
-duplicates instead of unknown). All of them sit in one dict keyed by the pseudonym's integer value. A device
-that sent more unheard frames than the lookahead is found again by :meth:`Resolver.recover`, a batched sweep
-over a wider horizon; the caller decides how often to run it.
+Per device the resolver keeps the pseudonyms of the counters it may hear next (up to ``lookahead`` above the
+highest accepted counter) and of the few just below (``lookbehind``), so that late copies resolve and count as
+duplicates rather than unknown devices. Every one of them sits in one :class:`PseudonymTable`; per-device state
+lives in flat arrays indexed by a slot number, so 100k devices cost tens of megabytes, not hundreds. A device that
+sent more unheard frames than the lookahead is found again by :meth:`Resolver.recover`, a batched sweep over a
+wider horizon that the caller runs on a queue of unresolved frames.
 """
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
 
 from protocol import uplink
 from protocol.constants import (
@@ -25,132 +30,176 @@ from protocol.errors import FrameError
 from protocol.keys import DeviceKeys
 from protocol.replay import ACCEPT, ReplayWindow
 from protocol.search import find_counters, pseudonyms
+from protocol.table import PseudonymTable
 
-
-@dataclass(eq=False, slots=True)
-class Device:
-    device_id: int
-    keys: DeviceKeys
-    replay: ReplayWindow
-    # counter -> pseudonym for every counter currently in the table
-    window: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def highest(self) -> int:
-        return self.replay.highest
+HOT_KEYS = 4096  # devices whose AES contexts stay built: those with an alarm in flight
 
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    device: Device
+    device_id: int
     counter: int
+    keys: DeviceKeys
 
 
 class Resolver:
     def __init__(
-        self, lookahead: int = LOOKAHEAD, lookbehind: int = LOOKBEHIND, horizon: int = RECOVERY_HORIZON
+        self,
+        lookahead: int = LOOKAHEAD,
+        lookbehind: int = LOOKBEHIND,
+        horizon: int = RECOVERY_HORIZON,
+        expected_devices: int = 1024,
     ) -> None:
         self.lookahead = lookahead
         self.lookbehind = lookbehind
         self.horizon = horizon
-        self._devices: dict[int, Device] = {}
-        # pseudonym -> device, or a tuple of devices in the rare case two share one
-        self._table: dict[int, Device | tuple[Device, ...]] = {}
+        self._span = lookahead + lookbehind
+        self._slot_of: dict[int, int] = {}
+        self._ids: list[int | None] = []  # slot -> device id, None for a freed slot
+        self._free: list[int] = []
+        self._derived: list[bytes] = []  # slot -> k_mic || k_enc || k_id
+        self._replay: list[ReplayWindow] = []
+        self._base = array("q")  # slot -> counter of the first pseudonym held; 0 if none
+        self._pids = array("Q")  # slot * span + i -> pseudonym of counter base + i
+        self._count = array("B")  # slot -> how many pseudonyms are held
+        self._table = PseudonymTable(expected_devices * lookahead)
+        self._hot: OrderedDict[int, DeviceKeys] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._devices)
+        return len(self._slot_of)
 
-    def __iter__(self) -> Iterator[Device]:
-        return iter(self._devices.values())
+    def __contains__(self, device_id: int) -> bool:
+        return device_id in self._slot_of
 
     @property
     def table_size(self) -> int:
         return len(self._table)
 
-    def get(self, device_id: int) -> Device | None:
-        return self._devices.get(device_id)
+    @property
+    def table_bytes(self) -> int:
+        return self._table.nbytes + self._pids.itemsize * len(self._pids)
 
-    def add(self, device_id: int, root_key: bytes, highest: int = 0, bitmap: int = 0) -> Device:
+    def add(self, device_id: int, root_key: bytes, highest: int = 0, bitmap: int = 0) -> None:
         """Register a device; ``highest`` and ``bitmap`` restore its replay state from storage."""
-        if device_id in self._devices:
+        if device_id in self._slot_of:
             self.remove(device_id)
-        dev = Device(device_id, DeviceKeys(root_key), ReplayWindow(highest, bitmap))
-        self._devices[device_id] = dev
-        self._fill(dev)
-        return dev
+        keys = DeviceKeys(root_key)
+        if self._free:
+            slot = self._free.pop()
+            self._ids[slot] = device_id
+            self._derived[slot] = keys.derived
+            self._replay[slot] = ReplayWindow(highest, bitmap)
+        else:
+            slot = len(self._ids)
+            self._ids.append(device_id)
+            self._derived.append(keys.derived)
+            self._replay.append(ReplayWindow(highest, bitmap))
+            self._base.append(0)
+            self._count.append(0)
+            self._pids.extend([0] * self._span)
+        self._slot_of[device_id] = slot
+        self._fill(slot, keys)
 
     def remove(self, device_id: int) -> None:
-        dev = self._devices.pop(device_id)
-        for pid in dev.window.values():
-            self._unlink(pid, dev)
-        dev.window.clear()
+        slot = self._slot_of.pop(device_id)
+        self._clear(slot)
+        self._ids[slot] = None
+        self._hot.pop(slot, None)
+        self._free.append(slot)
 
-    def _range(self, dev: Device) -> range:
-        lo = max(1, dev.highest - self.lookbehind + 1)
-        hi = min(COUNTER_MAX, dev.highest + self.lookahead)
-        return range(lo, hi + 1)
+    def highest(self, device_id: int) -> int:
+        return self._replay[self._slot_of[device_id]].highest
 
-    def _fill(self, dev: Device) -> None:
-        want = self._range(dev)
-        for counter in [c for c in dev.window if c not in want]:
-            self._unlink(dev.window.pop(counter), dev)
-        missing = [c for c in want if c not in dev.window]
-        if not missing:
-            return
-        # One batched AES call for the whole run; after an accept that is usually one or two counters.
-        pids = pseudonyms(dev.keys.k_id, DIR_UP, 0, missing[0], missing[-1] - missing[0] + 1, PSEUDONYM_SIZE)
-        for counter in missing:
-            pid = int(pids[counter - missing[0]])
-            dev.window[counter] = pid
-            self._link(pid, dev)
+    def window(self, device_id: int) -> range:
+        """The counters whose pseudonyms are in the table for this device."""
+        slot = self._slot_of[device_id]
+        return range(self._base[slot], self._base[slot] + self._count[slot])
 
-    def _link(self, pid: int, dev: Device) -> None:
-        cur = self._table.get(pid)
-        if cur is None:
-            self._table[pid] = dev
-        elif isinstance(cur, tuple):
-            self._table[pid] = (*cur, dev)
+    def keys(self, device_id: int) -> DeviceKeys:
+        return self._keys(self._slot_of[device_id])
+
+    def _keys(self, slot: int) -> DeviceKeys:
+        keys = self._hot.get(slot)
+        if keys is None:
+            keys = DeviceKeys(derived=self._derived[slot])
+            self._hot[slot] = keys
+            if len(self._hot) > HOT_KEYS:
+                self._hot.popitem(last=False)
         else:
-            self._table[pid] = (cur, dev)
+            self._hot.move_to_end(slot)
+        return keys
 
-    def _unlink(self, pid: int, dev: Device) -> None:
-        cur = self._table.get(pid)
-        if cur is dev:
-            del self._table[pid]
-        elif isinstance(cur, tuple):
-            rest = tuple(d for d in cur if d is not dev)
-            self._table[pid] = rest[0] if len(rest) == 1 else rest
+    def _clear(self, slot: int) -> None:
+        off = slot * self._span
+        for i in range(self._count[slot]):
+            self._table.remove(self._pids[off + i], slot)
+        self._count[slot] = 0
 
-    def candidates(self, pid: bytes) -> list[tuple[Device, int]]:
+    def _fill(self, slot: int, keys: DeviceKeys) -> None:
+        """Point the slot's pseudonyms at the counters around its highest accepted one."""
+        highest = self._replay[slot].highest
+        lo = max(1, highest - self.lookbehind + 1)
+        hi = min(COUNTER_MAX, highest + self.lookahead)
+        base, count, off = self._base[slot], self._count[slot], slot * self._span
+        held = {base + i: self._pids[off + i] for i in range(count)}
+        for counter, pid in held.items():
+            if not lo <= counter <= hi:
+                self._table.remove(pid, slot)
+        new = [c for c in range(lo, hi + 1) if c not in held]
+        if len(new) > 4:
+            fresh = pseudonyms(keys.k_id, DIR_UP, 0, new[0], new[-1] - new[0] + 1, PSEUDONYM_SIZE)
+            computed = {c: int(fresh[c - new[0]]) for c in new}
+        else:
+            computed = {c: int.from_bytes(uplink.pseudonym(keys, c), "big") for c in new}
+        for counter, pid in computed.items():
+            self._table.insert(pid, slot)
+            held[counter] = pid
+        self._base[slot] = lo
+        self._count[slot] = hi - lo + 1
+        for i in range(hi - lo + 1):
+            self._pids[off + i] = held[lo + i]
+
+    def candidates(self, pid: bytes) -> list[tuple[int, int]]:
+        """(device id, counter) pairs whose pseudonym is ``pid``: almost always none or one."""
         key = int.from_bytes(pid, "big")
-        hit = self._table.get(key)
-        if hit is None:
-            return []
-        devs = hit if isinstance(hit, tuple) else (hit,)
-        return [(d, c) for d in devs for c, p in d.window.items() if p == key]
+        out: list[tuple[int, int]] = []
+        for slot in self._table.find(key):
+            off = slot * self._span
+            for i in range(self._count[slot]):
+                if self._pids[off + i] == key:
+                    out.append((self._ids[slot], self._base[slot] + i))  # type: ignore[arg-type]
+        return out
 
     def resolve(self, frame: bytes) -> Resolved:
         """The device and counter of a frame whose MIC verifies, or FrameError (length, version, unknown, mic)."""
         pid = uplink.check_shape(frame)
         found = self.candidates(pid)
-        for dev, counter in found:
-            if uplink.verify(dev.keys, frame, counter):
-                return Resolved(dev, counter)
+        for device_id, counter in found:
+            keys = self._keys(self._slot_of[device_id])
+            if uplink.verify(keys, frame, counter):
+                return Resolved(device_id, counter, keys)
         raise FrameError(REASON_MIC if found else REASON_UNKNOWN_DEVICE)
 
-    def accept(self, dev: Device, counter: int) -> str:
-        """Replay check and update (SPEC 8); slides the device's table when its highest counter moves."""
-        before = dev.highest
-        verdict = dev.replay.accept(counter)
-        if verdict == ACCEPT and dev.highest != before:
-            self._fill(dev)
+    def accept(self, device_id: int, counter: int) -> str:
+        """Replay check and update (SPEC 8); slides the device's pseudonyms when its highest counter moves."""
+        slot = self._slot_of[device_id]
+        window = self._replay[slot]
+        before = window.highest
+        verdict = window.accept(counter)
+        if verdict == ACCEPT and window.highest != before:
+            self._fill(slot, self._keys(slot))
         return verdict
 
-    def recover(self, frames: Iterable[bytes], devices: Iterable[Device] | None = None) -> list[Resolved]:
-        """Sweep ``horizon`` counters past each device's table for frames nothing resolved (SPEC 7.3).
+    def replay_state(self, device_id: int) -> tuple[int, int]:
+        """(highest, bitmap) to persist after an accept."""
+        w = self._replay[self._slot_of[device_id]]
+        return w.highest, w.bitmap
 
-        Costs one batched AES call per device, so the caller runs it on a queue of unresolved frames, not per
-        frame. A found frame is returned verified; the caller then accepts it, which re-centres the table.
+    def recover(self, frames: Iterable[bytes], device_ids: Iterable[int] | None = None) -> list[Resolved]:
+        """Sweep ``horizon`` counters past each device's window for frames nothing resolved (SPEC 7.5).
+
+        One batched AES call per device, so run it on a queue of unresolved frames, not per frame. A found frame
+        comes back verified; accepting it re-centres that device's window.
         """
         pending: dict[int, bytes] = {}
         for f in frames:
@@ -159,25 +208,23 @@ class Resolver:
             except FrameError:
                 continue
         found: list[Resolved] = []
-        if not pending:
-            return found
-        import numpy as np
-
-        wanted = np.fromiter(pending.keys(), dtype=np.uint64, count=len(pending))
-        for dev in self._devices.values() if devices is None else devices:
-            start = dev.highest + self.lookahead + 1
+        slots = self._slot_of.values() if device_ids is None else [self._slot_of[d] for d in device_ids]
+        for slot in slots:
+            if not pending:
+                break
+            start = self._replay[slot].highest + self.lookahead + 1
             count = min(self.horizon, COUNTER_MAX - start + 1)
             if count <= 0:
                 continue
-            pids = pseudonyms(dev.keys.k_id, DIR_UP, 0, start, count, PSEUDONYM_SIZE)
-            for i in np.flatnonzero(np.isin(pids, wanted)):
-                counter = start + int(i)
-                frame = pending.get(int(pids[i]))
-                if frame is not None and uplink.verify(dev.keys, frame, counter):
-                    found.append(Resolved(dev, counter))
-                    del pending[int(pids[i])]
-            if not pending:
-                break
+            k_id = self._derived[slot][32:48]
+            cands = pseudonyms(k_id, DIR_UP, 0, start, count, PSEUDONYM_SIZE)
+            wanted = np.fromiter(pending.keys(), dtype=np.uint64, count=len(pending))
+            for i in np.flatnonzero(np.isin(cands, wanted)):
+                pid = int(cands[i])
+                keys = self._keys(slot)
+                if uplink.verify(keys, pending[pid], start + int(i)):
+                    found.append(Resolved(self._ids[slot], start + int(i), keys))  # type: ignore[arg-type]
+                    del pending[pid]
         return found
 
 

@@ -30,19 +30,19 @@ def test_resolves_every_device_and_counter_in_its_lookahead(fleet: tuple[Resolve
     for i, root in roots.items():
         for c in (1, LOOKAHEAD):
             got = r.resolve(_frame(root, c, i))
-            assert (got.device.device_id, got.counter) == (i, c)
+            assert (got.device_id, got.counter) == (i, c)
 
 
 def test_table_slides_with_accepted_counters(fleet: tuple[Resolver, dict[int, bytes]]) -> None:
     r, roots = fleet
-    dev = r.resolve(_frame(roots[3], 10, 3)).device
-    assert r.accept(dev, 10) == "accept"
-    assert set(dev.window) == set(range(10 - LOOKBEHIND + 1, 10 + LOOKAHEAD + 1))
+    assert r.resolve(_frame(roots[3], 10, 3)).device_id == 3
+    assert r.accept(3, 10) == "accept"
+    assert r.window(3) == range(10 - LOOKBEHIND + 1, 10 + LOOKAHEAD + 1)
     assert r.table_size == 49 * LOOKAHEAD + LOOKBEHIND + LOOKAHEAD
     assert r.resolve(_frame(roots[3], 10 + LOOKAHEAD, 3)).counter == 10 + LOOKAHEAD
     # A late copy of the accepted counter still resolves, and the replay window calls it what it is.
     copy = r.resolve(_frame(roots[3], 10, 3))
-    assert r.accept(copy.device, copy.counter) == "replay"
+    assert r.accept(copy.device_id, copy.counter) == "replay"
     with pytest.raises(FrameError) as e:
         r.resolve(_frame(roots[3], 10 - LOOKBEHIND, 3))
     assert e.value.reason == "unknown_device"
@@ -67,8 +67,8 @@ def test_recovers_a_device_that_sent_many_unheard_frames(fleet: tuple[Resolver, 
     with pytest.raises(FrameError):
         r.resolve(frame)
     found = r.recover([frame, _frame(os.urandom(16), 5), b"junk"])
-    assert [(x.device.device_id, x.counter) for x in found] == [(42, far)]
-    r.accept(found[0].device, far)
+    assert [(x.device_id, x.counter) for x in found] == [(42, far)]
+    r.accept(42, far)
     # Re-centred: the next frame of that device resolves in O(1) again.
     assert r.resolve(_frame(roots[42], far + 1, 42)).counter == far + 1
 
@@ -83,9 +83,10 @@ def test_recovery_stops_at_its_horizon(fleet: tuple[Resolver, dict[int, bytes]])
 def test_restored_replay_state_refuses_old_counters() -> None:
     r = Resolver()
     root = os.urandom(16)
-    dev = r.add(9, root, highest=500, bitmap=0b1)
-    assert r.accept(dev, r.resolve(_frame(root, 500, 9)).counter) == "replay"
-    assert r.accept(dev, r.resolve(_frame(root, 501, 9)).counter) == "accept"
+    r.add(9, root, highest=500, bitmap=0b1)
+    assert r.accept(9, r.resolve(_frame(root, 500, 9)).counter) == "replay"
+    assert r.accept(9, r.resolve(_frame(root, 501, 9)).counter) == "accept"
+    assert r.replay_state(9) == (501, 0b11)
 
 
 def test_shared_pseudonyms_are_tried_in_turn() -> None:
@@ -93,17 +94,30 @@ def test_shared_pseudonyms_are_tried_in_turn() -> None:
     a, b = os.urandom(16), os.urandom(16)
     r.add(1, a)
     r.add(2, b)
-    # Force a collision: make device 2 claim device 1's pseudonym for counter 1, as a 48-bit clash would.
-    pid = r.get(1).window[1]  # type: ignore[union-attr]
-    dev2 = r.get(2)
-    assert dev2 is not None
-    r._unlink(dev2.window[1], dev2)
-    dev2.window[1] = pid
-    r._link(pid, dev2)
-    assert len(r.candidates(pid.to_bytes(6, "big"))) == 2
-    assert r.resolve(_frame(a, 1, 1)).device.device_id == 1
+    # Force what a 48-bit clash would do: device 2's slot also claims device 1's pseudonym of counter 1.
+    frame = _frame(a, 1, 1)
+    pid = int.from_bytes(frame[1:7], "big")
+    r._table.insert(pid, r._slot_of[2])
+    r._pids[r._slot_of[2] * r._span] = pid
+    assert sorted(r.candidates(frame[1:7])) == [(1, 1), (2, 1)]
+    assert r.resolve(frame).device_id == 1
     r.remove(1)
-    assert r.candidates(pid.to_bytes(6, "big")) == [(dev2, 1)]
+    assert r.candidates(frame[1:7]) == [(2, 1)]
+    with pytest.raises(FrameError) as e:
+        r.resolve(frame)
+    assert e.value.reason == "mic"
+
+
+def test_removed_slots_are_reused_cleanly() -> None:
+    r = Resolver()
+    roots = {i: os.urandom(16) for i in range(5)}
+    for i, root in roots.items():
+        r.add(i, root)
+    r.remove(2)
+    r.add(9, roots[2])  # same key, new id: takes the freed slot
+    assert 2 not in r
+    assert r.resolve(_frame(roots[2], 3, 9)).device_id == 9
+    assert r.table_size == 5 * LOOKAHEAD
 
 
 def test_search_key_finds_any_counter_below_2_20() -> None:
