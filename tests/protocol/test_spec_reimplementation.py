@@ -69,3 +69,16 @@ def test_spec_text_reproduces_every_vector() -> None:
             continue
         checked += 1
     assert checked >= 20
+
+
+def test_worked_example_in_the_spec_is_current() -> None:
+    import re
+
+    text = (VECTORS.parent / "SPEC.md").read_text()
+    root = bytes(range(16))
+    fields = {"flags": 1, "event": 1, "battery": 80, "aux": 0, "age": 0, "device_id": 7}
+    frame = re.search(r"^\| frame \| `([0-9a-f]+)` \|$", text, re.M)
+    reply = re.search(r"^\| ACK \| `([0-9a-f]+)` \|$", text, re.M)
+    assert frame is not None and reply is not None
+    assert frame.group(1) == uplink(root, 41, fields).hex()
+    assert reply.group(1) == ack(root, 41, 2, 0, 4).hex()
