@@ -1,0 +1,141 @@
+"""What responders, operators and the clock do to incidents (pure over the state, like the pipeline).
+
+Each function returns the effects to carry out; a request the lifecycle forbids raises ActionError, which the API
+turns into a 409 with the reason.
+"""
+
+from basestation.dispatch.effects import Downlink, Effects, NoticeRow, Push
+from basestation.dispatch.incidents import Incident, State, TransitionError, note, transition
+from basestation.dispatch.pipeline import UplinkPipeline
+from basestation.dispatch.state import DispatchState, Gateway
+from protocol import ack
+from protocol.constants import ACK_HELP_ON_THE_WAY
+
+
+class ActionError(ValueError):
+    pass
+
+
+def _incident(st: DispatchState, incident_id: str) -> Incident:
+    inc = st.incidents.get(incident_id)
+    if inc is None:
+        raise ActionError("no such incident")
+    return inc
+
+
+def _move(inc: Incident, to: State, now_ms: int, name: str, **data: object) -> Effects:
+    eff = Effects()
+    try:
+        eff.durable.append(transition(inc, to, now_ms, name, **data))
+    except TransitionError as e:
+        raise ActionError(str(e)) from None
+    return eff
+
+
+def help_on_the_way(st: DispatchState, inc: Incident, eta_min: int) -> Downlink | None:
+    """The authenticated "help on the way" ACK, through the LoRa gateway that heard the alarm best."""
+    recent = st.recent.get((inc.device_id, inc.counter))
+    if recent is None or inc.device_id not in st.resolver:
+        return None
+    lora = [(rssi if rssi is not None else -999.0, gw) for gw, (radio, rssi) in recent.heard.items() if radio == "lora"]
+    if not lora:
+        return None
+    gateway = max(lora)[1]
+    seq = st.ack_seq.get(inc.id, 0)
+    st.ack_seq[inc.id] = seq + 1
+    keys = st.resolver.keys(inc.device_id)
+    frame = ack.encode(keys, ack.Ack(inc.counter, ACK_HELP_ON_THE_WAY, seq & 0xFF, min(255, max(0, eta_min))))
+    return Downlink(
+        gateway,
+        {"id": f"{inc.device_id}-{inc.counter}-{seq}", "frame": frame.hex(), "uplink": recent.frame.hex()},
+    )
+
+
+def accept(st: DispatchState, incident_id: str, responder_id: str, now_ms: int, eta_min: int = 0) -> Effects:
+    inc = _incident(st, incident_id)
+    if responder_id not in st.responders:
+        raise ActionError("no such responder")
+    first = not inc.accepted_by
+    eff = _move(
+        inc,
+        State.ACCEPTED if inc.state != State.ON_THE_WAY else inc.state,
+        now_ms,
+        "accepted",
+        responder=responder_id,
+        eta_min=eta_min,
+    )
+    if responder_id not in inc.accepted_by:
+        inc.accepted_by.append(responder_id)
+    if first:
+        down = help_on_the_way(st, inc, eta_min)
+        if down is not None:
+            eff.downlinks.append(down)
+            eff.durable.append(note(inc, now_ms, "ack_queued", state="help_on_the_way", gateway=down.gateway_id))
+    eff.snapshot(inc)
+    return eff
+
+
+def decline(st: DispatchState, incident_id: str, responder_id: str, now_ms: int, pipeline: UplinkPipeline) -> Effects:
+    inc = _incident(st, incident_id)
+    if responder_id not in inc.declined_by:
+        inc.declined_by.append(responder_id)
+    eff = Effects()
+    eff.durable.append(note(inc, now_ms, "declined", responder=responder_id))
+    pipeline.offer(inc, now_ms, eff)  # straight to the next nearest: a decline must not cost a timeout
+    eff.snapshot(inc)
+    return eff
+
+
+def on_the_way(st: DispatchState, incident_id: str, responder_id: str, now_ms: int) -> Effects:
+    inc = _incident(st, incident_id)
+    if responder_id not in inc.accepted_by:
+        raise ActionError("accept the incident first")
+    eff = _move(inc, State.ON_THE_WAY, now_ms, "on_the_way", responder=responder_id)
+    eff.snapshot(inc)
+    return eff
+
+
+def resolve(st: DispatchState, incident_id: str, by: str, now_ms: int, referral: str | None = None) -> Effects:
+    inc = _incident(st, incident_id)
+    eff = _move(inc, State.RESOLVED, now_ms, "resolved", by=by, referral=referral)
+    inc.referral = referral
+    if st.open_by_device.get(inc.device_id) == inc.id:
+        del st.open_by_device[inc.device_id]
+    eff.snapshot(inc)
+    return eff
+
+
+def tick(st: DispatchState, pipeline: UplinkPipeline, now_ms: int) -> Effects:
+    """The clock's part: offer timeouts, broadcast, escalation, and silent key rings."""
+    eff = Effects()
+    for inc in list(st.incidents.values()):
+        if inc.state in (State.OPEN, State.OFFERED, State.ESCALATED):
+            before = (inc.state, len(inc.offered_to), inc.escalation)
+            pipeline.offer(inc, now_ms, eff)
+            if (inc.state, len(inc.offered_to), inc.escalation) != before:
+                eff.snapshot(inc)
+    for device_id, info in st.devices.items():
+        # Two missed heartbeats and a margin: one lost frame is radio, two is a key ring in trouble.
+        silent_for = now_ms - info.last_seen_ms
+        if info.heartbeat_min and not info.silent_notified and silent_for > (2 * info.heartbeat_min + 5) * 60_000:
+            info.silent_notified = True
+            row = NoticeRow("silent_device", str(device_id), now_ms, {"last_seen_ms": info.last_seen_ms})
+            eff.durable.append(row)
+            eff.pushes.append(Push("notice", {"kind": row.kind, "subject": row.subject, "at_ms": now_ms}))
+    return eff
+
+
+def gateway_status(
+    st: DispatchState, gateway_id: str, online: bool, lat: float | None, lon: float | None, now_ms: int
+) -> Effects:
+    gw = st.gateways.setdefault(gateway_id, Gateway(gateway_id))
+    eff = Effects()
+    if lat is not None and lon is not None:
+        gw.lat, gw.lon = lat, lon
+    if gw.online and not online:
+        row = NoticeRow("gateway_offline", gateway_id, now_ms, {})
+        eff.durable.append(row)
+        eff.pushes.append(Push("notice", {"kind": row.kind, "subject": gateway_id, "at_ms": now_ms}))
+    gw.online, gw.changed_ms = online, now_ms
+    eff.pushes.append(Push("gateway", {"id": gateway_id, "online": online, "lat": gw.lat, "lon": gw.lon}))
+    return eff

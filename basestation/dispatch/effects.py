@@ -1,0 +1,84 @@
+"""What one uplink changes, as plain records: the pipeline decides, the writer and the notifier carry it out.
+
+``Durable`` records must be committed before the MQTT message is acknowledged; ``Push`` records go to responders
+and dashboards at once, without waiting on the disk; ``Downlink`` records go to a gateway after the commit, so a
+key ring is told "received" only when that is true.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from basestation.dispatch.incidents import Event, Incident
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    device_id: int
+    highest: int
+    bitmap: int
+    last_seen_ms: int
+    battery: int | None
+    heartbeat_min: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSeen:
+    device_id: int
+    counter: int
+    event: str
+    rx_ms: int
+    incident_id: str | None
+    frame: bytes | None = None  # kept only for incidents: it routes the "help on the way" ACK after a restart
+
+
+@dataclass(frozen=True, slots=True)
+class ReceptionRow:
+    incident_id: str
+    gateway_id: str
+    radio: str
+    rssi: float | None
+    snr: float | None
+    rx_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSnapshot:
+    incident: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    kind: str  # silent_device, gateway_offline, low_battery, invalid_body, recovery_overflow
+    subject: str
+    at_ms: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Durable = DeviceState | FrameSeen | ReceptionRow | IncidentSnapshot | Event | NoticeRow
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A message for the live stream: an incident changed, or an operator notice."""
+
+    topic: str  # "incident" or "notice"
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Downlink:
+    gateway_id: str
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Effects:
+    durable: list[Durable] = field(default_factory=list)
+    pushes: list[Push] = field(default_factory=list)
+    downlinks: list[Downlink] = field(default_factory=list)
+
+    def snapshot(self, inc: Incident) -> None:
+        """Record the incident's new state both durably and on the live stream."""
+        d = inc.to_dict()
+        self.durable.append(IncidentSnapshot(d))
+        self.pushes.append(Push("incident", d))

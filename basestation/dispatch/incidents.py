@@ -1,0 +1,117 @@
+"""Incident lifecycle (pure): states, allowed transitions, and the append-only event log's entries.
+
+open -> offered -> accepted -> on_the_way -> resolved, or cancelled, or escalated (which can still be offered
+and accepted). The service changes an incident only through :func:`transition`, so the event log and the state
+can never disagree.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    OPEN = "open"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    ON_THE_WAY = "on_the_way"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+
+
+class Kind(StrEnum):
+    SOS = "sos"
+    ESCORT = "escort"
+
+
+TERMINAL = frozenset({State.RESOLVED, State.CANCELLED})
+ACTIVE = frozenset(State) - TERMINAL
+_WAITING = {State.OFFERED, State.ACCEPTED, State.CANCELLED, State.ESCALATED, State.RESOLVED}
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.OPEN: frozenset(_WAITING),
+    State.OFFERED: frozenset(_WAITING),
+    State.ESCALATED: frozenset(_WAITING),
+    State.ACCEPTED: frozenset({State.ACCEPTED, State.ON_THE_WAY, State.RESOLVED, State.CANCELLED}),
+    State.ON_THE_WAY: frozenset({State.ON_THE_WAY, State.RESOLVED, State.CANCELLED}),
+    State.RESOLVED: frozenset(),
+    State.CANCELLED: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    incident_id: str
+    at_ms: int
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def incident_id(device_id: int, counter: int) -> str:
+    """Deterministic: a redelivered uplink after a crash maps to the same incident, never a second one."""
+    return f"{device_id}-{counter}"
+
+
+@dataclass(slots=True)
+class Incident:
+    id: str
+    device_id: int
+    counter: int
+    kind: Kind
+    state: State
+    opened_ms: int
+    press_ms: int
+    forced: bool = False  # a DURESS cancel: looks cancelled to the wearer, stays open here
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
+    battery: int | None = None
+    updated_ms: int = 0
+    offered_to: list[str] = field(default_factory=list)
+    accepted_by: list[str] = field(default_factory=list)
+    declined_by: list[str] = field(default_factory=list)
+    escalation: int = 0  # 0 none, 1 broadcast to the radius, 2 operators and webhook
+    referral: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "device_id": self.device_id,
+            "counter": self.counter,
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "forced": self.forced,
+            "opened_ms": self.opened_ms,
+            "press_ms": self.press_ms,
+            "updated_ms": self.updated_ms,
+            "location": None if self.lat is None else {"lat": self.lat, "lon": self.lon, "radius_m": self.radius_m},
+            "battery": self.battery,
+            "offered_to": list(self.offered_to),
+            "accepted_by": list(self.accepted_by),
+            "declined_by": list(self.declined_by),
+            "escalation": self.escalation,
+            "referral": self.referral,
+        }
+
+
+def transition(inc: Incident, to: State, at_ms: int, name: str, **data: Any) -> Event:
+    """Move ``inc`` to ``to`` (or keep it there) and return the log entry; refuses a move the lifecycle forbids."""
+    if to not in TRANSITIONS[inc.state]:
+        raise TransitionError(f"{inc.id}: {inc.state} -> {to} is not allowed")
+    inc.state = to
+    inc.updated_ms = at_ms
+    return Event(inc.id, at_ms, name, {"state": to.value, **data})
+
+
+def note(inc: Incident, at_ms: int, name: str, **data: Any) -> Event:
+    """A log entry that changes no state (a copy heard, a push sent, a location refined)."""
+    inc.updated_ms = at_ms
+    return Event(inc.id, at_ms, name, data)

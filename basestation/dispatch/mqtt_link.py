@@ -1,0 +1,89 @@
+"""The dispatch service's MQTT side, on gmqtt in the event loop (FACTS: 32k msg/s, against 7.6k for paho's thread).
+
+Uplinks are subscribed at QoS 1 with a persistent session, and acknowledged only when ``on_message`` returns,
+which is after their effects are committed (gmqtt's non-optimistic acknowledgement, MQTT 5 only). A service
+killed at any instant leaves its unacknowledged messages with the broker, which redelivers them.
+"""
+
+import asyncio
+import json
+import logging
+import socket
+import ssl
+from typing import Any
+
+from gmqtt import Client
+from gmqtt.mqtt.constants import MQTTv50, MQTTv311
+
+from basestation.dispatch.effects import Downlink
+from basestation.dispatch.envelope import UP_PREFIX
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
+
+log = logging.getLogger("nightwatch.dispatch.mqtt")
+
+STATUS_PREFIX = "nightwatch/v1/gw/"
+PUBACK_SUCCESS = 0
+PUBACK_UNSPECIFIED_ERROR = 0x80
+
+
+class MqttLink:
+    def __init__(self, settings: DispatchSettings, dispatcher: Dispatcher) -> None:
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.client = Client(
+            settings.mqtt_client_id,
+            clean_session=False,
+            optimistic_acknowledgement=False,
+            session_expiry_interval=0xFFFFFFFF,
+            receive_maximum=4096,
+        )
+        if settings.mqtt_username:
+            self.client.set_auth_credentials(settings.mqtt_username, settings.mqtt_password)
+        self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.connected = asyncio.Event()
+        dispatcher.publish = self.publish_downlink
+
+    async def start(self) -> None:
+        version = MQTTv50 if self.settings.mqtt_protocol == 5 else MQTTv311
+        tls: Any = ssl.create_default_context() if self.settings.mqtt_tls else False
+        await self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, ssl=tls, version=version)
+        await asyncio.wait_for(self.connected.wait(), 10)
+
+    async def stop(self) -> None:
+        await self.client.disconnect()
+
+    def _on_connect(self, client: Client, flags: int, rc: int, properties: Any) -> None:
+        _nodelay(client)
+        up = UP_PREFIX + "+"
+        if self.settings.shared_group:
+            up = f"$share/{self.settings.shared_group}/{up}"
+        client.subscribe(up, qos=1)
+        client.subscribe(STATUS_PREFIX + "+/status", qos=1)
+        self.connected.set()
+        log.info("subscribed to %s", up)
+
+    async def _on_message(self, client: Client, topic: str, payload: bytes, qos: int, properties: Any) -> int:
+        try:
+            if topic.startswith(UP_PREFIX):
+                await self.dispatcher.on_uplink(topic, payload)
+            elif topic.startswith(STATUS_PREFIX) and topic.endswith("/status"):
+                await self.dispatcher.on_gateway_status(topic[len(STATUS_PREFIX) : -len("/status")], payload)
+        except Exception:
+            # Not acknowledged as a success: a v5 broker sees the error; nothing is silently taken as done.
+            log.exception("handling %s failed", topic)
+            return PUBACK_UNSPECIFIED_ERROR
+        return PUBACK_SUCCESS
+
+    async def publish_downlink(self, down: Downlink) -> None:
+        self.client.publish(f"nightwatch/v1/down/{down.gateway_id}", json.dumps(down.payload), qos=1)
+
+
+def _nodelay(client: Client) -> None:
+    # Small frames must not wait for Nagle's algorithm (FACTS: ~30 ms on the 2nd and 3rd message).
+    conn = getattr(client, "_connection", None)
+    transport = getattr(conn, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

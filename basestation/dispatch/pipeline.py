@@ -1,0 +1,373 @@
+"""The uplink pipeline: named steps over a context, as ChirpStack handles an uplink (pure: no I/O).
+
+ingest -> resolve (pseudonym, MIC) -> replay check -> dedupe -> decrypt -> rate limit -> act. ``act`` opens or
+updates the incident, locates it, plans the offer and prepares the downlink ACK. Each step either passes or sets
+an :class:`Outcome` and stops; nothing here raises for bad input. The result is a list of effects that the
+service carries out: durable records (committed before the MQTT ack), pushes (sent at once) and downlinks (sent
+after the commit). The first valid copy of an alarm goes on at once; later copies only refine it.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from basestation.dispatch import envelope
+from basestation.dispatch.assignment import plan
+from basestation.dispatch.effects import DeviceState, Downlink, Effects, FrameSeen, NoticeRow, Push, ReceptionRow
+from basestation.dispatch.geo import locate
+from basestation.dispatch.incidents import Incident, Kind, State, incident_id, note, transition
+from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.state import DeviceInfo, DispatchState, Recent
+from protocol import ack, uplink
+from protocol.constants import (
+    ACK_CANCELLED,
+    ACK_RECEIVED,
+    EVENT_CANCEL,
+    EVENT_DURESS,
+    EVENT_ESCORT,
+    EVENT_HEARTBEAT,
+    EVENT_LOW_BATTERY,
+    EVENT_NAMES,
+    EVENT_SOS,
+    EVENT_TEST,
+    FLAG_ACK_REQUESTED,
+    REASON_LENGTH,
+    REASON_MIC,
+    REASON_UNKNOWN_DEVICE,
+    REASON_VERSION,
+)
+from protocol.errors import FrameError
+from protocol.keys import DeviceKeys
+from protocol.resolver import Resolved
+from protocol.uplink import Uplink
+
+log = logging.getLogger("nightwatch.dispatch.pipeline")
+
+ALARMS = frozenset({EVENT_SOS, EVENT_DURESS, EVENT_ESCORT, EVENT_CANCEL})
+SUPERVISION = frozenset({EVENT_HEARTBEAT, EVENT_LOW_BATTERY, EVENT_TEST})
+LOW_BATTERY_PCT = 15
+
+
+@dataclass(slots=True)
+class Context:
+    topic: str
+    payload: bytes
+    now_ms: int
+    reception: envelope.Reception | None = None
+    device_id: int = 0
+    counter: int = 0
+    keys: DeviceKeys | None = None
+    up: Uplink | None = None
+    outcome: Outcome | None = None
+    detail: str = ""
+    effects: Effects = field(default_factory=Effects)
+
+    def stop(self, outcome: Outcome, detail: str = "") -> None:
+        self.outcome = outcome
+        self.detail = detail
+
+
+class UplinkPipeline:
+    def __init__(self, state: DispatchState) -> None:
+        self.state = state
+        self.steps: list[tuple[str, Callable[[Context], None]]] = [
+            ("ingest", self.ingest),
+            ("resolve", self.resolve),
+            ("replay_check", self.replay_check),
+            ("decrypt", self.decrypt),
+            ("rate_limit", self.rate_limit),
+            ("act", self.act),
+        ]
+
+    def handle(self, topic: str, payload: bytes, now_ms: int) -> Context:
+        ctx = Context(topic, payload, now_ms)
+        for _name, step in self.steps:
+            step(ctx)
+            if ctx.outcome is not None:
+                break
+        else:
+            ctx.outcome = Outcome.ACCEPTED
+        self.state.counts[ctx.outcome] += 1
+        return ctx
+
+    # -- steps ---------------------------------------------------------------------------------------------
+
+    def ingest(self, ctx: Context) -> None:
+        try:
+            ctx.reception = envelope.parse(ctx.topic, ctx.payload)
+        except envelope.EnvelopeError as e:
+            ctx.stop(Outcome.MALFORMED_ENVELOPE, e.detail)
+
+    def resolve(self, ctx: Context) -> None:
+        rec = ctx.reception
+        assert rec is not None
+        try:
+            found = self.state.resolver.resolve(rec.frame)
+        except FrameError as e:
+            if e.reason in (REASON_LENGTH, REASON_VERSION):
+                ctx.stop(Outcome.MALFORMED_FRAME, e.reason)
+            elif e.reason == REASON_MIC:
+                ctx.stop(Outcome.BAD_MIC)
+            else:
+                assert e.reason == REASON_UNKNOWN_DEVICE
+                self._hold_unresolved(rec, ctx.now_ms)
+                ctx.stop(Outcome.UNKNOWN_DEVICE)
+            return
+        ctx.device_id, ctx.counter, ctx.keys = found.device_id, found.counter, found.keys
+
+    def replay_check(self, ctx: Context) -> None:
+        verdict = self.state.resolver.accept(ctx.device_id, ctx.counter)
+        if verdict == "accept":
+            return
+        recent = self.state.recent.get((ctx.device_id, ctx.counter))
+        if recent is None:
+            ctx.stop(Outcome.REPLAY, verdict)
+            return
+        self._copy(ctx, recent)
+        ctx.stop(Outcome.DUPLICATE)
+
+    def decrypt(self, ctx: Context) -> None:
+        assert ctx.reception is not None and ctx.keys is not None
+        try:
+            up = uplink.decode(ctx.keys, ctx.reception.frame, ctx.counter)
+        except FrameError as e:
+            self._invalid(ctx, e.reason)
+            return
+        if up.device_id != ctx.device_id:
+            self._invalid(ctx, "device")
+            return
+        ctx.up = up
+        self._device_seen(ctx)
+
+    def rate_limit(self, ctx: Context) -> None:
+        assert ctx.up is not None
+        if ctx.up.event in SUPERVISION and not self.state.limiter.allow(ctx.device_id, ctx.now_ms):
+            ctx.stop(Outcome.RATE_LIMITED)
+
+    def act(self, ctx: Context) -> None:
+        up, rec = ctx.up, ctx.reception
+        assert up is not None and rec is not None
+        recent = Recent(EVENT_NAMES[up.event], None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
+        self.state.remember((ctx.device_id, ctx.counter), recent, ctx.now_ms)
+        if up.event in (EVENT_SOS, EVENT_ESCORT):
+            self._alarm(ctx, recent)
+        elif up.event == EVENT_CANCEL:
+            self._cancel(ctx, forced=False)
+        elif up.event == EVENT_DURESS:
+            self._cancel(ctx, forced=True)
+        else:
+            self._supervision(ctx)
+        frame = rec.frame if recent.incident_id else None
+        ctx.effects.durable.append(
+            FrameSeen(ctx.device_id, ctx.counter, recent.event, ctx.now_ms, recent.incident_id, frame)
+        )
+
+    # -- what each event does ------------------------------------------------------------------------------
+
+    def _alarm(self, ctx: Context, recent: Recent) -> None:
+        up, rec, st = ctx.up, ctx.reception, self.state
+        assert up is not None and rec is not None
+        open_id = st.open_by_device.get(ctx.device_id)
+        if open_id is not None and st.incidents[open_id].active:
+            # Pressed again while help is already coming: one incident per person, never a pile of them.
+            inc = st.incidents[open_id]
+            recent.incident_id = inc.id
+            ctx.effects.durable.append(note(inc, ctx.now_ms, "pressed_again", counter=ctx.counter))
+            self._reception(ctx, inc, recent)
+            ctx.effects.snapshot(inc)
+            self._ack(ctx, inc.id, ACK_RECEIVED)
+            return
+        kind = Kind.SOS if up.event == EVENT_SOS else Kind.ESCORT
+        inc = Incident(
+            id=incident_id(ctx.device_id, ctx.counter),
+            device_id=ctx.device_id,
+            counter=ctx.counter,
+            kind=kind,
+            state=State.OPEN,
+            opened_ms=ctx.now_ms,
+            press_ms=rec.rx_time_ms - up.age * 1000,
+            battery=None if up.battery == 255 else up.battery,
+            updated_ms=ctx.now_ms,
+        )
+        st.incidents[inc.id] = inc
+        st.open_by_device[ctx.device_id] = inc.id
+        recent.incident_id = inc.id
+        ctx.effects.durable.append(note(inc, ctx.now_ms, "opened", kind=kind.value, gateway=rec.gateway_id))
+        self._reception(ctx, inc, recent)
+        self.offer(inc, ctx.now_ms, ctx.effects)
+        ctx.effects.snapshot(inc)
+        self._ack(ctx, inc.id, ACK_RECEIVED)
+
+    def _cancel(self, ctx: Context, forced: bool) -> None:
+        up, st = ctx.up, self.state
+        assert up is not None
+        target = st.incidents.get(incident_id(ctx.device_id, up.cancels))
+        if target is None and forced:
+            # A forced cancel of an alarm that never reached us: someone is being watched. Open it now.
+            self._alarm(ctx, st.recent[(ctx.device_id, ctx.counter)])
+            target = st.incidents[st.open_by_device[ctx.device_id]]
+        if target is not None and target.active:
+            if forced:
+                target.forced = True
+                ctx.effects.durable.append(note(target, ctx.now_ms, "duress", counter=ctx.counter))
+            elif ctx.now_ms - target.opened_ms <= st.timing.cancel_window_ms:
+                ctx.effects.durable.append(
+                    transition(target, State.CANCELLED, ctx.now_ms, "cancelled", by="wearer", counter=ctx.counter)
+                )
+                st.open_by_device.pop(ctx.device_id, None)
+            else:
+                # Past the window responders still go and look: a late cancel may not be the wearer's choice.
+                ctx.effects.durable.append(note(target, ctx.now_ms, "cancel_after_window", counter=ctx.counter))
+            ctx.effects.snapshot(target)
+        # The wearer sees "cancelled" for a cancel and, by design, for a duress too (SPEC 6).
+        self._ack(ctx, None, ACK_CANCELLED)
+
+    def _supervision(self, ctx: Context) -> None:
+        up = ctx.up
+        assert up is not None
+        if up.event == EVENT_LOW_BATTERY or (up.battery != 255 and up.battery <= LOW_BATTERY_PCT):
+            row = NoticeRow("low_battery", str(ctx.device_id), ctx.now_ms, {"battery": up.battery})
+            ctx.effects.durable.append(row)
+            ctx.effects.pushes.append(_notice(row))
+        if up.event == EVENT_TEST or up.flags & FLAG_ACK_REQUESTED:
+            self._ack(ctx, None, ACK_RECEIVED)
+
+    # -- shared pieces -------------------------------------------------------------------------------------
+
+    def offer(self, inc: Incident, now_ms: int, effects: Effects) -> None:
+        """Run the assignment plan once: offer to whoever it names now, escalate if it says so."""
+        st = self.state
+        p = plan(inc, list(st.responders.values()), now_ms, st.last_offer_ms.get(inc.id, 0), st.policy, st.busy())
+        if p.escalate_to > inc.escalation:
+            inc.escalation = p.escalate_to
+            if p.escalate_to >= 2 and inc.state != State.ESCALATED:
+                effects.durable.append(transition(inc, State.ESCALATED, now_ms, "escalated", level=2))
+            else:
+                effects.durable.append(note(inc, now_ms, "broadcast", level=p.escalate_to))
+        fresh = [r for r in p.offer if r not in inc.offered_to]
+        if fresh:
+            inc.offered_to.extend(fresh)
+            st.last_offer_ms[inc.id] = now_ms
+            to = State.OFFERED if inc.state == State.OPEN else inc.state
+            effects.durable.append(transition(inc, to, now_ms, "offered", responders=fresh))
+
+    def _copy(self, ctx: Context, recent: Recent) -> None:
+        """A duplicate: note which gateway heard it, and refine the incident's location if it has one."""
+        rec = ctx.reception
+        assert rec is not None
+        best = recent.heard.get(rec.gateway_id)
+        if best is None or (rec.rssi is not None and (best[1] is None or rec.rssi > best[1])):
+            recent.heard[rec.gateway_id] = (rec.radio, rec.rssi)
+        if recent.incident_id is None:
+            return
+        inc = self.state.incidents.get(recent.incident_id)
+        if inc is None:
+            return
+        if self._reception(ctx, inc, recent):
+            ctx.effects.snapshot(inc)
+
+    def _reception(self, ctx: Context, inc: Incident, recent: Recent) -> bool:
+        """Store where this copy was heard and re-locate; True when the estimate moved."""
+        rec = ctx.reception
+        assert rec is not None
+        ctx.effects.durable.append(ReceptionRow(inc.id, rec.gateway_id, rec.radio, rec.rssi, rec.snr, rec.rx_time_ms))
+        heard = []
+        for gw_id, (radio, rssi) in recent.heard.items():
+            gw = self.state.gateways.get(gw_id)
+            if gw is not None and gw.lat is not None and gw.lon is not None:
+                heard.append((gw.lat, gw.lon, radio, rssi))
+        est = locate(heard)
+        if est is None or (inc.lat, inc.lon, inc.radius_m) == (est.lat, est.lon, est.radius_m):
+            return False
+        inc.lat, inc.lon, inc.radius_m = est.lat, est.lon, est.radius_m
+        ctx.effects.durable.append(
+            note(inc, ctx.now_ms, "located", lat=est.lat, lon=est.lon, radius_m=est.radius_m, gateways=est.gateways)
+        )
+        return True
+
+    def _ack(self, ctx: Context, inc_id: str | None, state: int) -> None:
+        """Queue an authenticated ACK through a LoRa gateway that heard the frame (BLE gateways only listen)."""
+        rec, keys = ctx.reception, ctx.keys
+        assert rec is not None and keys is not None
+        if rec.radio != "lora":
+            return
+        seq = 0
+        if inc_id is not None:
+            seq = self.state.ack_seq.get(inc_id, 0)
+            self.state.ack_seq[inc_id] = seq + 1
+        frame = ack.encode(keys, ack.Ack(ctx.counter, state, seq & 0xFF))
+        ctx.effects.downlinks.append(
+            Downlink(
+                rec.gateway_id,
+                {"id": f"{ctx.device_id}-{ctx.counter}-{seq}", "frame": frame.hex(), "uplink": rec.frame.hex()},
+            )
+        )
+
+    def _device_seen(self, ctx: Context) -> None:
+        up = ctx.up
+        assert up is not None
+        info = self.state.devices.setdefault(ctx.device_id, DeviceInfo())
+        info.last_seen_ms = ctx.now_ms
+        info.silent_notified = False
+        if up.battery != 255:
+            info.battery = up.battery
+        if up.event in (EVENT_HEARTBEAT, EVENT_LOW_BATTERY):
+            info.heartbeat_min = up.aux or None
+        highest, bitmap = self.state.resolver.replay_state(ctx.device_id)
+        ctx.effects.durable.append(
+            DeviceState(ctx.device_id, highest, bitmap, ctx.now_ms, info.battery, info.heartbeat_min)
+        )
+
+    def _invalid(self, ctx: Context, reason: str) -> None:
+        # Authentic but impossible: a firmware fault worth an operator's attention, not just a counter.
+        log.error("invalid frame body from device %s counter %s: %s", ctx.device_id, ctx.counter, reason)
+        row = NoticeRow("invalid_body", str(ctx.device_id), ctx.now_ms, {"reason": reason, "counter": ctx.counter})
+        ctx.effects.durable.append(row)
+        ctx.effects.pushes.append(_notice(row))
+        ctx.stop(Outcome.INVALID_BODY, reason)
+
+    def _hold_unresolved(self, rec: envelope.Reception, now_ms: int) -> None:
+        """Keep the frame for the recovery sweep (SPEC 7.5); when the queue is full the oldest goes, counted."""
+        q = self.state.unresolved
+        if len(q) >= self.state.timing.unresolved_max:
+            q.popleft()
+            self.state.unresolved_dropped += 1
+        q.append((rec, now_ms))
+
+    def sweep(self, now_ms: int) -> list[Context]:
+        """Run the recovery sweep over every held frame (SPEC 7.5), in one go."""
+        held = self.take_unresolved()
+        return self.resume(held, self.state.resolver.recover(rec.frame for rec, _ in held), now_ms)
+
+    def take_unresolved(self) -> list[tuple[envelope.Reception, int]]:
+        held = list(self.state.unresolved)
+        self.state.unresolved.clear()
+        return held
+
+    def resume(
+        self, held: list[tuple[envelope.Reception, int]], found: dict[bytes, Resolved], now_ms: int
+    ) -> list[Context]:
+        """Frames the sweep found continue through the pipeline from the replay check; the rest are given up,
+        counted and logged: nothing vanishes unseen."""
+        st = self.state
+        out = []
+        for rec, _ in held:
+            r = found.get(rec.frame)
+            if r is None:
+                st.unresolved_given_up += 1
+                log.warning("frame from gateway %s matches no device after recovery", rec.gateway_id)
+                continue
+            ctx = Context("", b"", now_ms, reception=rec, device_id=r.device_id, counter=r.counter, keys=r.keys)
+            for _name, step in self.steps[2:]:
+                step(ctx)
+                if ctx.outcome is not None:
+                    break
+            else:
+                ctx.outcome = Outcome.ACCEPTED
+            st.counts[ctx.outcome] += 1
+            out.append(ctx)
+        return out
+
+
+def _notice(row: NoticeRow) -> Push:
+    return Push("notice", {"kind": row.kind, "subject": row.subject, "at_ms": row.at_ms, **row.data})

@@ -1,0 +1,106 @@
+"""Tables of the dispatch store. One definition serves SQLite and PostgreSQL; migrations/ creates them."""
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table
+
+metadata = MetaData()
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_key", LargeBinary, nullable=False),
+    Column("label", String(120), nullable=True),
+    Column("highest", BigInteger, nullable=False, default=0),
+    Column("bitmap", BigInteger, nullable=False, default=0),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    Column("battery", Integer, nullable=True),
+    Column("heartbeat_min", Integer, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# One row per accepted (device, counter): the authority that a counter is accepted once, even across replicas.
+frames = Table(
+    "frames",
+    metadata,
+    Column("device_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("counter", BigInteger, primary_key=True, autoincrement=False),
+    Column("event", String(16), nullable=False),
+    Column("rx_ms", BigInteger, nullable=False),
+    Column("incident_id", String(40), nullable=True),
+    Column("frame", LargeBinary, nullable=True),  # kept for incidents only: routes the ACK after a restart
+)
+Index("frames_rx", frames.c.rx_ms)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("device_id", BigInteger, nullable=False),
+    Column("counter", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("forced", Boolean, nullable=False, default=False),
+    Column("opened_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("doc", JSON, nullable=False),  # the full snapshot the API and the stream show
+)
+Index("incidents_state", incidents.c.state)
+Index("incidents_opened", incidents.c.opened_ms)
+
+# Append-only audit trail.
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(40), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+Index("incident_events_incident", incident_events.c.incident_id, incident_events.c.id)
+
+# Where an incident's frames were heard: location data, so kept only for incidents and purged with them.
+receptions = Table(
+    "receptions",
+    metadata,
+    Column("incident_id", String(40), primary_key=True),
+    Column("gateway_id", String(64), primary_key=True),
+    Column("rx_time_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("radio", String(8), nullable=False),
+    Column("rssi", Float, nullable=True),
+    Column("snr", Float, nullable=True),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+responders = Table(
+    "responders",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("skills", JSON, nullable=False),
+    Column("on_duty", Boolean, nullable=False, default=False),
+    Column("shift", String(16), nullable=True),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("position_ms", BigInteger, nullable=True),
+)
+
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("online", Boolean, nullable=False, default=False),
+    Column("changed_ms", BigInteger, nullable=False),
+)

@@ -1,0 +1,54 @@
+"""The dispatch service's one typed settings object, from the environment (NIGHTWATCH_DISPATCH_*) or arguments."""
+
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DispatchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NIGHTWATCH_DISPATCH_", extra="forbid")
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str | None = "dispatch"
+    mqtt_password: str | None = None
+    # amqtt (the embedded demo broker) speaks only 3.1.1; then the broker gets its ack on receipt, not after
+    # the commit, so the durability promise holds only on an MQTT 5 broker such as Mosquitto.
+    mqtt_protocol: Literal[4, 5] = 5
+    mqtt_client_id: str = "nightwatch-dispatch"
+    shared_group: str | None = None  # e.g. "dispatch": replicas split uplinks through $share/dispatch/...
+    database_url: str = "sqlite+aiosqlite:///nightwatch-dispatch.db"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    tokens: dict[str, str] = Field(default_factory=dict)  # token -> "operator" | "responder:<id>" | "provisioning"
+
+    cancel_window_s: float = Field(120.0, gt=0)
+    offer_timeout_s: float = Field(30.0, gt=0)
+    broadcast_after_s: float = Field(90.0, gt=0)
+    broadcast_radius_m: float = Field(2000.0, gt=0)
+    escalate_after_s: float = Field(180.0, gt=0)
+    tick_s: float = Field(1.0, gt=0)
+    recovery_every_s: float = Field(5.0, gt=0)
+    retention_days: float = Field(30.0, gt=0)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, v: str) -> str:
+        u = urlparse(v)
+        if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+            raise ValueError("mqtt_url must look like mqtt://host:port or mqtts://host:port")
+        return v
+
+    @property
+    def mqtt_host(self) -> str:
+        return urlparse(self.mqtt_url).hostname or "127.0.0.1"
+
+    @property
+    def mqtt_port(self) -> int:
+        u = urlparse(self.mqtt_url)
+        return u.port or (8883 if u.scheme == "mqtts" else 1883)
+
+    @property
+    def mqtt_tls(self) -> bool:
+        return urlparse(self.mqtt_url).scheme == "mqtts"

@@ -1,0 +1,85 @@
+"""The dispatcher's in-memory state: rebuilt from storage at start, changed only by the pipeline and actions."""
+
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+
+from basestation.dispatch.assignment import Policy, Responder
+from basestation.dispatch.envelope import Reception
+from basestation.dispatch.incidents import Incident
+from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.ratelimit import RateLimiter
+from protocol.resolver import Resolver
+
+
+@dataclass(slots=True)
+class Gateway:
+    id: str
+    lat: float | None = None
+    lon: float | None = None
+    online: bool = False
+    changed_ms: int = 0
+
+
+@dataclass(slots=True)
+class Recent:
+    """A frame accepted lately: later copies of it are duplicates that refine its incident."""
+
+    event: str
+    incident_id: str | None
+    rx_ms: int
+    heard: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # gateway -> (radio, best rssi)
+    frame: bytes = b""
+
+
+@dataclass(slots=True)
+class DeviceInfo:
+    last_seen_ms: int = 0
+    battery: int | None = None
+    heartbeat_min: int | None = None
+    silent_notified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    cancel_window_ms: int = 120_000
+    recent_ms: int = 600_000  # how long copies of a frame still count as duplicates
+    recent_max: int = 200_000
+    unresolved_max: int = 10_000
+
+
+@dataclass
+class DispatchState:
+    resolver: Resolver = field(default_factory=Resolver)
+    policy: Policy = field(default_factory=Policy)
+    timing: Timing = field(default_factory=Timing)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    gateways: dict[str, Gateway] = field(default_factory=dict)
+    devices: dict[int, DeviceInfo] = field(default_factory=dict)
+    responders: dict[str, Responder] = field(default_factory=dict)
+    incidents: dict[str, Incident] = field(default_factory=dict)  # active ones, and closed ones until purged
+    open_by_device: dict[int, str] = field(default_factory=dict)
+    last_offer_ms: dict[str, int] = field(default_factory=dict)
+    ack_seq: dict[str, int] = field(default_factory=dict)  # incident id -> next downlink ACK seq
+    recent: OrderedDict[tuple[int, int], Recent] = field(default_factory=OrderedDict)
+    unresolved: deque[tuple[Reception, int]] = field(default_factory=deque)
+    counts: Counter[Outcome] = field(default_factory=Counter)
+    unresolved_dropped: int = 0
+    unresolved_given_up: int = 0
+
+    def busy(self) -> set[str]:
+        """Responders engaged in an accepted incident: not offered another."""
+        out: set[str] = set()
+        for inc in self.incidents.values():
+            if inc.active:
+                out.update(inc.accepted_by)
+        return out
+
+    def remember(self, key: tuple[int, int], recent: Recent, now_ms: int) -> None:
+        self.recent[key] = recent
+        self.recent.move_to_end(key)
+        horizon = now_ms - self.timing.recent_ms
+        while self.recent:
+            k, oldest = next(iter(self.recent.items()))
+            if oldest.rx_ms >= horizon and len(self.recent) <= self.timing.recent_max:
+                break
+            del self.recent[k]

@@ -1,0 +1,86 @@
+"""Group commit: every durable record of every message waits for one transaction, then its MQTT ack goes out.
+
+While one commit runs, the records of the messages arriving meanwhile queue up and go together in the next one:
+at low load a message waits for one commit, at high load a commit carries hundreds of messages. A failed commit
+is retried with backoff, never dropped: until it succeeds no message behind it is acknowledged, so the broker
+keeps them, and the records are idempotent, so a retry writes nothing twice.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from basestation.dispatch.effects import Durable
+from basestation.dispatch.store import Store
+
+log = logging.getLogger("nightwatch.dispatch.writer")
+
+
+class Writer:
+    def __init__(self, store: Store, max_batch: int = 2000) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Sequence[Durable], asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+        self.records = 0
+        self.last_commit_ms = 0.0
+        self.failures = 0
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="dispatch-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def write(self, records: Sequence[Durable]) -> None:
+        """Return once ``records`` are committed."""
+        if not records:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((records, fut))
+        await fut
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            items = [first]
+            count = len(first[0])
+            while count < self.max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                items.append(item)
+                count += len(item[0])
+            batch = [r for records, _ in items for r in records]
+            await self._commit(batch)
+            for _, fut in items:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _commit(self, batch: list[Durable]) -> None:
+        delay = 0.05
+        while True:
+            t = time.perf_counter()
+            try:
+                await self.store.apply(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.failures += 1
+                log.exception("commit of %d records failed; retrying in %.2f s", len(batch), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.commits += 1
+            self.records += len(batch)
+            self.last_commit_ms = (time.perf_counter() - t) * 1000
+            return

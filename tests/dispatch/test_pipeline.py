@@ -1,0 +1,228 @@
+"""The uplink pipeline's decisions, step by step, on real frames (pure: no broker, no database)."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from basestation.dispatch import actions
+from basestation.dispatch.effects import DeviceState, FrameSeen, IncidentSnapshot, NoticeRow, ReceptionRow
+from basestation.dispatch.incidents import State
+from basestation.dispatch.outcomes import Outcome
+from protocol import ack
+from protocol.constants import (
+    ACK_CANCELLED,
+    ACK_HELP_ON_THE_WAY,
+    ACK_RECEIVED,
+    EVENT_CANCEL,
+    EVENT_DURESS,
+    EVENT_ESCORT,
+    EVENT_HEARTBEAT,
+    EVENT_LOW_BATTERY,
+    EVENT_SOS,
+    LOOKAHEAD,
+)
+from tests.dispatch.world import T0, World, envelope, topic
+
+
+def _send(w: World, frame: bytes, gw: str = "gw-breestraat", at: int = T0, radio: str = "lora", rssi: float = -90.0):  # type: ignore[no-untyped-def]
+    return w.pipeline.handle(topic(gw), envelope(frame, gw, at, radio, rssi), at)
+
+
+def test_first_copy_of_an_sos_opens_offers_and_acks_at_once() -> None:
+    w = World()
+    frame, counter = w.frame(7, EVENT_SOS, age=2)
+    ctx = _send(w, frame, rssi=-70)
+    assert ctx.outcome == Outcome.ACCEPTED
+    inc = w.state.incidents[f"7-{counter}"]
+    assert inc.state == State.OFFERED
+    assert inc.offered_to == ["r-pieters"]  # the nearest to Breestraat
+    assert inc.press_ms == T0 - 2000
+    assert inc.lat is not None and inc.radius_m is not None
+    kinds = {type(d) for d in ctx.effects.durable}
+    assert {DeviceState, FrameSeen, IncidentSnapshot, ReceptionRow} <= kinds
+    assert [p.topic for p in ctx.effects.pushes] == ["incident"]
+    (down,) = ctx.effects.downlinks
+    assert down.gateway_id == "gw-breestraat"
+    got = ack.decode(w.ring(7), bytes.fromhex(down.payload["frame"]), counter)
+    assert got.state == ACK_RECEIVED
+
+
+def test_copies_refine_the_location_and_never_open_a_second_incident() -> None:
+    w = World()
+    frame, counter = w.frame(8, EVENT_SOS)
+    first = _send(w, frame, "gw-breestraat", rssi=-100)
+    inc = w.state.incidents[f"8-{counter}"]
+    before = (inc.lat, inc.lon, inc.radius_m)
+    second = _send(w, frame, "gw-centraal", rssi=-80)
+    third = _send(w, frame, "gw-centraal", rssi=-85)
+    assert (first.outcome, second.outcome, third.outcome) == (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DUPLICATE)
+    assert len(w.state.incidents) == 1
+    assert (inc.lat, inc.lon, inc.radius_m) != before
+    assert any(isinstance(d, ReceptionRow) and d.gateway_id == "gw-centraal" for d in second.effects.durable)
+    assert [p.topic for p in second.effects.pushes] == ["incident"]
+    assert third.effects.pushes == []  # nothing moved
+
+
+def test_expected_stops_are_outcomes_not_exceptions() -> None:
+    w = World()
+    frame, _ = w.frame(9, EVENT_SOS)
+    forged = bytearray(frame)
+    forged[-1] ^= 1
+    assert _send(w, bytes(forged)).outcome == Outcome.BAD_MIC
+    assert _send(w, frame[:-1]).outcome == Outcome.MALFORMED_FRAME
+    assert _send(w, b"\x20" + frame[1:]).outcome == Outcome.MALFORMED_FRAME
+    assert w.pipeline.handle(topic("gw-x"), b"{not json", T0).outcome == Outcome.MALFORMED_ENVELOPE
+    assert w.pipeline.handle("elsewhere/x", envelope(frame, "gw-x"), T0).outcome == Outcome.MALFORMED_ENVELOPE
+    stranger = World()
+    alien, _ = stranger.frame(1, EVENT_SOS)
+    assert _send(w, alien).outcome == Outcome.UNKNOWN_DEVICE
+    assert len(w.state.unresolved) == 1
+    assert w.state.incidents == {}
+
+
+def test_a_replay_long_after_is_refused() -> None:
+    w = World()
+    frame, _ = w.frame(10, EVENT_HEARTBEAT, flags=0, aux=60)
+    assert _send(w, frame).outcome == Outcome.ACCEPTED
+    w.state.recent.clear()  # ten minutes later the copy cache has forgotten it
+    assert _send(w, frame).outcome == Outcome.REPLAY
+
+
+def test_cancel_inside_the_window_stands_down_and_acks_cancelled() -> None:
+    w = World()
+    sos, c1 = w.frame(11, EVENT_SOS)
+    _send(w, sos)
+    cancel, c2 = w.frame(11, EVENT_CANCEL, aux=1)
+    ctx = _send(w, cancel, at=T0 + 30_000)
+    inc = w.state.incidents[f"11-{c1}"]
+    assert inc.state == State.CANCELLED
+    assert ack.decode(w.ring(11), bytes.fromhex(ctx.effects.downlinks[0].payload["frame"]), c2).state == ACK_CANCELLED
+
+
+def test_cancel_after_the_window_keeps_the_incident_open() -> None:
+    w = World()
+    sos, c1 = w.frame(12, EVENT_SOS)
+    _send(w, sos)
+    cancel, _ = w.frame(12, EVENT_CANCEL, aux=1)
+    _send(w, cancel, at=T0 + w.state.timing.cancel_window_ms + 1)
+    assert w.state.incidents[f"12-{c1}"].active
+
+
+def test_duress_looks_cancelled_to_the_ring_but_stays_open_and_flagged() -> None:
+    w = World()
+    sos, c1 = w.frame(13, EVENT_SOS)
+    _send(w, sos)
+    duress, c2 = w.frame(13, EVENT_DURESS, aux=1)
+    ctx = _send(w, duress, at=T0 + 10_000)
+    inc = w.state.incidents[f"13-{c1}"]
+    assert inc.active and inc.forced
+    assert ack.decode(w.ring(13), bytes.fromhex(ctx.effects.downlinks[0].payload["frame"]), c2).state == ACK_CANCELLED
+
+
+def test_duress_for_an_alarm_never_heard_opens_a_forced_incident() -> None:
+    w = World()
+    w.frame(14, EVENT_SOS)  # sent, never heard
+    duress, c2 = w.frame(14, EVENT_DURESS, aux=1)
+    _send(w, duress)
+    (inc,) = w.state.incidents.values()
+    assert inc.forced and inc.active and inc.counter == c2
+
+
+def test_pressing_again_joins_the_open_incident() -> None:
+    w = World()
+    first, _ = w.frame(15, EVENT_SOS)
+    again, _ = w.frame(15, EVENT_SOS)
+    _send(w, first)
+    assert _send(w, again, at=T0 + 5000).outcome == Outcome.ACCEPTED
+    assert len(w.state.incidents) == 1
+
+
+def test_escort_goes_to_the_patrol_only_and_never_escalates_to_the_monitoring_centre() -> None:
+    w = World()
+    w.state.responders["r-pieters"].skills = ["first_aid"]
+    frame, c = w.frame(16, EVENT_ESCORT)
+    _send(w, frame)
+    inc = w.state.incidents[f"16-{c}"]
+    assert inc.offered_to == ["r-hooglandse"]
+    actions.tick(w.state, w.pipeline, T0 + w.state.policy.escalate_after_ms + 1)
+    assert inc.state != State.ESCALATED
+
+
+def test_supervision_is_rate_limited_and_low_battery_notified() -> None:
+    w = World()
+    outcomes = []
+    for i in range(10):
+        frame, _ = w.frame(17, EVENT_HEARTBEAT, flags=0, aux=60)
+        outcomes.append(_send(w, frame, at=T0 + i).outcome)
+    assert outcomes.count(Outcome.RATE_LIMITED) == 10 - int(w.state.limiter.burst)
+    low, _ = w.frame(18, EVENT_LOW_BATTERY, flags=0, battery=9, aux=60)
+    ctx = _send(w, low)
+    assert any(isinstance(d, NoticeRow) and d.kind == "low_battery" for d in ctx.effects.durable)
+
+
+def test_sweep_recovers_a_ring_that_sent_many_unheard_frames() -> None:
+    w = World()
+    far, c = w.frame(19, EVENT_SOS, counter=LOOKAHEAD + 500)
+    assert _send(w, far).outcome == Outcome.UNKNOWN_DEVICE
+    (ctx,) = w.pipeline.sweep(T0 + 100)
+    assert ctx.outcome == Outcome.ACCEPTED
+    assert f"19-{c}" in w.state.incidents
+
+
+def test_offer_timeout_then_broadcast_then_escalation() -> None:
+    w = World()
+    frame, c = w.frame(20, EVENT_SOS)
+    _send(w, frame)
+    inc = w.state.incidents[f"20-{c}"]
+    pol = w.state.policy
+    actions.tick(w.state, w.pipeline, T0 + pol.offer_timeout_ms)
+    assert inc.offered_to == ["r-pieters", "r-hooglandse"]
+    actions.tick(w.state, w.pipeline, T0 + pol.broadcast_after_ms)
+    assert inc.escalation == 1
+    assert "r-far" not in inc.offered_to  # outside the broadcast radius
+    actions.tick(w.state, w.pipeline, T0 + pol.escalate_after_ms)
+    assert inc.state == State.ESCALATED and inc.escalation == 2
+
+
+def test_decline_offers_the_next_at_once_and_accept_sends_help_on_the_way() -> None:
+    w = World()
+    frame, c = w.frame(21, EVENT_SOS)
+    _send(w, frame, "gw-breestraat", rssi=-95)
+    _send(w, frame, "gw-centraal", rssi=-75)
+    inc = w.state.incidents[f"21-{c}"]
+    actions.decline(w.state, inc.id, inc.offered_to[0], T0 + 1000, w.pipeline)
+    assert len(inc.offered_to) == 2
+    eff = actions.accept(w.state, inc.id, inc.offered_to[1], T0 + 2000, eta_min=4)
+    assert inc.state == State.ACCEPTED
+    (down,) = eff.downlinks
+    assert down.gateway_id == "gw-centraal"  # the stronger LoRa copy
+    got = ack.decode(w.ring(21), bytes.fromhex(down.payload["frame"]), c)
+    assert (got.state, got.eta_min, got.seq) == (ACK_HELP_ON_THE_WAY, 4, 1)
+    actions.on_the_way(w.state, inc.id, inc.offered_to[1], T0 + 3000)
+    actions.resolve(w.state, inc.id, inc.offered_to[1], T0 + 600_000, referral="student-psychologist")
+    assert inc.to_dict()["state"] == "resolved" and inc.referral == "student-psychologist"
+    with pytest.raises(actions.ActionError):
+        actions.accept(w.state, inc.id, "r-far", T0 + 700_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from(["gw-centraal", "gw-breestraat", "gw-lammermarkt"])), max_size=40
+    )
+)
+def test_any_interleaving_of_copies_makes_one_incident_per_alarm(order: list[tuple[int, str]]) -> None:
+    w = World()
+    frames = [w.frame(100 + i, EVENT_SOS)[0] for i in range(5)]
+    for i, gw in order:
+        assert _send(w, frames[i], gw).outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE)
+    assert len(w.state.incidents) == len({i for i, _ in order})
+
+
+def test_incident_dict_is_json() -> None:
+    w = World()
+    frame, c = w.frame(22, EVENT_SOS)
+    _send(w, frame)
+    json.dumps(w.state.incidents[f"22-{c}"].to_dict())
