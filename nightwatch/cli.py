@@ -2,10 +2,12 @@
 
 import typer
 
+from basestation.dispatch.cli import dispatch
 from nightwatch.frame_cmd import frame_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Nightwatch: personal alarm key rings.")
 app.add_typer(frame_app, name="frame")
+app.command(name="dispatch")(dispatch)
 
 
 @app.command()

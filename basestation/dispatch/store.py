@@ -8,7 +8,7 @@ crash rewrites the same rows), which is what makes "kill it at any instant" lose
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import bindparam, delete, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -119,13 +119,13 @@ class Store:
             if devices:
                 await conn.execute(
                     update(t.devices)
-                    .where(t.devices.c.device_id == t.devices.c.device_id.bindparam("b_id"))
+                    .where(t.devices.c.device_id == bindparam("b_id"))
                     .values(
-                        highest=t.devices.c.highest.bindparam("b_highest"),
-                        bitmap=t.devices.c.bitmap.bindparam("b_bitmap"),
-                        last_seen_ms=t.devices.c.last_seen_ms.bindparam("b_seen"),
-                        battery=t.devices.c.battery.bindparam("b_battery"),
-                        heartbeat_min=t.devices.c.heartbeat_min.bindparam("b_hb"),
+                        highest=bindparam("b_highest"),
+                        bitmap=bindparam("b_bitmap"),
+                        last_seen_ms=bindparam("b_seen"),
+                        battery=bindparam("b_battery"),
+                        heartbeat_min=bindparam("b_hb"),
                     ),
                     [
                         {

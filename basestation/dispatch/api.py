@@ -1,0 +1,285 @@
+"""HTTP API under /api/v1 (OpenAPI at /docs), the live stream, /healthz and /metrics."""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+
+from basestation.dispatch import actions
+from basestation.dispatch.assignment import Responder
+from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, TokenTable, require
+from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.service import Dispatcher, now_ms
+from basestation.dispatch.views import incident_view, visible_to
+from protocol.keys import parse_root_key
+
+RespondingOnly = Annotated[Principal, Depends(require("responder"))]
+
+
+class DeviceIn(BaseModel):
+    device_id: int = Field(ge=0, le=0xFFFFFFFF)
+    root_key: str = Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hex digits; never returned by the API")
+    label: str | None = Field(None, max_length=120)
+
+
+class ResponderIn(BaseModel):
+    name: str = Field(max_length=120)
+    language: Literal["nl", "en"] = "nl"
+    skills: list[Literal["patrol", "first_aid", "security"]] = []
+    shift: str | None = Field(None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+
+
+class DutyIn(BaseModel):
+    on_duty: bool
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class GatewayIn(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class AcceptIn(BaseModel):
+    eta_min: int = Field(0, ge=0, le=255)
+
+
+class ResolveIn(BaseModel):
+    referral: str | None = Field(None, max_length=64)
+
+
+def _dispatcher(request: Request) -> Dispatcher:
+    d: Dispatcher = request.app.state.dispatcher
+    return d
+
+
+D = Annotated[Dispatcher, Depends(_dispatcher)]
+
+
+async def _act(d: Dispatcher, fn: Any, *args: Any, **kwargs: Any) -> None:
+    try:
+        await d.act(fn, *args, **kwargs)
+    except actions.ActionError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+
+
+def _names(d: Dispatcher) -> dict[str, str]:
+    return {r.id: r.name for r in d.state.responders.values()}
+
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/devices", status_code=201, tags=["devices"])
+async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
+    """Register a key ring from the record `nightwatch provision` prints."""
+    key = parse_root_key(body.root_key)
+    if not await d.store.add_device(body.device_id, key, body.label, now_ms()):
+        raise HTTPException(status.HTTP_409_CONFLICT, "device id already provisioned")
+    d.state.resolver.add(body.device_id, key)
+    return {"device_id": body.device_id, "label": body.label}
+
+
+@router.delete("/devices/{device_id}", status_code=204, tags=["devices"])
+async def remove_device(device_id: int, d: D, _: Provisioner) -> Response:
+    if not await d.store.remove_device(device_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
+    if device_id in d.state.resolver:
+        d.state.resolver.remove(device_id)
+    return Response(status_code=204)
+
+
+@router.get("/devices", tags=["devices"])
+async def list_devices(d: D, _: Operator) -> list[dict[str, Any]]:
+    return [
+        {
+            "device_id": dev_id,
+            "last_seen_ms": info.last_seen_ms or None,
+            "battery": info.battery,
+            "heartbeat_min": info.heartbeat_min,
+        }
+        for dev_id, info in sorted(d.state.devices.items())
+    ]
+
+
+@router.get("/gateways", tags=["gateways"])
+async def list_gateways(d: D, _: Operator) -> list[dict[str, Any]]:
+    return [
+        {"id": g.id, "lat": g.lat, "lon": g.lon, "online": g.online, "changed_ms": g.changed_ms}
+        for g in d.state.gateways.values()
+    ]
+
+
+@router.put("/gateways/{gateway_id}", tags=["gateways"])
+async def put_gateway(gateway_id: str, body: GatewayIn, d: D, _: Operator) -> dict[str, Any]:
+    gw = d.state.gateways.get(gateway_id)
+    eff = actions.gateway_status(d.state, gateway_id, gw.online if gw else False, body.lat, body.lon, now_ms())
+    await d.carry_out(eff)
+    await d.store.save_gateway(d.state.gateways[gateway_id])
+    return {"id": gateway_id, "lat": body.lat, "lon": body.lon}
+
+
+@router.get("/responders", tags=["responders"])
+async def list_responders(d: D, _: Operator) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in d.state.responders.values()]
+
+
+@router.put("/responders/{responder_id}", tags=["responders"])
+async def put_responder(responder_id: str, body: ResponderIn, d: D, _: Operator) -> dict[str, Any]:
+    r = d.state.responders.get(responder_id) or Responder(responder_id, body.name)
+    r.name, r.language, r.skills, r.shift = body.name, body.language, list(body.skills), body.shift
+    d.state.responders[responder_id] = r
+    await d.store.save_responder(r)
+    return r.to_dict()
+
+
+@router.put("/me/duty", tags=["responders"])
+async def set_duty(body: DutyIn, d: D, who: RespondingOnly) -> dict[str, Any]:
+    """On or off duty. The position is kept only while on duty."""
+    r = d.state.responders.get(who.responder_id or "")
+    if r is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "responder not registered")
+    r.on_duty = body.on_duty
+    if body.on_duty and body.lat is not None and body.lon is not None:
+        r.lat, r.lon, r.position_ms = body.lat, body.lon, now_ms()
+    elif not body.on_duty:
+        r.lat = r.lon = None
+    await d.store.save_responder(r)
+    return r.to_dict()
+
+
+@router.get("/incidents", tags=["incidents"])
+async def list_incidents(d: D, who: Anyone, active: bool = False) -> list[dict[str, Any]]:
+    # Memory is ahead of the disk by at most one group commit, and pushes go out before the commit: list from
+    # memory first so a client that reacts to a push always finds what the push announced.
+    live = {i.id: i.to_dict() for i in d.state.incidents.values() if i.active or not active}
+    stored = [doc for doc in await d.store.incidents(active_only=active) if doc["id"] not in live]
+    docs = sorted([*live.values(), *stored], key=lambda x: x["opened_ms"], reverse=True)
+    names = _names(d)
+    return [incident_view(who, doc, names) for doc in docs if visible_to(who, doc)]
+
+
+@router.get("/incidents/{incident_id}", tags=["incidents"])
+async def get_incident(incident_id: str, d: D, who: Anyone) -> dict[str, Any]:
+    inc = d.state.incidents.get(incident_id)
+    doc = (
+        inc.to_dict()
+        if inc is not None
+        else next((x for x in await d.store.incidents(limit=10_000) if x["id"] == incident_id), None)
+    )
+    if doc is None or not visible_to(who, doc):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    view = incident_view(who, doc, _names(d))
+    if who.role == "operator":
+        view = {**view, "events": await d.store.incident_events(incident_id)}
+    return view
+
+
+@router.post("/incidents/{incident_id}/accept", tags=["incidents"])
+async def accept(incident_id: str, body: AcceptIn, d: D, who: RespondingOnly) -> dict[str, Any]:
+    """Accept: the key ring is sent "help on the way"."""
+    await _act(d, actions.accept, incident_id, who.responder_id, now_ms(), body.eta_min)
+    return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
+
+
+@router.post("/incidents/{incident_id}/decline", tags=["incidents"])
+async def decline(incident_id: str, d: D, who: RespondingOnly) -> dict[str, str]:
+    await _act(d, actions.decline, incident_id, who.responder_id, now_ms(), d.pipeline)
+    return {"status": "declined"}
+
+
+@router.post("/incidents/{incident_id}/on-the-way", tags=["incidents"])
+async def on_the_way(incident_id: str, d: D, who: RespondingOnly) -> dict[str, Any]:
+    await _act(d, actions.on_the_way, incident_id, who.responder_id, now_ms())
+    return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
+
+
+@router.post("/incidents/{incident_id}/resolve", tags=["incidents"])
+async def resolve(incident_id: str, body: ResolveIn, d: D, who: Anyone) -> dict[str, Any]:
+    if who.role == "responder":
+        inc = d.state.incidents.get(incident_id)
+        if inc is None or who.responder_id not in inc.accepted_by:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only a responder who accepted can resolve")
+    by = who.responder_id or "operator"
+    await _act(d, actions.resolve, incident_id, by, now_ms(), body.referral)
+    return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
+
+
+@router.get("/notices", tags=["supervision"])
+async def notices(d: D, _: Operator) -> list[dict[str, Any]]:
+    return await d.store.notices()
+
+
+@router.get("/stream", tags=["stream"])
+async def stream(request: Request, d: D, who: Anyone) -> EventSourceResponse:
+    """Server-sent events: every incident change and operator notice, as it happens."""
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        async for msg in d.bus.stream():
+            doc = json.loads(msg)
+            if doc["topic"] == "incident":
+                if not visible_to(who, doc["data"]):
+                    continue
+                doc["data"] = incident_view(who, doc["data"], _names(d))
+            elif who.role != "operator":
+                continue
+            yield {"event": doc["topic"], "id": str(doc["seq"]), "data": json.dumps(doc["data"])}
+
+    return EventSourceResponse(events(), ping=15)
+
+
+def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAPI:
+    """The service as an ASGI app; its lifespan loads the state, then subscribes to MQTT (when ``link``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await dispatcher.start()
+        if link is not None:
+            await link.start()
+        try:
+            yield
+        finally:
+            if link is not None:
+                await link.stop()
+            await dispatcher.stop()
+
+    app = FastAPI(title="Nightwatch dispatch", version="1", lifespan=lifespan)
+    app.state.dispatcher = dispatcher
+    app.state.tokens = TokenTable(dispatcher.settings.tokens)
+    app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, **dispatcher.health()}
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(_prometheus(dispatcher), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _prometheus(d: Dispatcher) -> str:
+    h = d.health()
+    lines = [
+        "# HELP nightwatch_uplinks_total Uplink messages by pipeline outcome.",
+        "# TYPE nightwatch_uplinks_total counter",
+    ]
+    lines += [f'nightwatch_uplinks_total{{outcome="{o}"}} {n}' for o, n in sorted(h["outcomes"].items())]
+    lines += [
+        "# TYPE nightwatch_open_incidents gauge",
+        f"nightwatch_open_incidents {h['open_incidents']}",
+        "# TYPE nightwatch_writer_commits_total counter",
+        f"nightwatch_writer_commits_total {h['writer']['commits']}",
+        "# TYPE nightwatch_writer_queue_depth gauge",
+        f"nightwatch_writer_queue_depth {h['writer']['depth']}",
+        "# TYPE nightwatch_unresolved_queue gauge",
+        f"nightwatch_unresolved_queue {h['unresolved_queue']}",
+        "# TYPE nightwatch_stream_subscribers gauge",
+        f"nightwatch_stream_subscribers {h['stream_subscribers']}",
+    ]
+    return "\n".join(lines) + "\n"

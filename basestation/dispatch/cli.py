@@ -1,0 +1,50 @@
+"""`nightwatch dispatch`: run the dispatch service (HTTP API, live stream and MQTT uplinks) in one process."""
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from basestation.dispatch.settings import DispatchSettings
+
+
+def dispatch(
+    mqtt: Annotated[str | None, typer.Option("--mqtt", help="Broker URL, mqtt://host:port.")] = None,
+    database: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; SQLite file by default.")] = None,
+    http: Annotated[str | None, typer.Option("--http", help="HOST:PORT for the API and dashboards.")] = None,
+    shared_group: Annotated[str | None, typer.Option("--shared-group", help="MQTT v5 shared subscription.")] = None,
+    mqtt_protocol: Annotated[int | None, typer.Option("--mqtt-protocol", help="5, or 4 for MQTT 3.1.1.")] = None,
+    token: Annotated[list[str] | None, typer.Option("--token", help="TOKEN=ROLE, repeatable.")] = None,
+) -> None:
+    """Run the dispatch service. Settings also come from NIGHTWATCH_DISPATCH_* variables."""
+    overrides: dict[str, object] = {}
+    if mqtt:
+        overrides["mqtt_url"] = mqtt
+    if database:
+        overrides["database_url"] = database
+    if http:
+        host, _, port = http.rpartition(":")
+        overrides["http_host"], overrides["http_port"] = host or "127.0.0.1", int(port)
+    if shared_group:
+        overrides["shared_group"] = shared_group
+    if mqtt_protocol:
+        overrides["mqtt_protocol"] = mqtt_protocol
+    if token:
+        overrides["tokens"] = dict(t.split("=", 1) for t in token)
+    settings = DispatchSettings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(settings))
+
+
+async def serve(settings: DispatchSettings) -> None:
+    import uvicorn
+
+    from basestation.dispatch.api import create_app
+    from basestation.dispatch.mqtt_link import MqttLink
+    from basestation.dispatch.service import Dispatcher
+
+    dispatcher = Dispatcher(settings)
+    app = create_app(dispatcher, MqttLink(settings, dispatcher))
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,23 @@
+"""What each role sees of an incident. A responder sees what they need to help, no device identity."""
+
+from typing import Any
+
+from basestation.dispatch.auth import Principal
+
+RESPONDER_FIELDS = ("id", "kind", "state", "forced", "opened_ms", "press_ms", "updated_ms", "location")
+
+
+def visible_to(who: Principal, doc: dict[str, Any]) -> bool:
+    if who.role == "operator":
+        return True
+    rid = who.responder_id
+    return rid is not None and (rid in doc.get("offered_to", ()) or rid in doc.get("accepted_by", ()))
+
+
+def incident_view(who: Principal, doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    if who.role == "operator":
+        return doc
+    view = {k: doc.get(k) for k in RESPONDER_FIELDS}
+    view["accepted_by"] = [names.get(r, r) for r in doc.get("accepted_by", ())]
+    view["you_accepted"] = who.responder_id in doc.get("accepted_by", ())
+    return view
