@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from basestation.dispatch.effects import DeviceState, FrameSeen, IncidentSnapshot, ReceptionRow
+from basestation.dispatch.effects import DeviceState, Durable, FrameSeen, IncidentSnapshot, ReceptionRow
 from basestation.dispatch.incidents import Event, Incident, Kind, State
 from basestation.dispatch.migrate import sync_url, upgrade
 from basestation.dispatch.schema import metadata
@@ -40,7 +40,7 @@ def test_a_batch_applied_twice_writes_each_row_once_and_reloads(tmp_path: Path) 
         assert await store.add_device(7, bytes(16), "test ring", T0)
         assert not await store.add_device(7, bytes(range(16)), None, T0)  # never silently replaced
         inc = Incident("7-3", 7, 3, Kind.SOS, State.OPEN, T0, T0 - 1000, lat=52.16, lon=4.49, radius_m=80.0)
-        batch = [
+        batch: list[Durable] = [
             DeviceState(7, 3, 0b101, T0, 80, 60),
             FrameSeen(7, 3, "sos", T0, "7-3", b"\x10" * 24),
             ReceptionRow("7-3", "gw-a", "lora", -90.0, 7.5, T0),
