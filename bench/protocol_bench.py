@@ -76,7 +76,7 @@ def run(results_dir: Path, devices: int = DEVICES) -> tuple[dict[str, float], di
     t = time.perf_counter()
     got = resolver.recover([lost_frame])
     sweep_s = time.perf_counter() - t
-    assert [(r.device_id, r.counter) for r in got] == [(lost, far_counter)]
+    assert [(r.device_id, r.counter) for r in got.values()] == [(lost, far_counter)]
 
     t = time.perf_counter()
     search_key(keys, uplink.encode(keys, uplink.Uplink((1 << 20) - 1, 0, EVENT_SOS)))

@@ -195,11 +195,11 @@ class Resolver:
         w = self._replay[self._slot_of[device_id]]
         return w.highest, w.bitmap
 
-    def recover(self, frames: Iterable[bytes], device_ids: Iterable[int] | None = None) -> list[Resolved]:
+    def recover(self, frames: Iterable[bytes], device_ids: Iterable[int] | None = None) -> dict[bytes, Resolved]:
         """Sweep ``horizon`` counters past each device's window for frames nothing resolved (SPEC 7.5).
 
-        One batched AES call per device, so run it on a queue of unresolved frames, not per frame. A found frame
-        comes back verified; accepting it re-centres that device's window.
+        One batched AES call per device, so run it on a queue of unresolved frames, not per frame. Returns each
+        found frame with its device and counter, verified; accepting it re-centres that device's window.
         """
         pending: dict[int, bytes] = {}
         for f in frames:
@@ -207,8 +207,8 @@ class Resolver:
                 pending[int.from_bytes(uplink.check_shape(f), "big")] = f
             except FrameError:
                 continue
-        found: list[Resolved] = []
-        slots = self._slot_of.values() if device_ids is None else [self._slot_of[d] for d in device_ids]
+        found: dict[bytes, Resolved] = {}
+        slots = list(self._slot_of.values()) if device_ids is None else [self._slot_of[d] for d in device_ids]
         for slot in slots:
             if not pending:
                 break
@@ -221,9 +221,11 @@ class Resolver:
             wanted = np.fromiter(pending.keys(), dtype=np.uint64, count=len(pending))
             for i in np.flatnonzero(np.isin(cands, wanted)):
                 pid = int(cands[i])
-                keys = self._keys(slot)
-                if uplink.verify(keys, pending[pid], start + int(i)):
-                    found.append(Resolved(self._ids[slot], start + int(i), keys))  # type: ignore[arg-type]
+                # Fresh keys, not the hot cache: a sweep may run in a worker thread beside the event loop.
+                keys = DeviceKeys(derived=self._derived[slot])
+                frame = pending[pid]
+                if uplink.verify(keys, frame, start + int(i)):
+                    found[frame] = Resolved(self._ids[slot], start + int(i), keys)  # type: ignore[arg-type]
                     del pending[pid]
         return found
 
