@@ -75,6 +75,11 @@ class Service:
         self.log.close()
 
 
+def _outcomes(health: dict[str, object] | None) -> dict[str, int]:
+    got = (health or {}).get("outcomes")
+    return got if isinstance(got, dict) else {}
+
+
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
 def test_sigkill_at_random_instants_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
     rng = random.Random(5)
@@ -115,7 +120,7 @@ def test_sigkill_at_random_instants_loses_nothing_and_doubles_nothing(tmp_path: 
         # The session must exist before the first kill: wait until one probe frame has been handled.
         publish(DEVICES, EVENT_HEARTBEAT, "gw-probe")
         deadline = time.monotonic() + 20
-        while ((svc.health() or {}).get("outcomes") or {}).get("accepted") != 1:
+        while _outcomes(svc.health()).get("accepted") != 1:
             assert time.monotonic() < deadline, "probe not handled"
             time.sleep(0.05)
 
