@@ -1,10 +1,13 @@
 """HTTP API under /api/v1 (OpenAPI at /docs), the live stream, /healthz and /metrics."""
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
@@ -13,8 +16,10 @@ from basestation.dispatch import actions
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, TokenTable, require
 from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.views import incident_view, visible_to
+from basestation.dispatch.webpush import Subscription, WebPush
 from protocol.keys import parse_root_key
 
 RespondingOnly = Annotated[Principal, Depends(require("responder"))]
@@ -42,6 +47,18 @@ class DutyIn(BaseModel):
 class GatewayIn(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+
+
+class PushKeys(BaseModel):
+    p256dh: str = Field(max_length=200, pattern=r"^[A-Za-z0-9_-]+=*$")
+    auth: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+=*$")
+
+
+class PushSubscriptionIn(BaseModel):
+    """What the browser's PushSubscription.toJSON() gives."""
+
+    endpoint: str = Field(max_length=1024, pattern=r"^https?://")
+    keys: PushKeys
 
 
 class AcceptIn(BaseModel):
@@ -152,6 +169,34 @@ async def set_duty(body: DutyIn, d: D, who: RespondingOnly) -> dict[str, Any]:
     return r.to_dict()
 
 
+@router.get("/push/public-key", tags=["responders"])
+async def push_public_key(request: Request) -> dict[str, str | None]:
+    """The VAPID application server key for pushManager.subscribe(); null when Web Push is not set up."""
+    notifier: Notifier | None = request.app.state.notifier
+    return {"key": notifier.push.public_key() if notifier and notifier.push else None}
+
+
+@router.post("/me/push-subscription", status_code=201, tags=["responders"])
+async def add_push_subscription(
+    body: PushSubscriptionIn, request: Request, d: D, who: RespondingOnly
+) -> dict[str, str]:
+    rid = who.responder_id or ""
+    await d.store.save_subscription(rid, body.endpoint, body.keys.p256dh, body.keys.auth)
+    notifier: Notifier | None = request.app.state.notifier
+    if notifier is not None:
+        notifier.subscribe(rid, Subscription(body.endpoint, body.keys.p256dh, body.keys.auth))
+    return {"status": "subscribed"}
+
+
+@router.post("/incidents/{incident_id}/seen", tags=["incidents"])
+async def seen(incident_id: str, request: Request, who: RespondingOnly) -> dict[str, str]:
+    """The responder's phone showed the alarm: its push needs no more retries."""
+    notifier: Notifier | None = request.app.state.notifier
+    if notifier is not None:
+        notifier.seen.add((incident_id, who.responder_id or ""))
+    return {"status": "seen"}
+
+
 @router.get("/incidents", tags=["incidents"])
 async def list_incidents(d: D, who: Anyone, active: bool = False) -> list[dict[str, Any]]:
     # Memory is ahead of the disk by at most one group commit, and pushes go out before the commit: list from
@@ -238,17 +283,30 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await dispatcher.start()
-        if link is not None:
-            await link.start()
-        try:
-            yield
-        finally:
+        async with httpx.AsyncClient(timeout=10) as http:
+            notifier = make_notifier(dispatcher, http)
+            app.state.notifier = notifier
+            task = None
+            if notifier is not None:
+                for rid, endpoint, p256dh, auth in await dispatcher.store.subscriptions():
+                    notifier.subscribe(rid, Subscription(endpoint, p256dh, auth))
+                task = asyncio.create_task(notifier.run(), name="dispatch-notify")
             if link is not None:
-                await link.stop()
-            await dispatcher.stop()
+                await link.start()
+            try:
+                yield
+            finally:
+                if link is not None:
+                    await link.stop()
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await dispatcher.stop()
 
     app = FastAPI(title="Nightwatch dispatch", version="1", lifespan=lifespan)
     app.state.dispatcher = dispatcher
+    app.state.notifier = None
     app.state.tokens = TokenTable(dispatcher.settings.tokens)
     app.include_router(router)
 
@@ -261,6 +319,17 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
         return Response(_prometheus(dispatcher), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def make_notifier(d: Dispatcher, http: httpx.AsyncClient) -> Notifier | None:
+    s = d.settings
+    hooks = [WebhookTarget(h["url"], h["secret"].encode()) for h in s.webhooks]
+    esc = s.escalation_webhook
+    escalation = WebhookTarget(esc["url"], esc["secret"].encode()) if esc else None
+    push = WebPush(s.vapid_private_key, s.vapid_subject, http) if s.vapid_private_key else None
+    if not hooks and escalation is None and push is None:
+        return None
+    return Notifier(d, http, hooks, escalation, push)
 
 
 def _prometheus(d: Dispatcher) -> str:

@@ -104,3 +104,13 @@ gateways = Table(
     Column("online", Boolean, nullable=False, default=False),
     Column("changed_ms", BigInteger, nullable=False),
 )
+
+# A responder's browsers, for Web Push. The endpoint is a capability URL; the keys encrypt what goes to it.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("endpoint", String(1024), primary_key=True),
+    Column("responder_id", String(64), nullable=False),
+    Column("p256dh", String(200), nullable=False),
+    Column("auth", String(64), nullable=False),
+)

@@ -23,6 +23,13 @@ class DispatchSettings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535)
     tokens: dict[str, str] = Field(default_factory=dict)  # token -> "operator" | "responder:<id>" | "provisioning"
 
+    # Signed webhooks: every incident change to each of ``webhooks``; escalations also to the monitoring centre.
+    webhooks: list[dict[str, str]] = Field(default_factory=list)  # [{"url": ..., "secret": ...}]
+    escalation_webhook: dict[str, str] | None = None
+    # Web Push: the VAPID private key (PEM) and the contact the push services may reach.
+    vapid_private_key: str | None = None
+    vapid_subject: str = "mailto:operators@nightwatch.invalid"
+
     cancel_window_s: float = Field(120.0, gt=0)
     offer_timeout_s: float = Field(30.0, gt=0)
     broadcast_after_s: float = Field(90.0, gt=0)
@@ -40,6 +47,20 @@ class DispatchSettings(BaseSettings):
             raise ValueError("mqtt_url must look like mqtt://host:port or mqtts://host:port")
         return v
 
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, v: list[dict[str, str]]) -> list[dict[str, str]]:
+        for hook in v:
+            _check_hook(hook)
+        return v
+
+    @field_validator("escalation_webhook")
+    @classmethod
+    def _escalation(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is not None:
+            _check_hook(v)
+        return v
+
     @property
     def mqtt_host(self) -> str:
         return urlparse(self.mqtt_url).hostname or "127.0.0.1"
@@ -52,3 +73,10 @@ class DispatchSettings(BaseSettings):
     @property
     def mqtt_tls(self) -> bool:
         return urlparse(self.mqtt_url).scheme == "mqtts"
+
+
+def _check_hook(hook: dict[str, str]) -> None:
+    if urlparse(hook.get("url", "")).scheme not in ("http", "https"):
+        raise ValueError("a webhook needs an http(s) url")
+    if len(hook.get("secret", "")) < 16:
+        raise ValueError("a webhook needs a secret of at least 16 characters")

@@ -197,6 +197,20 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
+    async def save_subscription(self, responder_id: str, endpoint: str, p256dh: str, auth: str) -> None:
+        row = {"endpoint": endpoint, "responder_id": responder_id, "p256dh": p256dh, "auth": auth}
+        stmt = self._insert(t.push_subscriptions).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.push_subscriptions.c.endpoint], set_={k: stmt.excluded[k] for k in row}
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def subscriptions(self) -> list[tuple[str, str, str, str]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(t.push_subscriptions))
+            return [(r.responder_id, r.endpoint, r.p256dh, r.auth) for r in rows]
+
     # -- reads ---------------------------------------------------------------------------------------------
 
     async def incidents(self, limit: int = 200, active_only: bool = False) -> list[dict[str, Any]]:

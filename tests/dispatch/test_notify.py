@@ -1,0 +1,152 @@
+"""Web Push and signed webhooks against real local HTTP endpoints: the push decrypts to the bilingual alarm, the
+webhook's signature verifies, and both are retried until acknowledged."""
+
+import asyncio
+import base64
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import http_ece
+import httpx
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid02
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from basestation.dispatch import webhook
+from basestation.dispatch.api import create_app
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
+from protocol import uplink
+from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
+from protocol.keys import DeviceKeys
+from tests.brokers import free_port
+
+SECRET = "webhook-secret-0123456789"
+OPERATOR = "operator-token-0123456789"
+RESPONDER = "responder-token-0123456789"
+
+
+def _b64(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+class Receiver:
+    """A local stand-in for a push service and a monitoring centre: real HTTP, answers scripted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.hooks: list[tuple[bytes, dict[str, str]]] = []
+        self.pushes: list[tuple[bytes, dict[str, str]]] = []
+        self.hook_status = [500, 200]
+        self.push_status = 500
+        app = Starlette(
+            routes=[Route("/hook", self.hook, methods=["POST"]), Route("/push/{sub}", self.push, methods=["POST"])]
+        )
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+
+    async def hook(self, request: Request) -> Response:
+        self.hooks.append((await request.body(), dict(request.headers)))
+        return Response(status_code=self.hook_status.pop(0) if self.hook_status else 200)
+
+    async def push(self, request: Request) -> Response:
+        self.pushes.append((await request.body(), dict(request.headers)))
+        return Response(status_code=self.push_status)
+
+
+async def _until(cond: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.01)
+
+
+def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path: Path) -> None:
+    vapid = Vapid02()
+    vapid.generate_keys()
+    phone_key = ec.generate_private_key(ec.SECP256R1())
+    phone_pub = phone_key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    auth = os.urandom(16)
+    root = os.urandom(16)
+
+    async def scenario() -> None:
+        rx = Receiver()
+        serve = asyncio.create_task(rx.server.serve())
+        await _until(lambda: rx.server.started)
+        settings = DispatchSettings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+            tokens={OPERATOR: "operator", RESPONDER: "responder:anna"},
+            webhooks=[{"url": f"http://127.0.0.1:{rx.port}/hook", "secret": SECRET}],
+            vapid_private_key=vapid.private_pem().decode(),
+        )
+        d = Dispatcher(settings)
+        app = create_app(d)
+        async with app.router.lifespan_context(app):
+            app.state.notifier.backoff_s = (0.0, 0.05)
+            http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch")
+            op, me = {"Authorization": f"Bearer {OPERATOR}"}, {"Authorization": f"Bearer {RESPONDER}"}
+            assert (await http.get("/api/v1/push/public-key")).json()["key"]
+            await d.store.add_device(5, root, None, 0)
+            d.state.resolver.add(5, root)
+            await http.put("/api/v1/responders/anna", json={"name": "Anna", "language": "en"}, headers=op)
+            await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.49}, headers=me)
+            sub = {
+                "endpoint": f"http://127.0.0.1:{rx.port}/push/anna-phone",
+                "keys": {"p256dh": _b64(phone_pub), "auth": _b64(auth)},
+            }
+            assert (await http.post("/api/v1/me/push-subscription", json=sub, headers=me)).status_code == 201
+
+            frame = uplink.encode(DeviceKeys(root), uplink.Uplink(1, 5, EVENT_SOS, 60, flags=FLAG_ACK_REQUESTED))
+            env = {
+                "v": 1,
+                "gateway_id": "gw",
+                "rx_time_ms": int(time.time() * 1000),
+                "radio": "ble",
+                "frame": frame.hex(),
+            }
+            await d.on_uplink("nightwatch/v1/up/gw", json.dumps(env).encode())
+
+            # The push service fails; the push is retried until the responder's phone says it was seen.
+            await _until(lambda: len(rx.pushes) >= 3)
+            body, headers = rx.pushes[0]
+            assert headers["content-encoding"] == "aes128gcm" and headers["urgency"] == "high"
+            assert headers["authorization"].startswith("vapid t=")
+            plain = json.loads(http_ece.decrypt(body, private_key=phone_key, auth_secret=auth, version="aes128gcm"))
+            assert plain["type"] == "offer" and plain["kind"] == "sos"
+            assert plain["text"]["nl"]["title"] == "Noodoproep" and plain["text"]["en"]["title"] == "Emergency alarm"
+            incident = plain["incident"]
+            assert (await http.post(f"/api/v1/incidents/{incident}/seen", headers=me)).status_code == 200
+            await asyncio.sleep(0.3)
+            settled = len(rx.pushes)
+            await asyncio.sleep(0.3)
+            assert len(rx.pushes) == settled  # acknowledged: no more retries
+
+            # The webhook answered 500 once, then 200: delivered twice, signed both times.
+            await _until(lambda: len(rx.hooks) >= 2)
+            for hook_body, hook_headers in rx.hooks:
+                assert webhook.verify(SECRET.encode(), hook_body, hook_headers["x-nightwatch-signature"])
+                assert json.loads(hook_body)["data"]["id"] == incident
+            assert not webhook.verify(b"another-secret-0123", rx.hooks[0][0], rx.hooks[0][1]["x-nightwatch-signature"])
+            await http.aclose()
+        rx.server.should_exit = True
+        await serve
+
+    asyncio.run(scenario())
+
+
+def test_signature_rejects_tampering_and_stale_timestamps() -> None:
+    body = webhook.body("incident", {"id": "1-1"})
+    sig = webhook.sign(b"k" * 16, body, at=1000)
+    assert webhook.verify(b"k" * 16, body, sig, now=1100)
+    assert not webhook.verify(b"k" * 16, body + b" ", sig, now=1100)
+    assert not webhook.verify(b"k" * 16, body, sig, now=2000)
+    assert not webhook.verify(b"k" * 16, body, "garbage", now=1100)
