@@ -156,6 +156,22 @@ class Store:
             if notices:
                 await conn.execute(t.notices.insert(), notices)
 
+    async def claim(self, f: FrameSeen) -> bool:
+        """Record an accepted frame; True only for the one caller that recorded it first. Atomic on both
+        databases (INSERT .. ON CONFLICT DO NOTHING RETURNING), so copies racing through two replicas cannot
+        both win."""
+        row = {
+            "device_id": f.device_id,
+            "counter": f.counter,
+            "event": f.event,
+            "rx_ms": f.rx_ms,
+            "incident_id": f.incident_id,
+            "frame": f.frame,
+        }
+        stmt = self._insert(t.frames).values(**row).on_conflict_do_nothing().returning(t.frames.c.counter)
+        async with self.engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
     # -- registries ----------------------------------------------------------------------------------------
 
     async def add_device(self, device_id: int, root_key: bytes, label: str | None, now_ms: int) -> bool:
@@ -165,8 +181,10 @@ class Store:
                 self._insert(t.devices)
                 .values(device_id=device_id, root_key=root_key, label=label, highest=0, bitmap=0, created_ms=now_ms)
                 .on_conflict_do_nothing()
+                .returning(t.devices.c.device_id)
             )
-            return bool(res.rowcount)
+            # RETURNING, not rowcount: drivers disagree on rowcount for a skipped upsert.
+            return res.first() is not None
 
     async def remove_device(self, device_id: int) -> bool:
         async with self.engine.begin() as conn:

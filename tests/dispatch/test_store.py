@@ -1,7 +1,10 @@
 """The store on a real SQLite file: migrations match the tables, batches are idempotent, state reloads."""
 
 import asyncio
+import uuid
 from pathlib import Path
+
+import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,15 +16,21 @@ from basestation.dispatch.migrate import sync_url, upgrade
 from basestation.dispatch.schema import metadata
 from basestation.dispatch.state import DispatchState
 from basestation.dispatch.store import Store
+from tests.databases import PrivatePostgres
 from tests.dispatch.world import T0
 
 
-def _url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs on both databases: one data layer, one behaviour."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
+    pg: PrivatePostgres = request.getfixturevalue("postgres")
+    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
-def test_migrations_create_exactly_the_declared_tables(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_migrations_create_exactly_the_declared_tables(db_url: str) -> None:
+    url = db_url
     upgrade(url)
     upgrade(url)  # a second run is a no-op
     engine = create_engine(sync_url(url))
@@ -31,8 +40,8 @@ def test_migrations_create_exactly_the_declared_tables(tmp_path: Path) -> None:
     assert diff == []
 
 
-def test_a_batch_applied_twice_writes_each_row_once_and_reloads(tmp_path: Path) -> None:
-    url = _url(tmp_path)
+def test_a_batch_applied_twice_writes_each_row_once_and_reloads(db_url: str) -> None:
+    url = db_url
     upgrade(url)
 
     async def go() -> None:
@@ -68,3 +77,18 @@ def test_a_batch_applied_twice_writes_each_row_once_and_reloads(tmp_path: Path) 
         await store.close()
 
     asyncio.run(go())
+
+
+def test_racing_copies_have_exactly_one_winner(db_url: str) -> None:
+    upgrade(db_url)
+
+    async def go() -> list[bool]:
+        stores = [Store(db_url) for _ in range(4)]
+        try:
+            frame = FrameSeen(9, 77, "sos", T0, "9-77")
+            return list(await asyncio.gather(*(s.claim(frame) for s in stores)))
+        finally:
+            for s in stores:
+                await s.close()
+
+    assert sorted(asyncio.run(go())) == [False, False, False, True]

@@ -1,0 +1,5 @@
+"""Fixtures shared by every test package."""
+
+from tests.databases import postgres
+
+__all__ = ["postgres"]
