@@ -1,11 +1,10 @@
-"""The store on a real SQLite file: migrations match the tables, batches are idempotent, state reloads."""
+"""The store on SQLite and PostgreSQL: migrations match the tables, batches are idempotent, state reloads."""
 
 import asyncio
 import uuid
 from pathlib import Path
 
 import pytest
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
