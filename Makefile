@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.synced
 
-.PHONY: all venv test test-fast lint format bench demo firmware clean
+.PHONY: all venv test lint format bench demo firmware clean
 
 all: test
 
@@ -27,6 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	# The firmware is MicroPython: checked by pyright against the ESP32 stubs (pyright needs node on PATH).
+	$(BIN)/pyright
+
+firmware: $(STAMP)
+	$(BIN)/python scripts/build_firmware.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

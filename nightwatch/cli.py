@@ -4,10 +4,12 @@ import typer
 
 from basestation.dispatch.cli import dispatch
 from nightwatch.frame_cmd import frame_app
+from nightwatch.keyring_cmd import register as register_keyring
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Nightwatch: personal alarm key rings.")
 app.add_typer(frame_app, name="frame")
 app.command(name="dispatch")(dispatch)
+register_keyring(app)
 
 
 @app.command()

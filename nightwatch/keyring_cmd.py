@@ -1,0 +1,105 @@
+"""`nightwatch keyring run` (one key ring on fake hardware) and `nightwatch provision` (a new key ring)."""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from firmware.config import Config, dump
+from firmware.host.timeline import TimelineError, load
+from protocol.keys import parse_root_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+keyring_app = typer.Typer(no_args_is_help=True, help="The key ring firmware on a host.")
+
+
+def _micropython() -> str:
+    found = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which("micropython")
+    if found is None:
+        raise typer.BadParameter("the micropython binary is missing (make venv installs it)", param_hint="--runtime")
+    return found
+
+
+@keyring_app.command("run")
+def run(
+    key: Annotated[str, typer.Option("--key", help="Device root key, 32 hex digits.")],
+    device_id: Annotated[int, typer.Option("--device-id", min=0, max=0xFFFFFFFF)],
+    timeline: Annotated[
+        str, typer.Option("--timeline", help="A timeline file, or inline EVENT@MS items separated by commas.")
+    ],
+    counter_start: Annotated[int, typer.Option("--counter-start", min=1, max=0xFFFFFFFF)] = 1,
+    settings: Annotated[str | None, typer.Option("--settings", help="JSON object of firmware settings.")] = None,
+    runtime: Annotated[str, typer.Option("--runtime", help="micropython (default) or cpython.")] = "micropython",
+) -> None:
+    """Run the firmware on fake hardware and a virtual clock; print one JSON line per device action."""
+    try:
+        root_key = parse_root_key(key)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--key") from None
+    try:
+        parsed = json.loads(settings) if settings else None
+        Config(device_id, root_key, counter_start, parsed)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--settings") from None
+    spec = str(Path(timeline).resolve()) if Path(timeline).is_file() else timeline
+    try:
+        events = load(spec)  # checked here too, so a typo is a usage error and not a device crash
+    except TimelineError as e:
+        raise typer.BadParameter(str(e), param_hint="--timeline") from None
+    if runtime == "cpython":
+        from firmware.host.runner import Run
+
+        summary = Run(Config(device_id, root_key, counter_start, parsed), events).run()
+        print(json.dumps(summary))
+        return
+    if runtime != "micropython":
+        raise typer.BadParameter("micropython or cpython", param_hint="--runtime")
+    cmd = [_micropython(), "-m", "firmware.host.runner", "--key", "-", "--device-id", str(device_id)]
+    cmd += ["--timeline", spec, "--counter-start", str(counter_start)]
+    if settings:
+        cmd += ["--settings", settings]
+    env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
+    # The key goes through stdin, so it never appears in a process list.
+    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
+        assert p.stdin is not None and p.stdout is not None
+        p.stdin.write(root_key.hex() + "\n")
+        p.stdin.close()
+        for line in p.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    raise typer.Exit(p.returncode)
+
+
+def provision(
+    device_id: Annotated[int, typer.Option("--device-id", min=0, max=0xFFFFFFFF, help="The id dispatch knows.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the device config file.")] = Path(
+        "nightwatch.json"
+    ),
+    counter_start: Annotated[int, typer.Option("--counter-start", min=1, max=0xFFFFFFFF)] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config file.")] = False,
+) -> None:
+    """Make a new key ring identity: write its config file, print the record for the dispatch service.
+
+    The root key appears only in the file (mode 0600) and in the printed record.
+    """
+    if out.exists() and not force:
+        raise typer.BadParameter(f"{out} exists; --force replaces it (and orphans the old key)", param_hint="--out")
+    key = secrets.token_bytes(16)
+    cfg = Config(device_id, key, counter_start)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(dump(cfg) + "\n")
+    os.chmod(out, 0o600)
+    print(json.dumps({"device_id": device_id, "root_key": key.hex(), "counter_start": counter_start}))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keyring_app, name="keyring")
+    app.command(name="provision")(provision)
