@@ -41,10 +41,10 @@ def help_on_the_way(st: DispatchState, inc: Incident, eta_min: int) -> Downlink 
     if not lora:
         return None
     gateway = max(lora)[1]
-    seq = st.ack_seq.get(inc.id, 0)
-    st.ack_seq[inc.id] = seq + 1
+    seq = inc.next_ack_seq()
+    recent.ack_state = ACK_HELP_ON_THE_WAY
     keys = st.resolver.keys(inc.device_id)
-    frame = ack.encode(keys, ack.Ack(inc.counter, ACK_HELP_ON_THE_WAY, seq & 0xFF, min(255, max(0, eta_min))))
+    frame = ack.encode(keys, ack.Ack(inc.counter, ACK_HELP_ON_THE_WAY, seq, min(255, max(0, eta_min))))
     return Downlink(
         gateway,
         {"id": f"{inc.device_id}-{inc.counter}-{seq}", "frame": frame.hex(), "uplink": recent.frame.hex()},
@@ -109,11 +109,20 @@ def tick(st: DispatchState, pipeline: UplinkPipeline, now_ms: int) -> Effects:
     """The clock's part: offer timeouts, broadcast, escalation, and silent key rings."""
     eff = Effects()
     for inc in list(st.incidents.values()):
-        if inc.state in (State.OPEN, State.OFFERED, State.ESCALATED):
-            before = (inc.state, len(inc.offered_to), inc.escalation)
-            pipeline.offer(inc, now_ms, eff)
-            if (inc.state, len(inc.offered_to), inc.escalation) != before:
-                eff.snapshot(inc)
+        tick_incident(pipeline, inc, now_ms, eff)
+    tick_devices(st, now_ms, eff)
+    return eff
+
+
+def tick_incident(pipeline: UplinkPipeline, inc: Incident, now_ms: int, eff: Effects) -> None:
+    if inc.state in (State.OPEN, State.OFFERED, State.ESCALATED):
+        before = (inc.state, len(inc.offered_to), inc.escalation)
+        pipeline.offer(inc, now_ms, eff)
+        if (inc.state, len(inc.offered_to), inc.escalation) != before:
+            eff.snapshot(inc)
+
+
+def tick_devices(st: DispatchState, now_ms: int, eff: Effects) -> None:
     for device_id, info in st.devices.items():
         # Two missed heartbeats and a margin: one lost frame is radio, two is a key ring in trouble.
         silent_for = now_ms - info.last_seen_ms
@@ -122,7 +131,6 @@ def tick(st: DispatchState, pipeline: UplinkPipeline, now_ms: int) -> Effects:
             row = NoticeRow("silent_device", str(device_id), now_ms, {"last_seen_ms": info.last_seen_ms})
             eff.durable.append(row)
             eff.pushes.append(Push("notice", {"kind": row.kind, "subject": row.subject, "at_ms": now_ms}))
-    return eff
 
 
 def gateway_status(

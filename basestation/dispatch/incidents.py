@@ -76,6 +76,12 @@ class Incident:
     declined_by: list[str] = field(default_factory=list)
     escalation: int = 0  # 0 none, 1 broadcast to the radius, 2 operators and webhook
     referral: str | None = None
+    acks: int = 0  # downlink ACKs sent for this alarm: the next one's seq, so each has its own keystream
+
+    def next_ack_seq(self) -> int:
+        seq = self.acks & 0xFF
+        self.acks += 1
+        return seq
 
     @property
     def active(self) -> bool:
@@ -99,6 +105,7 @@ class Incident:
             "declined_by": list(self.declined_by),
             "escalation": self.escalation,
             "referral": self.referral,
+            "acks": self.acks,
         }
 
 

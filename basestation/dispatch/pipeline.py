@@ -21,6 +21,7 @@ from basestation.dispatch.state import DeviceInfo, DispatchState, Recent
 from protocol import ack, uplink
 from protocol.constants import (
     ACK_CANCELLED,
+    ACK_HELP_ON_THE_WAY,
     ACK_RECEIVED,
     EVENT_CANCEL,
     EVENT_DURESS,
@@ -46,6 +47,7 @@ log = logging.getLogger("nightwatch.dispatch.pipeline")
 ALARMS = frozenset({EVENT_SOS, EVENT_DURESS, EVENT_ESCORT, EVENT_CANCEL})
 SUPERVISION = frozenset({EVENT_HEARTBEAT, EVENT_LOW_BATTERY, EVENT_TEST})
 LOW_BATTERY_PCT = 15
+REACK_MS = 2000
 
 
 @dataclass(slots=True)
@@ -60,6 +62,7 @@ class Context:
     up: Uplink | None = None
     outcome: Outcome | None = None
     detail: str = ""
+    copy_of: Recent | None = None  # set when the frame is another copy of one accepted lately
     effects: Effects = field(default_factory=Effects)
 
     def stop(self, outcome: Outcome, detail: str = "") -> None:
@@ -70,23 +73,37 @@ class Context:
 class UplinkPipeline:
     def __init__(self, state: DispatchState) -> None:
         self.state = state
+        # The decision steps; each passes or stops with an outcome. ``act`` or ``copy`` then applies the result.
         self.steps: list[tuple[str, Callable[[Context], None]]] = [
             ("ingest", self.ingest),
             ("resolve", self.resolve),
             ("replay_check", self.replay_check),
             ("decrypt", self.decrypt),
             ("rate_limit", self.rate_limit),
-            ("act", self.act),
         ]
 
     def handle(self, topic: str, payload: bytes, now_ms: int) -> Context:
-        ctx = Context(topic, payload, now_ms)
-        for _name, step in self.steps:
+        """The whole pipeline for one message, on this process's state."""
+        return self.finish(self.decode(topic, payload, now_ms))
+
+    def decode(
+        self, topic: str, payload: bytes, now_ms: int, first_step: int = 0, ctx: Context | None = None
+    ) -> Context:
+        """Run the decision steps; they never touch an incident, so a cluster can lock before ``finish``."""
+        ctx = ctx or Context(topic, payload, now_ms)
+        for _name, step in self.steps[first_step:]:
             step(ctx)
             if ctx.outcome is not None:
                 break
-        else:
+        return ctx
+
+    def finish(self, ctx: Context) -> Context:
+        """Apply a decoded frame: act on a new one, fold a copy into its incident; then count the outcome."""
+        if ctx.outcome is None:
+            self.act(ctx)
             ctx.outcome = Outcome.ACCEPTED
+        elif ctx.outcome == Outcome.DUPLICATE and ctx.copy_of is not None:
+            self.copy(ctx, ctx.copy_of)
         self.state.counts[ctx.outcome] += 1
         return ctx
 
@@ -123,7 +140,7 @@ class UplinkPipeline:
         if recent is None:
             ctx.stop(Outcome.REPLAY, verdict)
             return
-        self._copy(ctx, recent)
+        ctx.copy_of = recent
         ctx.stop(Outcome.DUPLICATE)
 
     def decrypt(self, ctx: Context) -> None:
@@ -175,7 +192,7 @@ class UplinkPipeline:
             ctx.effects.durable.append(note(inc, ctx.now_ms, "pressed_again", counter=ctx.counter))
             self._reception(ctx, inc, recent)
             ctx.effects.snapshot(inc)
-            self._ack(ctx, inc.id, ACK_RECEIVED)
+            self._ack(ctx, inc, ACK_RECEIVED)
             return
         kind = Kind.SOS if up.event == EVENT_SOS else Kind.ESCORT
         inc = Incident(
@@ -196,7 +213,7 @@ class UplinkPipeline:
         self._reception(ctx, inc, recent)
         self.offer(inc, ctx.now_ms, ctx.effects)
         ctx.effects.snapshot(inc)
-        self._ack(ctx, inc.id, ACK_RECEIVED)
+        self._ack(ctx, inc, ACK_RECEIVED)
 
     def _cancel(self, ctx: Context, forced: bool) -> None:
         up, st = ctx.up, self.state
@@ -251,20 +268,23 @@ class UplinkPipeline:
             to = State.OFFERED if inc.state == State.OPEN else inc.state
             effects.durable.append(transition(inc, to, now_ms, "offered", responders=fresh))
 
-    def _copy(self, ctx: Context, recent: Recent) -> None:
+    def copy(self, ctx: Context, recent: Recent) -> None:
         """A duplicate: note which gateway heard it, and refine the incident's location if it has one."""
         rec = ctx.reception
         assert rec is not None
         best = recent.heard.get(rec.gateway_id)
         if best is None or (rec.rssi is not None and (best[1] is None or rec.rssi > best[1])):
             recent.heard[rec.gateway_id] = (rec.radio, rec.rssi)
-        if recent.incident_id is None:
-            return
-        inc = self.state.incidents.get(recent.incident_id)
-        if inc is None:
-            return
-        if self._reception(ctx, inc, recent):
+        inc = self.state.incidents.get(recent.incident_id) if recent.incident_id else None
+        if inc is not None and self._reception(ctx, inc, recent):
             ctx.effects.snapshot(inc)
+        # A retry means the ring did not hear our ACK: answer again, with the state as it is now. Copies of one
+        # retry heard by several gateways within REACK_MS get one answer between them.
+        if recent.ack_state is not None and rec.radio == "lora" and ctx.now_ms - recent.acked_ms >= REACK_MS:
+            state = recent.ack_state
+            if inc is not None and inc.accepted_by and state == ACK_RECEIVED:
+                state = ACK_HELP_ON_THE_WAY
+            self._ack(ctx, inc, state)
 
     def _reception(self, ctx: Context, inc: Incident, recent: Recent) -> bool:
         """Store where this copy was heard and re-locate; True when the estimate moved."""
@@ -285,17 +305,18 @@ class UplinkPipeline:
         )
         return True
 
-    def _ack(self, ctx: Context, inc_id: str | None, state: int) -> None:
+    def _ack(self, ctx: Context, inc: Incident | None, state: int) -> None:
         """Queue an authenticated ACK through a LoRa gateway that heard the frame (BLE gateways only listen)."""
         rec, keys = ctx.reception, ctx.keys
         assert rec is not None and keys is not None
         if rec.radio != "lora":
             return
-        seq = 0
-        if inc_id is not None:
-            seq = self.state.ack_seq.get(inc_id, 0)
-            self.state.ack_seq[inc_id] = seq + 1
-        frame = ack.encode(keys, ack.Ack(ctx.counter, state, seq & 0xFF))
+        # An incident's alarm may be answered several times (received, then help): each ACK gets its own seq.
+        seq = inc.next_ack_seq() if inc is not None and inc.counter == ctx.counter else 0
+        frame = ack.encode(keys, ack.Ack(ctx.counter, state, seq))
+        recent = self.state.recent.get((ctx.device_id, ctx.counter))
+        if recent is not None:
+            recent.ack_state, recent.acked_ms = state, ctx.now_ms
         ctx.effects.downlinks.append(
             Downlink(
                 rec.gateway_id,
@@ -358,13 +379,7 @@ class UplinkPipeline:
                 log.warning("frame from gateway %s matches no device after recovery", rec.gateway_id)
                 continue
             ctx = Context("", b"", now_ms, reception=rec, device_id=r.device_id, counter=r.counter, keys=r.keys)
-            for _name, step in self.steps[2:]:
-                step(ctx)
-                if ctx.outcome is not None:
-                    break
-            else:
-                ctx.outcome = Outcome.ACCEPTED
-            st.counts[ctx.outcome] += 1
+            self.finish(self.decode("", b"", now_ms, first_step=2, ctx=ctx))
             out.append(ctx)
         return out
 

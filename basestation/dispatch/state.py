@@ -29,6 +29,8 @@ class Recent:
     rx_ms: int
     heard: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # gateway -> (radio, best rssi)
     frame: bytes = b""
+    ack_state: int | None = None  # the last ACK state sent for this frame, re-sent when a retry shows it was lost
+    acked_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -59,7 +61,6 @@ class DispatchState:
     incidents: dict[str, Incident] = field(default_factory=dict)  # active ones, and closed ones until purged
     open_by_device: dict[int, str] = field(default_factory=dict)
     last_offer_ms: dict[str, int] = field(default_factory=dict)
-    ack_seq: dict[str, int] = field(default_factory=dict)  # incident id -> next downlink ACK seq
     recent: OrderedDict[tuple[int, int], Recent] = field(default_factory=OrderedDict)
     unresolved: deque[tuple[Reception, int]] = field(default_factory=deque)
     counts: Counter[Outcome] = field(default_factory=Counter)

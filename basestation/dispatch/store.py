@@ -5,10 +5,12 @@ are the MQTT messages behind them acknowledged. Repeated records are idempotent 
 crash rewrites the same rows), which is what makes "kill it at any instant" lose nothing and double nothing.
 """
 
-from collections.abc import Sequence
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, select, update
+from sqlalchemy import bindparam, case, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -56,6 +58,7 @@ def incident_from_doc(doc: dict[str, Any]) -> Incident:
         declined_by=list(doc["declined_by"]),
         escalation=doc["escalation"],
         referral=doc.get("referral"),
+        acks=doc.get("acks", 0),
     )
 
 
@@ -76,6 +79,11 @@ class Store:
     # -- the writer's one call -----------------------------------------------------------------------------
 
     async def apply(self, batch: Sequence[Durable]) -> None:
+        async with self.engine.begin() as conn:
+            await self.apply_in(conn, batch)
+
+    async def apply_in(self, conn: AsyncConnection, batch: Sequence[Durable]) -> None:
+        """Write a batch inside the caller's transaction."""
         devices: dict[int, DeviceState] = {}
         frames: list[dict[str, Any]] = []
         receptions: list[dict[str, Any]] = []
@@ -115,46 +123,122 @@ class Store:
                 events.append({"incident_id": r.incident_id, "at_ms": r.at_ms, "kind": r.kind, "data": r.data})
             else:
                 notices.append({"kind": r.kind, "subject": r.subject, "at_ms": r.at_ms, "data": r.data})
-        async with self.engine.begin() as conn:
-            if devices:
-                await conn.execute(
-                    update(t.devices)
-                    .where(t.devices.c.device_id == bindparam("b_id"))
-                    .values(
-                        highest=bindparam("b_highest"),
-                        bitmap=bindparam("b_bitmap"),
-                        last_seen_ms=bindparam("b_seen"),
-                        battery=bindparam("b_battery"),
-                        heartbeat_min=bindparam("b_hb"),
+        if devices:
+            await conn.execute(
+                update(t.devices)
+                .where(t.devices.c.device_id == bindparam("b_id"))
+                .values(
+                    # Replicas may write one device's state out of order: the higher counter wins.
+                    highest=case(
+                        (t.devices.c.highest > bindparam("b_highest"), t.devices.c.highest),
+                        else_=bindparam("b_highest"),
                     ),
-                    [
-                        {
-                            "b_id": d.device_id,
-                            "b_highest": d.highest,
-                            "b_bitmap": _signed64(d.bitmap),
-                            "b_seen": d.last_seen_ms,
-                            "b_battery": d.battery,
-                            "b_hb": d.heartbeat_min,
-                        }
-                        for d in devices.values()
-                    ],
-                )
-            if frames:
-                await conn.execute(self._insert(t.frames).on_conflict_do_nothing(), frames)
-            if receptions:
-                await conn.execute(self._insert(t.receptions).on_conflict_do_nothing(), receptions)
-            if snapshots:
-                rows = [_incident_row(d) for d in snapshots.values()]
-                stmt = self._insert(t.incidents)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.incidents.c.id],
-                    set_={c: stmt.excluded[c] for c in ("state", "forced", "updated_ms", "doc")},
-                )
-                await conn.execute(stmt, rows)
-            if events:
-                await conn.execute(t.incident_events.insert(), events)
-            if notices:
-                await conn.execute(t.notices.insert(), notices)
+                    bitmap=case(
+                        (t.devices.c.highest > bindparam("b_highest"), t.devices.c.bitmap), else_=bindparam("b_bitmap")
+                    ),
+                    last_seen_ms=bindparam("b_seen"),
+                    battery=bindparam("b_battery"),
+                    heartbeat_min=bindparam("b_hb"),
+                ),
+                [
+                    {
+                        "b_id": d.device_id,
+                        "b_highest": d.highest,
+                        "b_bitmap": _signed64(d.bitmap),
+                        "b_seen": d.last_seen_ms,
+                        "b_battery": d.battery,
+                        "b_hb": d.heartbeat_min,
+                    }
+                    for d in devices.values()
+                ],
+            )
+        if frames:
+            stmt = self._insert(t.frames)
+            # The claim may have written the frame before the act named its incident: fill that in.
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.frames.c.device_id, t.frames.c.counter],
+                set_={
+                    "incident_id": func.coalesce(stmt.excluded.incident_id, t.frames.c.incident_id),
+                    "frame": func.coalesce(stmt.excluded.frame, t.frames.c.frame),
+                },
+            )
+            await conn.execute(stmt, frames)
+        if receptions:
+            await conn.execute(self._insert(t.receptions).on_conflict_do_nothing(), receptions)
+        if snapshots:
+            rows = [_incident_row(d) for d in snapshots.values()]
+            stmt = self._insert(t.incidents)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.incidents.c.id],
+                set_={c: stmt.excluded[c] for c in ("state", "forced", "updated_ms", "doc")},
+            )
+            await conn.execute(stmt, rows)
+        if events:
+            await conn.execute(t.incident_events.insert(), events)
+        if notices:
+            await conn.execute(t.notices.insert(), notices)
+
+    # -- what replicas on one PostgreSQL share ----------------------------------------------------------
+
+    @asynccontextmanager
+    async def device_lock(self, device_id: int) -> AsyncIterator[AsyncConnection]:
+        """A transaction holding the device's lock: replicas change one person's incidents one at a time."""
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": device_id})
+            yield conn
+
+    async def claim_in(self, conn: AsyncConnection, f: FrameSeen) -> bool:
+        stmt = self._insert(t.frames).values(
+            device_id=f.device_id,
+            counter=f.counter,
+            event=f.event,
+            rx_ms=f.rx_ms,
+            incident_id=f.incident_id,
+            frame=f.frame,
+        )
+        return (await conn.execute(stmt.on_conflict_do_nothing().returning(t.frames.c.counter))).first() is not None
+
+    async def frame_incident(self, conn: AsyncConnection, device_id: int, counter: int) -> str | None:
+        q = select(t.frames.c.incident_id).where(t.frames.c.device_id == device_id, t.frames.c.counter == counter)
+        return (await conn.execute(q)).scalar()
+
+    async def incident_docs(
+        self, conn: AsyncConnection, device_id: int, ids: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """The device's active incidents, and any named ones."""
+        cond = (t.incidents.c.device_id == device_id) & t.incidents.c.state.in_([s.value for s in ACTIVE])
+        if ids:
+            cond = cond | t.incidents.c.id.in_(list(ids))
+        return [r.doc for r in await conn.execute(select(t.incidents.c.doc).where(cond))]
+
+    async def heard(self, conn: AsyncConnection, incident_id: str) -> dict[str, tuple[str, float | None]]:
+        """Per gateway, the strongest copy of the incident's frames that any replica stored."""
+        out: dict[str, tuple[str, float | None]] = {}
+        q = select(t.receptions).where(t.receptions.c.incident_id == incident_id)
+        for row in await conn.execute(q):
+            best = out.get(row.gateway_id)
+            if best is None or (row.rssi is not None and (best[1] is None or row.rssi > best[1])):
+                out[row.gateway_id] = (row.radio, row.rssi)
+        return out
+
+    async def notify(self, conn: AsyncConnection | None, message: dict[str, Any]) -> None:
+        """Tell every replica (this one included). Inside a transaction it is delivered at commit."""
+        payload = json.dumps(message, separators=(",", ":"))
+        if conn is not None:
+            await conn.execute(text("SELECT pg_notify('nightwatch', :p)"), {"p": payload})
+            return
+        async with self.engine.begin() as c:
+            await c.execute(text("SELECT pg_notify('nightwatch', :p)"), {"p": payload})
+
+    def conninfo(self) -> str:
+        u = self.engine.url
+        return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def device_key(self, device_id: int) -> bytes | None:
+        async with self.engine.connect() as conn:
+            q = select(t.devices.c.root_key).where(t.devices.c.device_id == device_id)
+            return (await conn.execute(q)).scalar()
 
     async def claim(self, f: FrameSeen) -> bool:
         """Record an accepted frame; True only for the one caller that recorded it first. Atomic on both

@@ -226,3 +226,22 @@ def test_incident_dict_is_json() -> None:
     frame, c = w.frame(22, EVENT_SOS)
     _send(w, frame)
     json.dumps(w.state.incidents[f"22-{c}"].to_dict())
+
+
+def test_a_retry_after_a_lost_ack_is_answered_again_with_the_current_state() -> None:
+    w = World()
+    frame, c = w.frame(30, EVENT_SOS)
+    first = _send(w, frame, "gw-breestraat")
+    assert len(first.effects.downlinks) == 1
+    same_burst = _send(w, frame, "gw-centraal", at=T0 + 300)
+    assert same_burst.effects.downlinks == []  # one answer per retry, not one per gateway
+    retry = _send(w, frame, "gw-centraal", at=T0 + 5000)
+    (down,) = retry.effects.downlinks
+    assert ack.decode(w.ring(30), bytes.fromhex(down.payload["frame"]), c).state == ACK_RECEIVED
+    inc = w.state.incidents[f"30-{c}"]
+    actions.accept(w.state, inc.id, inc.offered_to[0], T0 + 6000)
+    later = _send(w, frame, "gw-breestraat", at=T0 + 9000)
+    got = ack.decode(w.ring(30), bytes.fromhex(later.effects.downlinks[0].payload["frame"]), c)
+    assert got.state == ACK_HELP_ON_THE_WAY
+    seqs = [first.effects.downlinks[0], down, later.effects.downlinks[0]]
+    assert len({d.payload["frame"][10:12] for d in seqs}) == 3  # a fresh seq, hence keystream, each time
