@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,6 +99,7 @@ async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
     if not await d.store.add_device(body.device_id, key, body.label, now_ms()):
         raise HTTPException(status.HTTP_409_CONFLICT, "device id already provisioned")
     d.state.resolver.add(body.device_id, key)
+    await d.registry_changed("device", {"device_id": body.device_id})
     return {"device_id": body.device_id, "label": body.label}
 
 
@@ -107,6 +109,7 @@ async def remove_device(device_id: int, d: D, _: Provisioner) -> Response:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
     if device_id in d.state.resolver:
         d.state.resolver.remove(device_id)
+    await d.registry_changed("device_removed", {"device_id": device_id})
     return Response(status_code=204)
 
 
@@ -136,7 +139,9 @@ async def put_gateway(gateway_id: str, body: GatewayIn, d: D, _: Operator) -> di
     gw = d.state.gateways.get(gateway_id)
     eff = actions.gateway_status(d.state, gateway_id, gw.online if gw else False, body.lat, body.lon, now_ms())
     await d.carry_out(eff)
-    await d.store.save_gateway(d.state.gateways[gateway_id])
+    gw = d.state.gateways[gateway_id]
+    await d.store.save_gateway(gw)
+    await d.registry_changed("gateway", dataclasses.asdict(gw))
     return {"id": gateway_id, "lat": body.lat, "lon": body.lon}
 
 
@@ -151,6 +156,7 @@ async def put_responder(responder_id: str, body: ResponderIn, d: D, _: Operator)
     r.name, r.language, r.skills, r.shift = body.name, body.language, list(body.skills), body.shift
     d.state.responders[responder_id] = r
     await d.store.save_responder(r)
+    await d.registry_changed("responder", dataclasses.asdict(r))
     return r.to_dict()
 
 
@@ -166,6 +172,7 @@ async def set_duty(body: DutyIn, d: D, who: RespondingOnly) -> dict[str, Any]:
     elif not body.on_duty:
         r.lat = r.lon = None
     await d.store.save_responder(r)
+    await d.registry_changed("responder", dataclasses.asdict(r))
     return r.to_dict()
 
 

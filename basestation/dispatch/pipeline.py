@@ -135,12 +135,18 @@ class UplinkPipeline:
     def replay_check(self, ctx: Context) -> None:
         verdict = self.state.resolver.accept(ctx.device_id, ctx.counter)
         if verdict == "accept":
+            # Remembered now, not after acting: a copy decoded while this one is still in flight (a replica
+            # waiting on the database) must already count as a copy.
+            rec = ctx.reception
+            assert rec is not None
+            fresh = Recent("", None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
+            self.state.remember((ctx.device_id, ctx.counter), fresh, ctx.now_ms)
             return
-        recent = self.state.recent.get((ctx.device_id, ctx.counter))
-        if recent is None:
+        known = self.state.recent.get((ctx.device_id, ctx.counter))
+        if known is None:
             ctx.stop(Outcome.REPLAY, verdict)
             return
-        ctx.copy_of = recent
+        ctx.copy_of = known
         ctx.stop(Outcome.DUPLICATE)
 
     def decrypt(self, ctx: Context) -> None:
@@ -154,6 +160,9 @@ class UplinkPipeline:
             self._invalid(ctx, "device")
             return
         ctx.up = up
+        recent = self.state.recent.get((ctx.device_id, ctx.counter))
+        if recent is not None:
+            recent.event = EVENT_NAMES[up.event]
         self._device_seen(ctx)
 
     def rate_limit(self, ctx: Context) -> None:
@@ -164,8 +173,10 @@ class UplinkPipeline:
     def act(self, ctx: Context) -> None:
         up, rec = ctx.up, ctx.reception
         assert up is not None and rec is not None
-        recent = Recent(EVENT_NAMES[up.event], None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
-        self.state.remember((ctx.device_id, ctx.counter), recent, ctx.now_ms)
+        recent = self.state.recent.get((ctx.device_id, ctx.counter))
+        if recent is None:
+            recent = Recent(EVENT_NAMES[up.event], None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
+            self.state.remember((ctx.device_id, ctx.counter), recent, ctx.now_ms)
         if up.event in (EVENT_SOS, EVENT_ESCORT):
             self._alarm(ctx, recent)
         elif up.event == EVENT_CANCEL:
@@ -366,7 +377,11 @@ class UplinkPipeline:
         return held
 
     def resume(
-        self, held: list[tuple[envelope.Reception, int]], found: dict[bytes, Resolved], now_ms: int
+        self,
+        held: list[tuple[envelope.Reception, int]],
+        found: dict[bytes, Resolved],
+        now_ms: int,
+        finish: bool = True,
     ) -> list[Context]:
         """Frames the sweep found continue through the pipeline from the replay check; the rest are given up,
         counted and logged: nothing vanishes unseen."""
@@ -379,7 +394,9 @@ class UplinkPipeline:
                 log.warning("frame from gateway %s matches no device after recovery", rec.gateway_id)
                 continue
             ctx = Context("", b"", now_ms, reception=rec, device_id=r.device_id, counter=r.counter, keys=r.keys)
-            self.finish(self.decode("", b"", now_ms, first_step=2, ctx=ctx))
+            self.decode("", b"", now_ms, first_step=2, ctx=ctx)
+            if finish:
+                self.finish(ctx)
             out.append(ctx)
         return out
 

@@ -16,12 +16,13 @@ from typing import Any
 from basestation.dispatch import actions
 from basestation.dispatch.assignment import Policy
 from basestation.dispatch.bus import Bus
+from basestation.dispatch.cluster import Cluster
 from basestation.dispatch.effects import Downlink, Effects
 from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.outcomes import Outcome
-from basestation.dispatch.pipeline import UplinkPipeline
+from basestation.dispatch.pipeline import Context, UplinkPipeline
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.state import DispatchState, Timing
+from basestation.dispatch.state import DeviceInfo, DispatchState, Timing
 from basestation.dispatch.store import Store
 from basestation.dispatch.writer import Writer
 
@@ -55,10 +56,14 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self.latency_ms: list[float] = []  # ingest to push, most recent first-copy alarms
+        self.cluster: Cluster | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url)
         await self.store.load(self.state, now_ms())
+        if self.store.dialect == "postgresql" and self.settings.cluster is not False:
+            self.cluster = Cluster(self)
+            await self.cluster.start()
         self.writer.start()
         self._tasks = [
             asyncio.create_task(self._every(self.settings.tick_s, self._tick), name="dispatch-tick"),
@@ -78,6 +83,8 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.writer.stop()
         await self.store.close()
 
@@ -86,15 +93,22 @@ class Dispatcher:
     async def on_uplink(self, topic: str, payload: bytes) -> Outcome:
         """Handle one uplink message; returns once its effects are durable, so the caller may ack it."""
         t0 = time.perf_counter()
-        ctx = self.pipeline.handle(topic, payload, now_ms())
+        ctx = self.pipeline.decode(topic, payload, now_ms())
+        await self._finish(ctx, t0)
+        assert ctx.outcome is not None
+        return ctx.outcome
+
+    async def _finish(self, ctx: Context, t0: float) -> None:
+        if self.cluster is not None and self.cluster.needs_lock(ctx):
+            await self.cluster.uplink(ctx)
+            return
+        self.pipeline.finish(ctx)
         if ctx.outcome == Outcome.ACCEPTED and ctx.effects.pushes:
             self.latency_ms.append((time.perf_counter() - t0) * 1000)
             del self.latency_ms[:-2048]
         if ctx.outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
             log.debug("uplink stopped: %s %s", ctx.outcome, ctx.detail)
         await self.carry_out(ctx.effects)
-        assert ctx.outcome is not None
-        return ctx.outcome
 
     async def on_gateway_status(self, gateway_id: str, payload: bytes) -> None:
         try:
@@ -114,15 +128,30 @@ class Dispatcher:
         await self.store.save_gateway(self.state.gateways[gateway_id])
 
     async def act(self, fn: Callable[..., Effects], *args: Any, **kwargs: Any) -> None:
-        """Run a responder or operator action (see actions.py) and carry out its effects."""
+        """Run a responder or operator action on an incident (see actions.py) and carry out its effects."""
+        if self.cluster is not None:
+            device_id = int(str(args[0]).split("-", 1)[0])
+            await self.send_downlinks(await self.cluster.action(device_id, fn, *args, **kwargs))
+            return
         async with self._lock:
             eff = fn(self.state, *args, **kwargs)
         await self.carry_out(eff)
 
+    async def registry_changed(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell the other replicas (if any) that a responder, gateway or device changed."""
+        if self.cluster is not None:
+            await self.cluster.announce(kind, data)
+
     async def carry_out(self, eff: Effects) -> None:
         for push in eff.pushes:
-            self.bus.publish(push.topic, push.data)
+            if self.cluster is not None:
+                await self.store.notify(None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data})
+            else:
+                self.bus.publish(push.topic, push.data)
         await self.writer.write(eff.durable)
+        await self.send_downlinks(eff)
+
+    async def send_downlinks(self, eff: Effects) -> None:
         if eff.downlinks and self.publish is not None:
             for down in eff.downlinks:
                 await self.publish(down)
@@ -138,7 +167,18 @@ class Dispatcher:
                 log.exception("periodic task failed")
 
     async def _tick(self) -> None:
-        await self.carry_out(actions.tick(self.state, self.pipeline, now_ms()))
+        if self.cluster is None:
+            await self.carry_out(actions.tick(self.state, self.pipeline, now_ms()))
+            return
+        await self.cluster.tick(now_ms())
+        if self.cluster.leader:
+            # Heartbeats land on every replica: read last-seen from the database before calling a ring silent.
+            for device_id, last_seen, period in await self.store.overdue_devices(now_ms()):
+                info = self.state.devices.setdefault(device_id, DeviceInfo())
+                info.last_seen_ms, info.heartbeat_min = last_seen, period
+            eff = Effects()
+            actions.tick_devices(self.state, now_ms(), eff)
+            await self.carry_out(eff)
 
     async def _sweep(self) -> None:
         # Rate-limited by its period: garbage frames can cost at most one sweep per period.
@@ -147,8 +187,8 @@ class Dispatcher:
             return
         # The AES work runs off the event loop; the pipeline itself only ever runs on it.
         found = await asyncio.to_thread(self.state.resolver.recover, [rec.frame for rec, _ in held])
-        for ctx in self.pipeline.resume(held, found, now_ms()):
-            await self.carry_out(ctx.effects)
+        for ctx in self.pipeline.resume(held, found, now_ms(), finish=False):
+            await self._finish(ctx, time.perf_counter())
 
     # -- figures -------------------------------------------------------------------------------------------
 

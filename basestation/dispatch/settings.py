@@ -17,6 +17,8 @@ class DispatchSettings(BaseSettings):
     # the commit, so the durability promise holds only on an MQTT 5 broker such as Mosquitto.
     mqtt_protocol: Literal[4, 5] = 5
     mqtt_client_id: str = "nightwatch-dispatch"
+    # Replicas on one PostgreSQL coordinate through it (cluster.py); None means: when the database is PostgreSQL.
+    cluster: bool | None = None
     shared_group: str | None = None  # e.g. "dispatch": replicas split uplinks through $share/dispatch/...
     database_url: str = "sqlite+aiosqlite:///nightwatch-dispatch.db"
     http_host: str = "127.0.0.1"

@@ -231,6 +231,19 @@ class Store:
         async with self.engine.begin() as c:
             await c.execute(text("SELECT pg_notify('nightwatch', :p)"), {"p": payload})
 
+    async def frame_bytes(self, conn: AsyncConnection, device_id: int, counter: int) -> bytes | None:
+        q = select(t.frames.c.frame).where(t.frames.c.device_id == device_id, t.frames.c.counter == counter)
+        return (await conn.execute(q)).scalar()
+
+    async def overdue_devices(self, now_ms: int) -> list[tuple[int, int, int]]:
+        """(device, last seen, period) of rings past two heartbeat periods and a margin (see actions.tick)."""
+        limit = now_ms - (2 * t.devices.c.heartbeat_min + 5) * 60_000
+        q = select(t.devices.c.device_id, t.devices.c.last_seen_ms, t.devices.c.heartbeat_min).where(
+            t.devices.c.heartbeat_min.is_not(None), t.devices.c.last_seen_ms < limit
+        )
+        async with self.engine.connect() as conn:
+            return [(r.device_id, r.last_seen_ms, r.heartbeat_min) for r in await conn.execute(q)]
+
     def conninfo(self) -> str:
         u = self.engine.url
         return u.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,0 +1,215 @@
+"""Several dispatch replicas on one PostgreSQL and one MQTT v5 shared subscription.
+
+The broker hands each uplink to one replica, so copies of one alarm heard by three gateways may land on three
+replicas at once. Three rules keep one alarm one incident, and every dashboard on every replica current:
+
+1. Claim. A replica that decodes a new alarm frame inserts it into ``frames``; the insert is atomic, and only
+   the replica whose insert landed acts on it. The others treat their copy as a duplicate.
+2. Lock. Everything that changes an incident (an alarm, a copy, a responder's accept, the clock) runs in one
+   transaction holding that person's device lock, after re-reading their incidents from the database, so no
+   replica acts on a stale copy and no two changes interleave.
+3. Notify. Every change is announced with NOTIFY inside that transaction, so it is delivered at commit; each
+   replica, the writer included, applies it to its memory and its live streams.
+
+The clock (offer timeouts, escalation) runs on one replica at a time: whichever holds a session-level advisory
+lock, handed on automatically when that replica's connection drops.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from basestation.dispatch import actions
+from basestation.dispatch.assignment import Responder
+from basestation.dispatch.effects import Effects, FrameSeen
+from basestation.dispatch.incidents import Incident, incident_id
+from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.pipeline import Context
+from basestation.dispatch.state import Gateway, Recent
+from basestation.dispatch.store import incident_from_doc
+from protocol.constants import EVENT_CANCEL, EVENT_DURESS, EVENT_ESCORT, EVENT_NAMES, EVENT_SOS
+
+log = logging.getLogger("nightwatch.dispatch.cluster")
+
+ALARMS = frozenset({EVENT_SOS, EVENT_ESCORT, EVENT_CANCEL, EVENT_DURESS})
+ALARM_NAMES = frozenset({"", *(EVENT_NAMES[e] for e in ALARMS)})
+TICK_LOCK = 0x4E57_0001  # "NW" 1: whoever holds it runs the clock
+
+
+class Cluster:
+    def __init__(self, dispatcher: Any) -> None:
+        from basestation.dispatch.service import Dispatcher
+
+        self.d: Dispatcher = dispatcher
+        self.origin = uuid.uuid4().hex[:12]
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.leader = False
+        self.notifications = 0
+
+    async def start(self) -> None:
+        self._conn = await psycopg.AsyncConnection.connect(self.d.store.conninfo(), autocommit=True)
+        await self._conn.execute("LISTEN nightwatch")
+        self._task = asyncio.create_task(self._listen(), name="dispatch-cluster-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._conn is not None:
+            await self._conn.close()
+
+    # -- which uplinks need the lock ----------------------------------------------------------------------
+
+    @staticmethod
+    def needs_lock(ctx: Context) -> bool:
+        if ctx.outcome is None:
+            return ctx.up is not None and ctx.up.event in ALARMS
+        # A copy of an alarm, or of a frame still in flight here (its event not known yet).
+        return ctx.outcome == Outcome.DUPLICATE and ctx.copy_of is not None and ctx.copy_of.event in ALARM_NAMES
+
+    async def uplink(self, ctx: Context) -> None:
+        """Claim, lock, re-read, act, write and announce, in one transaction."""
+        d, st, store = self.d, self.d.state, self.d.store
+        up = ctx.up
+        wanted = []
+        if up is not None and up.event in (EVENT_CANCEL, EVENT_DURESS):
+            wanted.append(incident_id(ctx.device_id, up.cancels))
+        if ctx.copy_of is not None and ctx.copy_of.incident_id:
+            wanted.append(ctx.copy_of.incident_id)
+        async with store.device_lock(ctx.device_id) as conn:
+            if ctx.copy_of is not None and ctx.copy_of.incident_id is None:
+                # Its first copy has acted by now (we hold the lock it held): find the incident it opened.
+                ctx.copy_of.incident_id = await store.frame_incident(conn, ctx.device_id, ctx.counter)
+                if ctx.copy_of.incident_id:
+                    wanted.append(ctx.copy_of.incident_id)
+            await self._refresh(conn, ctx.device_id, wanted)
+            if ctx.outcome is None:
+                assert up is not None and ctx.reception is not None
+                seen = FrameSeen(ctx.device_id, ctx.counter, EVENT_NAMES[up.event], ctx.now_ms, None)
+                if not await store.claim_in(conn, seen):
+                    # Another replica acted on this frame first: ours is a copy of it.
+                    inc_id = await store.frame_incident(conn, ctx.device_id, ctx.counter)
+                    if inc_id is not None:
+                        await self._refresh(conn, ctx.device_id, [inc_id])
+                    recent = st.recent.get((ctx.device_id, ctx.counter)) or Recent(
+                        EVENT_NAMES[up.event], inc_id, ctx.now_ms, {}, ctx.reception.frame
+                    )
+                    recent.incident_id = inc_id
+                    st.remember((ctx.device_id, ctx.counter), recent, ctx.now_ms)
+                    ctx.outcome, ctx.copy_of = Outcome.DUPLICATE, recent
+            d.pipeline.finish(ctx)
+            await self._commit(conn, ctx.effects)
+        await d.send_downlinks(ctx.effects)
+
+    async def action(self, device_id: int, fn: Callable[..., Effects], *args: Any, **kwargs: Any) -> Effects:
+        """A responder's or operator's action on one incident, under that person's lock."""
+        ids = [str(args[0])] if args and isinstance(args[0], str) else []
+        async with self.d.store.device_lock(device_id) as conn:
+            await self._refresh(conn, device_id, ids)
+            eff = fn(self.d.state, *args, **kwargs)
+            await self._commit(conn, eff)
+        return eff
+
+    async def tick(self, now_ms: int) -> None:
+        """The clock, on the one replica holding the tick lock."""
+        assert self._conn is not None
+        if not self.leader:
+            cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (TICK_LOCK,))
+            row = await cur.fetchone()
+            self.leader = bool(row and row[0])
+            if not self.leader:
+                return
+            log.info("replica %s runs the clock", self.origin)
+        for inc in [i for i in self.d.state.incidents.values() if i.active]:
+            async with self.d.store.device_lock(inc.device_id) as conn:
+                await self._refresh(conn, inc.device_id, [inc.id])
+                fresh = self.d.state.incidents[inc.id]
+                eff = Effects()
+                actions.tick_incident(self.d.pipeline, fresh, now_ms, eff)
+                await self._commit(conn, eff)
+
+    async def announce(self, kind: str, data: dict[str, Any]) -> None:
+        """A registry change (responder, gateway, device) for the other replicas' memory."""
+        await self.d.store.notify(None, {"origin": self.origin, "registry": kind, "data": data})
+
+    # -- inside the transaction ---------------------------------------------------------------------------
+
+    async def _commit(self, conn: Any, eff: Effects) -> None:
+        await self.d.store.apply_in(conn, eff.durable)
+        for push in eff.pushes:
+            await self.d.store.notify(conn, {"origin": self.origin, "topic": push.topic, "data": push.data})
+        # Pushes now travel through NOTIFY to every replica, this one included.
+        eff.pushes.clear()
+
+    async def _refresh(self, conn: Any, device_id: int, ids: list[str]) -> None:
+        """Replace memory with the database's view of this person's incidents, and where they were heard."""
+        st = self.d.state
+        docs = await self.d.store.incident_docs(conn, device_id, ids)
+        active = None
+        for doc in docs:
+            inc = incident_from_doc(doc)
+            st.incidents[inc.id] = inc
+            if inc.active:
+                active = inc
+            key = (inc.device_id, inc.counter)
+            recent = st.recent.get(key)
+            if recent is None:
+                frame = await self.d.store.frame_bytes(conn, inc.device_id, inc.counter)
+                recent = Recent(inc.kind.value, inc.id, inc.opened_ms, {}, frame or b"")
+                st.recent[key] = recent
+            recent.incident_id = inc.id
+            for gw, (radio, rssi) in (await self.d.store.heard(conn, inc.id)).items():
+                best = recent.heard.get(gw)
+                if best is None or (rssi is not None and (best[1] is None or rssi > best[1])):
+                    recent.heard[gw] = (radio, rssi)
+        if active is not None:
+            st.open_by_device[device_id] = active.id
+        elif st.open_by_device.get(device_id) is not None:
+            current = st.incidents.get(st.open_by_device[device_id])
+            if current is None or not current.active or current.id in [x["id"] for x in docs]:
+                st.open_by_device.pop(device_id, None)
+
+    # -- every replica, from NOTIFY -----------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        assert self._conn is not None
+        async for n in self._conn.notifies():
+            try:
+                await self.apply(json.loads(n.payload))
+            except Exception:
+                log.exception("bad cluster notification")
+
+    async def apply(self, msg: dict[str, Any]) -> None:
+        self.notifications += 1
+        st = self.d.state
+        if "topic" in msg:
+            if msg["topic"] == "incident":
+                inc: Incident = incident_from_doc(msg["data"])
+                st.incidents[inc.id] = inc
+                if inc.active:
+                    st.open_by_device[inc.device_id] = inc.id
+                elif st.open_by_device.get(inc.device_id) == inc.id:
+                    del st.open_by_device[inc.device_id]
+            self.d.bus.publish(msg["topic"], msg["data"])
+            return
+        if msg.get("origin") == self.origin:
+            return
+        kind, data = msg.get("registry"), msg.get("data", {})
+        if kind == "responder":
+            st.responders[data["id"]] = Responder(**data)
+        elif kind == "gateway":
+            st.gateways[data["id"]] = Gateway(**data)
+        elif kind == "device":
+            key = await self.d.store.device_key(data["device_id"])
+            if key is not None and data["device_id"] not in st.resolver:
+                st.resolver.add(data["device_id"], key)
+        elif kind == "device_removed" and data["device_id"] in st.resolver:
+            st.resolver.remove(data["device_id"])

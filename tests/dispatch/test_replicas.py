@@ -1,0 +1,167 @@
+"""Two dispatch replicas on one PostgreSQL and one MQTT v5 shared subscription (real Mosquitto, real PostgreSQL):
+every alarm, heard by three gateways whose copies the broker splits between the replicas, makes exactly one
+incident; every update reaches both replicas' live streams; a responder accepting through either replica sends
+the key ring "help on the way"."""
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from basestation.dispatch.api import create_app
+from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
+from basestation.dispatch.store import Store
+from protocol import ack, uplink
+from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
+from protocol.keys import DeviceKeys
+from tests.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
+from tests.databases import PrivatePostgres
+
+ALARMS = 60
+GATEWAYS = {"gw-1": (52.1664, 4.4817), "gw-2": (52.1589, 4.4894), "gw-3": (52.1625, 4.4790)}
+OPERATOR = "operator-token-0123456789"
+ANNA = "responder-token-anna-0123"
+
+
+async def _until(cond: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
+def test_two_replicas_one_incident_per_alarm(tmp_path: Path, postgres: PrivatePostgres) -> None:
+    db = postgres.create_database(f"r_{uuid.uuid4().hex[:10]}")
+    upgrade(db)
+    roots = {i: bytes([i]) * 16 for i in range(1, ALARMS + 1)}
+
+    async def provision() -> None:
+        store = Store(db)
+        for i, root in roots.items():
+            await store.add_device(i, root, None, 0)
+        await store.close()
+
+    asyncio.run(provision())
+
+    with start_broker(tmp_path / "broker") as broker, Recorder(broker, ["nightwatch/v1/down/#"]) as downs:
+
+        async def scenario() -> None:
+            replicas = []
+            for name in ("a", "b"):
+                s = DispatchSettings(
+                    mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+                    mqtt_username=TEST_USERNAME,
+                    mqtt_client_id=f"dispatch-{name}",
+                    shared_group="dispatch",
+                    database_url=db,
+                    tokens={OPERATOR: "operator", ANNA: "responder:anna"},
+                )
+                d = Dispatcher(s)
+                app = create_app(d, MqttLink(s, d))
+                replicas.append((d, app))
+            (_, app_a), (_, app_b) = replicas
+            async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
+                await _run(replicas, broker, roots, downs)
+
+        asyncio.run(scenario())
+
+
+async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[int, bytes], downs: Recorder) -> None:
+    (a, app_a), (b, app_b) = replicas
+    assert a.cluster is not None and b.cluster is not None
+    http_a = httpx.AsyncClient(transport=httpx.ASGITransport(app_a), base_url="http://a")
+    http_b = httpx.AsyncClient(transport=httpx.ASGITransport(app_b), base_url="http://b")
+    op, anna = {"Authorization": f"Bearer {OPERATOR}"}, {"Authorization": f"Bearer {ANNA}"}
+    streams = {name: d.bus.stream() for name, d in (("a", a), ("b", b))}
+    seen: dict[str, set[str]] = {"a": set(), "b": set()}
+
+    async def follow(name: str) -> None:
+        async for msg in streams[name]:
+            doc = json.loads(msg)
+            if doc["topic"] == "incident":
+                seen[name].add(doc["data"]["id"])
+
+    followers = [asyncio.create_task(follow(n)) for n in seen]
+
+    # A responder registered through replica a is known to replica b.
+    assert (await http_a.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=op)).status_code == 200
+    r = await http_b.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.485}, headers=anna)
+    assert r.status_code == 200
+    await _until(lambda: a.state.responders["anna"].on_duty)
+
+    gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gateways", protocol=mqtt.MQTTv311)
+    gw.username_pw_set(TEST_USERNAME)
+    gw.connect(broker.host, broker.port)
+    gw.loop_start()
+    for g, (lat, lon) in GATEWAYS.items():
+        status = {"gateway_id": g, "state": "online", "position": {"lat": lat, "lon": lon}}
+        gw.publish(f"nightwatch/v1/gw/{g}/status", json.dumps(status), qos=1, retain=True)
+    await _until(lambda: all(len(d.state.gateways) == 3 for d in (a, b)))
+
+    msgs: list[mqtt.MQTTMessageInfo] = []
+    for device, root in roots.items():
+        frame = uplink.encode(DeviceKeys(root), uplink.Uplink(1, device, EVENT_SOS, 50, flags=FLAG_ACK_REQUESTED))
+        for g in GATEWAYS:
+            env = {
+                "v": 1,
+                "gateway_id": g,
+                "rx_time_ms": int(time.time() * 1000),
+                "radio": "lora",
+                "frame": frame.hex(),
+                "rssi": -80 - len(msgs) % 20,
+            }
+            msgs.append(gw.publish(f"nightwatch/v1/up/{g}", json.dumps(env), qos=1))
+    for m in msgs:
+        m.wait_for_publish(10)
+
+    def handled(d: Dispatcher) -> int:
+        return sum(d.state.counts.values())
+
+    await _until(lambda: handled(a) + handled(b) >= 3 * ALARMS, timeout=30)
+    assert handled(a) > 0 and handled(b) > 0, "the shared subscription should split the uplinks"
+    accepted = a.state.counts[Outcome.ACCEPTED] + b.state.counts[Outcome.ACCEPTED]
+    duplicates = a.state.counts[Outcome.DUPLICATE] + b.state.counts[Outcome.DUPLICATE]
+    assert (accepted, duplicates) == (ALARMS, 2 * ALARMS), (dict(a.state.counts), dict(b.state.counts))
+
+    docs = await a.store.incidents(limit=1000)
+    assert sorted(d["device_id"] for d in docs) == list(range(1, ALARMS + 1))  # one incident each
+    await _until(lambda: len(seen["a"]) == ALARMS and len(seen["b"]) == ALARMS)
+
+    # Accept through replica b an incident that replica a opened (or the other way round).
+    target = next(d for d in docs if d["offered_to"])
+    other = b if target["id"] in a.state.incidents and a.state.counts[Outcome.ACCEPTED] else a
+    http = http_b if other is b else http_a
+    r = await http.post(f"/api/v1/incidents/{target['id']}/accept", json={"eta_min": 2}, headers=anna)
+    assert r.status_code == 200, r.text
+    await _until(lambda: all(d.state.incidents[target["id"]].state.value == "accepted" for d in (a, b)))
+    keys = DeviceKeys(roots[target["device_id"]])
+
+    def helped() -> bool:
+        for _topic, payload, _retained in downs.messages:
+            frame = bytes.fromhex(json.loads(payload)["frame"])
+            try:
+                if ack.decode(keys, frame, 1).state == ACK_HELP_ON_THE_WAY:
+                    return True
+            except ValueError:
+                continue
+        return False
+
+    await _until(helped)
+    for f in followers:
+        f.cancel()
+    gw.loop_stop()
+    gw.disconnect()
+    await http_a.aclose()
+    await http_b.aclose()
