@@ -1,12 +1,12 @@
 """`nightwatch dispatch`: run the dispatch service (HTTP API, live stream and MQTT uplinks) in one process."""
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
 
 from basestation.dispatch.settings import DispatchSettings
+from nightwatch.logs import configure as configure_logs
 
 
 def dispatch(
@@ -33,7 +33,7 @@ def dispatch(
     if token:
         overrides["tokens"] = dict(t.split("=", 1) for t in token)
     settings = DispatchSettings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logs(level="INFO")
     asyncio.run(serve(settings))
 
 

@@ -6,6 +6,7 @@ killed at any instant leaves its unacknowledged messages with the broker, which 
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -43,6 +44,11 @@ class MqttLink:
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.connected = asyncio.Event()
+        # Downlinks go out through a bounded outbox: the broker allows only so many unacknowledged QoS 1
+        # publishes (its Receive Maximum, 20 on a stock Mosquitto), and an uplink must never wait for that.
+        self._outbox: asyncio.Queue[Downlink] = asyncio.Queue(maxsize=10_000)
+        self._drainer: asyncio.Task[None] | None = None
+        self.downlinks_dropped = 0
         dispatcher.publish = self.publish_downlink
 
     async def start(self) -> None:
@@ -50,8 +56,13 @@ class MqttLink:
         tls: Any = ssl.create_default_context() if self.settings.mqtt_tls else False
         await self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, ssl=tls, version=version)
         await asyncio.wait_for(self.connected.wait(), 10)
+        self._drainer = asyncio.create_task(self._drain(), name="dispatch-downlinks")
 
     async def stop(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
         await self.client.disconnect()
 
     def _on_connect(self, client: Client, flags: int, rc: int, properties: Any) -> None:
@@ -77,7 +88,24 @@ class MqttLink:
         return PUBACK_SUCCESS
 
     async def publish_downlink(self, down: Downlink) -> None:
-        self.client.publish(f"nightwatch/v1/down/{down.gateway_id}", json.dumps(down.payload), qos=1)
+        try:
+            self._outbox.put_nowait(down)
+        except asyncio.QueueFull:
+            # Ten thousand ACKs waiting means the broker is gone; the ring's next retry is answered again.
+            self.downlinks_dropped += 1
+            log.error("downlink outbox full: dropped the ACK for %s", down.payload.get("id"))
+
+    async def _drain(self) -> None:
+        while True:
+            down = await self._outbox.get()
+            topic, payload = f"nightwatch/v1/down/{down.gateway_id}", json.dumps(down.payload)
+            while True:
+                try:
+                    self.client.publish(topic, payload, qos=1)
+                    break
+                except OverflowError:
+                    # Every packet id is in flight: wait for the broker's PUBACKs to free one.
+                    await asyncio.sleep(0.005)
 
 
 def _nodelay(client: Client) -> None:

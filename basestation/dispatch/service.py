@@ -68,6 +68,7 @@ class Dispatcher:
         self._tasks = [
             asyncio.create_task(self._every(self.settings.tick_s, self._tick), name="dispatch-tick"),
             asyncio.create_task(self._every(self.settings.recovery_every_s, self._sweep), name="dispatch-sweep"),
+            asyncio.create_task(self._every(self.settings.purge_every_s, self.purge), name="dispatch-purge"),
         ]
         log.info(
             "dispatch ready: %d devices, %d responders, %d open incidents",
@@ -179,6 +180,15 @@ class Dispatcher:
             eff = Effects()
             actions.tick_devices(self.state, now_ms(), eff)
             await self.carry_out(eff)
+
+    async def purge(self) -> None:
+        """Retention (settings.retention_days): drop closed incidents' locations, and old frames and notices."""
+        now = now_ms()
+        counts = await self.store.purge(now - int(self.settings.retention_days * 86_400_000))
+        for inc_id in [i.id for i in self.state.incidents.values() if not i.active and now - i.updated_ms > 3_600_000]:
+            del self.state.incidents[inc_id]  # closed for an hour: the database has it
+        if any(counts.values()):
+            log.info("retention purge: %s", counts)
 
     async def _sweep(self) -> None:
         # Rate-limited by its period: garbage frames can cost at most one sweep per period.

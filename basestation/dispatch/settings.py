@@ -40,6 +40,7 @@ class DispatchSettings(BaseSettings):
     tick_s: float = Field(1.0, gt=0)
     recovery_every_s: float = Field(5.0, gt=0)
     retention_days: float = Field(30.0, gt=0)
+    purge_every_s: float = Field(3600.0, gt=0)
 
     @field_validator("mqtt_url")
     @classmethod

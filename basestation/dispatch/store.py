@@ -244,6 +244,40 @@ class Store:
         async with self.engine.connect() as conn:
             return [(r.device_id, r.last_seen_ms, r.heartbeat_min) for r in await conn.execute(q)]
 
+    async def purge(self, before_ms: int) -> dict[str, int]:
+        """Privacy retention: forget where people were once their incident closed before ``before_ms``.
+
+        Closed incidents keep what happened (state, times, who helped) but lose their location, the receptions
+        it came from and the log entries that carried it. Frames and notices older than that go entirely; the
+        replay window (highest counter per device) still refuses their counters.
+        """
+        terminal = [State.RESOLVED.value, State.CANCELLED.value]
+        old = (t.incidents.c.state.in_(terminal)) & (t.incidents.c.updated_ms < before_ms)
+        counts: dict[str, int] = {}
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(t.incidents.c.id, t.incidents.c.doc).where(old))).all()
+            ids = [r.id for r in rows]
+            for r in rows:
+                if r.doc.get("location") is not None:
+                    await conn.execute(
+                        update(t.incidents).where(t.incidents.c.id == r.id).values(doc={**r.doc, "location": None})
+                    )
+            counts["incidents"] = len(ids)
+            if ids:
+                res = await conn.execute(delete(t.receptions).where(t.receptions.c.incident_id.in_(ids)))
+                counts["receptions"] = res.rowcount
+                res = await conn.execute(
+                    delete(t.incident_events).where(
+                        t.incident_events.c.incident_id.in_(ids), t.incident_events.c.kind == "located"
+                    )
+                )
+                counts["located_events"] = res.rowcount
+            res = await conn.execute(delete(t.frames).where(t.frames.c.rx_ms < before_ms))
+            counts["frames"] = res.rowcount
+            res = await conn.execute(delete(t.notices).where(t.notices.c.at_ms < before_ms))
+            counts["notices"] = res.rowcount
+        return counts
+
     def conninfo(self) -> str:
         u = self.engine.url
         return u.set(drivername="postgresql").render_as_string(hide_password=False)

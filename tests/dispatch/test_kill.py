@@ -161,6 +161,8 @@ def test_sigkill_at_random_instants_loses_nothing_and_doubles_nothing(tmp_path: 
             time.sleep(0.2)
         svc.stop()
 
+    errors = [ln for ln in (tmp_path / "dispatch.log").read_text().splitlines() if '"level": "error"' in ln]
+    assert errors == [], errors[:3]
     assert incidents == DEVICES - 1, f"{incidents} incidents for {DEVICES - 1} alarms"
     assert frames == DEVICES  # every alarm and the probe heartbeat, each counter once
     assert all(n == 1 for _, n in per_device)

@@ -91,3 +91,33 @@ def test_racing_copies_have_exactly_one_winner(db_url: str) -> None:
                 await s.close()
 
     assert sorted(asyncio.run(go())) == [False, False, False, True]
+
+
+def test_retention_forgets_where_people_were_and_keeps_what_happened(db_url: str) -> None:
+    upgrade(db_url)
+
+    async def go() -> None:
+        store = Store(db_url)
+        old = Incident("3-1", 3, 1, Kind.SOS, State.RESOLVED, T0, T0, lat=52.1, lon=4.4, radius_m=50.0, updated_ms=T0)
+        fresh = Incident("4-1", 4, 1, Kind.SOS, State.OFFERED, T0, T0, lat=52.2, lon=4.5, radius_m=50.0, updated_ms=T0)
+        await store.apply(
+            [
+                IncidentSnapshot(old.to_dict()),
+                IncidentSnapshot(fresh.to_dict()),
+                ReceptionRow("3-1", "gw", "ble", -70.0, None, T0),
+                ReceptionRow("4-1", "gw", "ble", -70.0, None, T0),
+                Event("3-1", T0, "located", {"lat": 52.1, "lon": 4.4}),
+                Event("3-1", T0, "resolved", {"by": "anna"}),
+                FrameSeen(3, 1, "sos", T0, "3-1", b"\x10" * 24),
+            ]
+        )
+        counts = await store.purge(T0 + 1)
+        assert counts["incidents"] == 1 and counts["receptions"] == 1 and counts["located_events"] == 1
+        docs = {d["id"]: d for d in await store.incidents()}
+        assert docs["3-1"]["location"] is None and docs["3-1"]["state"] == "resolved"
+        assert docs["4-1"]["location"] is not None  # still open: untouched
+        assert [e["kind"] for e in await store.incident_events("3-1")] == ["resolved"]
+        assert await store.count("receptions") == 1 and await store.count("frames") == 0
+        await store.close()
+
+    asyncio.run(go())
