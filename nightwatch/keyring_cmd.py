@@ -3,7 +3,6 @@
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Annotated
 import typer
 
 from firmware.config import Config, dump
+from firmware.host.interpreter import MissingInterpreterError, micropython_binary
 from firmware.host.timeline import TimelineError, load
 from protocol.keys import parse_root_key
 
@@ -21,10 +21,10 @@ keyring_app = typer.Typer(no_args_is_help=True, help="The key ring firmware on a
 
 
 def _micropython() -> str:
-    found = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which("micropython")
-    if found is None:
-        raise typer.BadParameter("the micropython binary is missing (make venv installs it)", param_hint="--runtime")
-    return found
+    try:
+        return micropython_binary()
+    except MissingInterpreterError as e:
+        raise typer.BadParameter(str(e), param_hint="--runtime") from None
 
 
 @keyring_app.command("run")
