@@ -18,6 +18,7 @@ from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, TokenTable, require
 from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.notify import Notifier, WebhookTarget
+from basestation.dispatch.referrals import REFERRALS, catalogue
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.views import incident_view, visible_to
 from basestation.dispatch.webpush import Subscription, WebPush
@@ -67,7 +68,7 @@ class AcceptIn(BaseModel):
 
 
 class ResolveIn(BaseModel):
-    referral: str | None = Field(None, max_length=64)
+    referral: str | None = Field(None, max_length=64, description="An id from GET /api/v1/referrals.")
 
 
 def _dispatcher(request: Request) -> Dispatcher:
@@ -250,8 +251,16 @@ async def on_the_way(incident_id: str, d: D, who: RespondingOnly) -> dict[str, A
     return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
 
 
+@router.get("/referrals", tags=["incidents"])
+async def referrals(_: Anyone) -> list[dict[str, Any]]:
+    """Aftercare a responder may choose when resolving, in Dutch and English."""
+    return catalogue()
+
+
 @router.post("/incidents/{incident_id}/resolve", tags=["incidents"])
 async def resolve(incident_id: str, body: ResolveIn, d: D, who: Anyone) -> dict[str, Any]:
+    if body.referral is not None and body.referral not in REFERRALS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "unknown referral; see /api/v1/referrals")
     if who.role == "responder":
         inc = d.state.incidents.get(incident_id)
         if inc is None or who.responder_id not in inc.accepted_by:

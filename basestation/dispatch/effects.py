@@ -76,9 +76,11 @@ class Effects:
     durable: list[Durable] = field(default_factory=list)
     pushes: list[Push] = field(default_factory=list)
     downlinks: list[Downlink] = field(default_factory=list)
+    urgent: bool = False  # an alarm's effects: committed ahead of supervision traffic
 
     def snapshot(self, inc: Incident) -> None:
         """Record the incident's new state both durably and on the live stream."""
         d = inc.to_dict()
+        self.urgent = True
         self.durable.append(IncidentSnapshot(d))
         self.pushes.append(Push("incident", d))

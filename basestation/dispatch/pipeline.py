@@ -101,7 +101,7 @@ class UplinkPipeline:
         """Apply a decoded frame: act on a new one, fold a copy into its incident; then count the outcome."""
         if ctx.outcome is None:
             self.act(ctx)
-            ctx.outcome = Outcome.ACCEPTED
+            ctx.outcome = ctx.outcome or Outcome.ACCEPTED
         elif ctx.outcome == Outcome.DUPLICATE and ctx.copy_of is not None:
             self.copy(ctx, ctx.copy_of)
         self.state.counts[ctx.outcome] += 1
@@ -200,6 +200,11 @@ class UplinkPipeline:
             # Pressed again while help is already coming: one incident per person, never a pile of them.
             inc = st.incidents[open_id]
             recent.incident_id = inc.id
+            if not st.alarm_limiter.allow(ctx.device_id, ctx.now_ms):
+                # A ring (or a stolen key) flooding alarms: each frame is kept, but it adds no log entry, push or
+                # ACK, so it cannot crowd out anyone else's alarm. The person's incident is already open.
+                ctx.stop(Outcome.RATE_LIMITED, "alarm flood folded into " + inc.id)
+                return
             ctx.effects.durable.append(note(inc, ctx.now_ms, "pressed_again", counter=ctx.counter))
             self._reception(ctx, inc, recent)
             ctx.effects.snapshot(inc)

@@ -149,7 +149,7 @@ class Dispatcher:
                 await self.store.notify(None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data})
             else:
                 self.bus.publish(push.topic, push.data)
-        await self.writer.write(eff.durable)
+        await self.writer.write(eff.durable, urgent=eff.urgent)
         await self.send_downlinks(eff)
 
     async def send_downlinks(self, eff: Effects) -> None:

@@ -55,6 +55,7 @@ class DispatchState:
     policy: Policy = field(default_factory=Policy)
     timing: Timing = field(default_factory=Timing)
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    alarm_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(burst=5.0, per_minute=6.0))
     gateways: dict[str, Gateway] = field(default_factory=dict)
     devices: dict[int, DeviceInfo] = field(default_factory=dict)
     responders: dict[str, Responder] = field(default_factory=dict)

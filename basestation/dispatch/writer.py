@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 
 from basestation.dispatch.effects import Durable
@@ -22,7 +23,10 @@ class Writer:
     def __init__(self, store: Store, max_batch: int = 2000) -> None:
         self.store = store
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[Sequence[Durable], asyncio.Future[None]]] = asyncio.Queue()
+        # Two queues: records of alarms go into the next commit before any supervision traffic waiting with them.
+        self._urgent: deque[tuple[Sequence[Durable], asyncio.Future[None]]] = deque()
+        self._normal: deque[tuple[Sequence[Durable], asyncio.Future[None]]] = deque()
+        self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.records = 0
@@ -31,7 +35,7 @@ class Writer:
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._urgent) + len(self._normal)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatch-writer")
@@ -43,28 +47,31 @@ class Writer:
                 await self._task
             self._task = None
 
-    async def write(self, records: Sequence[Durable]) -> None:
+    async def write(self, records: Sequence[Durable], urgent: bool = False) -> None:
         """Return once ``records`` are committed."""
         if not records:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((records, fut))
+        (self._urgent if urgent else self._normal).append((records, fut))
+        self._ready.set()
         await fut
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            items = [first]
-            count = len(first[0])
-            while count < self.max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                items.append(item)
-                count += len(item[0])
-            batch = [r for records, _ in items for r in records]
-            await self._commit(batch)
-            for _, fut in items:
-                if not fut.done():
-                    fut.set_result(None)
+            await self._ready.wait()
+            self._ready.clear()
+            while self._urgent or self._normal:
+                items = []
+                count = 0
+                for queue in (self._urgent, self._normal):
+                    while queue and count < self.max_batch:
+                        item = queue.popleft()
+                        items.append(item)
+                        count += len(item[0])
+                await self._commit([r for records, _ in items for r in records])
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_result(None)
 
     async def _commit(self, batch: list[Durable]) -> None:
         delay = 0.05

@@ -245,3 +245,18 @@ def test_a_retry_after_a_lost_ack_is_answered_again_with_the_current_state() -> 
     assert got.state == ACK_HELP_ON_THE_WAY
     seqs = [first.effects.downlinks[0], down, later.effects.downlinks[0]]
     assert len({d.payload["frame"][10:12] for d in seqs}) == 3  # a fresh seq, hence keystream, each time
+
+
+def test_an_alarm_flood_from_one_ring_is_folded_and_others_go_through() -> None:
+    w = World()
+    outcomes = []
+    for i in range(200):
+        frame, _ = w.frame(40, EVENT_SOS)
+        outcomes.append(_send(w, frame, at=T0 + i * 5).outcome)
+    assert outcomes[0] == Outcome.ACCEPTED
+    assert outcomes.count(Outcome.RATE_LIMITED) >= 190
+    assert len(w.state.incidents) == 1  # one person, one incident
+    other, c = w.frame(41, EVENT_SOS)
+    ctx = _send(w, other, at=T0 + 1000)
+    assert ctx.outcome == Outcome.ACCEPTED and f"41-{c}" in w.state.incidents
+    assert ctx.effects.urgent
