@@ -7,7 +7,7 @@ import time
 
 from bench.common import RESULTS, merge_summary, write
 
-BENCHMARKS = ["protocol"]
+BENCHMARKS = ["protocol", "gateway"]
 
 
 def main(names: list[str]) -> int:

@@ -1,8 +1,11 @@
 """The `nightwatch` command. Each part of the system adds its subcommand here."""
 
+from typing import Annotated
+
 import typer
 
 from basestation.dispatch.cli import dispatch
+from basestation.gateway.cli import gateway
 from nightwatch.frame_cmd import frame_app
 from nightwatch.keyring_cmd import register as register_keyring
 
@@ -10,11 +13,20 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Nightwatch: 
 app.add_typer(frame_app, name="frame")
 app.command(name="dispatch")(dispatch)
 register_keyring(app)
+app.command(name="gateway")(gateway)
 
 
 @app.command()
-def demo() -> None:
-    """Show what the system does so far, on embedded defaults."""
+def demo(
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds.")] = None,
+    protocol_tour: Annotated[bool, typer.Option("--protocol-tour", help="Only walk through the frames.")] = False,
+) -> None:
+    """Run the whole chain on one machine with embedded defaults; Ctrl-C stops it."""
+    if protocol_tour:
+        from nightwatch.demo.protocol_tour import run as tour
+
+        tour()
+        return
     from nightwatch.demo import run
 
-    run()
+    run(duration)
