@@ -267,10 +267,13 @@ class UplinkPipeline:
 
     # -- shared pieces -------------------------------------------------------------------------------------
 
-    def offer(self, inc: Incident, now_ms: int, effects: Effects) -> None:
-        """Run the assignment plan once: offer to whoever it names now, escalate if it says so."""
+    def offer(self, inc: Incident, now_ms: int, effects: Effects, busy: set[str] | None = None) -> None:
+        """Run the assignment plan once: offer to whoever it names now, escalate if it says so. ``busy`` is
+        ``state.busy()`` when the caller already has it (the clock offers for every incident in one pass)."""
         st = self.state
-        p = plan(inc, list(st.responders.values()), now_ms, st.last_offer_ms.get(inc.id, 0), st.policy, st.busy())
+        if busy is None:
+            busy = st.busy()
+        p = plan(inc, list(st.responders.values()), now_ms, st.last_offer_ms.get(inc.id, 0), st.policy, busy)
         if p.escalate_to > inc.escalation:
             inc.escalation = p.escalate_to
             if p.escalate_to >= 2 and inc.state != State.ESCALATED:

@@ -1,9 +1,10 @@
 """The dispatch service's one typed settings object, from the environment (NIGHTWATCH_DISPATCH_*) or arguments."""
 
+import re
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +24,9 @@ class DispatchSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///nightwatch-dispatch.db"
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
-    tokens: dict[str, str] = Field(default_factory=dict)  # token -> "operator" | "responder:<id>" | "provisioning"
+    tokens: dict[str, str] = Field(default_factory=dict)
+    # Seals device root keys in the database (AES-256-GCM); 64 hex digits. Without it keys are stored as given.
+    key_sealing_key: SecretStr | None = None  # token -> "operator" | "responder:<id>" | "provisioning"
 
     # Signed webhooks: every incident change to each of ``webhooks``; escalations also to the monitoring centre.
     webhooks: list[dict[str, str]] = Field(default_factory=list)  # [{"url": ..., "secret": ...}]
@@ -63,6 +66,16 @@ class DispatchSettings(BaseSettings):
         if v is not None:
             _check_hook(v)
         return v
+
+    @field_validator("key_sealing_key")
+    @classmethod
+    def _sealing(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", v.get_secret_value()):
+            raise ValueError("key_sealing_key must be 64 hex digits")
+        return v
+
+    def sealing_key(self) -> bytes | None:
+        return None if self.key_sealing_key is None else bytes.fromhex(self.key_sealing_key.get_secret_value())
 
     @property
     def mqtt_host(self) -> str:

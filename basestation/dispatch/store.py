@@ -24,6 +24,7 @@ from basestation.dispatch.effects import (
     ReceptionRow,
 )
 from basestation.dispatch.incidents import ACTIVE, Event, Incident, Kind, State
+from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.state import DeviceInfo, DispatchState, Gateway, Recent
 
 
@@ -63,8 +64,9 @@ def incident_from_doc(doc: dict[str, Any]) -> Incident:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sealer: KeySealer | None = None) -> None:
         self.url = url
+        self.sealer = sealer or KeySealer(None)
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
@@ -285,7 +287,8 @@ class Store:
     async def device_key(self, device_id: int) -> bytes | None:
         async with self.engine.connect() as conn:
             q = select(t.devices.c.root_key).where(t.devices.c.device_id == device_id)
-            return (await conn.execute(q)).scalar()
+            stored = (await conn.execute(q)).scalar()
+            return None if stored is None else self.sealer.open(device_id, stored)
 
     async def claim(self, f: FrameSeen) -> bool:
         """Record an accepted frame; True only for the one caller that recorded it first. Atomic on both
@@ -310,7 +313,14 @@ class Store:
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 self._insert(t.devices)
-                .values(device_id=device_id, root_key=root_key, label=label, highest=0, bitmap=0, created_ms=now_ms)
+                .values(
+                    device_id=device_id,
+                    root_key=self.sealer.seal(device_id, root_key),
+                    label=label,
+                    highest=0,
+                    bitmap=0,
+                    created_ms=now_ms,
+                )
                 .on_conflict_do_nothing()
                 .returning(t.devices.c.device_id)
             )
@@ -395,7 +405,8 @@ class Store:
         """Rebuild the in-memory state: keys and replay windows, registries, open incidents, recent frames."""
         async with self.engine.connect() as conn:
             for r in await conn.execute(select(t.devices)):
-                state.resolver.add(r.device_id, r.root_key, r.highest, r.bitmap & ((1 << 64) - 1))
+                root = self.sealer.open(r.device_id, r.root_key)
+                state.resolver.add(r.device_id, root, r.highest, r.bitmap & ((1 << 64) - 1))
                 state.devices[r.device_id] = DeviceInfo(r.last_seen_ms or 0, r.battery, r.heartbeat_min)
             for r in await conn.execute(select(t.gateways)):
                 state.gateways[r.id] = Gateway(r.id, r.lat, r.lon, r.online, r.changed_ms)
