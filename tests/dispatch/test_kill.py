@@ -24,6 +24,7 @@ from protocol.keys import DeviceKeys
 from tests.brokers import TEST_USERNAME, free_port, mosquitto_binary, start_broker
 
 DEVICES = 200
+TOKEN = "operator-token-that-must-never-be-logged"
 KILLS = 3
 
 
@@ -39,6 +40,8 @@ class Service:
             db,
             "--http",
             f"127.0.0.1:{self.http}",
+            "--token",
+            f"{TOKEN}=operator",
         ]
         self.env = dict(os.environ, NIGHTWATCH_DISPATCH_MQTT_USERNAME=TEST_USERNAME)
         self.log = (workdir / "dispatch.log").open("ab")
@@ -161,7 +164,11 @@ def test_sigkill_at_random_instants_loses_nothing_and_doubles_nothing(tmp_path: 
             time.sleep(0.2)
         svc.stop()
 
-    errors = [ln for ln in (tmp_path / "dispatch.log").read_text().splitlines() if '"level": "error"' in ln]
+    log_text = (tmp_path / "dispatch.log").read_text()
+    # Secrets never reach a log line: no device key (in any case) and no API token, in a whole run with kills.
+    assert TOKEN not in log_text
+    assert not any(root.hex() in log_text.lower() for root in roots.values())
+    errors = [ln for ln in log_text.splitlines() if '"level": "error"' in ln]
     assert errors == [], errors[:3]
     assert incidents == DEVICES - 1, f"{incidents} incidents for {DEVICES - 1} alarms"
     assert frames == DEVICES  # every alarm and the probe heartbeat, each counter once
