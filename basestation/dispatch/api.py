@@ -279,14 +279,18 @@ async def notices(d: D, _: Operator) -> list[dict[str, Any]]:
 async def stream(request: Request, d: D, who: Anyone) -> EventSourceResponse:
     """Server-sent events: every incident change and operator notice, as it happens."""
 
+    last_id = request.headers.get("last-event-id", "")
+    since = int(last_id) if last_id.isdigit() else None
+
     async def events() -> AsyncIterator[dict[str, str]]:
-        async for msg in d.bus.stream():
+        # A reconnecting client sends the last id it saw and first gets what it missed (bus.py).
+        async for msg in d.bus.stream(since):
             doc = json.loads(msg)
             if doc["topic"] == "incident":
                 if not visible_to(who, doc["data"]):
                     continue
                 doc["data"] = incident_view(who, doc["data"], _names(d))
-            elif who.role != "operator":
+            elif who.role != "operator" and doc["topic"] != "resync":
                 continue
             yield {"event": doc["topic"], "id": str(doc["seq"]), "data": json.dumps(doc["data"])}
 

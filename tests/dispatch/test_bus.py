@@ -1,0 +1,62 @@
+"""The live stream never loses a message silently: a client that reconnects resumes where it left off."""
+
+import asyncio
+import json
+
+from basestation.dispatch.bus import Bus
+
+
+async def _take(stream: object, n: int) -> list[dict[str, object]]:
+    out = []
+    async for msg in stream:  # type: ignore[attr-defined]
+        out.append(json.loads(msg))
+        if len(out) == n:
+            break
+    return out
+
+
+def test_reconnect_with_last_event_id_replays_what_was_missed() -> None:
+    async def go() -> None:
+        bus = Bus()
+        first = bus.stream()
+        task = asyncio.create_task(_take(first, 1))
+        await asyncio.sleep(0)
+        bus.publish("incident", {"id": "1-1", "state": "offered"})
+        (seen,) = await task
+        await first.aclose()  # the phone lost its connection
+        bus.publish("incident", {"id": "1-1", "state": "accepted"})
+        bus.publish("notice", {"kind": "low_battery"})
+        resumed = await _take(bus.stream(since=int(str(seen["seq"]))), 2)
+        assert [m["topic"] for m in resumed] == ["incident", "notice"]
+        assert resumed[0]["data"] == {"id": "1-1", "state": "accepted"}
+
+    asyncio.run(go())
+
+
+def test_a_client_away_longer_than_the_history_is_told_to_reload() -> None:
+    async def go() -> None:
+        bus = Bus(history=3)
+        for i in range(10):
+            bus.publish("incident", {"n": i})
+        got = await _take(bus.stream(since=2), 4)
+        assert got[0]["topic"] == "resync"
+        assert [m["data"] for m in got[1:]] == [{"n": 7}, {"n": 8}, {"n": 9}]
+
+    asyncio.run(go())
+
+
+def test_a_stalled_subscriber_is_dropped_not_waited_for() -> None:
+    async def go() -> None:
+        bus = Bus(queue_size=2)
+        slow = bus.stream()
+        fast = bus.stream()
+        t_fast = asyncio.create_task(_take(fast, 5))
+        t_slow = asyncio.create_task(_take(slow, 1))
+        await asyncio.sleep(0)
+        await t_slow  # takes one, then stops reading
+        for i in range(5):
+            bus.publish("incident", {"n": i})
+            await asyncio.sleep(0)
+        assert len(await t_fast) == 5
+
+    asyncio.run(go())
