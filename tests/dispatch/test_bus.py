@@ -48,15 +48,17 @@ def test_a_client_away_longer_than_the_history_is_told_to_reload() -> None:
 def test_a_stalled_subscriber_is_dropped_not_waited_for() -> None:
     async def go() -> None:
         bus = Bus(queue_size=2)
-        slow = bus.stream()
-        fast = bus.stream()
-        t_fast = asyncio.create_task(_take(fast, 5))
-        t_slow = asyncio.create_task(_take(slow, 1))
+        slow, fast = bus.stream(), bus.stream()
+        first_slow = asyncio.create_task(anext(slow))
+        got_fast = asyncio.create_task(_take(fast, 6))
         await asyncio.sleep(0)
-        await t_slow  # takes one, then stops reading
-        for i in range(5):
+        bus.publish("incident", {"n": 0})
+        await first_slow  # the slow client read one message and then stopped reading
+        for i in range(1, 6):
             bus.publish("incident", {"n": i})
-            await asyncio.sleep(0)
-        assert len(await t_fast) == 5
+            await asyncio.sleep(0.001)  # the fast client keeps up
+        assert [m["data"] for m in await asyncio.wait_for(got_fast, 5)] == [{"n": i} for i in range(6)]
+        assert bus.dropped_subscribers == 1
+        await slow.aclose()
 
     asyncio.run(go())
