@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.synced
 
-.PHONY: all venv test lint format bench demo firmware clean
+.PHONY: all venv test soak lint format bench demo firmware clean
 
 all: test
 
@@ -22,6 +22,13 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The long versions of the fault tests (docs/reliability.md): 10,000 alarms through ten kills, a 60 s broker
+# outage, and fuzzing with a hundred times the examples. `make test` runs each of them short.
+soak: $(STAMP)
+	NIGHTWATCH_TEST_ALARMS=10000 NIGHTWATCH_TEST_KILLS=10 NIGHTWATCH_TEST_OUTAGE_S=60 \
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/dispatch/test_kill.py tests/gateway/test_broker_outage.py \
+	tests/protocol/test_codec_properties.py tests/dispatch/test_envelope.py tests/gateway/test_semtech.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from basestation.dispatch.envelope import EnvelopeError, parse
+from tests.fuzz import examples
 
 TOPIC = "nightwatch/v1/up/gw-1"
 GOOD = {"v": 1, "gateway_id": "gw-1", "rx_time_ms": 1, "radio": "lora", "frame": "10" * 24, "rssi": -90.5}
@@ -43,7 +44,7 @@ def test_bad_envelopes_are_refused_with_a_reason(topic: str, change: dict[str, o
     assert e.value.reason == "malformed_envelope"
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_raise_only_envelope_errors(payload: bytes) -> None:
     with contextlib.suppress(EnvelopeError):
@@ -57,7 +58,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.dictionaries(st.sampled_from([*GOOD, "extra"]), json_values, max_size=8))
 def test_arbitrary_json_objects_raise_only_envelope_errors(doc: dict[str, object]) -> None:
     with contextlib.suppress(EnvelopeError):

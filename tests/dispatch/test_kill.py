@@ -23,9 +23,9 @@ from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.brokers import TEST_USERNAME, free_port, mosquitto_binary, start_broker
 
-DEVICES = 200
+DEVICES = int(os.environ.get("NIGHTWATCH_TEST_ALARMS", "200"))
 TOKEN = "operator-token-that-must-never-be-logged"
-KILLS = 3
+KILLS = int(os.environ.get("NIGHTWATCH_TEST_KILLS", "3"))
 
 
 class Service:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from basestation.gateway import semtech
 from basestation.gateway.semtech import PullData, PushData, SemtechError, TxAck, parse
+from tests.fuzz import examples
 from tests.gateway.helpers import EUI, frames, rxpk
 
 FRAME = frames(1)[0]
@@ -120,14 +121,14 @@ def test_non_finite_numbers_refused() -> None:
     assert isinstance(pkt, PushData) and pkt.bad_rxpk == ["field"]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_arbitrary_bytes_raise_only_semtech_error(data: bytes) -> None:
     with contextlib.suppress(SemtechError):
         parse(data)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     st.sampled_from([0, 2, 5]),
     st.recursive(
@@ -144,7 +145,7 @@ def test_fuzz_valid_header_arbitrary_json(ident: int, doc: object) -> None:
             parse(datagram)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(min_size=1, max_size=64), st.integers(0, 0xFFFF))
 def test_roundtrip_push_data(payload: bytes, token: int) -> None:
     pkt = parse(semtech.push_data(token, EUI, [rxpk(payload)]))

@@ -8,6 +8,7 @@ from protocol import ack, uplink
 from protocol.constants import ACK_SIZE, REASONS, UPLINK_SIZE
 from protocol.errors import FrameError
 from protocol.keys import DeviceKeys
+from tests.fuzz import examples
 from tests.protocol.strategies import acks, root_keys, uplinks
 
 
@@ -76,7 +77,7 @@ def test_another_key_never_verifies(root: bytes, up: uplink.Uplink, other: bytes
         assert e.value.reason == "mic"
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.binary(max_size=40), st.integers(1, 0xFFFFFFFF))
 def test_arbitrary_bytes_raise_only_frame_errors(data: bytes, counter: int) -> None:
     keys = DeviceKeys(bytes(16))
@@ -87,7 +88,7 @@ def test_arbitrary_bytes_raise_only_frame_errors(data: bytes, counter: int) -> N
             assert e.reason in REASONS
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.binary(min_size=UPLINK_SIZE - 1, max_size=UPLINK_SIZE - 1))
 def test_well_shaped_garbage_is_rejected_by_the_mic(tail: bytes) -> None:
     with pytest.raises(FrameError) as e:
