@@ -27,6 +27,7 @@ class Writer:
         self._urgent: deque[tuple[Sequence[Durable], asyncio.Future[None]]] = deque()
         self._normal: deque[tuple[Sequence[Durable], asyncio.Future[None]]] = deque()
         self._ready = asyncio.Event()
+        self._busy = False
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.records = 0
@@ -40,7 +41,11 @@ class Writer:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatch-writer")
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 10.0) -> None:
+        """Commit what is queued (a clean stop acknowledges all it took), then stop; a kill needs no help."""
+        deadline = time.monotonic() + drain_s
+        while (self._urgent or self._normal or self._busy) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -68,7 +73,11 @@ class Writer:
                         item = queue.popleft()
                         items.append(item)
                         count += len(item[0])
-                await self._commit([r for records, _ in items for r in records])
+                self._busy = True
+                try:
+                    await self._commit([r for records, _ in items for r in records])
+                finally:
+                    self._busy = False
                 for _, fut in items:
                     if not fut.done():
                         fut.set_result(None)
