@@ -24,10 +24,11 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 # The long versions of the fault tests (docs/reliability.md): 10,000 alarms through ten kills, a 60 s broker
-# outage, and fuzzing with a hundred times the examples. `make test` runs each of them short.
+# outage, a 30,000-message burst, and fuzzing with a hundred times the examples. `make test` runs each short.
 soak: $(STAMP)
-	NIGHTWATCH_TEST_ALARMS=10000 NIGHTWATCH_TEST_KILLS=10 NIGHTWATCH_TEST_OUTAGE_S=60 \
+	NIGHTWATCH_TEST_ALARMS=10000 NIGHTWATCH_TEST_KILLS=10 NIGHTWATCH_TEST_OUTAGE_S=60 NIGHTWATCH_TEST_BURST=30000 \
 	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/dispatch/test_kill.py tests/gateway/test_broker_outage.py \
+	tests/dispatch/test_burst.py \
 	tests/protocol/test_codec_properties.py tests/dispatch/test_envelope.py tests/gateway/test_semtech.py
 
 lint: $(STAMP)
