@@ -39,10 +39,17 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.base, "postgres")
         _as_postgres([str(self.bin / "initdb"), "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync"])
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        _as_postgres(
-            [str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", opts, "-w", "-l", str(self.dir / "log"), "start"]
-        )
+        pg_ctl = [str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", self._opts(), "-w"]
+        _as_postgres([*pg_ctl, "-l", str(self.dir / "log"), "start"])
+
+    def _opts(self) -> str:
+        return f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+
+    def restart(self) -> None:
+        """Stop at once (as a crash would) and start again on the same port."""
+        _as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "immediate", "-w", "stop"])
+        pg_ctl = [str(self.bin / "pg_ctl"), "-D", str(self.dir), "-o", self._opts(), "-w"]
+        _as_postgres([*pg_ctl, "-l", str(self.dir / "log"), "start"])
 
     def stop(self) -> None:
         try:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from sqlalchemy.exc import DBAPIError
 
 from basestation.dispatch import actions
 from basestation.dispatch.assignment import Responder
@@ -54,9 +55,12 @@ class Cluster:
         self.notifications = 0
 
     async def start(self) -> None:
+        await self._connect()
+        self._task = asyncio.create_task(self._listen(), name="dispatch-cluster-listen")
+
+    async def _connect(self) -> None:
         self._conn = await psycopg.AsyncConnection.connect(self.d.store.conninfo(), autocommit=True)
         await self._conn.execute("LISTEN nightwatch")
-        self._task = asyncio.create_task(self._listen(), name="dispatch-cluster-listen")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -76,7 +80,22 @@ class Cluster:
         return ctx.outcome == Outcome.DUPLICATE and ctx.copy_of is not None and ctx.copy_of.event in ALARM_NAMES
 
     async def uplink(self, ctx: Context) -> None:
-        """Claim, lock, re-read, act, write and announce, in one transaction."""
+        """Claim, lock, re-read, act, write and announce, in one transaction; while the database is away, wait
+        and try again (the MQTT message stays unacknowledged meanwhile, so nothing is lost)."""
+        saved = (ctx.outcome, ctx.copy_of)
+        delay = 0.05
+        while True:
+            try:
+                await self._uplink_once(ctx)
+                return
+            except (DBAPIError, psycopg.Error, OSError) as e:
+                log.warning("database unavailable (%s); retrying an uplink in %.2f s", type(e).__name__, delay)
+                ctx.effects = Effects()
+                ctx.outcome, ctx.copy_of = saved
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _uplink_once(self, ctx: Context) -> None:
         d, st, store = self.d, self.d.state, self.d.store
         up = ctx.up
         wanted = []
@@ -170,22 +189,47 @@ class Cluster:
                 best = recent.heard.get(gw)
                 if best is None or (rssi is not None and (best[1] is None or rssi > best[1])):
                     recent.heard[gw] = (radio, rssi)
+        # Under the lock the database is the authority: an incident only this replica's memory holds (its
+        # transaction failed) does not exist.
         if active is not None:
             st.open_by_device[device_id] = active.id
-        elif st.open_by_device.get(device_id) is not None:
-            current = st.incidents.get(st.open_by_device[device_id])
-            if current is None or not current.active or current.id in [x["id"] for x in docs]:
-                st.open_by_device.pop(device_id, None)
+        else:
+            stale = st.open_by_device.pop(device_id, None)
+            if stale is not None and stale not in [x["id"] for x in docs]:
+                st.incidents.pop(stale, None)
 
     # -- every replica, from NOTIFY -----------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        assert self._conn is not None
-        async for n in self._conn.notifies():
+        delay = 0.1
+        while True:
             try:
-                await self.apply(json.loads(n.payload))
-            except Exception:
-                log.exception("bad cluster notification")
+                assert self._conn is not None
+                async for n in self._conn.notifies():
+                    delay = 0.1
+                    try:
+                        await self.apply(json.loads(n.payload))
+                    except (ValueError, KeyError, TypeError):
+                        log.exception("bad cluster notification")
+            except (psycopg.Error, OSError) as e:
+                log.warning("lost the cluster connection (%s); reconnecting", type(e).__name__)
+            # The session lock that made us the clock is gone with the connection; so may be notifications.
+            self.leader = False
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                try:
+                    await self._connect()
+                    await self._resync()
+                    break
+                except (DBAPIError, psycopg.Error, OSError):
+                    continue
+
+    async def _resync(self) -> None:
+        """After a gap in notifications: reload every active incident and show it on the streams again."""
+        docs = await self.d.store.incidents(limit=100_000, active_only=True)
+        for doc in docs:
+            await self.apply({"origin": self.origin, "topic": "incident", "data": doc})
 
     async def apply(self, msg: dict[str, Any]) -> None:
         self.notifications += 1

@@ -25,7 +25,6 @@ log = logging.getLogger("nightwatch.dispatch.mqtt")
 
 STATUS_PREFIX = "nightwatch/v1/gw/"
 PUBACK_SUCCESS = 0
-PUBACK_UNSPECIFIED_ERROR = 0x80
 
 
 class MqttLink:
@@ -49,6 +48,7 @@ class MqttLink:
         self._outbox: asyncio.Queue[Downlink] = asyncio.Queue(maxsize=10_000)
         self._drainer: asyncio.Task[None] | None = None
         self.downlinks_dropped = 0
+        self._reconnecting: asyncio.Task[None] | None = None
         dispatcher.publish = self.publish_downlink
 
     async def start(self) -> None:
@@ -82,10 +82,16 @@ class MqttLink:
             elif topic.startswith(STATUS_PREFIX) and topic.endswith("/status"):
                 await self.dispatcher.on_gateway_status(topic[len(STATUS_PREFIX) : -len("/status")], payload)
         except Exception:
-            # Not acknowledged as a success: a v5 broker sees the error; nothing is silently taken as done.
-            log.exception("handling %s failed", topic)
-            return PUBACK_UNSPECIFIED_ERROR
+            # Never acknowledge what was not handled: an error PUBACK would end the exchange and lose the
+            # message. Raise instead (no PUBACK at all) and reconnect, so the broker sends it again.
+            log.exception("handling %s failed; reconnecting so the broker redelivers it", topic)
+            self._schedule_reconnect()
+            raise
         return PUBACK_SUCCESS
+
+    def _schedule_reconnect(self) -> None:
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.create_task(self.client.reconnect(delay=True))
 
     async def publish_downlink(self, down: Downlink) -> None:
         try:

@@ -165,3 +165,66 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     gw.disconnect()
     await http_a.aclose()
     await http_b.aclose()
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
+def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: PrivatePostgres) -> None:
+    """Crash PostgreSQL between two waves of alarms: the replicas wait it out, and each alarm still makes exactly
+    one incident, which both replicas know."""
+    db = postgres.create_database(f"r_{uuid.uuid4().hex[:10]}")
+    upgrade(db)
+    wave = 20
+    roots = {i: bytes([100 + i]) * 16 for i in range(1, 2 * wave + 1)}
+
+    async def provision() -> None:
+        store = Store(db)
+        for i, root in roots.items():
+            await store.add_device(i, root, None, 0)
+        await store.close()
+
+    asyncio.run(provision())
+    with start_broker(tmp_path / "broker") as broker:
+        gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gateways", protocol=mqtt.MQTTv311)
+        gw.username_pw_set(TEST_USERNAME)
+        gw.connect(broker.host, broker.port)
+        gw.loop_start()
+
+        def publish(devices: range) -> None:
+            for device in devices:
+                up = uplink.Uplink(1, device, EVENT_SOS, 50, flags=FLAG_ACK_REQUESTED)
+                frame = uplink.encode(DeviceKeys(roots[device]), up).hex()
+                for g in ("gw-1", "gw-2"):
+                    env = {
+                        "v": 1,
+                        "gateway_id": g,
+                        "rx_time_ms": int(time.time() * 1000),
+                        "radio": "ble",
+                        "frame": frame,
+                    }
+                    gw.publish(f"nightwatch/v1/up/{g}", json.dumps(env), qos=1).wait_for_publish(10)
+
+        async def scenario() -> None:
+            replicas = []
+            for name in ("a", "b"):
+                s = DispatchSettings(
+                    mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+                    mqtt_username=TEST_USERNAME,
+                    mqtt_client_id=f"dispatch-pg-{name}",
+                    shared_group="dispatch",
+                    database_url=db,
+                )
+                d = Dispatcher(s)
+                replicas.append((d, create_app(d, MqttLink(s, d))))
+            (a, app_a), (b, app_b) = replicas
+            async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
+                await asyncio.to_thread(publish, range(1, wave + 1))
+                await _until(lambda: len(a.state.incidents) >= wave and len(b.state.incidents) >= wave)
+                await asyncio.to_thread(postgres.restart)
+                await asyncio.to_thread(publish, range(wave + 1, 2 * wave + 1))
+                await _until(lambda: all(len(d.state.incidents) >= 2 * wave for d in (a, b)), timeout=60)
+                docs = await a.store.incidents(limit=1000)
+                assert sorted(doc["device_id"] for doc in docs) == list(range(1, 2 * wave + 1))
+
+        asyncio.run(scenario())
+        gw.loop_stop()
+        gw.disconnect()
