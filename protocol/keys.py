@@ -97,7 +97,7 @@ def xor(data: bytes, stream: bytes) -> bytes:
     return bytes(out)
 
 
-def equal(a: bytes, b: bytes) -> bool:
+def _equal(a: bytes, b: bytes) -> bool:
     # Constant time in the content: a MIC compare must not tell an attacker how many bytes matched.
     if len(a) != len(b):
         return False
@@ -105,3 +105,15 @@ def equal(a: bytes, b: bytes) -> bool:
     for i in range(len(a)):
         diff |= a[i] ^ b[i]
     return diff == 0
+
+
+try:  # CPython's C implementation of the same; MicroPython has no hmac module
+    import hmac as _hmac
+except ImportError:
+    _hmac = None  # type: ignore[assignment]
+
+
+def equal(a: bytes, b: bytes) -> bool:
+    if _hmac is not None:
+        return _hmac.compare_digest(a, b)
+    return _equal(a, b)

@@ -60,7 +60,7 @@ class Resolver:
         self._derived: list[bytes] = []  # slot -> k_mic || k_enc || k_id
         self._replay: list[ReplayWindow] = []
         self._base = array("q")  # slot -> counter of the first pseudonym held; 0 if none
-        self._pids = array("Q")  # slot * span + i -> pseudonym of counter base + i
+        self._pids = array("Q")  # slot * span + counter % span -> pseudonym of that counter
         self._count = array("B")  # slot -> how many pseudonyms are held
         self._table = PseudonymTable(expected_devices * lookahead)
         self._hot: OrderedDict[int, DeviceKeys] = OrderedDict()
@@ -129,10 +129,19 @@ class Resolver:
             self._hot.move_to_end(slot)
         return keys
 
+    # A device's pseudonyms sit in a ring of ``span`` positions indexed by counter modulo span, and the table maps
+    # each pseudonym straight to its position: a lookup finds device and counter without scanning, and sliding
+    # the window rewrites only the positions of the counters that entered it.
+
+    def _counter_at(self, slot: int, pos: int) -> int:
+        base = self._base[slot]
+        return base + ((pos - slot * self._span) - base) % self._span
+
     def _clear(self, slot: int) -> None:
-        off = slot * self._span
-        for i in range(self._count[slot]):
-            self._table.remove(self._pids[off + i], slot)
+        base, off = self._base[slot], slot * self._span
+        for c in range(base, base + self._count[slot]):
+            pos = off + c % self._span
+            self._table.remove(self._pids[pos], pos)
         self._count[slot] = 0
 
     def _fill(self, slot: int, keys: DeviceKeys) -> None:
@@ -140,34 +149,31 @@ class Resolver:
         highest = self._replay[slot].highest
         lo = max(1, highest - self.lookbehind + 1)
         hi = min(COUNTER_MAX, highest + self.lookahead)
-        base, count, off = self._base[slot], self._count[slot], slot * self._span
-        held = {base + i: self._pids[off + i] for i in range(count)}
-        for counter, pid in held.items():
-            if not lo <= counter <= hi:
-                self._table.remove(pid, slot)
+        base, count, off, span = self._base[slot], self._count[slot], slot * self._span, self._span
+        held = range(base, base + count)
+        for c in held:
+            if not lo <= c <= hi:
+                pos = off + c % span
+                self._table.remove(self._pids[pos], pos)
         new = [c for c in range(lo, hi + 1) if c not in held]
         if len(new) > 4:
             fresh = pseudonyms(keys.k_id, DIR_UP, 0, new[0], new[-1] - new[0] + 1, PSEUDONYM_SIZE)
             computed = {c: int(fresh[c - new[0]]) for c in new}
         else:
             computed = {c: int.from_bytes(uplink.pseudonym(keys, c), "big") for c in new}
-        for counter, pid in computed.items():
-            self._table.insert(pid, slot)
-            held[counter] = pid
+        for c, pid in computed.items():
+            pos = off + c % span
+            self._pids[pos] = pid
+            self._table.insert(pid, pos)
         self._base[slot] = lo
         self._count[slot] = hi - lo + 1
-        for i in range(hi - lo + 1):
-            self._pids[off + i] = held[lo + i]
 
     def candidates(self, pid: bytes) -> list[tuple[int, int]]:
         """(device id, counter) pairs whose pseudonym is ``pid``: almost always none or one."""
-        key = int.from_bytes(pid, "big")
         out: list[tuple[int, int]] = []
-        for slot in self._table.find(key):
-            off = slot * self._span
-            for i in range(self._count[slot]):
-                if self._pids[off + i] == key:
-                    out.append((self._ids[slot], self._base[slot] + i))  # type: ignore[arg-type]
+        for pos in self._table.find(int.from_bytes(pid, "big")):
+            slot = pos // self._span
+            out.append((self._ids[slot], self._counter_at(slot, pos)))  # type: ignore[arg-type]
         return out
 
     def resolve(self, frame: bytes) -> Resolved:

@@ -97,8 +97,10 @@ def test_shared_pseudonyms_are_tried_in_turn() -> None:
     # Force what a 48-bit clash would do: device 2's slot also claims device 1's pseudonym of counter 1.
     frame = _frame(a, 1, 1)
     pid = int.from_bytes(frame[1:7], "big")
-    r._table.insert(pid, r._slot_of[2])
-    r._pids[r._slot_of[2] * r._span] = pid
+    pos = r._slot_of[2] * r._span + 1 % r._span  # where device 2 keeps its counter 1
+    r._table.remove(r._pids[pos], pos)
+    r._table.insert(pid, pos)
+    r._pids[pos] = pid
     assert sorted(r.candidates(frame[1:7])) == [(1, 1), (2, 1)]
     assert r.resolve(frame).device_id == 1
     r.remove(1)
