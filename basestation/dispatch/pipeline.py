@@ -152,7 +152,8 @@ class UplinkPipeline:
     def decrypt(self, ctx: Context) -> None:
         assert ctx.reception is not None and ctx.keys is not None
         try:
-            up = uplink.decode(ctx.keys, ctx.reception.frame, ctx.counter)
+            # The resolve step verified the MIC under this key and counter; only decrypt and check the fields.
+            up = uplink.open_verified(ctx.keys, ctx.reception.frame, ctx.counter)
         except FrameError as e:
             self._invalid(ctx, e.reason)
             return
