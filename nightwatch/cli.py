@@ -8,12 +8,14 @@ from basestation.dispatch.cli import dispatch
 from basestation.gateway.cli import gateway
 from nightwatch.frame_cmd import frame_app
 from nightwatch.keyring_cmd import register as register_keyring
+from simulator.cli import sim_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Nightwatch: personal alarm key rings.")
 app.add_typer(frame_app, name="frame")
 app.command(name="dispatch")(dispatch)
 register_keyring(app)
 app.command(name="gateway")(gateway)
+app.add_typer(sim_app, name="sim")
 
 
 @app.command()
