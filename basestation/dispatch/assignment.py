@@ -2,8 +2,8 @@
 
 Offer to the nearest available on-duty responder; on a decline or after ``offer_timeout`` offer to the next;
 after ``broadcast_after`` offer to everyone on duty within ``broadcast_radius``; after ``escalate_after`` with
-nobody accepted, escalate to the operators and the external webhook. ESCORT requests go to the night patrol only
-and never escalate to the monitoring centre: they are not emergencies.
+nobody accepted, escalate to the operators and the external webhook. ESCORT requests go to the night patrol only;
+they escalate to the operators but never to the monitoring centre: they are not emergencies.
 """
 
 from dataclasses import dataclass, field
@@ -104,8 +104,8 @@ def plan(
     level = inc.escalation
     if age >= policy.broadcast_after_ms and level < 1:
         level = 1
-    if age >= policy.escalate_after_ms and level < 2 and inc.kind != Kind.ESCORT:
-        level = 2
+    if age >= policy.escalate_after_ms and level < 2:
+        level = 2  # for an escort too: nobody of the patrol came, so an operator must know (not the webhook)
     candidates = ranked(inc, responders, now_ms, policy, busy)
     if level >= 1:
         near = [r.id for d, r in candidates if d <= policy.broadcast_radius_m or d == float("inf")]

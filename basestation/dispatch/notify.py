@@ -98,7 +98,9 @@ class Notifier:
         text = incident_text(inc)
         for target in self.webhooks:
             self._add("webhook", inc["id"], target, {"event": "incident", "data": inc})
-        if self.escalation is not None and inc["escalation"] >= 2 and inc["id"] not in self._escalated:
+        # The monitoring centre takes emergencies; an escort nobody took is the operators' to sort out.
+        emergency = inc["kind"] == "sos"
+        if self.escalation is not None and emergency and inc["escalation"] >= 2 and inc["id"] not in self._escalated:
             self._escalated.add(inc["id"])
             self._add("webhook", inc["id"], self.escalation, {"event": "escalation", "data": {**inc, "text": text}})
         if self.push is None or inc["state"] not in ("open", "offered", "escalated"):

@@ -48,6 +48,8 @@ ALARMS = frozenset({EVENT_SOS, EVENT_DURESS, EVENT_ESCORT, EVENT_CANCEL})
 SUPERVISION = frozenset({EVENT_HEARTBEAT, EVENT_LOW_BATTERY, EVENT_TEST})
 LOW_BATTERY_PCT = 15
 REACK_MS = 2000
+UNRESOLVABLE_MAX = 100_000
+SAME_TRANSMISSION_MS = 5000  # copies of one transmission reach every gateway within this, spools excepted
 
 
 @dataclass(slots=True)
@@ -127,7 +129,8 @@ class UplinkPipeline:
                 ctx.stop(Outcome.BAD_MIC)
             else:
                 assert e.reason == REASON_UNKNOWN_DEVICE
-                self._hold_unresolved(rec, ctx.now_ms)
+                if rec.frame[1:7] not in self.state.unresolvable:
+                    self._hold_unresolved(rec, ctx.now_ms)
                 ctx.stop(Outcome.UNKNOWN_DEVICE)
             return
         ctx.device_id, ctx.counter, ctx.keys = found.device_id, found.counter, found.keys
@@ -140,6 +143,7 @@ class UplinkPipeline:
             rec = ctx.reception
             assert rec is not None
             fresh = Recent("", None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
+            fresh.first_rx_ms = rec.rx_time_ms
             self.state.remember((ctx.device_id, ctx.counter), fresh, ctx.now_ms)
             return
         known = self.state.recent.get((ctx.device_id, ctx.counter))
@@ -292,12 +296,17 @@ class UplinkPipeline:
         """A duplicate: note which gateway heard it, and refine the incident's location if it has one."""
         rec = ctx.reception
         assert rec is not None
-        best = recent.heard.get(rec.gateway_id)
-        if best is None or (rec.rssi is not None and (best[1] is None or rec.rssi > best[1])):
-            recent.heard[rec.gateway_id] = (rec.radio, rec.rssi)
         inc = self.state.incidents.get(recent.incident_id) if recent.incident_id else None
-        if inc is not None and self._reception(ctx, inc, recent):
-            ctx.effects.snapshot(inc)
+        # The same bytes heard long after the first copy, by the gateways' own clocks, are not the same
+        # transmission: a recording played back elsewhere would drag the location to the attacker. A genuine
+        # retry differs in its ``age`` byte, so it has other bytes and still counts.
+        stale = rec.frame == recent.frame and abs(rec.rx_time_ms - recent.first_rx_ms) > SAME_TRANSMISSION_MS
+        if not stale:
+            best = recent.heard.get(rec.gateway_id)
+            if best is None or (rec.rssi is not None and (best[1] is None or rec.rssi > best[1])):
+                recent.heard[rec.gateway_id] = (rec.radio, rec.rssi)
+            if inc is not None and self._reception(ctx, inc, recent):
+                ctx.effects.snapshot(inc)
         # A retry means the ring did not hear our ACK: answer again, with the state as it is now. Copies of one
         # retry heard by several gateways within REACK_MS get one answer between them.
         if recent.ack_state is not None and rec.radio == "lora" and ctx.now_ms - recent.acked_ms >= REACK_MS:
@@ -329,12 +338,16 @@ class UplinkPipeline:
         """Queue an authenticated ACK through a LoRa gateway that heard the frame (BLE gateways only listen)."""
         rec, keys = ctx.reception, ctx.keys
         assert rec is not None and keys is not None
+        recent = self.state.recent.get((ctx.device_id, ctx.counter))
         if rec.radio != "lora":
+            # Heard over BLE only so far: the ACK is owed, and the first LoRa copy of this frame (a ring sends
+            # both) carries it down (see ``copy``).
+            if recent is not None and recent.ack_state is None:
+                recent.ack_state, recent.acked_ms = state, ctx.now_ms - REACK_MS
             return
         # An incident's alarm may be answered several times (received, then help): each ACK gets its own seq.
         seq = inc.next_ack_seq() if inc is not None and inc.counter == ctx.counter else 0
         frame = ack.encode(keys, ack.Ack(ctx.counter, state, seq))
-        recent = self.state.recent.get((ctx.device_id, ctx.counter))
         if recent is not None:
             recent.ack_state, recent.acked_ms = state, ctx.now_ms
         ctx.effects.downlinks.append(
@@ -400,6 +413,9 @@ class UplinkPipeline:
             r = found.get(rec.frame)
             if r is None:
                 st.unresolved_given_up += 1
+                st.unresolvable[rec.frame[1:7]] = None
+                while len(st.unresolvable) > UNRESOLVABLE_MAX:
+                    st.unresolvable.popitem(last=False)
                 log.warning("frame from gateway %s matches no device after recovery", rec.gateway_id)
                 continue
             ctx = Context("", b"", now_ms, reception=rec, device_id=r.device_id, counter=r.counter, keys=r.keys)

@@ -29,8 +29,9 @@ class Recent:
     rx_ms: int
     heard: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # gateway -> (radio, best rssi)
     frame: bytes = b""
-    ack_state: int | None = None  # the last ACK state sent for this frame, re-sent when a retry shows it was lost
+    ack_state: int | None = None  # the last ACK state sent (or owed) for this frame, sent again on a retry
     acked_ms: int = 0
+    first_rx_ms: int = 0  # gateway clock of the first copy
 
 
 @dataclass(slots=True)
@@ -66,6 +67,8 @@ class DispatchState:
     unresolved: deque[tuple[Reception, int]] = field(default_factory=deque)
     counts: Counter[Outcome] = field(default_factory=Counter)
     unresolved_dropped: int = 0
+    # Pseudonyms a recovery sweep already failed to place: a replayed recording of them costs no second sweep.
+    unresolvable: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     unresolved_given_up: int = 0
 
     def busy(self) -> set[str]:
@@ -80,8 +83,16 @@ class DispatchState:
         self.recent[key] = recent
         self.recent.move_to_end(key)
         horizon = now_ms - self.timing.recent_ms
-        while self.recent:
+        kept = 0
+        while self.recent and kept < len(self.recent):
             k, oldest = next(iter(self.recent.items()))
             if oldest.rx_ms >= horizon and len(self.recent) <= self.timing.recent_max:
                 break
+            inc = self.incidents.get(oldest.incident_id) if oldest.incident_id else None
+            if inc is not None and inc.active and len(self.recent) <= self.timing.recent_max:
+                # An alarm still open keeps its frame: its retries must count as copies and be answered, and
+                # "help on the way" must know where to go, however long help takes.
+                self.recent.move_to_end(k)
+                kept += 1
+                continue
             del self.recent[k]

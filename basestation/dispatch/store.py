@@ -424,7 +424,13 @@ class Store:
 
     async def _load_recent(self, conn: AsyncConnection, state: DispatchState, now_ms: int) -> None:
         since = now_ms - state.timing.recent_ms
-        q = select(t.frames).where(t.frames.c.rx_ms >= since).order_by(t.frames.c.rx_ms)
+        # The last minutes' frames, and the frames of every incident still open however old (see remember()).
+        open_ids = [i.id for i in state.incidents.values() if i.active]
+        q = (
+            select(t.frames)
+            .where((t.frames.c.rx_ms >= since) | t.frames.c.incident_id.in_(open_ids))
+            .order_by(t.frames.c.rx_ms)
+        )
         for r in await conn.execute(q):
             state.recent[(r.device_id, r.counter)] = Recent(r.event, r.incident_id, r.rx_ms, {}, r.frame or b"")
         ids = [r.incident_id for r in state.recent.values() if r.incident_id]

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from basestation.dispatch import webhook
 from basestation.dispatch.api import create_app
+from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol import uplink
@@ -150,3 +151,20 @@ def test_signature_rejects_tampering_and_stale_timestamps() -> None:
     assert not webhook.verify(b"k" * 16, body + b" ", sig, now=1100)
     assert not webhook.verify(b"k" * 16, body, sig, now=2000)
     assert not webhook.verify(b"k" * 16, body, "garbage", now=1100)
+
+
+def test_only_emergencies_escalate_to_the_monitoring_centre(tmp_path: Path) -> None:
+    d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
+    centre = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
+
+    async def go() -> None:
+        async with httpx.AsyncClient() as http:
+            n = Notifier(d, http, escalation=centre)
+            base = {"state": "escalated", "escalation": 2, "forced": False, "location": None, "offered_to": []}
+            n.on_incident({**base, "id": "1-1", "kind": "escort"})
+            assert n.pending == 0
+            n.on_incident({**base, "id": "2-1", "kind": "sos"})
+            n.on_incident({**base, "id": "2-1", "kind": "sos"})  # once per incident
+            assert n.pending == 1
+
+    asyncio.run(go())

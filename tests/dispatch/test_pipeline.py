@@ -139,7 +139,7 @@ def test_pressing_again_joins_the_open_incident() -> None:
     assert len(w.state.incidents) == 1
 
 
-def test_escort_goes_to_the_patrol_only_and_never_escalates_to_the_monitoring_centre() -> None:
+def test_escort_goes_to_the_patrol_only_and_escalates_to_the_operators() -> None:
     w = World()
     w.state.responders["r-pieters"].skills = ["first_aid"]
     frame, c = w.frame(16, EVENT_ESCORT)
@@ -147,7 +147,8 @@ def test_escort_goes_to_the_patrol_only_and_never_escalates_to_the_monitoring_ce
     inc = w.state.incidents[f"16-{c}"]
     assert inc.offered_to == ["r-hooglandse"]
     actions.tick(w.state, w.pipeline, T0 + w.state.policy.escalate_after_ms + 1)
-    assert inc.state != State.ESCALATED
+    # Nobody of the patrol came: the operators must know, or the request would stay open forever.
+    assert inc.state == State.ESCALATED
 
 
 def test_supervision_is_rate_limited_and_low_battery_notified() -> None:
@@ -260,3 +261,47 @@ def test_an_alarm_flood_from_one_ring_is_folded_and_others_go_through() -> None:
     ctx = _send(w, other, at=T0 + 1000)
     assert ctx.outcome == Outcome.ACCEPTED and f"41-{c}" in w.state.incidents
     assert ctx.effects.urgent
+
+
+def test_an_alarm_heard_first_over_ble_is_acked_through_its_first_lora_copy() -> None:
+    w = World()
+    frame, c = w.frame(50, EVENT_SOS)
+    first = _send(w, frame, "gw-breestraat", radio="ble")
+    assert first.outcome == Outcome.ACCEPTED and first.effects.downlinks == []  # BLE gateways only listen
+    lora = _send(w, frame, "gw-centraal", at=T0 + 200)
+    (down,) = lora.effects.downlinks
+    assert down.gateway_id == "gw-centraal"
+    assert ack.decode(w.ring(50), bytes.fromhex(down.payload["frame"]), c).state == ACK_RECEIVED
+
+
+def test_an_open_alarm_is_remembered_past_the_copy_horizon() -> None:
+    w = World()
+    frame, c = w.frame(51, EVENT_SOS)
+    _send(w, frame)
+    later = T0 + w.state.timing.recent_ms + 60_000
+    other, _ = w.frame(52, EVENT_HEARTBEAT, flags=0, aux=60)
+    _send(w, other, at=later)  # something else arrives and ages the cache
+    retry = _send(w, frame, "gw-centraal", at=later + 1000)
+    assert retry.outcome == Outcome.DUPLICATE  # not a replay: help has not come yet
+    assert ack.decode(w.ring(51), bytes.fromhex(retry.effects.downlinks[0].payload["frame"]), c).state == ACK_RECEIVED
+
+
+def test_a_recording_played_back_later_does_not_move_the_location() -> None:
+    w = World()
+    frame, c = w.frame(53, EVENT_SOS)
+    _send(w, frame, "gw-breestraat", rssi=-70)
+    inc = w.state.incidents[f"53-{c}"]
+    before = (inc.lat, inc.lon)
+    replay = _send(w, frame, "gw-centraal", at=T0 + 60_000, rssi=-40)  # same bytes, a minute later
+    assert replay.outcome == Outcome.DUPLICATE
+    assert (inc.lat, inc.lon) == before
+
+
+def test_a_frame_no_sweep_could_place_is_not_swept_again() -> None:
+    w = World()
+    stranger = World()
+    alien, _ = stranger.frame(1, EVENT_SOS)
+    _send(w, alien)
+    assert w.pipeline.sweep(T0) == [] and w.state.unresolved_given_up == 1
+    _send(w, alien, at=T0 + 10)  # the same recording again
+    assert len(w.state.unresolved) == 0
