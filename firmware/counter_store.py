@@ -53,8 +53,29 @@ class CounterStore:
         marks = [unpack(storage.read(name)) for name in NAMES]
         self._newest = 0 if marks[0] >= marks[1] else 1
         hw = marks[self._newest]
+        self._hw = hw
         self._next = max(start, hw + 1)
         self._reserved = self._next - 1  # nothing reserved in this boot yet
+
+    @property
+    def reserved(self) -> int:
+        """The end of the block reserved in flash during this boot (what ``resume`` needs after deep sleep)."""
+        return self._reserved
+
+    def resume(self, next_counter: int, reserved: int) -> bool:
+        """Continue inside the block reserved before a deep sleep instead of skipping the rest of it.
+
+        ``next_counter`` and ``reserved`` come from RTC memory, which survives deep sleep but not a power cut or
+        a crash (the board hands them over only after a deep-sleep wake). They are taken only if flash still
+        holds exactly that reservation, so no counter that may have been used is handed out again. Without
+        this, every hourly wake would skip the rest of a block: 8 counters an hour, and the server's lookahead
+        of 16 would be outrun by two unheard heartbeats.
+        """
+        if reserved != self._hw or not self._hw - self._block < next_counter <= reserved + 1:
+            return False
+        self._next = next_counter
+        self._reserved = reserved
+        return True
 
     def peek(self) -> int:
         """The counter ``take`` will return next."""

@@ -48,9 +48,10 @@ from protocol.errors import FrameError
 _AGE_MAX = const(0xFFFF)
 _AUX_MAX = const(0xFFFF)
 _BATTERY_SAMPLE_MS = const(10000)
-# magic, last acked counter, ms to next heartbeat, heartbeat period (min), low-battery latch, ledger
-_RETAINED = ">4sIIHB6I"
-_RETAINED_MAGIC = b"NWR2"
+# magic, last acked counter, ms to next heartbeat, heartbeat period (min), low-battery latch, ledger,
+# next counter and the end of its flash reservation (so a wake does not skip the rest of the block)
+_RETAINED = ">4sIIHB6III"
+_RETAINED_MAGIC = b"NWR3"
 _BEAT_MAX_MIN = const(1440)  # SPEC 7.5: out of coverage, the period doubles up to a day
 
 
@@ -120,17 +121,29 @@ class Keyring:
                 self.beat_min = max(cfg.heartbeat_min, min(fields[3], _BEAT_MAX_MIN))
                 self.heartbeat_at = ticks_add(now, max(0, min(fields[2], self.beat_min * 60000) - slept_ms))
                 self.low_battery = bool(fields[4])
-                self.ledger.restore([max(0, r - slept_ms) for r in fields[5:]], now)
+                self.ledger.restore([max(0, r - slept_ms) for r in fields[5:11]], now)
+                self.store.resume(fields[11], fields[12])
         self._sample_battery(now)  # after the restore, so a crossing while asleep is reported now
 
     # ---- state kept across deep sleep -------------------------------------------------------------
 
     def snapshot(self, now: int) -> bytes:
-        """What must survive deep sleep (RTC memory); counters are in flash, never here."""
+        """What must survive deep sleep (RTC memory). The counter's high-water mark stays in flash; RTC memory
+        only lets a wake continue inside the block already reserved there."""
         to_beat = max(0, ticks_diff(self.heartbeat_at, now))
         rem = self.ledger.remaining(now)
         low = 1 if self.low_battery else 0
-        return struct.pack(_RETAINED, _RETAINED_MAGIC, self.last_acked, to_beat, self.beat_min, low, *rem)
+        return struct.pack(
+            _RETAINED,
+            _RETAINED_MAGIC,
+            self.last_acked,
+            to_beat,
+            self.beat_min,
+            low,
+            *rem,
+            self.store.peek(),
+            self.store.reserved,
+        )
 
     def can_deep_sleep(self) -> bool:
         return (

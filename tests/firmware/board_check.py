@@ -6,6 +6,7 @@ Builds the real Board and Keyring, presses the button through the pin's interrup
 reached the (fake) BLE stack and SX1262 driver, then the deep-sleep path. Exits 1 on a failed check.
 """
 
+import struct
 import sys
 import time
 
@@ -14,7 +15,7 @@ import esp32
 import lora
 import machine
 
-from firmware import advert, power
+from firmware import advert, keyring, power
 from firmware.board_esp32 import Board
 from firmware.config import Config
 from firmware.keyring import Keyring
@@ -111,7 +112,7 @@ def main(root):
     check(slept, "deep_sleep does not return")
     check(("deepsleep", 3600000) in machine.CALLS, "deep sleep with the heartbeat timer")
     check(("ext0", 33, False) in esp32.WAKE, "button wakes the chip")
-    check(len(machine.RTC.data) == 39 + 8, "snapshot and time kept in RTC memory")
+    check(len(machine.RTC.data) == struct.calcsize(keyring._RETAINED) + 8, "snapshot and time kept in RTC memory")
 
     # Wake from deep sleep by the button: the board reports the press at once.
     machine._reset_cause = machine.DEEPSLEEP_RESET
@@ -119,7 +120,10 @@ def main(root):
     button.level = 0
     board2 = Board(cfg, root + "/")
     retained, slept_ms = board2.retained()
-    check(retained is not None and len(retained) == 39 and slept_ms >= 0, "snapshot back after the wake")
+    check(
+        retained is not None and len(retained) == struct.calcsize(keyring._RETAINED) and slept_ms >= 0,
+        "snapshot back after the wake",
+    )
     app2 = Keyring(board2.hardware(), cfg, keys, ticks_ms(), retained, slept_ms)
     check(not app2.can_deep_sleep(), "the waking press is being recognised")
     mode, _ms = power.sleep_plan(app2, ticks_ms())
