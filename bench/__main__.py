@@ -7,7 +7,7 @@ import time
 
 from bench.common import RESULTS, merge_summary, write
 
-BENCHMARKS = ["protocol", "gateway"]
+BENCHMARKS = ["protocol", "gateway", "dispatch"]
 
 
 def main(names: list[str]) -> int:

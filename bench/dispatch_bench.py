@@ -1,0 +1,723 @@
+"""Dispatch benchmark: the real service (subprocess, real MqttLink, SQLite file) against Node-RED's do-nothing relay
+and a bare broker hop, all fed the same envelopes by the same publishers through one Mosquitto in the same run.
+
+Three measurements, each for every peer:
+
+1. Throughput. Heartbeats (flags 0, aux 60) from many provisioned key rings, each device sending counters 1, 2, 3
+   (inside the rate limiter's burst of 6, so every frame is accepted), every frame published by three gateways.
+   A child process floods them at QoS 1. The service is done when every envelope has an outcome and every
+   distinct frame has its committed ``frames`` row, read from the database (the service acknowledges each
+   message only after its commit); Node-RED when every envelope came out of its WebSocket; the bare hop when a
+   plain gmqtt subscriber had them all. The CPU time of every process is recorded per uplink.
+2. Latency at a fixed rate. SOS frames (ACK requested) from distinct key rings, three gateway copies each, at
+   ``LATENCY_RATE`` envelopes a second; the gateways' retained status gives their positions, so every copy
+   re-locates the incident, and responders are on duty, so every alarm is offered. For the service: from the
+   first copy's publish to the incident arriving on an operator's SSE stream (GET /api/v1/stream), read by
+   httpx in the bench's event loop. For Node-RED: from the same publish to that envelope arriving on its
+   WebSocket. For the bare hop: to a gmqtt subscriber. Send and receive times share one ``perf_counter``. Zero
+   loss: one incident per alarm, in the database. The service runs it on a fresh start and once more, with
+   other key rings, right after the throughput flood.
+3. The service's group commit from /healthz: records and frames per commit, last commit time.
+
+The service runs as in production: ``nightwatch dispatch`` in its own process, device keys sealed at rest,
+Mosquitto with the shipped queue settings (deploy/mosquitto/nightwatch.conf).
+
+Every figure comes with its ratio to the peer. "Uplink" means one envelope, a gateway's MQTT message
+(docs/mqtt.md); a frame heard by three gateways is three uplinks and one distinct frame.
+"""
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+from basestation.dispatch.keystore import KeySealer
+from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.schema import devices as devices_table
+from basestation.dispatch.store import Store
+from bench import nodered_relay
+from bench.uplinks import (
+    GATEWAYS,
+    POSITIONS,
+    UP,
+    Copy,
+    Fleet,
+    connect,
+    copies,
+    cpu_seconds,
+    drained,
+    paced,
+    percentile,
+    write_flood,
+)
+from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
+from tests.brokers import MosquittoBroker, free_port, mosquitto_binary
+
+HEARTBEAT_DEVICES = 12_000
+HEARTBEATS_PER_DEVICE = 3  # the rate limiter lets a burst of 6 through; beyond it a heartbeat writes no frame row
+LATENCY_RATE = 1000.0  # uplinks (envelopes) a second
+LATENCY_SECONDS = 6.0
+LATENCY_WARMUP = 150  # alarms sent before the measured ones: connections, caches and the SSE path warmed up
+RESPONDERS = 5  # on duty near the gateways, so every alarm runs the real offer
+OPERATOR = "bench-operator-token-000000"
+DONE_POLL_S = 0.05  # completion polls; at most this much is added to a flood's measured time
+FLOOD_TIMEOUT_S = 90.0
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+
+async def _until(cond: Callable[[], bool], timeout: float, what: str, step: float = 0.005) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(step)
+
+
+@contextlib.contextmanager
+def _quiet_gc() -> Iterator[None]:
+    """No cyclic collection in the bench process while it timestamps arrivals: a pause here would be charged to
+    whichever peer was being measured (timeit does the same)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class _Cpu:
+    """CPU seconds each process spent during one flood: where the machine's two cores went."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.bench0 = time.process_time()
+
+    def stop(self, publisher: dict[str, float], messages: int) -> dict[str, float]:
+        used = {name: cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
+        used["bench_reader"] = time.process_time() - self.bench0
+        used["publisher"] = publisher["cpu_s"]
+        return {f"{k}_us_per_msg": round(v / messages * 1e6, 2) for k, v in used.items()}
+
+
+async def _start_flood(flood_file: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.uplinks", str(flood_file), str(port)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+async def _flood_result(proc: subprocess.Popen[bytes]) -> dict[str, float]:
+    out, _ = await asyncio.to_thread(proc.communicate, timeout=FLOOD_TIMEOUT_S)
+    if proc.returncode != 0:
+        raise RuntimeError(f"flood publisher failed with {proc.returncode}")
+    doc: dict[str, float] = json.loads(out)
+    return doc
+
+
+def _latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> dict[str, float]:
+    """Latency of each frame's first copy: publish to arrival, in ms."""
+    samples = [(got[c.payload] - sent[c.payload]) * 1000 for c in firsts if c.payload in got and c.payload in sent]
+    if not samples:
+        return {"n": 0.0}
+    return {
+        "n": float(len(samples)),
+        "p50_ms": round(percentile(samples, 50), 3),
+        "p99_ms": round(percentile(samples, 99), 3),
+        "max_ms": round(max(samples), 3),
+        "mean_ms": round(sum(samples) / len(samples), 3),
+    }
+
+
+async def _gateways(port: int) -> dict[str, Any]:
+    return {gw: await connect(port, f"bench-{gw}-{os.getpid()}") for gw in GATEWAYS}
+
+
+async def _close(clients: dict[str, Any]) -> None:
+    for c in clients.values():
+        await drained(c)
+        await c.disconnect()
+
+
+# -- peer 0: the bare broker hop -----------------------------------------------------------------------------
+
+
+async def _paced_run(
+    port: int, alarms: list[list[Copy]], arrived: Callable[[Copy], bool]
+) -> tuple[dict[bytes, float], float]:
+    """The latency run's publishing, shared by every peer: three gateway connections, ``LATENCY_RATE``."""
+    pubs = await _gateways(port)
+    sent: dict[bytes, float] = {}
+    with _quiet_gc():
+        rate = await paced(pubs, alarms, LATENCY_RATE, sent)
+        # What never arrives is reported (not_on_stream, lost), not waited for forever.
+        with contextlib.suppress(TimeoutError):
+            await _until(lambda: all(arrived(c) for g in alarms for c in g), 15, "latency run incomplete", step=0.01)
+    await _close(pubs)
+    return sent, rate
+
+
+async def _flood_run(
+    port: int, flood_file: Path, flood_n: int, count: Callable[[], int], cpu: _Cpu
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """Flood the peer; returns uplinks a second from the first publish to the last arrival, the publisher's
+    report and the CPU each process spent."""
+    proc = await _start_flood(flood_file, port)
+    await _until(lambda: count() >= flood_n, FLOOD_TIMEOUT_S, "flood incomplete", step=DONE_POLL_S)
+    t_done = time.monotonic()
+    pub = await _flood_result(proc)
+    return flood_n / (t_done - pub["t_first"]), pub, cpu.stop(pub, flood_n)
+
+
+async def bare_hop(
+    port: int, broker_pid: int, flood_file: Path, flood_n: int, alarms: list[list[Copy]]
+) -> dict[str, Any]:
+    """A gmqtt subscriber at QoS 1 with nothing behind it: what the broker and the publishers cost alone."""
+    got: dict[bytes, float] = {}
+    count = 0
+    timing = True
+
+    def on_message(client: Any, topic: str, payload: bytes, qos: int, properties: Any) -> int:
+        nonlocal count
+        count += 1
+        if timing:
+            got[payload] = time.perf_counter()
+        return 0
+
+    sub = await connect(port, f"bench-bare-sub-{os.getpid()}", on_message)
+    sub.subscribe(UP + "+", qos=1)
+    await _probe(port, lambda: count > 0)
+    sent, rate = await _paced_run(port, alarms, lambda c: c.payload in got)
+    lat = _latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
+
+    timing, count = False, 0
+    cpu = _Cpu(broker=broker_pid)
+    msg_s, pub, used = await _flood_run(port, flood_file, flood_n, lambda: count, cpu)
+    await sub.disconnect()
+    return {
+        "latency": lat,
+        "latency_rate_achieved": round(rate, 1),
+        "throughput_msg_s": msg_s,
+        "received": count,
+        "cpu": used,
+        "publisher": pub,
+    }
+
+
+async def _probe(port: int, arrived: Callable[[], bool]) -> None:
+    """Publish a probe every 50 ms until the peer shows it received one: its subscription is live."""
+    probe = await connect(port, f"bench-probe-{os.getpid()}")
+    deadline = time.monotonic() + 30
+    while not arrived():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the peer never received a probe")
+        probe.publish(UP + "probe", b"probe", qos=1)
+        await asyncio.sleep(0.05)
+    await probe.disconnect()
+
+
+# -- peer 1: Node-RED ----------------------------------------------------------------------------------------
+
+
+async def _ws_connect(session: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
+    # The port opens before the flow has registered its WebSocket path: retry until the handshake succeeds.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return await session.ws_connect(url, max_msg_size=0, autoping=True)
+        except (aiohttp.ClientError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def node_red(
+    workdir: Path, port: int, broker_pid: int, flood_file: Path, flood_n: int, alarms: list[list[Copy]]
+) -> dict[str, Any]:
+    """Node-RED relaying the same uplinks to a WebSocket client (aiohttp, its C frame reader) in this process."""
+    got: dict[bytes, float] = {}
+    count = 0
+    timing = True
+    with nodered_relay.NodeRed(workdir, port) as red:
+        async with aiohttp.ClientSession() as session:
+            ws = await _ws_connect(session, red.url)
+
+            async def read() -> None:
+                nonlocal count
+                async for msg in ws:
+                    count += 1
+                    if timing and msg.type == aiohttp.WSMsgType.TEXT:
+                        got[msg.data.encode()] = time.perf_counter()
+
+            reader = asyncio.create_task(read())
+            await _probe(port, lambda: count > 0)
+            sent, rate = await _paced_run(port, alarms, lambda c: c.payload in got)
+            lat = _latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
+            every = _latency(sent, got, [c for g in alarms[LATENCY_WARMUP:] for c in g])
+
+            timing, count = False, 0
+            cpu = _Cpu(broker=broker_pid, node_red=red.pid)
+            msg_s, pub, used = await _flood_run(port, flood_file, flood_n, lambda: count, cpu)
+            await ws.close()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        return {
+            "version": nodered_relay.version(),
+            "latency": lat,
+            "latency_every_copy": every,
+            "latency_rate_achieved": round(rate, 1),
+            "throughput_msg_s": msg_s,
+            "received": count,
+            "cpu": used,
+            "publisher": pub,
+        }
+
+
+# -- the service ---------------------------------------------------------------------------------------------
+
+
+class Service:
+    """`nightwatch dispatch` as a subprocess: the real MqttLink, the real API, a SQLite file."""
+
+    def __init__(self, workdir: Path, broker_port: int) -> None:
+        self.db_path = workdir / "dispatch.db"
+        self.db = f"sqlite+aiosqlite:///{self.db_path}"
+        self.http_port = free_port()
+        self.base = f"http://127.0.0.1:{self.http_port}"
+        self.responders = {f"bench-responder-{i}-token-0000": f"r{i}" for i in range(RESPONDERS)}
+        tokens = [f"{OPERATOR}=operator"] + [f"{t}=responder:{r}" for t, r in self.responders.items()]
+        self.args = [
+            str(Path(sys.executable).with_name("nightwatch")),
+            "dispatch",
+            "--mqtt",
+            f"mqtt://127.0.0.1:{broker_port}",
+            "--db",
+            self.db,
+            "--http",
+            f"127.0.0.1:{self.http_port}",
+            *[a for t in tokens for a in ("--token", t)],
+        ]
+        self.log_path = workdir / "dispatch.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        # Keys sealed at rest as in production: start-up opens every one of them (AES-256-GCM).
+        self.sealing_key = os.urandom(32)
+
+    async def provision(self, fleets: list[Fleet]) -> None:
+        """Key rings straight into the devices table in one transaction, sealed as Store.add_device seals them
+        (the API's POST /devices inserts them one by one; 15k of those would dominate the set-up time)."""
+        await asyncio.to_thread(upgrade, self.db)
+        store = Store(self.db)
+        sealer = KeySealer(self.sealing_key)
+        now_ms = time.time_ns() // 1_000_000
+        rows = [
+            {
+                "device_id": d,
+                "root_key": sealer.seal(d, k),
+                "label": None,
+                "highest": 0,
+                "bitmap": 0,
+                "created_ms": now_ms,
+            }
+            for fleet in fleets
+            for d, k in fleet.roots.items()
+        ]
+        async with store.engine.begin() as conn:
+            await conn.execute(devices_table.insert(), rows)
+        await store.close()
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            env = dict(os.environ, NIGHTWATCH_DISPATCH_KEY_SEALING_KEY=self.sealing_key.hex())
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    async def ready(self, http: httpx.AsyncClient) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dispatch exited: {self.log_path.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("dispatch did not come up")
+            await asyncio.sleep(0.05)
+
+    async def staff(self, http: httpx.AsyncClient) -> None:
+        op = {"Authorization": f"Bearer {OPERATOR}"}
+        lat, lon = POSITIONS["gw-a"]
+        for i, (token, rid) in enumerate(self.responders.items()):
+            r = await http.put(f"/api/v1/responders/{rid}", json={"name": f"Responder {i}"}, headers=op)
+            r.raise_for_status()
+            duty = {"on_duty": True, "lat": lat + 0.001 * i, "lon": lon}
+            r = await http.put("/api/v1/me/duty", json=duty, headers={"Authorization": f"Bearer {token}"})
+            r.raise_for_status()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        with contextlib.closing(sqlite3.connect(self.db_path)) as conn:
+            row: tuple[Any, ...] = conn.execute(sql, args).fetchone()
+            return row
+
+
+def _processed(health: dict[str, Any]) -> int:
+    return sum(int(v) for v in health["outcomes"].values())
+
+
+async def _retain_gateway_status(port: int) -> None:
+    """Each gateway's retained online status with its position, as a real gateway publishes on connect: the
+    service then locates every alarm from its copies."""
+    c = await connect(port, f"bench-status-{os.getpid()}")
+    for gw in GATEWAYS:
+        lat, lon = POSITIONS[gw]
+        doc = {"gateway_id": gw, "state": "online", "position": {"lat": lat, "lon": lon}, "radios": ["lora"]}
+        c.publish(f"nightwatch/v1/gw/{gw}/status", json.dumps(doc).encode(), qos=1, retain=True)
+    await drained(c)
+    await c.disconnect()
+
+
+async def dispatch(
+    workdir: Path,
+    port: int,
+    broker_pid: int,
+    flood_file: Path,
+    flood_n: int,
+    heartbeats: list[list[Copy]],
+    alarms: list[list[Copy]],
+    alarms_after: list[list[Copy]],
+    fleets: list[Fleet],
+) -> dict[str, Any]:
+    svc = Service(workdir, port)
+    await svc.provision(fleets)
+    await _retain_gateway_status(port)
+    svc.start()
+    try:
+        async with httpx.AsyncClient(base_url=svc.base, timeout=10) as http:
+            await svc.ready(http)
+            await svc.staff(http)
+            health = (await http.get("/healthz")).json()
+            await _probe_service(port, http, _processed(health))
+            # Latency first, on the freshly started service as it runs day to day; then the flood; then the same
+            # latency run again with other key rings, to show what a flood just absorbed leaves behind.
+            latency = await _service_latency(svc, http, port, alarms)
+            throughput = await _service_flood(svc, http, port, broker_pid, flood_file, flood_n, heartbeats)
+            after = await _service_latency(svc, http, port, alarms_after)
+            final = (await http.get("/healthz")).json()
+    finally:
+        svc.stop()
+    return {"throughput": throughput, "latency": latency, "latency_after_flood": after, "health": final}
+
+
+async def _probe_service(port: int, http: httpx.AsyncClient, before: int) -> None:
+    """The subscription is live once a probe (a malformed envelope: counted, nothing stored) has an outcome."""
+    latest = before
+
+    async def poll() -> None:
+        nonlocal latest
+        while True:
+            latest = _processed((await http.get("/healthz")).json())
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(poll())
+    try:
+        await _probe(port, lambda: latest > before)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _service_flood(
+    svc: Service,
+    http: httpx.AsyncClient,
+    port: int,
+    broker_pid: int,
+    flood_file: Path,
+    flood_n: int,
+    heartbeats: list[list[Copy]],
+) -> dict[str, Any]:
+    h0 = await _idle(http)
+    base, w0 = _processed(h0), h0["writer"]
+    distinct = len(heartbeats)
+    devs = [int(g[0].key.split("-")[0]) for g in heartbeats]
+    sql = "SELECT COUNT(*) FROM frames WHERE device_id BETWEEN ? AND ? AND event = 'heartbeat'"
+    cpu = _Cpu(broker=broker_pid, service=svc.pid)
+    proc = await _start_flood(flood_file, port)
+    series: list[tuple[float, int]] = []
+    deadline = time.monotonic() + FLOOD_TIMEOUT_S
+    rows = 0
+    while True:
+        h = (await http.get("/healthz")).json()
+        t = time.monotonic()
+        done = _processed(h) - base
+        series.append((t, done))
+        # Done when every uplink has an outcome and every distinct frame's row is committed: read from the
+        # database itself (only in the tail, so the reads do not compete with the flood).
+        if done >= flood_n:
+            rows = svc.query(sql, (min(devs), max(devs)))[0]
+            if rows >= distinct:
+                break
+        if t > deadline:
+            break  # reported as lost below, never waited for forever
+        await asyncio.sleep(DONE_POLL_S)
+    t_done = time.monotonic()
+    pub = await _flood_result(proc)
+    used = cpu.stop(pub, flood_n)
+    h = await _idle(http)
+    w1 = h["writer"]
+    commits = w1["commits"] - w0["commits"]
+    outcomes = {k: v - h0["outcomes"].get(k, 0) for k, v in h["outcomes"].items()}
+    rows = svc.query(sql, (min(devs), max(devs)))[0]
+    return {
+        "uplinks": flood_n,
+        "distinct_frames": distinct,
+        "mix": "heartbeats only (flags 0, aux 60, battery 80), 3 per device, 3 gateway copies each",
+        "throughput_msg_s": flood_n / (t_done - pub["t_first"]),
+        "steady_msg_s": _steady(series, flood_n),
+        # Uplinks handled (not yet committed) against seconds since the first publish, every ~0.5 s.
+        "handled_series": _thin(series, pub["t_first"]),
+        "elapsed_s": t_done - pub["t_first"],
+        "publisher": pub,
+        "outcomes": outcomes,
+        "frames_rows": rows,
+        "lost": distinct - rows,
+        "commits": commits,
+        "records_per_commit": (w1["records"] - w0["records"]) / commits if commits else 0.0,
+        "frames_per_commit": distinct / commits if commits else 0.0,
+        "last_commit_ms": w1["last_commit_ms"],
+        "writer_failures": w1["failures"] - w0["failures"],
+        "cpu": used,
+    }
+
+
+async def _idle(http: httpx.AsyncClient, timeout: float = 30) -> dict[str, Any]:
+    """/healthz once the writer has had nothing to do for two polls in a row: the group commits of earlier
+    traffic are not counted in the next measurement."""
+    deadline = time.monotonic() + timeout
+    prev: dict[str, Any] = (await http.get("/healthz")).json()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        h: dict[str, Any] = (await http.get("/healthz")).json()
+        if h["writer"]["depth"] == 0 and h["writer"]["commits"] == prev["writer"]["commits"]:
+            return h
+        prev = h
+    return prev
+
+
+def _thin(series: list[tuple[float, int]], t0: float, every_s: float = 0.5) -> list[tuple[float, int]]:
+    out: list[tuple[float, int]] = []
+    for i, (t, n) in enumerate(series):
+        if not out or t - t0 - out[-1][0] >= every_s or i == len(series) - 1:
+            out.append((round(t - t0, 2), n))
+    return out
+
+
+def _steady(series: list[tuple[float, int]], total: int) -> float:
+    """Rate between 10% and 90% of the uplinks handled: the sustained pace without start and finish."""
+    a = next((p for p in series if p[1] >= total * 0.1), None)
+    b = next((p for p in series if p[1] >= total * 0.9), None)
+    if a is None or b is None or b[0] <= a[0]:
+        return 0.0
+    return (b[1] - a[1]) / (b[0] - a[0])
+
+
+async def _service_latency(
+    svc: Service, http: httpx.AsyncClient, port: int, alarms: list[list[Copy]]
+) -> dict[str, Any]:
+    arrived: dict[str, float] = {}
+    events = 0
+    reconnects = 0
+
+    async def read() -> None:
+        """An operator's dashboard: follows the stream and, as EventSource does, reconnects with Last-Event-ID
+        when the service ends it (it drops a subscriber that falls 1000 messages behind)."""
+        nonlocal events, reconnects
+        last_id = ""
+        async with httpx.AsyncClient(base_url=svc.base, timeout=None) as sse:
+            while True:
+                hdr = {"Authorization": f"Bearer {OPERATOR}", "Accept": "text/event-stream"}
+                if last_id:
+                    hdr["Last-Event-ID"] = last_id
+                async with sse.stream("GET", "/api/v1/stream", headers=hdr) as resp:
+                    event = ""
+                    async for line in resp.aiter_lines():
+                        if line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("id:"):
+                            last_id = line[3:].strip()
+                        elif line.startswith("data:") and event == "incident":
+                            t = time.perf_counter()
+                            events += 1
+                            arrived.setdefault(json.loads(line[5:])["id"], t)
+                reconnects += 1
+
+    reader = asyncio.create_task(read())
+    deadline = time.monotonic() + 10
+    while (await http.get("/healthz")).json()["stream_subscribers"] < 1:
+        if time.monotonic() > deadline or reader.done():
+            raise TimeoutError("the SSE stream did not subscribe")
+        await asyncio.sleep(0.02)
+
+    sent, rate = await _paced_run(port, alarms, lambda c: c.key in arrived)
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    by_payload = {g[0].payload: arrived[g[0].key] for g in alarms if g[0].key in arrived}
+    lat = _latency(sent, by_payload, [g[0] for g in alarms[LATENCY_WARMUP:]])
+    devs = [int(g[0].key.split("-")[0]) for g in alarms]
+    sql = "SELECT COUNT(*), COUNT(DISTINCT device_id) FROM incidents WHERE device_id BETWEEN ? AND ?"
+    # Incidents are pushed before they are written: give the last group commits up to 10 s to land.
+    deadline = time.monotonic() + 10
+    n_inc, n_dev = svc.query(sql, (min(devs), max(devs)))
+    while n_dev < len(alarms) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        n_inc, n_dev = svc.query(sql, (min(devs), max(devs)))
+    return {
+        "latency": lat,
+        "latency_rate_achieved": round(rate, 1),
+        "alarms": len(alarms),
+        "sse_events": events,
+        "sse_reconnects": reconnects,
+        "not_on_stream": sum(1 for g in alarms if g[0].key not in arrived),
+        "incidents": n_inc,
+        "incident_devices": n_dev,
+        "lost": len(alarms) - n_dev,
+        "doubled": n_inc - n_dev,
+    }
+
+
+# -- the run -------------------------------------------------------------------------------------------------
+
+
+def run(results_dir: Path) -> tuple[dict[str, float], dict[str, object]]:
+    return asyncio.run(_run(results_dir))
+
+
+async def _run(results_dir: Path) -> tuple[dict[str, float], dict[str, object]]:
+    binary = mosquitto_binary()
+    if binary is None:
+        raise RuntimeError("the dispatch benchmark needs Mosquitto (MQTT 5, acknowledgement after commit)")
+    await asyncio.to_thread(nodered_relay.install)
+    n_alarms = int(LATENCY_RATE * LATENCY_SECONDS / len(GATEWAYS)) + LATENCY_WARMUP
+    hb_fleet = Fleet.make(1, HEARTBEAT_DEVICES, seed=11)
+    sos_fleet = Fleet.make(HEARTBEAT_DEVICES + 1, n_alarms, seed=12)
+    sos_after = Fleet.make(HEARTBEAT_DEVICES + n_alarms + 1, n_alarms, seed=13)
+    t = time.perf_counter()
+    heartbeats = copies(hb_fleet, range(1, HEARTBEATS_PER_DEVICE + 1), EVENT_HEARTBEAT, aux=60)
+    alarms = copies(sos_fleet, range(1, 2), EVENT_SOS, flags=FLAG_ACK_REQUESTED)
+    alarms_after = copies(sos_after, range(1, 2), EVENT_SOS, flags=FLAG_ACK_REQUESTED)
+    build_s = time.perf_counter() - t
+    # The workload lives through the whole run: keep the bench process's collector from walking it again and again.
+    gc.collect()
+    gc.freeze()
+    try:
+        fleets = [hb_fleet, sos_fleet, sos_after]
+        return await _measure(heartbeats, alarms, alarms_after, fleets, binary, build_s)
+    finally:
+        gc.unfreeze()
+
+
+async def _measure(
+    heartbeats: list[list[Copy]],
+    alarms: list[list[Copy]],
+    alarms_after: list[list[Copy]],
+    fleets: list[Fleet],
+    binary: str,
+    build_s: float,
+) -> tuple[dict[str, float], dict[str, object]]:
+    with tempfile.TemporaryDirectory(prefix="nightwatch-dispatch-bench-") as tmp:
+        work = Path(tmp)
+        flood_file = work / "flood.txt"
+        flood_n = write_flood(heartbeats, flood_file)
+        # The shipped broker settings (deploy/mosquitto/nightwatch.conf): queues that never drop, TCP_NODELAY,
+        # persistence saved every 30 s.
+        broker = MosquittoBroker(work / "broker", binary, extra_conf="autosave_interval 30\n")
+        with broker:
+            assert broker.proc is not None
+            pid = broker.proc.pid
+            bare = await bare_hop(broker.port, pid, flood_file, flood_n, alarms)
+            red = await node_red(work / "node-red", broker.port, pid, flood_file, flood_n, alarms)
+            svc = await dispatch(work, broker.port, pid, flood_file, flood_n, heartbeats, alarms, alarms_after, fleets)
+    return _figures(bare, red, svc, build_s)
+
+
+def _figures(
+    bare: dict[str, Any], red: dict[str, Any], svc: dict[str, Any], build_s: float
+) -> tuple[dict[str, float], dict[str, object]]:
+    thr, lat = svc["throughput"], svc["latency"]
+    s_lat, r_lat, b_lat = lat["latency"], red["latency"], bare["latency"]
+    figures = {
+        "uplinks_per_s": round(thr["throughput_msg_s"]),
+        "frames_per_s": round(thr["throughput_msg_s"] / len(GATEWAYS)),
+        "nodered_relay_msg_per_s": round(red["throughput_msg_s"]),
+        "throughput_x_nodered": round(thr["throughput_msg_s"] / red["throughput_msg_s"], 3),
+        "bare_hop_msg_per_s": round(bare["throughput_msg_s"]),
+        "throughput_x_bare_hop": round(thr["throughput_msg_s"] / bare["throughput_msg_s"], 3),
+        "lost_frames": float(thr["lost"] + lat["lost"] + svc["latency_after_flood"]["lost"]),
+        "doubled_incidents": float(lat["doubled"] + svc["latency_after_flood"]["doubled"]),
+        "stream_p50_ms": s_lat["p50_ms"],
+        "stream_p99_ms": s_lat["p99_ms"],
+        "stream_max_ms": s_lat["max_ms"],
+        "nodered_p50_ms": r_lat["p50_ms"],
+        "nodered_p99_ms": r_lat["p99_ms"],
+        "nodered_max_ms": r_lat["max_ms"],
+        "stream_p99_x_nodered": round(s_lat["p99_ms"] / r_lat["p99_ms"], 3),
+        "stream_p99_after_flood_ms": svc["latency_after_flood"]["latency"]["p99_ms"],
+        "stream_max_after_flood_ms": svc["latency_after_flood"]["latency"]["max_ms"],
+        "bare_hop_p50_ms": b_lat["p50_ms"],
+        "bare_hop_p99_ms": b_lat["p99_ms"],
+        "stream_p50_x_bare_hop": round(s_lat["p50_ms"] / b_lat["p50_ms"], 3),
+        "stream_p99_x_bare_hop": round(s_lat["p99_ms"] / b_lat["p99_ms"], 3),
+        "nodered_p99_x_bare_hop": round(r_lat["p99_ms"] / b_lat["p99_ms"], 3),
+        # Where the two cores went, per uplink: the service against Node-RED, and the broker serving each.
+        "service_cpu_us_per_uplink": thr["cpu"]["service_us_per_msg"],
+        "nodered_cpu_us_per_uplink": red["cpu"]["node_red_us_per_msg"],
+        "broker_cpu_us_per_uplink_to_service": thr["cpu"]["broker_us_per_msg"],
+        "broker_cpu_us_per_uplink_to_nodered": red["cpu"]["broker_us_per_msg"],
+        "records_per_commit": round(thr["records_per_commit"], 1),
+        "frames_per_commit": round(thr["frames_per_commit"], 1),
+        "latency_rate_uplinks_per_s": LATENCY_RATE,
+    }
+    raw: dict[str, object] = {
+        "dispatch": svc,
+        "nodered": red,
+        "bare_hop": bare,
+        "heartbeat_devices": HEARTBEAT_DEVICES,
+        "heartbeats_per_device": HEARTBEATS_PER_DEVICE,
+        "latency_alarms_measured": int(s_lat.get("n", 0)),
+        "gateways": list(GATEWAYS),
+        "workload_build_s": round(build_s, 2),
+        "cpu": os.cpu_count(),
+        # Two cores shared with whatever else runs: a load average above ~2 means the figures were contended.
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    return {k: float(v) for k, v in figures.items()}, raw
