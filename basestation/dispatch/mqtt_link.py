@@ -24,6 +24,8 @@ from basestation.dispatch.settings import DispatchSettings
 log = logging.getLogger("nightwatch.dispatch.mqtt")
 
 STATUS_PREFIX = "nightwatch/v1/gw/"
+INFLIGHT_HIGH = 2000  # uplinks in hand before reading pauses: about one full group commit
+INFLIGHT_LOW = 500
 PUBACK_SUCCESS = 0
 
 
@@ -49,6 +51,9 @@ class MqttLink:
         self._drainer: asyncio.Task[None] | None = None
         self.downlinks_dropped = 0
         self._reconnecting: asyncio.Task[None] | None = None
+        self._inflight = 0
+        self._paused = False
+        self.pauses = 0
         dispatcher.publish = self.publish_downlink
 
     async def start(self) -> None:
@@ -76,6 +81,32 @@ class MqttLink:
         log.info("subscribed to %s", up)
 
     async def _on_message(self, client: Client, topic: str, payload: bytes, qos: int, properties: Any) -> int:
+        self._inflight += 1
+        if self._inflight >= INFLIGHT_HIGH and not self._paused:
+            self._pause(True)
+        try:
+            return await self._handle(topic, payload)
+        finally:
+            self._inflight -= 1
+            if self._paused and self._inflight <= INFLIGHT_LOW:
+                self._pause(False)
+
+    def _pause(self, pause: bool) -> None:
+        """Backpressure by TCP: stop reading from the broker while too many uplinks are in hand.
+
+        Mosquitto does not hold to the service's Receive Maximum once acknowledgements return out of order (as
+        they do when they wait for commits), so without this a flood is all read and decoded before the first
+        commit, and everything waits. Paused, the broker keeps the rest in its queue (the shipped settings let
+        it keep them all) and the service works through what it holds.
+        """
+        transport = getattr(getattr(self.client, "_connection", None), "_transport", None)
+        if transport is None:
+            return
+        (transport.pause_reading if pause else transport.resume_reading)()
+        self._paused = pause
+        self.pauses += pause
+
+    async def _handle(self, topic: str, payload: bytes) -> int:
         try:
             if topic.startswith(UP_PREFIX):
                 await self.dispatcher.on_uplink(topic, payload)
