@@ -5,8 +5,9 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,11 +49,34 @@ def run(
         Config(device_id, root_key, counter_start, parsed)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--settings") from None
-    spec = str(Path(timeline).resolve()) if Path(timeline).is_file() else timeline
     try:
-        events = load(spec)  # checked here too, so a typo is a usage error and not a device crash
+        is_file = Path(timeline).is_file()
+    except OSError:  # an inline timeline longer than a file name may be
+        is_file = False
+    try:
+        events = load(str(Path(timeline).resolve()) if is_file else timeline)  # a typo is a usage error here
     except TimelineError as e:
         raise typer.BadParameter(str(e), param_hint="--timeline") from None
+    if is_file:
+        _run(str(Path(timeline).resolve()), events, device_id, root_key, counter_start, settings, parsed, runtime)
+        return
+    # MicroPython gets a file either way: its open() of a name several KB long aborts the interpreter.
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "timeline.txt"
+        spec.write_text(timeline)
+        _run(str(spec), events, device_id, root_key, counter_start, settings, parsed, runtime)
+
+
+def _run(
+    spec: str,
+    events: Any,
+    device_id: int,
+    root_key: bytes,
+    counter_start: int,
+    settings: str | None,
+    parsed: dict[str, Any] | None,
+    runtime: str,
+) -> None:
     if runtime == "cpython":
         from firmware.host.runner import Run
 

@@ -79,3 +79,12 @@ def test_provision_writes_a_private_config_and_prints_the_record(tmp_path: Path)
     assert again.exit_code != 0
     forced = runner.invoke(app, ["provision", "--device-id", "31337", "--out", str(out), "--force"])
     assert forced.exit_code == 0 and json.loads(forced.output)["root_key"] != record["root_key"]
+
+
+@pytest.mark.micropython
+def test_a_long_inline_timeline_runs_under_micropython() -> None:
+    # Hundreds of presses inline: far longer than a file name may be, which once aborted the interpreter.
+    presses = ",".join(f"down@{t},up@{t + 150}" for t in range(10_000, 610_000, 2_000))
+    r = runner.invoke(app, ["keyring", "run", "--key", KEY, "--device-id", "7", "--timeline", presses + ",end@700000"])
+    assert r.exit_code == 0, r.output
+    assert _lines(r.output)[-1]["kind"] == "summary"
