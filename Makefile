@@ -6,8 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.synced
+# The web app's browser libraries (Leaflet, htmx) come from the npm registry by the committed lock file.
+WEB := basestation/dispatch/web
+WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all venv test soak lint format bench demo firmware clean
+.PHONY: all venv web test soak lint format bench demo firmware clean
 
 all: test
 
@@ -20,7 +23,13 @@ $(STAMP): pyproject.toml uv.lock
 
 venv: $(STAMP)
 
-test: $(STAMP)
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --silent
+	touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+
+test: $(STAMP) $(WEB_STAMP)
 	$(BIN)/pytest
 
 # The long versions of the fault tests (docs/reliability.md): 10,000 alarms through ten kills, a 60 s broker
@@ -48,7 +57,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-demo: $(STAMP)
+demo: $(STAMP) $(WEB_STAMP)
 	$(BIN)/nightwatch demo
 
 clean:

@@ -13,14 +13,15 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
-from basestation.dispatch import actions
+from basestation.dispatch import actions, operator_actions
 from basestation.dispatch.assignment import Responder
-from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, TokenTable, require
+from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
 from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.referrals import REFERRALS, catalogue
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.views import incident_view, visible_to
+from basestation.dispatch.web.routes import install as install_web
 from basestation.dispatch.webpush import Subscription, WebPush
 from protocol.keys import parse_root_key
 
@@ -65,6 +66,10 @@ class PushSubscriptionIn(BaseModel):
 
 class AcceptIn(BaseModel):
     eta_min: int = Field(0, ge=0, le=255)
+
+
+class AssignIn(BaseModel):
+    responder: str = Field(max_length=120, description="A responder id from GET /api/v1/responders.")
 
 
 class ResolveIn(BaseModel):
@@ -270,14 +275,29 @@ async def resolve(incident_id: str, body: ResolveIn, d: D, who: Anyone) -> dict[
     return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
 
 
+@router.post("/incidents/{incident_id}/escalate", tags=["incidents"])
+async def escalate(incident_id: str, d: D, _: Operator) -> dict[str, Any]:
+    """Escalate now: the monitoring centre is told and everyone on duty nearby is offered the alarm."""
+    await _act(d, operator_actions.escalate, incident_id, now_ms(), d.pipeline)
+    return d.state.incidents[incident_id].to_dict()
+
+
+@router.post("/incidents/{incident_id}/assign", tags=["incidents"])
+async def assign(incident_id: str, body: AssignIn, d: D, _: Operator) -> dict[str, Any]:
+    """Offer the incident to a responder the operator chose."""
+    await _act(d, operator_actions.assign, incident_id, body.responder, now_ms())
+    return d.state.incidents[incident_id].to_dict()
+
+
 @router.get("/notices", tags=["supervision"])
 async def notices(d: D, _: Operator) -> list[dict[str, Any]]:
     return await d.store.notices()
 
 
 @router.get("/stream", tags=["stream"])
-async def stream(request: Request, d: D, who: Anyone) -> EventSourceResponse:
-    """Server-sent events: every incident change and operator notice, as it happens."""
+async def stream(request: Request, d: D, who: StreamReader) -> EventSourceResponse:
+    """Server-sent events: every incident change and operator notice, as it happens. Takes the bearer header or,
+    for a browser's EventSource, the web app's token cookie."""
 
     last_id = request.headers.get("last-event-id", "")
     since = int(last_id) if last_id.isdigit() else None
@@ -329,6 +349,7 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
     app.state.notifier = None
     app.state.tokens = TokenTable(dispatcher.settings.tokens)
     app.include_router(router)
+    install_web(app)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, Any]:

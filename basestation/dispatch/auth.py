@@ -55,6 +55,25 @@ def principal(request: Request, cred: Annotated[HTTPAuthorizationCredentials | N
     return who
 
 
+STREAM_COOKIE = "nightwatch_token"
+
+
+def stream_principal(
+    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The bearer header, or else the token cookie the web app sets: a browser's EventSource cannot send
+    headers. Only the read-only stream takes the cookie; every endpoint that acts still needs the header, so a
+    cookie can never make another site's form act in a user's name."""
+    table: TokenTable = request.app.state.tokens
+    token = cred.credentials if cred is not None else request.cookies.get(STREAM_COOKIE)
+    who = table.lookup(token) if token else None
+    if who is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown token", {"WWW-Authenticate": "Bearer"})
+    if who.role not in ("operator", "responder"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "needs role operator or responder")
+    return who
+
+
 def require(*roles: str):  # type: ignore[no-untyped-def]
     def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if who.role not in roles:
@@ -67,3 +86,4 @@ def require(*roles: str):  # type: ignore[no-untyped-def]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Provisioner = Annotated[Principal, Depends(require("provisioning", "operator"))]
 Anyone = Annotated[Principal, Depends(require("operator", "responder"))]
+StreamReader = Annotated[Principal, Depends(stream_principal)]

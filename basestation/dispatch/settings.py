@@ -35,6 +35,10 @@ class DispatchSettings(BaseSettings):
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:operators@nightwatch.invalid"
 
+    # Map tiles for the web app, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png" or a self-hosted server.
+    # None: no tiles, the map draws the shipped outline of Leiden's centre and works with no internet at all.
+    map_tile_url: str | None = None
+
     cancel_window_s: float = Field(120.0, gt=0)
     offer_timeout_s: float = Field(30.0, gt=0)
     broadcast_after_s: float = Field(90.0, gt=0)

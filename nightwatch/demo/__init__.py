@@ -153,7 +153,9 @@ class Demo:
         )
         self.say(
             f"responder anna's incidents:   curl -H 'Authorization: Bearer {self.responder_tokens['anna']}' "
-            f"{base}/api/v1/incidents"
+            f"{base}/api/v1/incidents\n"
+            f"operator view (browser):      {base}/ui/#token={self.operator}\n"
+            f"responder view, Anna (phone): {base}/ui/#token={self.responder_tokens['anna']}"
         )
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             await self._provision(http)

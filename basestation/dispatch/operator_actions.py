@@ -1,0 +1,62 @@
+"""What an operator does to an incident by hand (pure over the state, in the style of actions.py): escalate it now
+instead of waiting for the clock, or offer it to a responder they chose. Each returns the effects to carry out; a
+request the lifecycle forbids raises ActionError, which the API turns into a 409."""
+
+from basestation.dispatch.actions import ActionError
+from basestation.dispatch.effects import Effects
+from basestation.dispatch.incidents import Incident, State, TransitionError, transition
+from basestation.dispatch.pipeline import UplinkPipeline
+from basestation.dispatch.state import DispatchState
+
+ESCALATED = 2  # Incident.escalation: operators and the monitoring centre's webhook
+
+
+def _waiting(st: DispatchState, incident_id: str) -> Incident:
+    inc = st.incidents.get(incident_id)
+    if inc is None:
+        raise ActionError("no such incident")
+    if not inc.active:
+        raise ActionError(f"incident is {inc.state.value}")
+    return inc
+
+
+def escalate(st: DispatchState, incident_id: str, now_ms: int, pipeline: UplinkPipeline) -> Effects:
+    """Escalate now: the monitoring centre is told (the notifier sends the escalation webhook on level 2), and
+    everyone on duty within the broadcast radius is offered the alarm at once, as the clock would after
+    ``broadcast_after``. An accepted incident has its help: there is nothing to escalate."""
+    inc = _waiting(st, incident_id)
+    if inc.state in (State.ACCEPTED, State.ON_THE_WAY):
+        raise ActionError("already accepted: help is on the way")
+    if inc.escalation >= ESCALATED:
+        raise ActionError("already escalated")
+    eff = Effects()
+    try:
+        eff.durable.append(transition(inc, State.ESCALATED, now_ms, "escalated", level=ESCALATED, by="operator"))
+    except TransitionError as e:
+        raise ActionError(str(e)) from None
+    inc.escalation = ESCALATED
+    pipeline.offer(inc, now_ms, eff)
+    eff.snapshot(inc)
+    return eff
+
+
+def assign(st: DispatchState, incident_id: str, responder_id: str, now_ms: int) -> Effects:
+    """Offer the incident to one responder the operator picked (say, after a phone call), even one who declined
+    or is off duty: a person chose them. Offering never takes it from anyone it was offered to."""
+    inc = _waiting(st, incident_id)
+    if responder_id not in st.responders:
+        raise ActionError("no such responder")
+    if responder_id in inc.accepted_by:
+        raise ActionError("that responder already accepted")
+    if responder_id in inc.offered_to and responder_id not in inc.declined_by:
+        raise ActionError("already offered to that responder")
+    if responder_id in inc.declined_by:
+        inc.declined_by.remove(responder_id)
+    if responder_id not in inc.offered_to:
+        inc.offered_to.append(responder_id)
+    st.last_offer_ms[inc.id] = now_ms
+    to = State.OFFERED if inc.state == State.OPEN else inc.state
+    eff = Effects()
+    eff.durable.append(transition(inc, to, now_ms, "offered", responders=[responder_id], by="operator"))
+    eff.snapshot(inc)
+    return eff

@@ -1,0 +1,240 @@
+"""Every string the web app shows, in Dutch and English, and how a request's language is chosen.
+
+Dutch is the default: the key rings are handed out in Leiden. A browser that prefers English gets English; the
+language switch stores the choice in a cookie, which wins over the browser's preference.
+"""
+
+from collections.abc import Callable
+
+LANGUAGES = ("nl", "en")
+DEFAULT = "nl"
+COOKIE = "nightwatch_lang"
+
+STRINGS: dict[str, dict[str, str]] = {
+    "app.title": {"nl": "Nightwatch", "en": "Nightwatch"},
+    "app.skip": {"nl": "Naar de inhoud", "en": "Skip to content"},
+    "lang.label": {"nl": "Taal", "en": "Language"},
+    "lang.nl": {"nl": "Nederlands", "en": "Nederlands"},
+    "lang.en": {"nl": "English", "en": "English"},
+    "login.title": {"nl": "Inloggen", "en": "Sign in"},
+    "login.token": {"nl": "Toegangscode (token)", "en": "Access token"},
+    "login.help": {
+        "nl": "Je krijgt je token van de coördinator. Het blijft alleen op dit apparaat.",
+        "en": "Your coordinator gives you a token. It stays on this device only.",
+    },
+    "login.submit": {"nl": "Inloggen", "en": "Sign in"},
+    "login.bad": {"nl": "Dit token is onbekend.", "en": "This token is not known."},
+    "login.no_view": {
+        "nl": "Dit token is voor het registreren van sleutelhangers; daar is geen scherm voor.",
+        "en": "This token is for registering key rings; it has no screen.",
+    },
+    "nav.logout": {"nl": "Uitloggen", "en": "Sign out"},
+    "nav.responder": {"nl": "Hulpverlener", "en": "Responder"},
+    "nav.operator": {"nl": "Meldkamer", "en": "Operator"},
+    "conn.live": {"nl": "Live verbonden", "en": "Live"},
+    "conn.lost": {"nl": "Verbinding weg, opnieuw verbinden...", "en": "Connection lost, reconnecting..."},
+    "duty.on": {"nl": "In dienst", "en": "On duty"},
+    "duty.off": {"nl": "Uit dienst", "en": "Off duty"},
+    "duty.go_on": {"nl": "Ga in dienst", "en": "Go on duty"},
+    "duty.go_off": {"nl": "Ga uit dienst", "en": "Go off duty"},
+    "duty.sharing": {
+        "nl": "Je locatie wordt gedeeld zolang je in dienst bent.",
+        "en": "Your location is shared while you are on duty.",
+    },
+    "duty.not_sharing": {"nl": "Je locatie wordt niet gedeeld.", "en": "Your location is not shared."},
+    "duty.no_position": {
+        "nl": "Geen locatie beschikbaar: alarmen komen zonder afstand.",
+        "en": "No location available: alarms come without a distance.",
+    },
+    "push.enable": {"nl": "Meldingen aanzetten", "en": "Turn on notifications"},
+    "push.on": {"nl": "Meldingen staan aan", "en": "Notifications are on"},
+    "push.unavailable": {
+        "nl": "Meldingen zijn op deze server niet ingesteld.",
+        "en": "Notifications are not set up on this server.",
+    },
+    "push.denied": {"nl": "De browser weigert meldingen.", "en": "The browser refuses notifications."},
+    "push.unsupported": {
+        "nl": "Deze browser kan geen meldingen ontvangen.",
+        "en": "This browser cannot get notifications.",
+    },
+    "kind.sos": {"nl": "SOS: noodoproep", "en": "SOS: emergency alarm"},
+    "kind.escort": {"nl": "Begeleiding: loop mee naar huis", "en": "Escort: walk me home"},
+    "kind.duress": {
+        "nl": "DWANG: gedwongen annulering, neem dit serieus",
+        "en": "DURESS: forced cancel, treat as real",
+    },
+    "kind.short.sos": {"nl": "SOS", "en": "SOS"},
+    "kind.short.escort": {"nl": "Begeleiding", "en": "Escort"},
+    "kind.short.duress": {"nl": "Dwang", "en": "Duress"},
+    "alarm.new": {"nl": "Nieuw alarm", "en": "New alarm"},
+    "alarm.distance": {"nl": "Afstand", "en": "Distance"},
+    "alarm.unknown": {"nl": "onbekend", "en": "unknown"},
+    "alarm.pressed": {"nl": "Ingedrukt", "en": "Pressed"},
+    "alarm.ago": {"nl": "{t} geleden", "en": "{t} ago"},
+    "alarm.location": {"nl": "Locatie", "en": "Location"},
+    "alarm.within": {"nl": "binnen {r} m", "en": "within {r} m"},
+    "alarm.no_location": {"nl": "locatie nog onbekend", "en": "location not known yet"},
+    "alarm.accept": {"nl": "Accepteren", "en": "Accept"},
+    "alarm.decline": {"nl": "Weigeren", "en": "Decline"},
+    "alarm.others": {"nl": "Ook geaccepteerd door", "en": "Also accepted by"},
+    "alarm.nobody": {"nl": "nog niemand", "en": "nobody yet"},
+    "alarm.more": {"nl": "Nog {n} alarm(en) wachten", "en": "{n} more alarm(s) waiting"},
+    "engaged.title": {"nl": "Je hebt dit alarm geaccepteerd", "en": "You accepted this alarm"},
+    "engaged.told": {
+        "nl": "De sleutelhanger heeft gehoord: hulp is onderweg.",
+        "en": "The key ring has been told: help is on the way.",
+    },
+    "engaged.on_the_way": {"nl": "Ik ben onderweg", "en": "I am on my way"},
+    "route.show": {"nl": "Looproute tonen", "en": "Show walking route"},
+    "route.open": {"nl": "Looproute openen in OpenStreetMap", "en": "Open walking route in OpenStreetMap"},
+    "route.note": {"nl": "Opent een kaart buiten deze app.", "en": "Opens a map outside this app."},
+    "resolve.title": {"nl": "Afhandelen", "en": "Resolve"},
+    "resolve.referral": {"nl": "Nazorg (optioneel)", "en": "Aftercare (optional)"},
+    "resolve.none": {"nl": "Geen verwijzing", "en": "No referral"},
+    "resolve.submit": {"nl": "Afgehandeld", "en": "Mark resolved"},
+    "standdown.title": {"nl": "Niet meer nodig", "en": "Stand down"},
+    "standdown.body": {
+        "nl": "De drager heeft het alarm geannuleerd. Je hoeft niet meer te gaan.",
+        "en": "The wearer cancelled the alarm. You no longer need to go.",
+    },
+    "standdown.ok": {"nl": "Begrepen", "en": "Understood"},
+    "idle.on": {"nl": "Geen alarmen. Je bent in dienst.", "en": "No alarms. You are on duty."},
+    "idle.off": {"nl": "Je bent uit dienst: je krijgt geen alarmen.", "en": "You are off duty: you get no alarms."},
+    "state.open": {"nl": "nieuw", "en": "new"},
+    "state.offered": {"nl": "aangeboden", "en": "offered"},
+    "state.accepted": {"nl": "geaccepteerd", "en": "accepted"},
+    "state.on_the_way": {"nl": "onderweg", "en": "on the way"},
+    "state.resolved": {"nl": "afgehandeld", "en": "resolved"},
+    "state.cancelled": {"nl": "geannuleerd", "en": "cancelled"},
+    "state.escalated": {"nl": "opgeschaald", "en": "escalated"},
+    "op.board": {"nl": "Incidenten", "en": "Incidents"},
+    "op.map": {"nl": "Kaart", "en": "Map"},
+    "op.notices": {"nl": "Toezicht", "en": "Supervision"},
+    "op.registries": {"nl": "Registers", "en": "Registries"},
+    "op.health": {"nl": "Gezondheid", "en": "Health"},
+    "op.escalate": {"nl": "Opschalen", "en": "Escalate"},
+    "op.assign": {"nl": "Toewijzen aan", "en": "Assign to"},
+    "op.assign_submit": {"nl": "Toewijzen", "en": "Assign"},
+    "op.resolve": {"nl": "Sluiten", "en": "Close"},
+    "col.state": {"nl": "Status", "en": "State"},
+    "col.kind": {"nl": "Soort", "en": "Kind"},
+    "col.opened": {"nl": "Geopend", "en": "Opened"},
+    "col.where": {"nl": "Waar", "en": "Where"},
+    "col.responders": {"nl": "Hulpverleners", "en": "Responders"},
+    "col.actions": {"nl": "Acties", "en": "Actions"},
+    "board.empty": {"nl": "Geen incidenten.", "en": "No incidents."},
+    "board.timeline": {"nl": "Tijdlijn", "en": "Timeline"},
+    "board.device": {"nl": "Sleutelhanger", "en": "Key ring"},
+    "board.battery": {"nl": "Batterij", "en": "Battery"},
+    "board.offered": {"nl": "Aangeboden aan", "en": "Offered to"},
+    "board.accepted": {"nl": "Geaccepteerd door", "en": "Accepted by"},
+    "board.declined": {"nl": "Geweigerd door", "en": "Declined by"},
+    "board.none": {"nl": "niemand", "en": "nobody"},
+    "board.referral": {"nl": "Nazorg", "en": "Aftercare"},
+    "event.opened": {"nl": "geopend", "en": "opened"},
+    "event.located": {"nl": "gelokaliseerd", "en": "located"},
+    "event.offered": {"nl": "aangeboden", "en": "offered"},
+    "event.accepted": {"nl": "geaccepteerd", "en": "accepted"},
+    "event.declined": {"nl": "geweigerd", "en": "declined"},
+    "event.on_the_way": {"nl": "onderweg", "en": "on the way"},
+    "event.resolved": {"nl": "afgehandeld", "en": "resolved"},
+    "event.cancelled": {"nl": "geannuleerd", "en": "cancelled"},
+    "event.escalated": {"nl": "opgeschaald", "en": "escalated"},
+    "event.broadcast": {"nl": "aan iedereen in de buurt aangeboden", "en": "offered to everyone nearby"},
+    "event.pressed_again": {"nl": "opnieuw ingedrukt", "en": "pressed again"},
+    "event.duress": {"nl": "gedwongen annulering", "en": "forced cancel"},
+    "event.cancel_after_window": {"nl": "late annulering: blijft open", "en": "late cancel: stays open"},
+    "event.ack_queued": {"nl": "'hulp is onderweg' verstuurd", "en": "'help on the way' sent"},
+    "event.assigned": {"nl": "door de meldkamer toegewezen", "en": "assigned by the operator"},
+    "event.other": {"nl": "gebeurtenis: {kind}", "en": "event: {kind}"},
+    "notice.silent_device": {"nl": "Sleutelhanger {subject} is stil", "en": "Key ring {subject} is silent"},
+    "notice.gateway_offline": {"nl": "Gateway {subject} is offline", "en": "Gateway {subject} is offline"},
+    "notice.low_battery": {
+        "nl": "Batterij bijna leeg: sleutelhanger {subject}",
+        "en": "Low battery: key ring {subject}",
+    },
+    "notice.invalid_body": {"nl": "Ongeldig bericht van {subject}", "en": "Invalid message from {subject}"},
+    "notice.recovery_overflow": {"nl": "Herstelwachtrij vol", "en": "Recovery queue full"},
+    "notice.other": {"nl": "Melding {kind}: {subject}", "en": "Notice {kind}: {subject}"},
+    "notices.empty": {"nl": "Geen meldingen.", "en": "No notices."},
+    "reg.devices": {"nl": "Sleutelhangers", "en": "Key rings"},
+    "reg.gateways": {"nl": "Gateways", "en": "Gateways"},
+    "reg.responders": {"nl": "Hulpverleners", "en": "Responders"},
+    "reg.id": {"nl": "Id", "en": "Id"},
+    "reg.name": {"nl": "Naam", "en": "Name"},
+    "reg.last_seen": {"nl": "Laatst gezien", "en": "Last seen"},
+    "reg.never": {"nl": "nooit", "en": "never"},
+    "reg.status": {"nl": "Status", "en": "Status"},
+    "reg.online": {"nl": "online", "en": "online"},
+    "reg.offline": {"nl": "offline", "en": "offline"},
+    "reg.position": {"nl": "Positie", "en": "Position"},
+    "reg.skills": {"nl": "Vaardigheden", "en": "Skills"},
+    "reg.heartbeat": {"nl": "Hartslag (min)", "en": "Heartbeat (min)"},
+    "reg.empty": {"nl": "Leeg.", "en": "Empty."},
+    "health.throughput": {"nl": "Doorvoer", "en": "Throughput"},
+    "health.per_s": {"nl": "{n} berichten/s", "en": "{n} msg/s"},
+    "health.queue": {"nl": "Wachtrij", "en": "Queue depth"},
+    "health.p99": {"nl": "p99 verwerking", "en": "p99 latency"},
+    "health.open": {"nl": "Open incidenten", "en": "Open incidents"},
+    "health.na": {"nl": "n.v.t.", "en": "n/a"},
+    "map.label": {"nl": "Kaart van Leiden", "en": "Map of Leiden"},
+    "map.gateway_online": {"nl": "Gateway {id}: online", "en": "Gateway {id}: online"},
+    "map.gateway_offline": {"nl": "Gateway {id}: OFFLINE", "en": "Gateway {id}: OFFLINE"},
+    "map.incident": {"nl": "Incident {id}", "en": "Incident {id}"},
+    "map.responder": {"nl": "Hulpverlener {name}", "en": "Responder {name}"},
+    "map.you": {"nl": "Jij", "en": "You"},
+    "map.alarm": {"nl": "Alarm", "en": "Alarm"},
+    "map.legend": {"nl": "Legenda", "en": "Legend"},
+    "map.legend_gw_on": {"nl": "gateway online", "en": "gateway online"},
+    "map.legend_gw_off": {"nl": "gateway offline", "en": "gateway offline"},
+    "map.legend_waiting": {"nl": "alarm wacht", "en": "alarm waiting"},
+    "map.legend_accepted": {"nl": "hulp onderweg", "en": "help on the way"},
+    "map.legend_responder": {"nl": "hulpverlener in dienst", "en": "responder on duty"},
+    "map.offline_note": {
+        "nl": "Kaart zonder achtergrond: de omtrek van de binnenstad.",
+        "en": "Map without background: the outline of the city centre.",
+    },
+    "unit.min_s": {"nl": "{m} min {s} s", "en": "{m} min {s} s"},
+    "unit.s": {"nl": "{s} s", "en": "{s} s"},
+    "unit.h_min": {"nl": "{h} u {m} min", "en": "{h} h {m} min"},
+    "unit.m": {"nl": "{n} m", "en": "{n} m"},
+    "unit.km": {"nl": "{n} km", "en": "{n} km"},
+    "error.generic": {"nl": "Dat lukte niet: {detail}", "en": "That did not work: {detail}"},
+}
+
+
+def choose(cookie: str | None, accept_language: str | None) -> str:
+    """The cookie's language if valid, else the browser's first supported preference, else Dutch."""
+    if cookie in LANGUAGES:
+        return str(cookie)
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = tag.strip().lower().split("-")[0]
+        if lang in LANGUAGES and q > 0:
+            ranked.append((-q, i, lang))
+    return min(ranked)[2] if ranked else DEFAULT
+
+
+def text(lang: str, key: str, **values: object) -> str:
+    """One string; a missing key is a bug and raises, so the tests catch it."""
+    s = STRINGS[key][lang]
+    return s.format(**values) if values else s
+
+
+def translator(lang: str) -> Callable[..., str]:
+    def t(key: str, **values: object) -> str:
+        return text(lang, key, **values)
+
+    return t
+
+
+def catalogue(lang: str) -> dict[str, str]:
+    """All strings in one language, for the JS modules (they format {placeholders} themselves)."""
+    return {key: value[lang] for key, value in STRINGS.items()}

@@ -1,0 +1,268 @@
+// Nightwatch web app: the token, htmx wiring, the live stream's start, and the buttons that call the API.
+// Plain script, no build step. Every text comes from the server's catalogue (#nw-strings) in the page's language.
+"use strict";
+(function () {
+  const TOKEN = "nightwatch.token";
+  const strings = JSON.parse(document.getElementById("nw-strings").textContent);
+  const page = document.documentElement.dataset.page;
+  const seenAlarms = new Set();
+  const dismissed = new Set(JSON.parse(sessionStorage.getItem("nightwatch.dismissed") || "[]"));
+  let dutyWatch = null;
+
+  function t(key, values) {
+    let s = strings[key] || key;
+    for (const [k, v] of Object.entries(values || {})) s = s.replace("{" + k + "}", v);
+    return s;
+  }
+  const token = () => localStorage.getItem(TOKEN);
+
+  function toast(message) {
+    const el = document.getElementById("toast");
+    el.textContent = message;
+    el.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
+  }
+
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + token() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (r.status === 401) { logout(); throw new Error("401"); }
+    const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
+    if (!r.ok) throw new Error((doc && doc.detail) || r.statusText);
+    return doc;
+  }
+
+  async function logout() {
+    localStorage.removeItem(TOKEN);
+    await fetch("/ui/logout", { method: "POST" }).catch(() => {});
+    if (page !== "login") location.assign("/ui/");
+  }
+
+  // -- time since press, ticking every second ------------------------------------------------------------------
+  function since(ms) {
+    const s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+    if (s < 60) return t("unit.s", { s });
+    if (s < 3600) return t("unit.min_s", { m: Math.floor(s / 60), s: s % 60 });
+    return t("unit.h_min", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+  }
+  function tick() {
+    for (const el of document.querySelectorAll("[data-since]")) {
+      el.textContent = t("alarm.ago", { t: since(Number(el.dataset.since)) });
+    }
+  }
+  function clocks(root) {
+    const fmt = new Intl.DateTimeFormat(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+    for (const el of root.querySelectorAll("time[data-clock]")) {
+      const d = new Date(Number(el.dataset.clock));
+      el.textContent = fmt.format(d);
+      el.dateTime = d.toISOString();
+    }
+  }
+
+  // -- sound and vibration for a new alarm, where the browser allows ----------------------------------------
+  let audio = null;
+  function unlockAudio() {
+    if (!audio && window.AudioContext) audio = new AudioContext();
+    if (audio && audio.state === "suspended") audio.resume().catch(() => {});
+  }
+  function alert() {
+    if (navigator.vibrate) navigator.vibrate([400, 150, 400, 150, 800]);
+    if (!audio || audio.state !== "running") return;
+    // Two-tone siren, generated: no sound file to ship or fetch.
+    const now = audio.currentTime;
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.type = "square";
+    for (let i = 0; i < 6; i++) osc.frequency.setValueAtTime(i % 2 ? 660 : 880, now + i * 0.25);
+    gain.gain.setValueAtTime(0.2, now);
+    gain.gain.setValueAtTime(0, now + 1.5);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(now);
+    osc.stop(now + 1.6);
+  }
+
+  function afterSwap(root) {
+    tick();
+    clocks(root);
+    for (const el of root.querySelectorAll("[data-standdown-id]")) {
+      if (dismissed.has(el.dataset.standdownId)) el.hidden = true;
+    }
+    const alarm = root.querySelector("[data-alarm-id]");
+    document.body.classList.toggle("has-alarm", !!alarm);
+    if (alarm && !seenAlarms.has(alarm.dataset.alarmId)) {
+      seenAlarms.add(alarm.dataset.alarmId);
+      alert();
+      // The phone showed it: the Web Push for it needs no more retries.
+      api("POST", "/api/v1/incidents/" + encodeURIComponent(alarm.dataset.alarmId) + "/seen").catch(() => {});
+      const accept = alarm.querySelector("[data-action=accept]");
+      if (accept) accept.focus();
+    }
+    // Position is watched exactly while the server says this responder is on duty.
+    if (root.querySelector("[data-duty=off]")) startWatch();
+    else if (root.querySelector("[data-duty=on]") && dutyWatch !== null) {
+      navigator.geolocation.clearWatch(dutyWatch);
+      dutyWatch = null;
+    }
+    const tileUrl = document.getElementById("live").dataset.tileUrl || null;
+    for (const el of root.querySelectorAll(".alarm-map")) window.NightwatchMap.incident(el, tileUrl, t);
+  }
+
+  function refresh() { document.body.dispatchEvent(new Event("nw:refresh")); }
+
+  // -- actions ---------------------------------------------------------------------------------------------------
+  const ACTIONS = {
+    accept: (id) => api("POST", `/api/v1/incidents/${id}/accept`, { eta_min: 0 }),
+    decline: (id) => api("POST", `/api/v1/incidents/${id}/decline`),
+    "on-the-way": (id) => api("POST", `/api/v1/incidents/${id}/on-the-way`),
+    escalate: (id) => api("POST", `/api/v1/incidents/${id}/escalate`),
+  };
+
+  async function setDuty(on) {
+    if (!on) {
+      if (dutyWatch !== null) navigator.geolocation.clearWatch(dutyWatch);
+      dutyWatch = null;
+      await api("PUT", "/api/v1/me/duty", { on_duty: false });
+      return;
+    }
+    const pos = await new Promise((resolve) => {
+      if (!navigator.geolocation) return resolve(null);
+      navigator.geolocation.getCurrentPosition((p) => resolve(p.coords), () => resolve(null), { timeout: 8000, maximumAge: 30000 });
+    });
+    await api("PUT", "/api/v1/me/duty", pos ? { on_duty: true, lat: pos.latitude, lon: pos.longitude } : { on_duty: true });
+    startWatch();
+  }
+  function startWatch() {
+    // Position is shared only while on duty; at most one update a minute, to spare the battery.
+    if (!navigator.geolocation || dutyWatch !== null) return;
+    let last = 0;
+    dutyWatch = navigator.geolocation.watchPosition((p) => {
+      if (Date.now() - last < 60000) return;
+      last = Date.now();
+      api("PUT", "/api/v1/me/duty", { on_duty: true, lat: p.coords.latitude, lon: p.coords.longitude }).catch(() => {});
+    }, () => {}, { maximumAge: 60000 });
+  }
+
+  async function enablePush(button) {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) return toast(t("push.unsupported"));
+    const { key } = await api("GET", "/api/v1/push/public-key");
+    if (!key) return toast(t("push.unavailable"));
+    if ((await Notification.requestPermission()) !== "granted") return toast(t("push.denied"));
+    const reg = await navigator.serviceWorker.ready;
+    const raw = atob(key.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (key.length % 4)) % 4));
+    const sub = await reg.pushManager.subscribe({
+      userVisibleOnly: true,
+      applicationServerKey: Uint8Array.from(raw, (c) => c.charCodeAt(0)),
+    });
+    await api("POST", "/api/v1/me/push-subscription", sub.toJSON());
+    button.textContent = t("push.on");
+  }
+
+  document.addEventListener("click", async (e) => {
+    unlockAudio();
+    const el = e.target.closest("[data-action], [data-duty], [data-push], [data-dismiss], [data-logout]");
+    if (!el) return;
+    if (el.dataset.logout !== undefined) return logout();
+    if (el.dataset.dismiss) {
+      dismissed.add(el.dataset.dismiss);
+      sessionStorage.setItem("nightwatch.dismissed", JSON.stringify([...dismissed]));
+      el.closest("[data-standdown-id]").hidden = true;
+      return;
+    }
+    el.disabled = true;
+    try {
+      if (el.dataset.action) await ACTIONS[el.dataset.action](encodeURIComponent(el.dataset.id));
+      else if (el.dataset.duty) await setDuty(el.dataset.duty === "on");
+      else if (el.dataset.push !== undefined) await enablePush(el);
+      refresh();
+    } catch (err) {
+      toast(t("error.generic", { detail: err.message }));
+    } finally {
+      el.disabled = false;
+    }
+  });
+
+  document.addEventListener("submit", async (e) => {
+    const form = e.target;
+    if (form.id === "login-form") {
+      e.preventDefault();
+      return login(form.token.value.trim());
+    }
+    const id = form.dataset.resolve || form.dataset.assign;
+    if (!id) return;
+    e.preventDefault();
+    try {
+      if (form.dataset.resolve) {
+        const referral = form.referral.value || null;
+        await api("POST", `/api/v1/incidents/${encodeURIComponent(id)}/resolve`, { referral });
+      } else {
+        await api("POST", `/api/v1/incidents/${encodeURIComponent(id)}/assign`, { responder: form.responder.value });
+      }
+      refresh();
+    } catch (err) {
+      toast(t("error.generic", { detail: err.message }));
+    }
+  });
+
+  async function login(value) {
+    const error = document.getElementById("login-error");
+    const r = await fetch("/ui/login", { method: "POST", headers: { Authorization: "Bearer " + value } });
+    if (!r.ok) {
+      error.textContent = r.status === 403 ? t("login.no_view") : t("login.bad");
+      error.hidden = false;
+      return;
+    }
+    localStorage.setItem(TOKEN, value);
+    location.assign((await r.json()).home);
+  }
+
+  // -- start -------------------------------------------------------------------------------------------------------
+  function connection(live) {
+    const el = document.getElementById("conn");
+    el.hidden = false;
+    el.dataset.live = live ? "yes" : "no";
+    el.textContent = live ? "\u25CF " + t("conn.live") : "\u25B2 " + t("conn.lost");
+  }
+
+  async function start() {
+    document.body.addEventListener("htmx:configRequest", (e) => {
+      if (token()) e.detail.headers.Authorization = "Bearer " + token();
+    });
+    document.body.addEventListener("htmx:responseError", (e) => {
+      if (e.detail.xhr.status === 401) logout();
+    });
+    document.body.addEventListener("htmx:afterSwap", (e) => afterSwap(e.detail.target));
+    document.body.addEventListener("htmx:sseOpen", () => { connection(true); refresh(); });
+    document.body.addEventListener("htmx:sseError", () => connection(false));
+    setInterval(tick, 1000);
+    if (page === "login") {
+      // A link with the token in its fragment (`make demo` prints them) signs in at once. The fragment never
+      // reaches the server or its logs, and is wiped from the address bar and history here.
+      if (location.hash.startsWith("#token=")) {
+        const value = decodeURIComponent(location.hash.slice(7));
+        history.replaceState(null, "", location.pathname);
+        return login(value);
+      }
+      if (token()) {
+        const r = await fetch("/ui/login", { method: "POST", headers: { Authorization: "Bearer " + token() } });
+        if (r.ok) location.assign((await r.json()).home);
+      }
+      return;
+    }
+    if (!token()) return location.assign("/ui/");
+    // Refreshes the stream's cookie and checks the role before the live part starts.
+    const r = await fetch("/ui/login", { method: "POST", headers: { Authorization: "Bearer " + token() } });
+    if (!r.ok) return logout();
+    const session = await r.json();
+    if (session.home !== location.pathname) return location.assign(session.home);
+    const live = document.getElementById("live");
+    live.appendChild(document.getElementById("live-template").content.cloneNode(true));
+    htmx.process(live);
+    if (page === "operator") window.NightwatchMap.operator(document.getElementById("op-map"), live.dataset.tileUrl || null, t, api);
+    if (page === "responder") {
+      if ("serviceWorker" in navigator) navigator.serviceWorker.register("/ui/sw.js", { scope: "/ui/" }).catch(() => {});
+    }
+  }
+  document.addEventListener("DOMContentLoaded", start);
+})();

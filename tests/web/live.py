@@ -1,0 +1,135 @@
+"""The real dispatch service for browser tests: uvicorn on a free port in its own thread and event loop, its MQTT
+link on a real broker, and gateways and key rings that publish as the real ones do."""
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import paho.mqtt.client as mqtt
+import uvicorn
+from paho.mqtt.enums import CallbackAPIVersion
+
+from basestation.dispatch.api import create_app
+from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
+from protocol import uplink
+from protocol.constants import FLAG_ACK_REQUESTED
+from protocol.keys import DeviceKeys
+from tests.brokers import TEST_USERNAME, Broker, free_port
+
+OPERATOR = "operator-token-web-0123456789"
+ANNA = "anna-token-web-0123456789"
+BEN = "ben-token-web-0123456789"
+CHLOE = "chloe-token-web-0123456789"
+PROVISION = "provision-token-web-0123456789"
+
+# Leiden: gateways at the Breestraat and by the station; gw-morspoort goes offline for the operator's map.
+GATEWAYS = {
+    "gw-breestraat": (52.1589, 4.4894),
+    "gw-centraal": (52.1664, 4.4817),
+    "gw-hooglandse": (52.1592, 4.4940),
+    "gw-morspoort": (52.1612, 4.4785),
+}
+
+
+class LiveService:
+    def __init__(self, broker: Broker, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = DispatchSettings(
+            mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+            mqtt_username=TEST_USERNAME,
+            mqtt_client_id=f"dispatch-web-{self.port}",
+            database_url=f"sqlite+aiosqlite:///{workdir / 'dispatch.db'}",
+            tokens={
+                OPERATOR: "operator",
+                ANNA: "responder:anna",
+                BEN: "responder:ben",
+                CHLOE: "responder:chloe",
+                PROVISION: "provisioning",
+            },
+            tick_s=0.2,
+        )
+        self._server: uvicorn.Server | None = None
+        self._thread = threading.Thread(target=self._run, name="dispatch-web", daemon=True)
+        self.dispatcher: Dispatcher | None = None
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.dispatcher = Dispatcher(self.settings)
+            app = create_app(self.dispatcher, MqttLink(self.settings, self.dispatcher))
+            config = uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=2
+            )
+            self._server = uvicorn.Server(config)
+            await self._server.serve()
+
+        asyncio.run(main())
+
+    def __enter__(self) -> "LiveService":
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while self._server is None or not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("dispatch service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(15)
+
+    def http(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+
+
+class Gateways:
+    """Gateways as MQTT clients: a retained status with a position, and uplink envelopes on nightwatch/v1/up/{gw}."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="web-gateways", protocol=mqtt.MQTTv311)
+        self.client.username_pw_set(TEST_USERNAME)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def status(self, gw: str, online: bool) -> None:
+        lat, lon = GATEWAYS[gw]
+        doc = {"gateway_id": gw, "state": "online" if online else "offline", "position": {"lat": lat, "lon": lon}}
+        self.client.publish(f"nightwatch/v1/gw/{gw}/status", json.dumps(doc), qos=1, retain=True).wait_for_publish(5)
+
+    def uplink(self, gw: str, frame: bytes, rssi: float = -85.0) -> None:
+        doc = {
+            "v": 1,
+            "gateway_id": gw,
+            "rx_time_ms": int(time.time() * 1000),
+            "radio": "lora",
+            "frame": frame.hex(),
+            "rssi": rssi,
+        }
+        self.client.publish(f"nightwatch/v1/up/{gw}", json.dumps(doc), qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Ring:
+    """A provisioned key ring that builds real frames (the same codec as the firmware)."""
+
+    def __init__(self, device_id: int, root: bytes) -> None:
+        self.device_id = device_id
+        self.keys = DeviceKeys(root)
+        self.counter = 0
+
+    def frame(self, event: int, aux: int = 0) -> tuple[bytes, int]:
+        self.counter += 1
+        up = uplink.Uplink(self.counter, self.device_id, event, 80, aux=aux, flags=FLAG_ACK_REQUESTED)
+        return uplink.encode(self.keys, up), self.counter

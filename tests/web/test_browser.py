@@ -1,0 +1,272 @@
+"""The web app in a real browser (Debian's Chromium driven by Playwright) against the real dispatch service and a
+real Mosquitto: key rings publish through gateways exactly as in the field, responders and the operator use the
+pages as people would. Screenshots of the responder's alarm and the operator's board go to docs/screenshots/."""
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+
+from basestation.dispatch.web.routes import VENDOR
+from protocol import ack
+from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_CANCEL, EVENT_ESCORT, EVENT_SOS
+from tests.brokers import Recorder, mosquitto_binary, start_broker
+from tests.web.live import ANNA, BEN, CHLOE, GATEWAYS, OPERATOR, PROVISION, Gateways, LiveService, Ring
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Keep the browser off the network: no QUIC, no first-run, no background fetches, updates or sync.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PHONE = ViewportSize(width=390, height=844)
+DESK = ViewportSize(width=1440, height=900)
+# Where the responders stand: Anna near the Breestraat gateway, Ben by the station, Chloé (night patrol) by the
+# Hooglandse Kerk. Each alarm below is heard by one gateway, so the nearest responder is the one standing there.
+# Anna stands a little away from her gateway, by the Pieterskerk, so her alarm shows a real distance.
+ANNA_AT, BEN_AT, CHLOE_AT = (52.1575, 4.4868), GATEWAYS["gw-centraal"], GATEWAYS["gw-hooglandse"]
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
+    pytest.mark.skipif(
+        not all(p.is_dir() for p in VENDOR.values()),
+        reason="needs the web app's npm packages: run `npm ci` in basestation/dispatch/web",
+    ),
+    pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)"),
+]
+
+
+@dataclass
+class World:
+    svc: LiveService
+    gateways: Gateways
+    downs: Recorder
+    rings: dict[int, Ring]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("web")
+    with (
+        start_broker(tmp / "broker") as broker,
+        Recorder(broker, ["nightwatch/v1/down/#"]) as downs,
+        LiveService(broker, tmp) as svc,
+    ):
+        rings = {}
+        with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
+            for device_id in (42, 43, 44):
+                root = os.urandom(16)
+                rings[device_id] = Ring(device_id, root)
+                r = prov.post("/api/v1/devices", json={"device_id": device_id, "root_key": root.hex()})
+                assert r.status_code == 201, r.text
+            for rid, name, lang, skills in (
+                ("anna", "Anna de Vries", "nl", ["first_aid"]),
+                ("ben", "Ben Okafor", "en", ["security"]),
+                ("chloe", "Chloé Martin", "en", ["patrol"]),
+            ):
+                r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "language": lang, "skills": skills})
+                assert r.status_code == 200, r.text
+        gateways = Gateways(broker)
+        for gw in GATEWAYS:
+            gateways.status(gw, online=True)
+        _until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        assert svc.dispatcher is not None
+        # Chloé (night patrol) has no browser here; she goes on duty through the API.
+        with svc.http(CHLOE) as chloe:
+            r = chloe.put("/api/v1/me/duty", json={"on_duty": True, "lat": CHLOE_AT[0], "lon": CHLOE_AT[1]})
+            assert r.status_code == 200, r.text
+        yield World(svc, gateways, downs, rings)
+        gateways.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Session:
+    """A browser context that records the URL of every request any of its pages makes."""
+
+    def __init__(self, browser: Browser, locale: str, viewport: ViewportSize, at: tuple[float, float] | None = None):
+        extra = {"geolocation": {"latitude": at[0], "longitude": at[1]}, "permissions": ["geolocation"]} if at else {}
+        self.context: BrowserContext = browser.new_context(
+            locale=locale,
+            viewport=viewport,
+            device_scale_factor=2,
+            **extra,  # type: ignore[arg-type]
+        )
+        self.urls: list[str] = []
+        self.context.on("request", lambda req: self.urls.append(req.url))
+        self.page: Page = self.context.new_page()
+
+    def outside(self) -> list[str]:
+        return [
+            u
+            for u in self.urls
+            if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname not in ("127.0.0.1", "localhost")
+        ]
+
+    def login(self, base: str, token: str, home: str) -> Page:
+        self.page.goto(base + "/ui/")
+        self.page.fill("#token", token)
+        self.page.click("#login-form button[type=submit]")
+        self.page.wait_for_url(f"**{home}")
+        self.page.wait_for_selector("#conn[data-live=yes]", timeout=5000)  # the live stream is open
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.02)
+
+
+def _help_on_the_way(downs: Recorder, ring: Ring, counter: int) -> bool:
+    for payload in downs.payloads("nightwatch/v1/down/"):
+        try:
+            got = ack.decode(ring.keys, bytes.fromhex(json.loads(payload)["frame"]), counter)
+        except Exception:
+            continue
+        if got.state == ACK_HELP_ON_THE_WAY:
+            return True
+    return False
+
+
+def test_sos_reaches_the_responder_within_a_second_and_accept_shows_everywhere(world: World, browser: Browser) -> None:
+    svc = world.svc
+    anna = Session(browser, "en-GB", PHONE, at=ANNA_AT)
+    desk = Session(browser, "en-GB", DESK)
+    try:
+        page = anna.login(svc.url, ANNA, "/ui/responder")
+        page.click("[data-duty=on]")
+        page.wait_for_selector(".duty.is-on")
+        assert svc.dispatcher is not None and svc.dispatcher.state.responders["anna"].lat == pytest.approx(ANNA_AT[0])
+        board = desk.login(svc.url, OPERATOR, "/ui/operator")
+        board.wait_for_selector("#op-map .nw-gw-on")
+
+        frame, counter = world.rings[42].frame(EVENT_SOS)
+        t0 = time.perf_counter()
+        world.gateways.uplink("gw-breestraat", frame, rssi=-70)
+        alarm = page.wait_for_selector("[data-alarm-id='42-1']", timeout=1000)
+        latency = time.perf_counter() - t0
+        print(f"SOS published to alarm on the responder's page: {latency * 1000:.0f} ms")
+        assert alarm is not None and latency < 1.0
+        text = alarm.inner_text()
+        assert "SOS" in text and "Accept" in text and "Decline" in text and "ago" in text
+        assert page.locator(".alarm .facts").inner_text().count(" m") >= 1  # a distance and a radius in metres
+        page.wait_for_selector(".alarm-map svg path")  # the outline of Leiden, with no tiles
+        page.wait_for_selector(".alarm-map .leaflet-control-scale-line")
+        page.wait_for_timeout(400)  # let the pulse settle for the picture
+        page.screenshot(path=str(SCREENSHOTS / "responder-alarm.png"))
+
+        board.wait_for_selector("#board [data-incident='42-1'][data-state=offered]")
+        page.click("[data-action=accept]")
+        page.wait_for_selector("[data-engaged-id='42-1']")
+        assert page.locator("[data-alarm-id]").count() == 0
+        # The walking route is a link revealed on demand; nothing is fetched from outside for it.
+        page.click(".route summary")
+        assert "openstreetmap.org/directions" in (page.get_attribute(".route a", "href") or "")
+        # Everywhere: the operator's board and map follow the stream, and the key ring is told.
+        board.wait_for_selector("#board [data-incident='42-1'][data-state=accepted]", timeout=2000)
+        assert "Anna de Vries" in board.inner_text("#board [data-incident='42-1'] [data-accepted]")
+        board.wait_for_selector("#op-map .nw-inc-accepted")
+        assert world.downs.wait_for(lambda rec: _help_on_the_way(rec, world.rings[42], counter), timeout=5)
+
+        # A fuller board for the picture: an escort request waiting for the night patrol, a gateway going offline.
+        escort, _ = world.rings[44].frame(EVENT_ESCORT)
+        world.gateways.uplink("gw-hooglandse", escort, rssi=-75)
+        world.gateways.status("gw-morspoort", online=False)
+        board.wait_for_selector("#board [data-incident='44-1'][data-state=offered]")
+        board.wait_for_selector("#notices .notice-gateway_offline")
+        board.wait_for_selector("#op-map .nw-gw-off")
+        board.wait_for_selector("#health dd")
+        board.wait_for_timeout(300)
+        board.screenshot(path=str(SCREENSHOTS / "operator-board.png"))
+
+        # Manual escalation from the board.
+        board.click("#board [data-incident='44-1'] [data-action=escalate]")
+        board.wait_for_selector("#board [data-incident='44-1'][data-state=escalated]")
+
+        # Resolve with an aftercare referral.
+        page.select_option("[data-resolve='42-1'] select", "wellbeing-office")
+        page.click("[data-resolve='42-1'] button[type=submit]")
+        board.wait_for_selector("#board [data-incident='42-1'][data-state=resolved]")
+        assert svc.dispatcher.state.incidents["42-1"].referral == "wellbeing-office"
+
+        for s in (anna, desk):
+            assert s.outside() == [], s.outside()
+            assert any(u.endswith("/ui/vendor/leaflet/leaflet.js") for u in s.urls)  # served here, not by a CDN
+    finally:
+        anna.close()
+        desk.close()
+
+
+def test_a_cancel_stands_the_responder_down(world: World, browser: Browser) -> None:
+    ben = Session(browser, "nl-NL", PHONE, at=BEN_AT)
+    try:
+        page = ben.login(world.svc.url, BEN, "/ui/responder")
+        page.click("[data-duty=on]")
+        page.wait_for_selector(".duty.is-on")
+        ring = world.rings[43]
+        frame, counter = ring.frame(EVENT_SOS)
+        world.gateways.uplink("gw-centraal", frame, rssi=-70)
+        page.wait_for_selector("[data-alarm-id='43-1']", timeout=1000)
+        assert "Accepteren" in page.inner_text(".alarm")  # Dutch: the browser asked for it
+
+        cancel, _ = ring.frame(EVENT_CANCEL, aux=ring.counter + 1 - counter)
+        world.gateways.uplink("gw-centraal", cancel, rssi=-70)
+        down = page.wait_for_selector("[data-standdown-id='43-1']", timeout=2000)
+        assert down is not None and "Niet meer nodig" in down.inner_text()
+        assert page.locator("[data-alarm-id='43-1']").count() == 0
+        page.click("[data-dismiss='43-1']")
+        assert not page.is_visible("[data-standdown-id='43-1']")
+        assert ben.outside() == [], ben.outside()
+    finally:
+        ben.close()
+
+
+def test_language_follows_the_browser_and_switches(world: World, browser: Browser) -> None:
+    s = Session(browser, "en-US", PHONE)
+    try:
+        page = s.page
+        page.goto(world.svc.url + "/ui/")
+        assert page.get_attribute("html", "lang") == "en"
+        assert page.inner_text("h1") == "Sign in"
+        page.click("a[data-lang=nl]")
+        page.wait_for_selector("html[lang=nl]")
+        assert page.inner_text("h1") == "Inloggen"
+        s.login(world.svc.url, ANNA, "/ui/responder")  # the choice outlives the browser's preference
+        page.wait_for_selector("#screen .duty")
+        assert page.inner_text("[data-logout]") == "Uitloggen"
+        assert page.inner_text("#conn").endswith("Live verbonden")
+        page.click("a[data-lang=en]")
+        page.wait_for_selector("html[lang=en]")
+        page.wait_for_selector("#conn[data-live=yes]")
+        assert page.inner_text("[data-logout]") == "Sign out"
+        assert "on duty" in page.inner_text("#screen .duty").lower()
+        assert s.outside() == [], s.outside()
+    finally:
+        s.close()
