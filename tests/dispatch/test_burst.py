@@ -22,6 +22,7 @@ from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
 from tests.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
+from tests.dispatch.world import provision
 
 BURST = int(os.environ.get("NIGHTWATCH_TEST_BURST", "6000"))
 PER_DEVICE = 5  # heartbeats a ring may send in a burst before its rate limit
@@ -48,10 +49,7 @@ def _burst(tmp_path: Path, extra_conf: str) -> int:
         )
 
         async def provision_and_subscribe() -> None:
-            store = Store(db)
-            for i, root in roots.items():
-                await store.add_device(i, root, None, 0)
-            await store.close()
+            await provision(db, roots)
             d = Dispatcher(settings)
             await d.start()
             link = MqttLink(settings, d)

@@ -22,6 +22,7 @@ from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.brokers import TEST_USERNAME, free_port, mosquitto_binary, start_broker
+from tests.dispatch.world import provision
 
 DEVICES = int(os.environ.get("NIGHTWATCH_TEST_ALARMS", "200"))
 TOKEN = "operator-token-that-must-never-be-logged"
@@ -90,13 +91,7 @@ def test_sigkill_at_random_instants_loses_nothing_and_doubles_nothing(tmp_path: 
     upgrade(db)
     roots = {i: rng.randbytes(16) for i in range(1, DEVICES + 1)}
 
-    async def provision() -> None:
-        store = Store(db)
-        for i, root in roots.items():
-            await store.add_device(i, root, None, 0)
-        await store.close()
-
-    asyncio.run(provision())
+    asyncio.run(provision(db, roots))
 
     with start_broker(tmp_path / "broker") as broker:
         svc = Service(broker.port, db, tmp_path)

@@ -21,12 +21,12 @@ from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.store import Store
 from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
 from tests.databases import PrivatePostgres
+from tests.dispatch.world import provision
 
 ALARMS = 60
 GATEWAYS = {"gw-1": (52.1664, 4.4817), "gw-2": (52.1589, 4.4894), "gw-3": (52.1625, 4.4790)}
@@ -47,13 +47,7 @@ def test_two_replicas_one_incident_per_alarm(tmp_path: Path, postgres: PrivatePo
     upgrade(db)
     roots = {i: bytes([i]) * 16 for i in range(1, ALARMS + 1)}
 
-    async def provision() -> None:
-        store = Store(db)
-        for i, root in roots.items():
-            await store.add_device(i, root, None, 0)
-        await store.close()
-
-    asyncio.run(provision())
+    asyncio.run(provision(db, roots))
 
     with start_broker(tmp_path / "broker") as broker, Recorder(broker, ["nightwatch/v1/down/#"]) as downs:
 
@@ -176,13 +170,7 @@ def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: Priva
     wave = 20
     roots = {i: bytes([100 + i]) * 16 for i in range(1, 2 * wave + 1)}
 
-    async def provision() -> None:
-        store = Store(db)
-        for i, root in roots.items():
-            await store.add_device(i, root, None, 0)
-        await store.close()
-
-    asyncio.run(provision())
+    asyncio.run(provision(db, roots))
     with start_broker(tmp_path / "broker") as broker:
         gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gateways", protocol=mqtt.MQTTv311)
         gw.username_pw_set(TEST_USERNAME)

@@ -55,6 +55,18 @@ class World:
         return uplink.encode(keys, up), counter
 
 
+async def provision(db_url: str, roots: dict[int, bytes]) -> None:
+    """Register key rings straight in a migrated database, as `POST /api/v1/devices` would."""
+    from basestation.dispatch.store import Store
+
+    store = Store(db_url)
+    try:
+        for device_id, root in roots.items():
+            await store.add_device(device_id, root, None, 0)
+    finally:
+        await store.close()
+
+
 def envelope(frame: bytes, gateway: str, rx_ms: int = T0, radio: str = "lora", rssi: float | None = -90.0) -> bytes:
     doc: dict[str, object] = {"v": 1, "gateway_id": gateway, "rx_time_ms": rx_ms, "radio": radio, "frame": frame.hex()}
     if rssi is not None:
