@@ -126,7 +126,7 @@ class Cluster:
                     ctx.outcome, ctx.copy_of = Outcome.DUPLICATE, recent
             d.pipeline.finish(ctx)
             await self._commit(conn, ctx.effects)
-        await d.send_downlinks(ctx.effects)
+        d.send_downlinks(ctx.effects)
 
     async def action(self, device_id: int, fn: Callable[..., Effects], *args: Any, **kwargs: Any) -> Effects:
         """A responder's or operator's action on one incident, under that person's lock."""

@@ -30,7 +30,8 @@ from basestation.dispatch.writer import Writer
 
 log = logging.getLogger("nightwatch.dispatch")
 
-Publish = Callable[[Downlink], Awaitable[None]]
+Publish = Callable[[Downlink], None]
+Done = Callable[[BaseException | None], None]
 
 
 def now_ms() -> int:
@@ -100,6 +101,33 @@ class Dispatcher:
 
     # -- inputs --------------------------------------------------------------------------------------------
 
+    def submit(self, topic: str, payload: bytes, done: Done) -> None:
+        """Handle one uplink and call ``done`` once its effects are durable (or with the error that stopped it).
+
+        The MQTT adapter's path. A single service decides, pushes and queues the records in this call, with no
+        task per message; replicas need the database's lock first, so their alarms take the awaiting path.
+        """
+        t0 = time.perf_counter()
+        ctx = self.pipeline.decode(topic, payload, now_ms())
+        if self.cluster is not None:
+            task = asyncio.get_running_loop().create_task(self._finish(ctx, t0))
+            task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
+            return
+        self._decided(ctx, t0)
+        eff = ctx.effects
+        for push in eff.pushes:
+            self.bus.publish(push.topic, push.data)
+        if not eff.durable:
+            self.send_downlinks(eff)
+            done(None)
+            return
+
+        def committed() -> None:
+            self.send_downlinks(eff)
+            done(None)
+
+        self.writer.enqueue(eff.durable, committed, eff.urgent)
+
     async def on_uplink(self, topic: str, payload: bytes) -> Outcome:
         """Handle one uplink message; returns once its effects are durable, so the caller may ack it."""
         t0 = time.perf_counter()
@@ -112,13 +140,17 @@ class Dispatcher:
         if self.cluster is not None and self.cluster.needs_lock(ctx):
             await self.cluster.uplink(ctx)
             return
+        self._decided(ctx, t0)
+        await self.carry_out(ctx.effects)
+
+    def _decided(self, ctx: Context, t0: float) -> None:
         self.pipeline.finish(ctx)
         if ctx.outcome == Outcome.ACCEPTED and ctx.effects.pushes:
             self.latency_ms.append((time.perf_counter() - t0) * 1000)
-            del self.latency_ms[:-2048]
-        if ctx.outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
+            if len(self.latency_ms) > 4096:
+                del self.latency_ms[:-2048]
+        if ctx.outcome is not Outcome.ACCEPTED and ctx.outcome is not Outcome.DUPLICATE:
             log.debug("uplink stopped: %s %s", ctx.outcome, ctx.detail)
-        await self.carry_out(ctx.effects)
 
     async def on_gateway_status(self, gateway_id: str, payload: bytes) -> None:
         try:
@@ -141,7 +173,7 @@ class Dispatcher:
         """Run a responder or operator action on an incident (see actions.py) and carry out its effects."""
         if self.cluster is not None:
             device_id = int(str(args[0]).split("-", 1)[0])
-            await self.send_downlinks(await self.cluster.action(device_id, fn, *args, **kwargs))
+            self.send_downlinks(await self.cluster.action(device_id, fn, *args, **kwargs))
             return
         async with self._lock:
             eff = fn(self.state, *args, **kwargs)
@@ -159,12 +191,12 @@ class Dispatcher:
             else:
                 self.bus.publish(push.topic, push.data)
         await self.writer.write(eff.durable, urgent=eff.urgent)
-        await self.send_downlinks(eff)
+        self.send_downlinks(eff)
 
-    async def send_downlinks(self, eff: Effects) -> None:
+    def send_downlinks(self, eff: Effects) -> None:
         if eff.downlinks and self.publish is not None:
             for down in eff.downlinks:
-                await self.publish(down)
+                self.publish(down)
 
     # -- the clock -----------------------------------------------------------------------------------------
 

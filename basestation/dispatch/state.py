@@ -64,6 +64,8 @@ class DispatchState:
     open_by_device: dict[int, str] = field(default_factory=dict)
     last_offer_ms: dict[str, int] = field(default_factory=dict)
     recent: OrderedDict[tuple[int, int], Recent] = field(default_factory=OrderedDict)
+    # The exact bytes of each remembered first copy: another gateway's copy of them is known without a MIC check.
+    by_frame: dict[bytes, tuple[int, int]] = field(default_factory=dict)
     unresolved: deque[tuple[Reception, int]] = field(default_factory=deque)
     counts: Counter[Outcome] = field(default_factory=Counter)
     unresolved_dropped: int = 0
@@ -81,6 +83,8 @@ class DispatchState:
 
     def remember(self, key: tuple[int, int], recent: Recent, now_ms: int) -> None:
         self.recent[key] = recent
+        if recent.frame:
+            self.by_frame[recent.frame] = key
         self.recent.move_to_end(key)
         horizon = now_ms - self.timing.recent_ms
         kept = 0
@@ -96,3 +100,5 @@ class DispatchState:
                 kept += 1
                 continue
             del self.recent[k]
+            if self.by_frame.get(oldest.frame) == k:
+                del self.by_frame[oldest.frame]

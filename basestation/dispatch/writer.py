@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from basestation.dispatch.effects import Durable
 from basestation.dispatch.store import Store
@@ -24,8 +24,8 @@ class Writer:
         self.store = store
         self.max_batch = max_batch
         # Two queues: records of alarms go into the next commit before any supervision traffic waiting with them.
-        self._urgent: deque[tuple[Sequence[Durable], asyncio.Future[None]]] = deque()
-        self._normal: deque[tuple[Sequence[Durable], asyncio.Future[None]]] = deque()
+        self._urgent: deque[tuple[Sequence[Durable], Callable[[], None]]] = deque()
+        self._normal: deque[tuple[Sequence[Durable], Callable[[], None]]] = deque()
         self._ready = asyncio.Event()
         self._busy = False
         self._task: asyncio.Task[None] | None = None
@@ -57,9 +57,19 @@ class Writer:
         if not records:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append((records, fut))
-        self._ready.set()
+
+        def committed() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self.enqueue(records, committed, urgent)
         await fut
+
+    def enqueue(self, records: Sequence[Durable], committed: Callable[[], None], urgent: bool = False) -> None:
+        """Call ``committed`` once ``records`` are committed: the MQTT adapter's path, with no task or future
+        per message (at tens of thousands of uplinks a second they were a fifth of the service's CPU)."""
+        (self._urgent if urgent else self._normal).append((records, committed))
+        self._ready.set()
 
     async def _run(self) -> None:
         while True:
@@ -78,9 +88,11 @@ class Writer:
                     await self._commit([r for records, _ in items for r in records])
                 finally:
                     self._busy = False
-                for _, fut in items:
-                    if not fut.done():
-                        fut.set_result(None)
+                for _, committed in items:
+                    try:
+                        committed()
+                    except Exception:
+                        log.exception("after-commit callback failed")
 
     async def _commit(self, batch: list[Durable]) -> None:
         delay = 0.05
