@@ -7,7 +7,7 @@ import time
 
 from bench.common import RESULTS, merge_summary, write
 
-BENCHMARKS = ["protocol", "gateway", "dispatch"]
+BENCHMARKS = ["protocol", "gateway", "dispatch", "flood", "e2e"]
 
 
 def main(names: list[str]) -> int:

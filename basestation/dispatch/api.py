@@ -6,11 +6,13 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import time
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response, status
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
 from basestation.dispatch import actions, operator_actions
@@ -26,54 +28,100 @@ from basestation.dispatch.webpush import Subscription, WebPush
 from protocol.keys import parse_root_key
 
 RespondingOnly = Annotated[Principal, Depends(require("responder"))]
+# Path parameters bounded as the database columns are, so an oversized one is a 422, never a database error.
+DeviceId = Annotated[int, Path(ge=0, le=0xFFFFFFFF)]
+GatewayId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+ResponderId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-class DeviceIn(BaseModel):
+class Problem(BaseModel):
+    """Every refusal the service makes itself (not input validation, which answers 422 with its own shape)."""
+
+    detail: str
+
+
+def _refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    what = {
+        400: "the body is not JSON",
+        401: "missing, unknown or expired token",
+        403: "the token's role may not do this",
+        404: "no such thing, or not visible to this role",
+        409: "not possible in the incident's or registry's present state",
+    }
+    return {code: {"model": Problem, "description": what[code]} for code in codes}
+
+
+AUTH = _refusals(401, 403)
+BODY = {**AUTH, **_refusals(400)}  # operations that read a JSON body
+
+
+class _In(BaseModel):
+    # Strict: JSON's false is not the number 0, nor "1" the number 1. A request means what it says or is refused.
+    model_config = ConfigDict(strict=True)
+
+
+class DeviceIn(_In):
     device_id: int = Field(ge=0, le=0xFFFFFFFF)
     root_key: str = Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hex digits; never returned by the API")
     label: str | None = Field(None, max_length=120)
 
 
-class ResponderIn(BaseModel):
+class ResponderIn(_In):
     name: str = Field(max_length=120)
     language: Literal["nl", "en"] = "nl"
     skills: list[Literal["patrol", "first_aid", "security"]] = []
-    shift: str | None = Field(None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    shift: str | None = Field(None, pattern=r"^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$")
+
+    @field_validator("shift")
+    @classmethod
+    def _clock_times(cls, v: str | None) -> str | None:
+        # Assignment reads the shift at every alarm: a "25:00" stored here would fail every alarm after it.
+        if v is not None:
+            for part in v.split("-"):
+                time.fromisoformat(part)
+        return v
 
 
-class DutyIn(BaseModel):
+class DutyIn(_In):
     on_duty: bool
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
 
 
-class GatewayIn(BaseModel):
+class GatewayIn(_In):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class PushKeys(BaseModel):
+class PushKeys(_In):
     p256dh: str = Field(max_length=200, pattern=r"^[A-Za-z0-9_-]+=*$")
     auth: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+=*$")
 
 
-class PushSubscriptionIn(BaseModel):
+class PushSubscriptionIn(_In):
     """What the browser's PushSubscription.toJSON() gives."""
 
     endpoint: str = Field(max_length=1024, pattern=r"^https?://")
     keys: PushKeys
 
 
-class AcceptIn(BaseModel):
+class AcceptIn(_In):
     eta_min: int = Field(0, ge=0, le=255)
 
 
-class AssignIn(BaseModel):
+class AssignIn(_In):
     responder: str = Field(max_length=120, description="A responder id from GET /api/v1/responders.")
 
 
-class ResolveIn(BaseModel):
+class ResolveIn(_In):
     referral: str | None = Field(None, max_length=64, description="An id from GET /api/v1/referrals.")
+
+    @field_validator("referral")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and v not in REFERRALS:
+            raise ValueError("unknown referral; see /api/v1/referrals")
+        return v
 
 
 def _dispatcher(request: Request) -> Dispatcher:
@@ -95,10 +143,18 @@ def _names(d: Dispatcher) -> dict[str, str]:
     return {r.id: r.name for r in d.state.responders.values()}
 
 
+def _offered(d: Dispatcher, who: Principal, incident_id: str) -> None:
+    """A responder acts only on an incident offered to them or accepted by them; any other is as good as absent
+    (404, as GET answers), so that incident ids, which are guessable, reveal nothing and cannot be taken over."""
+    inc = d.state.incidents.get(incident_id)
+    if inc is None or not visible_to(who, inc.to_dict()):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+
+
 router = APIRouter(prefix="/api/v1")
 
 
-@router.post("/devices", status_code=201, tags=["devices"])
+@router.post("/devices", status_code=201, tags=["devices"], responses={**BODY, **_refusals(409)})
 async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
     """Register a key ring from the record `nightwatch provision` prints."""
     key = parse_root_key(body.root_key)
@@ -109,8 +165,8 @@ async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
     return {"device_id": body.device_id, "label": body.label}
 
 
-@router.delete("/devices/{device_id}", status_code=204, tags=["devices"])
-async def remove_device(device_id: int, d: D, _: Provisioner) -> Response:
+@router.delete("/devices/{device_id}", status_code=204, tags=["devices"], responses={**AUTH, **_refusals(404)})
+async def remove_device(device_id: DeviceId, d: D, _: Provisioner) -> Response:
     if not await d.store.remove_device(device_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
     if device_id in d.state.resolver:
@@ -119,7 +175,7 @@ async def remove_device(device_id: int, d: D, _: Provisioner) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/devices", tags=["devices"])
+@router.get("/devices", tags=["devices"], responses=AUTH)
 async def list_devices(d: D, _: Operator) -> list[dict[str, Any]]:
     return [
         {
@@ -132,7 +188,7 @@ async def list_devices(d: D, _: Operator) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/gateways", tags=["gateways"])
+@router.get("/gateways", tags=["gateways"], responses=AUTH)
 async def list_gateways(d: D, _: Operator) -> list[dict[str, Any]]:
     return [
         {"id": g.id, "lat": g.lat, "lon": g.lon, "online": g.online, "changed_ms": g.changed_ms}
@@ -140,8 +196,8 @@ async def list_gateways(d: D, _: Operator) -> list[dict[str, Any]]:
     ]
 
 
-@router.put("/gateways/{gateway_id}", tags=["gateways"])
-async def put_gateway(gateway_id: str, body: GatewayIn, d: D, _: Operator) -> dict[str, Any]:
+@router.put("/gateways/{gateway_id}", tags=["gateways"], responses=BODY)
+async def put_gateway(gateway_id: GatewayId, body: GatewayIn, d: D, _: Operator) -> dict[str, Any]:
     gw = d.state.gateways.get(gateway_id)
     eff = actions.gateway_status(d.state, gateway_id, gw.online if gw else False, body.lat, body.lon, now_ms())
     await d.carry_out(eff)
@@ -151,13 +207,13 @@ async def put_gateway(gateway_id: str, body: GatewayIn, d: D, _: Operator) -> di
     return {"id": gateway_id, "lat": body.lat, "lon": body.lon}
 
 
-@router.get("/responders", tags=["responders"])
+@router.get("/responders", tags=["responders"], responses=AUTH)
 async def list_responders(d: D, _: Operator) -> list[dict[str, Any]]:
     return [r.to_dict() for r in d.state.responders.values()]
 
 
-@router.put("/responders/{responder_id}", tags=["responders"])
-async def put_responder(responder_id: str, body: ResponderIn, d: D, _: Operator) -> dict[str, Any]:
+@router.put("/responders/{responder_id}", tags=["responders"], responses=BODY)
+async def put_responder(responder_id: ResponderId, body: ResponderIn, d: D, _: Operator) -> dict[str, Any]:
     r = d.state.responders.get(responder_id) or Responder(responder_id, body.name)
     r.name, r.language, r.skills, r.shift = body.name, body.language, list(body.skills), body.shift
     d.state.responders[responder_id] = r
@@ -166,7 +222,7 @@ async def put_responder(responder_id: str, body: ResponderIn, d: D, _: Operator)
     return r.to_dict()
 
 
-@router.put("/me/duty", tags=["responders"])
+@router.put("/me/duty", tags=["responders"], responses={**BODY, **_refusals(404)})
 async def set_duty(body: DutyIn, d: D, who: RespondingOnly) -> dict[str, Any]:
     """On or off duty. The position is kept only while on duty."""
     r = d.state.responders.get(who.responder_id or "")
@@ -189,7 +245,7 @@ async def push_public_key(request: Request) -> dict[str, str | None]:
     return {"key": notifier.push.public_key() if notifier and notifier.push else None}
 
 
-@router.post("/me/push-subscription", status_code=201, tags=["responders"])
+@router.post("/me/push-subscription", status_code=201, tags=["responders"], responses=BODY)
 async def add_push_subscription(
     body: PushSubscriptionIn, request: Request, d: D, who: RespondingOnly
 ) -> dict[str, str]:
@@ -201,16 +257,17 @@ async def add_push_subscription(
     return {"status": "subscribed"}
 
 
-@router.post("/incidents/{incident_id}/seen", tags=["incidents"])
-async def seen(incident_id: str, request: Request, who: RespondingOnly) -> dict[str, str]:
+@router.post("/incidents/{incident_id}/seen", tags=["incidents"], responses={**AUTH, **_refusals(404)})
+async def seen(incident_id: str, request: Request, d: D, who: RespondingOnly) -> dict[str, str]:
     """The responder's phone showed the alarm: its push needs no more retries."""
+    _offered(d, who, incident_id)
     notifier: Notifier | None = request.app.state.notifier
     if notifier is not None:
         notifier.seen.add((incident_id, who.responder_id or ""))
     return {"status": "seen"}
 
 
-@router.get("/incidents", tags=["incidents"])
+@router.get("/incidents", tags=["incidents"], responses=AUTH)
 async def list_incidents(d: D, who: Anyone, active: bool = False) -> list[dict[str, Any]]:
     # Memory is ahead of the disk by at most one group commit, and pushes go out before the commit: list from
     # memory first so a client that reacts to a push always finds what the push announced.
@@ -221,7 +278,7 @@ async def list_incidents(d: D, who: Anyone, active: bool = False) -> list[dict[s
     return [incident_view(who, doc, names) for doc in docs if visible_to(who, doc)]
 
 
-@router.get("/incidents/{incident_id}", tags=["incidents"])
+@router.get("/incidents/{incident_id}", tags=["incidents"], responses={**AUTH, **_refusals(404)})
 async def get_incident(incident_id: str, d: D, who: Anyone) -> dict[str, Any]:
     inc = d.state.incidents.get(incident_id)
     doc = (
@@ -237,35 +294,36 @@ async def get_incident(incident_id: str, d: D, who: Anyone) -> dict[str, Any]:
     return view
 
 
-@router.post("/incidents/{incident_id}/accept", tags=["incidents"])
+@router.post("/incidents/{incident_id}/accept", tags=["incidents"], responses={**BODY, **_refusals(404, 409)})
 async def accept(incident_id: str, body: AcceptIn, d: D, who: RespondingOnly) -> dict[str, Any]:
     """Accept: the key ring is sent "help on the way"."""
+    _offered(d, who, incident_id)
     await _act(d, actions.accept, incident_id, who.responder_id, now_ms(), body.eta_min)
     return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
 
 
-@router.post("/incidents/{incident_id}/decline", tags=["incidents"])
+@router.post("/incidents/{incident_id}/decline", tags=["incidents"], responses={**AUTH, **_refusals(404, 409)})
 async def decline(incident_id: str, d: D, who: RespondingOnly) -> dict[str, str]:
+    _offered(d, who, incident_id)
     await _act(d, actions.decline, incident_id, who.responder_id, now_ms(), d.pipeline)
     return {"status": "declined"}
 
 
-@router.post("/incidents/{incident_id}/on-the-way", tags=["incidents"])
+@router.post("/incidents/{incident_id}/on-the-way", tags=["incidents"], responses={**AUTH, **_refusals(404, 409)})
 async def on_the_way(incident_id: str, d: D, who: RespondingOnly) -> dict[str, Any]:
+    _offered(d, who, incident_id)
     await _act(d, actions.on_the_way, incident_id, who.responder_id, now_ms())
     return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
 
 
-@router.get("/referrals", tags=["incidents"])
+@router.get("/referrals", tags=["incidents"], responses=AUTH)
 async def referrals(_: Anyone) -> list[dict[str, Any]]:
     """Aftercare a responder may choose when resolving, in Dutch and English."""
     return catalogue()
 
 
-@router.post("/incidents/{incident_id}/resolve", tags=["incidents"])
+@router.post("/incidents/{incident_id}/resolve", tags=["incidents"], responses={**BODY, **_refusals(409)})
 async def resolve(incident_id: str, body: ResolveIn, d: D, who: Anyone) -> dict[str, Any]:
-    if body.referral is not None and body.referral not in REFERRALS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "unknown referral; see /api/v1/referrals")
     if who.role == "responder":
         inc = d.state.incidents.get(incident_id)
         if inc is None or who.responder_id not in inc.accepted_by:
@@ -275,26 +333,26 @@ async def resolve(incident_id: str, body: ResolveIn, d: D, who: Anyone) -> dict[
     return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
 
 
-@router.post("/incidents/{incident_id}/escalate", tags=["incidents"])
+@router.post("/incidents/{incident_id}/escalate", tags=["incidents"], responses={**AUTH, **_refusals(409)})
 async def escalate(incident_id: str, d: D, _: Operator) -> dict[str, Any]:
     """Escalate now: the monitoring centre is told and everyone on duty nearby is offered the alarm."""
     await _act(d, operator_actions.escalate, incident_id, now_ms(), d.pipeline)
     return d.state.incidents[incident_id].to_dict()
 
 
-@router.post("/incidents/{incident_id}/assign", tags=["incidents"])
+@router.post("/incidents/{incident_id}/assign", tags=["incidents"], responses={**BODY, **_refusals(409)})
 async def assign(incident_id: str, body: AssignIn, d: D, _: Operator) -> dict[str, Any]:
     """Offer the incident to a responder the operator chose."""
     await _act(d, operator_actions.assign, incident_id, body.responder, now_ms())
     return d.state.incidents[incident_id].to_dict()
 
 
-@router.get("/notices", tags=["supervision"])
+@router.get("/notices", tags=["supervision"], responses=AUTH)
 async def notices(d: D, _: Operator) -> list[dict[str, Any]]:
     return await d.store.notices()
 
 
-@router.get("/stream", tags=["stream"])
+@router.get("/stream", tags=["stream"], responses=AUTH)
 async def stream(request: Request, d: D, who: StreamReader) -> EventSourceResponse:
     """Server-sent events: every incident change and operator notice, as it happens. Takes the bearer header or,
     for a browser's EventSource, the web app's token cookie."""
@@ -305,6 +363,8 @@ async def stream(request: Request, d: D, who: StreamReader) -> EventSourceRespon
     async def events() -> AsyncIterator[dict[str, str]]:
         # A reconnecting client sends the last id it saw and first gets what it missed (bus.py).
         async for msg in d.bus.stream(since):
+            if who.expires_ms is not None and now_ms() >= who.expires_ms:
+                return  # a token that expired while its stream was open: the next reconnect is refused
             doc = json.loads(msg)
             if doc["topic"] == "incident":
                 if not visible_to(who, doc["data"]):
@@ -355,7 +415,7 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
     async def healthz() -> dict[str, Any]:
         return {"ok": True, **dispatcher.health()}
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(_prometheus(dispatcher), media_type="text/plain; version=0.0.4")
 

@@ -1,7 +1,13 @@
-"""Bearer tokens with roles: operator, responder (bound to one responder id) and provisioning."""
+"""Bearer tokens with roles: operator, responder (bound to one responder id) and provisioning.
 
+A grant may end: ``responder:anna;expires=2026-03-01T06:00:00Z`` is refused from that instant on, so a token
+handed out for one night shift stops working without anyone having to remember to revoke it.
+"""
+
+import datetime
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,6 +21,7 @@ ROLES = ("operator", "responder", "provisioning")
 class Principal:
     role: str
     responder_id: str | None = None
+    expires_ms: int | None = None  # Unix ms; None: until the token is removed from the settings
 
 
 def _digest(token: str) -> bytes:
@@ -30,28 +37,52 @@ class TokenTable:
             self.add(token, grant)
 
     def add(self, token: str, grant: str) -> None:
+        grant, _, expiry = grant.partition(";")
         role, _, who = grant.partition(":")
         if role not in ROLES or (role == "responder") != bool(who) or len(token) < 16:
             raise ValueError("a grant is operator, provisioning or responder:<id>, with a token of 16+ characters")
-        self._by_digest[_digest(token)] = Principal(role, who or None)
+        self._by_digest[_digest(token)] = Principal(role, who or None, _expiry_ms(expiry) if expiry else None)
 
-    def lookup(self, token: str) -> Principal | None:
+    def lookup(self, token: str, now_ms: int | None = None) -> Principal | None:
+        """The token's principal, or None when it is unknown or has expired."""
         d = _digest(token)
         found = None
         for known, principal in self._by_digest.items():
             if hmac.compare_digest(known, d):
                 found = principal
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        if found is not None and found.expires_ms is not None and now >= found.expires_ms:
+            return None
         return found
 
 
+def _expiry_ms(text: str) -> int:
+    key, _, value = text.partition("=")
+    try:
+        at = datetime.datetime.fromisoformat(value) if key == "expires" else None
+    except ValueError:
+        at = None
+    # A naive time would be read in the server's zone, which is rarely what whoever wrote the grant meant.
+    if at is None or at.tzinfo is None:
+        raise ValueError("an expiry is ;expires=<ISO 8601 time with a zone>, e.g. ;expires=2026-03-01T06:00:00Z")
+    return int(at.timestamp() * 1000)
+
+
 _bearer = HTTPBearer(auto_error=False)
+
+
+def _unauthorized() -> HTTPException:
+    # One answer for all three: a caller learns nothing about which tokens exist or once existed.
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, "missing, unknown or expired token", {"WWW-Authenticate": "Bearer"}
+    )
 
 
 def principal(request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     table: TokenTable = request.app.state.tokens
     who = table.lookup(cred.credentials) if cred is not None else None
     if who is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown token", {"WWW-Authenticate": "Bearer"})
+        raise _unauthorized()
     return who
 
 
@@ -68,7 +99,7 @@ def stream_principal(
     token = cred.credentials if cred is not None else request.cookies.get(STREAM_COOKIE)
     who = table.lookup(token) if token else None
     if who is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown token", {"WWW-Authenticate": "Bearer"})
+        raise _unauthorized()
     if who.role not in ("operator", "responder"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "needs role operator or responder")
     return who

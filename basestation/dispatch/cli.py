@@ -17,6 +17,9 @@ def dispatch(
     shared_group: Annotated[str | None, typer.Option("--shared-group", help="MQTT v5 shared subscription.")] = None,
     mqtt_protocol: Annotated[int | None, typer.Option("--mqtt-protocol", help="5, or 4 for MQTT 3.1.1.")] = None,
     token: Annotated[list[str] | None, typer.Option("--token", help="TOKEN=ROLE, repeatable.")] = None,
+    https_cert: Annotated[str | None, typer.Option("--https-cert", help="PEM certificate: serve HTTPS.")] = None,
+    https_key: Annotated[str | None, typer.Option("--https-key", help="PEM private key for --https-cert.")] = None,
+    mqtt_tls_ca: Annotated[str | None, typer.Option("--mqtt-tls-ca", help="CA bundle for an mqtts:// broker.")] = None,
 ) -> None:
     """Run the dispatch service. Settings also come from NIGHTWATCH_DISPATCH_* variables."""
     overrides: dict[str, object] = {}
@@ -33,6 +36,9 @@ def dispatch(
         overrides["mqtt_protocol"] = mqtt_protocol
     if token:
         overrides["tokens"] = dict(t.split("=", 1) for t in token)
+    for name, value in (("https_cert", https_cert), ("https_key", https_key), ("mqtt_tls_ca", mqtt_tls_ca)):
+        if value:
+            overrides[name] = value
     settings = DispatchSettings(**overrides)  # type: ignore[arg-type]
     configure_logs(level="INFO")
     # uvloop: the event loop's own transports and callbacks in C, about a quarter of the CPU an uplink costs
@@ -55,8 +61,11 @@ async def serve(settings: DispatchSettings) -> None:
     from basestation.dispatch.api import create_app
     from basestation.dispatch.mqtt_link import MqttLink
     from basestation.dispatch.service import Dispatcher
+    from basestation.dispatch.tls import uvicorn_options
 
     dispatcher = Dispatcher(settings)
     app = create_app(dispatcher, MqttLink(settings, dispatcher))
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    config = uvicorn.Config(
+        app, host=settings.http_host, port=settings.http_port, log_level="warning", **uvicorn_options(settings)
+    )
     await uvicorn.Server(config).serve()

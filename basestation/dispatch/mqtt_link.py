@@ -25,7 +25,7 @@ from basestation.dispatch.effects import Downlink
 from basestation.dispatch.envelope import UP_PREFIX
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-import ssl
+from basestation.dispatch.tls import mqtt_context
 
 log = logging.getLogger("nightwatch.dispatch.mqtt")
 
@@ -159,7 +159,7 @@ class MqttLink:
         s = self.settings
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(
-            lambda: _Connection(self), s.mqtt_host, s.mqtt_port, ssl=ssl.create_default_context() if s.mqtt_tls else None
+            lambda: _Connection(self), s.mqtt_host, s.mqtt_port, ssl=mqtt_context(s) or None
         )
         try:
             conn.write(

@@ -1,10 +1,11 @@
 """The dispatch service's one typed settings object, from the environment (NIGHTWATCH_DISPATCH_*) or arguments."""
 
 import re
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -12,8 +13,13 @@ class DispatchSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTWATCH_DISPATCH_", extra="forbid")
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
-    mqtt_username: str | None = "dispatch"
+    # The user deploy/mosquitto/nightwatch.acl lets read every gateway's uplinks and nobody else.
+    mqtt_username: str | None = "nightwatch-dispatch"
     mqtt_password: str | None = None
+    # mqtts:// verifies the broker against this CA bundle (else the system's); client certificate and key optional.
+    mqtt_tls_ca: Path | None = None
+    mqtt_tls_cert: Path | None = None
+    mqtt_tls_key: Path | None = None
     # amqtt (the embedded demo broker) speaks only 3.1.1; then the broker gets its ack on receipt, not after
     # the commit, so the durability promise holds only on an MQTT 5 broker such as Mosquitto.
     mqtt_protocol: Literal[4, 5] = 5
@@ -24,9 +30,13 @@ class DispatchSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///nightwatch-dispatch.db"
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    # Both set: the API, the web app and the stream are served over HTTPS only (docs/tls.md).
+    https_cert: Path | None = None
+    https_key: Path | None = None
+    # token -> "operator" | "responder:<id>" | "provisioning", each optionally ";expires=<ISO 8601 time>" (auth.py)
     tokens: dict[str, str] = Field(default_factory=dict)
     # Seals device root keys in the database (AES-256-GCM); 64 hex digits. Without it keys are stored as given.
-    key_sealing_key: SecretStr | None = None  # token -> "operator" | "responder:<id>" | "provisioning"
+    key_sealing_key: SecretStr | None = None
 
     # Signed webhooks: every incident change to each of ``webhooks``; escalations also to the monitoring centre.
     webhooks: list[dict[str, str]] = Field(default_factory=list)  # [{"url": ..., "secret": ...}]
@@ -77,6 +87,17 @@ class DispatchSettings(BaseSettings):
         if v is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", v.get_secret_value()):
             raise ValueError("key_sealing_key must be 64 hex digits")
         return v
+
+    @model_validator(mode="after")
+    def _pairs(self) -> "DispatchSettings":
+        if (self.https_cert is None) != (self.https_key is None):
+            raise ValueError("https_cert and https_key go together")
+        if (self.mqtt_tls_cert is None) != (self.mqtt_tls_key is None):
+            raise ValueError("mqtt_tls_cert and mqtt_tls_key go together")
+        if self.mqtt_tls_ca is not None and not self.mqtt_tls:
+            # A CA file with mqtt:// would suggest a verified link that is in fact plain text.
+            raise ValueError("mqtt_tls_ca needs an mqtts:// mqtt_url")
+        return self
 
     def sealing_key(self) -> bytes | None:
         return None if self.key_sealing_key is None else bytes.fromhex(self.key_sealing_key.get_secret_value())

@@ -44,6 +44,14 @@ def test_bad_envelopes_are_refused_with_a_reason(topic: str, change: dict[str, o
     assert e.value.reason == "malformed_envelope"
 
 
+def test_invalid_utf8_inside_a_json_string_is_an_envelope_error() -> None:
+    # Found by the coverage-guided fuzzer (scripts/fuzz/run.py envelope). Anything but an EnvelopeError escapes
+    # the pipeline, and the MQTT link then withholds the PUBACK and reconnects: the broker redelivers the same
+    # message for ever, and one gateway's bad envelope stops the service.
+    with pytest.raises(EnvelopeError):
+        parse(TOPIC, b'{"v":1,"gateway_id":"\xcf"}')
+
+
 @settings(max_examples=examples(500))
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_raise_only_envelope_errors(payload: bytes) -> None:
