@@ -1,0 +1,236 @@
+"""The real services a real-time run drives: an MQTT broker and the dispatch service, with the tokens to use them.
+
+``services()`` starts what is not given: a private Mosquitto (the production broker; the in-process amqtt broker
+when no mosquitto binary exists or when asked), and ``nightwatch dispatch`` as its own process on a SQLite file, as
+in production. The demo runs the same dispatch service in process (``create_app`` and uvicorn) beside the embedded
+broker, so a fresh machine needs nothing else.
+"""
+
+import asyncio
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Tokens:
+    operator: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    provisioner: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    responders: dict[str, str] = field(default_factory=dict)  # responder id -> token
+
+    def table(self) -> dict[str, str]:
+        out = {self.operator: "operator", self.provisioner: "provisioning"}
+        out |= {tok: f"responder:{rid}" for rid, tok in self.responders.items()}
+        return out
+
+
+@dataclass
+class Endpoints:
+    mqtt_host: str
+    mqtt_port: int
+    mqtt_protocol: int  # 5, or 4 for amqtt
+    http_base: str
+    tokens: Tokens
+    broker_name: str
+
+
+def free_port(preferred: int = 0, kind: int = socket.SOCK_STREAM) -> tuple[int, bool]:
+    """``preferred`` if it is free, else any free port; and whether the preferred one was taken."""
+    for candidate in (preferred, 0):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(s.getsockname()[1]), candidate == 0 and preferred != 0
+    raise OSError("no free port")
+
+
+def _mosquitto() -> str | None:
+    found = shutil.which("mosquitto")
+    return found or ("/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None)
+
+
+async def _wait_port(port: int, alive: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            raise RuntimeError("the broker exited during start-up")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {port}") from None
+            await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def mosquitto(workdir: Path, port: int) -> AsyncIterator[None]:
+    """A private Mosquitto with the settings of deploy/mosquitto/nightwatch.conf that latency and loss depend on."""
+    binary = _mosquitto()
+    assert binary is not None
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"user {pwd.getpwuid(os.getuid()).pw_name}\nlistener {port} 127.0.0.1\nallow_anonymous true\n"
+        "set_tcp_nodelay true\nmax_queued_messages 100000\nmax_queued_bytes 0\n"
+        f"log_dest file {workdir / 'mosquitto.log'}\n"
+    )
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await _wait_port(port, lambda: proc.poll() is None)
+        yield
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 10)
+
+
+@contextlib.asynccontextmanager
+async def amqtt(port: int) -> AsyncIterator[None]:
+    from nightwatch.demo.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker("127.0.0.1", port)
+    await broker.start()
+    try:
+        yield
+    finally:
+        await broker.stop()
+
+
+async def _healthy(base: str, alive: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base, timeout=2) as http:
+        while True:
+            if not alive():
+                raise RuntimeError("dispatch exited during start-up")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("dispatch did not come up")
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def dispatch_process(
+    workdir: Path, mqtt_port: int, protocol: int, http_port: int, tokens: Tokens
+) -> AsyncIterator[None]:
+    """``nightwatch dispatch`` in its own process: the real MqttLink, API and live stream on a SQLite file."""
+    args = [
+        str(Path(sys.executable).with_name("nightwatch")),
+        "dispatch",
+        "--mqtt",
+        f"mqtt://127.0.0.1:{mqtt_port}",
+        "--mqtt-protocol",
+        str(protocol),
+        "--db",
+        f"sqlite+aiosqlite:///{workdir / 'dispatch.db'}",
+        "--http",
+        f"127.0.0.1:{http_port}",
+        *[a for tok, role in tokens.table().items() for a in ("--token", f"{tok}={role}")],
+    ]
+    log = (workdir / "dispatch.log").open("ab")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        await _healthy(f"http://127.0.0.1:{http_port}", lambda: proc.poll() is None)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, 20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 5)
+        log.close()
+
+
+def _embedded_server() -> Any:
+    import uvicorn
+
+    class Embedded(uvicorn.Server):
+        """uvicorn inside a program that owns Ctrl-C: uvicorn would take SIGINT for itself and stop serving while
+        the program still shuts its other parts down through it."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Embedded
+
+
+@contextlib.asynccontextmanager
+async def dispatch_in_process(
+    workdir: Path, mqtt_port: int, protocol: int, http_port: int, tokens: Tokens, offer_timeout_s: float = 30.0
+) -> AsyncIterator[None]:
+    """The same service in this process (its public create_app under uvicorn), for the demo."""
+    import uvicorn
+
+    from basestation.dispatch.api import create_app
+    from basestation.dispatch.mqtt_link import MqttLink
+    from basestation.dispatch.service import Dispatcher
+    from basestation.dispatch.settings import DispatchSettings
+
+    settings = DispatchSettings(
+        mqtt_url=f"mqtt://127.0.0.1:{mqtt_port}",
+        mqtt_protocol=4 if protocol == 4 else 5,
+        database_url=f"sqlite+aiosqlite:///{workdir / 'dispatch.db'}",
+        http_port=http_port,
+        tokens=tokens.table(),
+        offer_timeout_s=offer_timeout_s,
+    )
+    dispatcher = Dispatcher(settings)
+    app = create_app(dispatcher, MqttLink(settings, dispatcher))
+    server = _embedded_server()(uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                await serving
+                raise RuntimeError("dispatch stopped during start-up")
+            await asyncio.sleep(0.02)
+        yield
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@contextlib.asynccontextmanager
+async def services(
+    workdir: Path,
+    tokens: Tokens,
+    broker: str = "mosquitto",
+    dispatch: str = "process",
+    mqtt_port: int = 0,
+    http_port: int = 0,
+    mqtt_protocol: int = 5,
+) -> AsyncIterator[Endpoints]:
+    """A broker (``mosquitto``, or ``amqtt`` in process; Mosquitto falls back to amqtt when not installed; or
+    ``external``: one already listening on ``mqtt_port`` and speaking ``mqtt_protocol``) and the dispatch service
+    (``process`` or ``in-process``), on ``mqtt_port`` and ``http_port`` (0: any free port)."""
+    if broker == "mosquitto" and _mosquitto() is None:
+        broker = "amqtt"
+    protocol = {"mosquitto": 5, "amqtt": 4}.get(broker, mqtt_protocol)  # amqtt speaks only MQTT 3.1.1
+    mqtt_port = mqtt_port or free_port()[0]
+    http_port = http_port or free_port()[0]
+    workdir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        if broker == "mosquitto":
+            await stack.enter_async_context(mosquitto(workdir, mqtt_port))
+        elif broker == "amqtt":
+            await stack.enter_async_context(amqtt(mqtt_port))
+        start = dispatch_process if dispatch == "process" else dispatch_in_process
+        await stack.enter_async_context(start(workdir, mqtt_port, protocol, http_port, tokens))
+        yield Endpoints("127.0.0.1", mqtt_port, protocol, f"http://127.0.0.1:{http_port}", tokens, broker)
