@@ -33,6 +33,9 @@ from protocol.search import find_counters, pseudonyms
 from protocol.table import PseudonymTable
 
 HOT_KEYS = 4096  # devices whose AES contexts stay built: those with an alarm in flight
+# The window moves in steps of this many counters, holding up to STEP - 1 more above the lookahead than SPEC 7.3
+# requires: a device's pseudonym key (an AES context to build) is then needed on one accept in STEP, not on each.
+SLIDE_STEP = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +52,13 @@ class Resolver:
         lookbehind: int = LOOKBEHIND,
         horizon: int = RECOVERY_HORIZON,
         expected_devices: int = 1024,
+        step: int = SLIDE_STEP,
     ) -> None:
         self.lookahead = lookahead
+        self.step = step
         self.lookbehind = lookbehind
         self.horizon = horizon
-        self._span = lookahead + lookbehind
+        self._span = lookahead + lookbehind + step - 1
         self._slot_of: dict[int, int] = {}
         self._ids: list[int | None] = []  # slot -> device id, None for a freed slot
         self._free: list[int] = []
@@ -62,7 +67,7 @@ class Resolver:
         self._base = array("q")  # slot -> counter of the first pseudonym held; 0 if none
         self._pids = array("Q")  # slot * span + counter % span -> pseudonym of that counter
         self._count = array("B")  # slot -> how many pseudonyms are held
-        self._table = PseudonymTable(expected_devices * lookahead)
+        self._table = PseudonymTable(expected_devices * (lookahead + step - 1))
         self._hot: OrderedDict[int, DeviceKeys] = OrderedDict()
 
     def __len__(self) -> int:
@@ -145,17 +150,27 @@ class Resolver:
         self._count[slot] = 0
 
     def _fill(self, slot: int, keys: DeviceKeys) -> None:
-        """Point the slot's pseudonyms at the counters around its highest accepted one."""
+        """Point the slot's pseudonyms at the counters around its highest accepted one.
+
+        Only the counters that leave or enter the window are touched: an accept moves it by one, and this runs
+        for nearly every frame the service accepts.
+        """
         highest = self._replay[slot].highest
         lo = max(1, highest - self.lookbehind + 1)
-        hi = min(COUNTER_MAX, highest + self.lookahead)
+        hi = min(COUNTER_MAX, highest + self.lookahead + self.step - 1)
         base, count, off, span = self._base[slot], self._count[slot], slot * self._span, self._span
-        held = range(base, base + count)
-        for c in held:
-            if not lo <= c <= hi:
+        top = base + count - 1
+        if count and (hi < base or lo > top):
+            self._clear(slot)
+            count = 0
+        if count:
+            table, pids = self._table, self._pids
+            for c in (*range(base, min(top, lo - 1) + 1), *range(max(base, hi + 1), top + 1)):
                 pos = off + c % span
-                self._table.remove(self._pids[pos], pos)
-        new = [c for c in range(lo, hi + 1) if c not in held]
+                table.remove(pids[pos], pos)
+            new = [*range(lo, min(hi, base - 1) + 1), *range(max(lo, top + 1), hi + 1)]
+        else:
+            new = list(range(lo, hi + 1))
         if len(new) > 4:
             fresh = pseudonyms(keys.k_id, DIR_UP, 0, new[0], new[-1] - new[0] + 1, PSEUDONYM_SIZE)
             computed = {c: int(fresh[c - new[0]]) for c in new}
@@ -193,7 +208,9 @@ class Resolver:
         before = window.highest
         verdict = window.accept(counter)
         if verdict == ACCEPT and window.highest != before:
-            self._fill(slot, self._keys(slot))
+            held_top = self._base[slot] + self._count[slot] - 1
+            if window.highest + self.lookahead > held_top:
+                self._fill(slot, self._keys(slot))
         return verdict
 
     def replay_state(self, device_id: int) -> tuple[int, int]:

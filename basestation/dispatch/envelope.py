@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 
 UP_PREFIX = "nightwatch/v1/up/"
-_GATEWAY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_GATEWAY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_PAYLOAD = 4096
 
 Radio = Literal["ble", "lora"]
@@ -40,12 +40,20 @@ class Reception:
     forwarder: str | None = None
 
 
+_known_topics: dict[str, str] = {}  # topic -> gateway id, for the city's few hundred gateways
+
+
 def gateway_of(topic: str) -> str:
+    gw = _known_topics.get(topic)
+    if gw is not None:
+        return gw
     if not topic.startswith(UP_PREFIX):
         raise EnvelopeError("not an uplink topic")
     gw = topic[len(UP_PREFIX) :]
-    if not _GATEWAY_ID.match(gw):
+    if not _GATEWAY_ID.fullmatch(gw):
         raise EnvelopeError("bad gateway id in topic")
+    if len(_known_topics) < 10_000:
+        _known_topics[topic] = gw
     return gw
 
 
@@ -81,7 +89,7 @@ def parse(topic: str, payload: bytes) -> Reception:
         doc = _decode(payload)
     except msgspec.ValidationError as e:
         raise EnvelopeError(str(e)) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec lets a bad UTF-8 sequence in a string escape as is
         raise EnvelopeError("not JSON") from None
     if doc.gateway_id != gw:
         # A gateway may publish only on its own topic (the broker's ACL); the two must agree.

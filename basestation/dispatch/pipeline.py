@@ -145,8 +145,7 @@ class UplinkPipeline:
         known = st.recent.get(key) if key is not None else None
         if known is None or known.frame != frame or key is None or key[0] not in st.resolver:
             return False
-        ctx.device_id, ctx.counter = key
-        ctx.keys = st.resolver.keys(key[0])
+        ctx.device_id, ctx.counter = key  # keys only if an ACK is owed (``_ack``): most copies need none
         ctx.copy_of = known
         ctx.stop(Outcome.DUPLICATE)
         return True
@@ -352,8 +351,8 @@ class UplinkPipeline:
 
     def _ack(self, ctx: Context, inc: Incident | None, state: int) -> None:
         """Queue an authenticated ACK through a LoRa gateway that heard the frame (BLE gateways only listen)."""
-        rec, keys = ctx.reception, ctx.keys
-        assert rec is not None and keys is not None
+        rec = ctx.reception
+        assert rec is not None
         recent = self.state.recent.get((ctx.device_id, ctx.counter))
         if rec.radio != "lora":
             # Heard over BLE only so far: the ACK is owed, and the first LoRa copy of this frame (a ring sends
@@ -363,6 +362,7 @@ class UplinkPipeline:
             return
         # An incident's alarm may be answered several times (received, then help): each ACK gets its own seq.
         seq = inc.next_ack_seq() if inc is not None and inc.counter == ctx.counter else 0
+        keys = ctx.keys or self.state.resolver.keys(ctx.device_id)
         frame = ack.encode(keys, ack.Ack(ctx.counter, state, seq))
         if recent is not None:
             recent.ack_state, recent.acked_ms = state, ctx.now_ms

@@ -61,6 +61,10 @@ class Dispatcher:
         self.latency_ms: list[float] = []  # ingest to push, most recent first-copy alarms
         self.cluster: Cluster | None = None
         self._next_sweep = 0.0
+        # Cyclic garbage collections stop the event loop: their count and longest pause, by generation.
+        self.gc_pauses = [0, 0, 0]
+        self.gc_max_ms = [0.0, 0.0, 0.0]
+        self._gc_started = 0.0
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url)
@@ -71,6 +75,7 @@ class Dispatcher:
         # of the cyclic collector's reach, a full collection no longer walks it: with 15k key rings one took
         # ~95 ms, a pause for every alarm in flight (bench/dispatch_bench.py). Reference counting still frees it.
         gc.freeze()
+        gc.callbacks.append(self._gc_timer)
         if self.store.dialect == "postgresql" and self.settings.cluster is not False:
             self.cluster = Cluster(self)
             await self.cluster.start()
@@ -87,7 +92,17 @@ class Dispatcher:
             sum(1 for i in self.state.incidents.values() if i.active),
         )
 
+    def _gc_timer(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        gen = info["generation"]
+        self.gc_pauses[gen] += 1
+        self.gc_max_ms[gen] = max(self.gc_max_ms[gen], (time.perf_counter() - self._gc_started) * 1000)
+
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._gc_timer)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -266,4 +281,5 @@ class Dispatcher:
             "unresolved_queue": len(self.state.unresolved),
             "stream_subscribers": self.bus.subscribers,
             "pipeline_p99_ms": round(lat[int(len(lat) * 0.99)], 3) if lat else None,
+            "gc": {"collections": self.gc_pauses, "max_pause_ms": [round(m, 3) for m in self.gc_max_ms]},
         }

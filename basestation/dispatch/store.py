@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, event, func, select, text, update
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -71,6 +71,20 @@ class Store:
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        p = "?" if self.dialect == "sqlite" else "%s"  # the driver's own parameter style
+        # Replicas may write one device's state out of order: the higher counter wins.
+        self._sql_device_state = (
+            f"UPDATE devices SET highest = CASE WHEN highest > {p} THEN highest ELSE {p} END, "
+            f"bitmap = CASE WHEN highest > {p} THEN bitmap ELSE {p} END, "
+            f"last_seen_ms = {p}, battery = {p}, heartbeat_min = {p} WHERE device_id = {p}"
+        )
+        # The claim may have written the frame before the act named its incident: fill that in.
+        self._sql_frames = (
+            f"INSERT INTO frames (device_id, counter, event, rx_ms, incident_id, frame) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (device_id, counter) DO UPDATE SET "
+            "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
+            "frame = coalesce(excluded.frame, frames.frame)"
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -87,7 +101,7 @@ class Store:
     async def apply_in(self, conn: AsyncConnection, batch: Sequence[Durable]) -> None:
         """Write a batch inside the caller's transaction."""
         devices: dict[int, DeviceState] = {}
-        frames: list[dict[str, Any]] = []
+        frames: list[tuple[Any, ...]] = []
         receptions: list[dict[str, Any]] = []
         snapshots: dict[str, dict[str, Any]] = {}
         events: list[dict[str, Any]] = []
@@ -98,16 +112,7 @@ class Store:
                 if prev is None or r.highest >= prev.highest:
                     devices[r.device_id] = r
             elif isinstance(r, FrameSeen):
-                frames.append(
-                    {
-                        "device_id": r.device_id,
-                        "counter": r.counter,
-                        "event": r.event,
-                        "rx_ms": r.rx_ms,
-                        "incident_id": r.incident_id,
-                        "frame": r.frame,
-                    }
-                )
+                frames.append((r.device_id, r.counter, r.event, r.rx_ms, r.incident_id, r.frame))
             elif isinstance(r, ReceptionRow):
                 receptions.append(
                     {
@@ -125,46 +130,28 @@ class Store:
                 events.append({"incident_id": r.incident_id, "at_ms": r.at_ms, "kind": r.kind, "data": r.data})
             else:
                 notices.append({"kind": r.kind, "subject": r.subject, "at_ms": r.at_ms, "data": r.data})
+        # The two statements every heartbeat makes go to the driver as plain SQL with rows as tuples: bound by
+        # SQLAlchemy they cost 2.7 times as much (10.9 against 4.1 us a frame on SQLite), in the writer's thread
+        # and under the GIL the event loop needs.
         if devices:
-            await conn.execute(
-                update(t.devices)
-                .where(t.devices.c.device_id == bindparam("b_id"))
-                .values(
-                    # Replicas may write one device's state out of order: the higher counter wins.
-                    highest=case(
-                        (t.devices.c.highest > bindparam("b_highest"), t.devices.c.highest),
-                        else_=bindparam("b_highest"),
-                    ),
-                    bitmap=case(
-                        (t.devices.c.highest > bindparam("b_highest"), t.devices.c.bitmap), else_=bindparam("b_bitmap")
-                    ),
-                    last_seen_ms=bindparam("b_seen"),
-                    battery=bindparam("b_battery"),
-                    heartbeat_min=bindparam("b_hb"),
-                ),
+            await conn.exec_driver_sql(
+                self._sql_device_state,
                 [
-                    {
-                        "b_id": d.device_id,
-                        "b_highest": d.highest,
-                        "b_bitmap": _signed64(d.bitmap),
-                        "b_seen": d.last_seen_ms,
-                        "b_battery": d.battery,
-                        "b_hb": d.heartbeat_min,
-                    }
+                    (
+                        d.highest,
+                        d.highest,
+                        d.highest,
+                        _signed64(d.bitmap),
+                        d.last_seen_ms,
+                        d.battery,
+                        d.heartbeat_min,
+                        d.device_id,
+                    )
                     for d in devices.values()
                 ],
             )
         if frames:
-            stmt = self._insert(t.frames)
-            # The claim may have written the frame before the act named its incident: fill that in.
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[t.frames.c.device_id, t.frames.c.counter],
-                set_={
-                    "incident_id": func.coalesce(stmt.excluded.incident_id, t.frames.c.incident_id),
-                    "frame": func.coalesce(stmt.excluded.frame, t.frames.c.frame),
-                },
-            )
-            await conn.execute(stmt, frames)
+            await conn.exec_driver_sql(self._sql_frames, frames)
         if receptions:
             await conn.execute(self._insert(t.receptions).on_conflict_do_nothing(), receptions)
         if snapshots:
@@ -389,7 +376,6 @@ class Store:
             return [{"at_ms": r.at_ms, "kind": r.kind, "data": r.data} for r in await conn.execute(q)]
 
     async def count(self, table: str) -> int:
-        from sqlalchemy import func
 
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(t.metadata.tables[table]))).scalar_one())

@@ -8,7 +8,9 @@ from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, LOOKAHEAD, LOOKBEHIND, RECOVERY_HORIZON
 from protocol.errors import FrameError
 from protocol.keys import DeviceKeys
-from protocol.resolver import Resolver, search_key
+from protocol.resolver import SLIDE_STEP, Resolver, search_key
+
+HELD = LOOKAHEAD + SLIDE_STEP - 1  # a fresh device's pseudonyms: SPEC 7.3's lookahead, plus the slide's step
 
 
 def _frame(root: bytes, counter: int, device_id: int = 1, event: int = EVENT_SOS) -> bytes:
@@ -26,7 +28,7 @@ def fleet() -> tuple[Resolver, dict[int, bytes]]:
 
 def test_resolves_every_device_and_counter_in_its_lookahead(fleet: tuple[Resolver, dict[int, bytes]]) -> None:
     r, roots = fleet
-    assert r.table_size == 50 * LOOKAHEAD
+    assert r.table_size == 50 * HELD
     for i, root in roots.items():
         for c in (1, LOOKAHEAD):
             got = r.resolve(_frame(root, c, i))
@@ -37,8 +39,8 @@ def test_table_slides_with_accepted_counters(fleet: tuple[Resolver, dict[int, by
     r, roots = fleet
     assert r.resolve(_frame(roots[3], 10, 3)).device_id == 3
     assert r.accept(3, 10) == "accept"
-    assert r.window(3) == range(10 - LOOKBEHIND + 1, 10 + LOOKAHEAD + 1)
-    assert r.table_size == 49 * LOOKAHEAD + LOOKBEHIND + LOOKAHEAD
+    assert r.window(3) == range(10 - LOOKBEHIND + 1, 10 + HELD + 1)
+    assert r.table_size == 49 * HELD + LOOKBEHIND + HELD
     assert r.resolve(_frame(roots[3], 10 + LOOKAHEAD, 3)).counter == 10 + LOOKAHEAD
     # A late copy of the accepted counter still resolves, and the replay window calls it what it is.
     copy = r.resolve(_frame(roots[3], 10, 3))
@@ -119,7 +121,7 @@ def test_removed_slots_are_reused_cleanly() -> None:
     r.add(9, roots[2])  # same key, new id: takes the freed slot
     assert 2 not in r
     assert r.resolve(_frame(roots[2], 3, 9)).device_id == 9
-    assert r.table_size == 5 * LOOKAHEAD
+    assert r.table_size == 5 * HELD
 
 
 def test_search_key_finds_any_counter_below_2_20() -> None:
@@ -130,3 +132,19 @@ def test_search_key_finds_any_counter_below_2_20() -> None:
     with pytest.raises(FrameError) as e:
         search_key(keys, _frame(root, 1 << 20))
     assert e.value.reason == "unknown_device"
+
+
+def test_the_window_moves_in_steps_and_always_covers_spec_7_3() -> None:
+    # Accepting one counter after another: at every point each counter SPEC 7.3 names resolves, and the
+    # pseudonyms are recomputed only once per SLIDE_STEP accepts.
+    root = os.urandom(16)
+    r = Resolver()
+    r.add(1, root)
+    slides, accepts = 0, 4 * SLIDE_STEP
+    for h in range(1, accepts + 1):
+        before = r.window(1)
+        assert r.accept(1, h) == "accept"
+        slides += r.window(1) != before
+        for c in (max(1, h - LOOKBEHIND + 1), h + LOOKAHEAD):
+            assert r.resolve(_frame(root, c)).counter == c
+    assert slides <= accepts // SLIDE_STEP + 1
