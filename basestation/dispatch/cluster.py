@@ -175,7 +175,7 @@ class Cluster:
         active = None
         for doc in docs:
             inc = incident_from_doc(doc)
-            st.incidents[inc.id] = inc
+            st.track(inc)
             if inc.active:
                 active = inc
             key = (inc.device_id, inc.counter)
@@ -237,7 +237,7 @@ class Cluster:
         if "topic" in msg:
             if msg["topic"] == "incident":
                 inc: Incident = incident_from_doc(msg["data"])
-                st.incidents[inc.id] = inc
+                st.track(inc)
                 if inc.active:
                     st.open_by_device[inc.device_id] = inc.id
                 elif st.open_by_device.get(inc.device_id) == inc.id:

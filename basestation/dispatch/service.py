@@ -7,7 +7,6 @@ returns, which lets the MQTT adapter acknowledge the message to the broker.
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import time
@@ -19,6 +18,7 @@ from basestation.dispatch.assignment import Policy
 from basestation.dispatch.bus import Bus
 from basestation.dispatch.cluster import Cluster
 from basestation.dispatch.effects import Downlink, Effects
+from basestation.dispatch.gc_policy import Collector
 from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.outcomes import Outcome
@@ -61,10 +61,8 @@ class Dispatcher:
         self.latency_ms: list[float] = []  # ingest to push, most recent first-copy alarms
         self.cluster: Cluster | None = None
         self._next_sweep = 0.0
-        # Cyclic garbage collections stop the event loop: their count and longest pause, by generation.
-        self.gc_pauses = [0, 0, 0]
-        self.gc_max_ms = [0.0, 0.0, 0.0]
-        self._gc_started = 0.0
+        self.gc = Collector()
+        self.last_alarm_s = 0.0  # time.monotonic() of the latest alarm decided: the collector waits for quiet
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url)
@@ -74,8 +72,7 @@ class Dispatcher:
         # What start-up built lives as long as the process: imports, keys, replay windows, registries. Moved out
         # of the cyclic collector's reach, a full collection no longer walks it: with 15k key rings one took
         # ~95 ms, a pause for every alarm in flight (bench/dispatch_bench.py). Reference counting still frees it.
-        gc.freeze()
-        gc.callbacks.append(self._gc_timer)
+        self.gc.install()
         if self.store.dialect == "postgresql" and self.settings.cluster is not False:
             self.cluster = Cluster(self)
             await self.cluster.start()
@@ -84,6 +81,7 @@ class Dispatcher:
             asyncio.create_task(self._every(self.settings.tick_s, self._tick), name="dispatch-tick"),
             asyncio.create_task(self._every(self.settings.recovery_every_s, self._sweep), name="dispatch-sweep"),
             asyncio.create_task(self._every(self.settings.purge_every_s, self.purge), name="dispatch-purge"),
+            asyncio.create_task(self.gc.run(lambda: self.last_alarm_s), name="dispatch-gc"),
         ]
         log.info(
             "dispatch ready: %d devices, %d responders, %d open incidents",
@@ -92,17 +90,8 @@ class Dispatcher:
             sum(1 for i in self.state.incidents.values() if i.active),
         )
 
-    def _gc_timer(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-            return
-        gen = info["generation"]
-        self.gc_pauses[gen] += 1
-        self.gc_max_ms[gen] = max(self.gc_max_ms[gen], (time.perf_counter() - self._gc_started) * 1000)
-
     async def stop(self) -> None:
-        with contextlib.suppress(ValueError):
-            gc.callbacks.remove(self._gc_timer)
+        self.gc.uninstall()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -160,6 +149,8 @@ class Dispatcher:
 
     def _decided(self, ctx: Context, t0: float) -> None:
         self.pipeline.finish(ctx)
+        if ctx.effects.urgent:
+            self.last_alarm_s = time.monotonic()
         if ctx.outcome == Outcome.ACCEPTED and ctx.effects.pushes:
             self.latency_ms.append((time.perf_counter() - t0) * 1000)
             if len(self.latency_ms) > 4096:
@@ -281,5 +272,5 @@ class Dispatcher:
             "unresolved_queue": len(self.state.unresolved),
             "stream_subscribers": self.bus.subscribers,
             "pipeline_p99_ms": round(lat[int(len(lat) * 0.99)], 3) if lat else None,
-            "gc": {"collections": self.gc_pauses, "max_pause_ms": [round(m, 3) for m in self.gc_max_ms]},
+            "gc": self.gc.figures(),
         }

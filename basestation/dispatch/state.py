@@ -62,6 +62,12 @@ class DispatchState:
     responders: dict[str, Responder] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)  # active ones, and closed ones until purged
     open_by_device: dict[int, str] = field(default_factory=dict)
+    engaged: set[str] = field(default_factory=set)  # incidents a responder accepted (see ``busy``)
+    # The clock's memory (actions.tick): per incident the key of its last plan and its next deadline; who could
+    # be offered anything, and a number that changes with it.
+    planned: dict[str, tuple[tuple[object, ...], int]] = field(default_factory=dict)
+    pool: tuple[object, ...] = ()
+    pool_version: int = 0
     last_offer_ms: dict[str, int] = field(default_factory=dict)
     recent: OrderedDict[tuple[int, int], Recent] = field(default_factory=OrderedDict)
     # The exact bytes of each remembered first copy: another gateway's copy of them is known without a MIC check.
@@ -73,11 +79,23 @@ class DispatchState:
     unresolvable: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     unresolved_given_up: int = 0
 
+    def track(self, inc: Incident) -> None:
+        """Hold an incident read from storage or another replica."""
+        self.incidents[inc.id] = inc
+        if inc.accepted_by:
+            self.engaged.add(inc.id)
+
     def busy(self) -> set[str]:
-        """Responders engaged in an accepted incident: not offered another."""
+        """Responders engaged in an accepted incident: not offered another.
+
+        Runs for every alarm, so it looks only at incidents someone accepted, not at every one held (at a
+        thousand alarms a second, most of them open and unanswered, that scan was a tenth of a core)."""
         out: set[str] = set()
-        for inc in self.incidents.values():
-            if inc.active:
+        for inc_id in list(self.engaged):
+            inc = self.incidents.get(inc_id)
+            if inc is None or not inc.active:
+                self.engaged.discard(inc_id)
+            else:
                 out.update(inc.accepted_by)
         return out
 

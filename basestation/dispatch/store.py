@@ -403,7 +403,7 @@ class Store:
             q = select(t.incidents.c.doc).where(t.incidents.c.state.in_([s.value for s in ACTIVE]))
             for r in await conn.execute(q):
                 inc = incident_from_doc(r.doc)
-                state.incidents[inc.id] = inc
+                state.track(inc)
                 state.open_by_device[inc.device_id] = inc.id
                 state.last_offer_ms[inc.id] = inc.updated_ms
             await self._load_recent(conn, state, now_ms)

@@ -1,0 +1,129 @@
+"""The clock plans only the incidents that need it, and that changes nothing: a model check against planning
+every open incident on every tick."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from basestation.dispatch import actions
+from basestation.dispatch.assignment import Policy, Responder
+from basestation.dispatch.effects import Effects
+from basestation.dispatch.incidents import Incident, Kind, State
+from basestation.dispatch.pipeline import UplinkPipeline
+from basestation.dispatch.state import DispatchState
+from tests.dispatch.world import RESPONDERS, T0
+from tests.fuzz import examples
+
+PLACES = [(52.1589, 4.4894), (52.1664, 4.4817), (52.1400, 4.5200), (None, None)]
+IDS = list(RESPONDERS)
+POLICY = Policy(offer_timeout_ms=30_000, broadcast_after_ms=90_000, broadcast_radius_m=2_000, escalate_after_ms=180_000)
+
+
+def _world() -> tuple[DispatchState, UplinkPipeline]:
+    state = DispatchState(policy=POLICY)
+    for rid, (lat, lon) in RESPONDERS.items():
+        skills = ["patrol"] if rid != "r-far" else ["first_aid"]
+        state.responders[rid] = Responder(rid, rid, "nl", skills, True, lat, lon)
+    return state, UplinkPipeline(state)
+
+
+def _every_incident(state: DispatchState, pipeline: UplinkPipeline, now: int) -> Effects:
+    """The reference: plan every incident on every tick."""
+    eff = Effects()
+    busy = state.busy()
+    for inc in list(state.incidents.values()):
+        actions.tick_incident(pipeline, inc, now, eff, busy)
+    return eff
+
+
+def _apply(state: DispatchState, pipeline: UplinkPipeline, op: tuple[object, ...], now: int) -> None:
+    kind, ids = op[0], sorted(state.incidents)
+    if kind == "open":
+        lat, lon = PLACES[int(op[1])]  # type: ignore[call-overload]
+        n = len(state.incidents) + 1
+        inc = Incident(f"{n}-1", n, 1, Kind(str(op[2])), State.OPEN, now, now, lat=lat, lon=lon, updated_ms=now)
+        state.incidents[inc.id] = inc
+        pipeline.offer(inc, now, Effects())
+    elif kind == "duty":
+        state.responders[str(op[1])].on_duty = bool(op[2])
+    elif kind == "move":
+        r = state.responders[str(op[1])]
+        r.lat, r.lon = PLACES[int(op[2])]  # type: ignore[call-overload]
+    elif ids:
+        target = ids[int(op[1]) % len(ids)]  # type: ignore[call-overload]
+        try:
+            if kind == "decline":
+                actions.decline(state, target, str(op[2]), now, pipeline)
+            elif kind == "accept":
+                actions.accept(state, target, str(op[2]), now)
+            elif kind == "resolve":
+                actions.resolve(state, target, "operator", now)
+        except actions.ActionError:
+            pass
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("open"), st.integers(0, len(PLACES) - 1), st.sampled_from(["sos", "escort"])),
+        st.tuples(st.just("tick"), st.integers(0, 100_000)),
+        st.tuples(st.just("duty"), st.sampled_from(IDS), st.booleans()),
+        st.tuples(st.just("move"), st.sampled_from(IDS), st.integers(0, len(PLACES) - 1)),
+        st.tuples(st.sampled_from(["decline", "accept"]), st.integers(0, 20), st.sampled_from(IDS)),
+        st.tuples(st.just("resolve"), st.integers(0, 20)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=examples(300))
+@given(operations)
+def test_planning_only_what_is_due_gives_what_planning_everything_gives(ops: list[tuple[object, ...]]) -> None:
+    fast, fast_pipe = _world()
+    ref, ref_pipe = _world()
+    now = T0
+    for op in ops:
+        if op[0] == "tick":
+            now += int(op[1])  # type: ignore[call-overload]
+            got = actions.tick(fast, fast_pipe, now)
+            want = _every_incident(ref, ref_pipe, now)
+            assert [p.data for p in got.pushes] == [p.data for p in want.pushes]
+        else:
+            _apply(fast, fast_pipe, op, now)
+            _apply(ref, ref_pipe, op, now)
+        assert [i.to_dict() for i in fast.incidents.values()] == [i.to_dict() for i in ref.incidents.values()]
+
+
+def test_a_tick_with_nothing_due_plans_nothing() -> None:
+    state, pipeline = _world()
+    for n in range(1, 201):
+        inc = Incident(f"{n}-1", n, 1, Kind.SOS, State.OPEN, T0, T0, lat=52.16, lon=4.49, updated_ms=T0)
+        state.incidents[inc.id] = inc
+    actions.tick(state, pipeline, T0 + 1)
+    planned_before = dict(state.planned)
+    calls = 0
+    real = pipeline.offer
+
+    def counting(*args: object, **kwargs: object) -> None:
+        nonlocal calls
+        calls += 1
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    pipeline.offer = counting  # type: ignore[method-assign]
+    actions.tick(state, pipeline, T0 + 1000)  # one second on: no deadline passed, nobody changed
+    assert calls == 0
+    assert state.planned == planned_before
+    actions.tick(state, pipeline, T0 + POLICY.offer_timeout_ms + 1)  # every offer timed out
+    assert calls == 200
+
+
+def test_a_responder_coming_on_duty_is_offered_the_waiting_incident_at_the_next_tick() -> None:
+    # Nobody to offer to at first: the incident waits on no deadline of its own but on who comes on duty.
+    state, pipeline = _world()
+    for r in state.responders.values():
+        r.on_duty = False
+    inc = Incident("1-1", 1, 1, Kind.SOS, State.OPEN, T0, T0, lat=52.1589, lon=4.4894, updated_ms=T0)
+    state.incidents[inc.id] = inc
+    actions.tick(state, pipeline, T0 + 1000)
+    assert inc.offered_to == []
+    state.responders["r-hooglandse"].on_duty = True
+    actions.tick(state, pipeline, T0 + 2000)
+    assert inc.offered_to == ["r-hooglandse"]
