@@ -32,7 +32,11 @@ from protocol.replay import ACCEPT, ReplayWindow
 from protocol.search import find_counters, pseudonyms
 from protocol.table import PseudonymTable
 
-HOT_KEYS = 4096  # devices whose AES contexts stay built: those with an alarm in flight
+# Devices whose AES contexts stay built, the most recently heard first: about 3.4 kB each, so 55 MB when full.
+# A ring in an alarm retries every few seconds, and building its three contexts again costs more than the rest
+# of a frame's decoding. 16k is every ring heard in the last ten minutes of a city of 100k rings with hourly
+# heartbeats, and far more than an alarm storm's (simulator/scenarios/alarm-storm.toml: 150 rings).
+HOT_KEYS = 16384
 # The window moves in steps of this many counters, holding up to STEP - 1 more above the lookahead than SPEC 7.3
 # requires: a device's pseudonym key (an AES context to build) is then needed on one accept in STEP, not on each.
 SLIDE_STEP = 4

