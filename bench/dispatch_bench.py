@@ -515,6 +515,10 @@ async def _service_flood(
         "frames_per_commit": distinct / commits if commits else 0.0,
         "last_commit_ms": w1["last_commit_ms"],
         "writer_failures": w1["failures"] - w0["failures"],
+        # Where the flood's wall time went on the service's side: committing, and not reading from the broker
+        # because a group commit's worth of uplinks was already in hand.
+        "commit_s": round(w1.get("commit_s", 0.0) - w0.get("commit_s", 0.0), 3),
+        "paused_s": round((h.get("mqtt") or {}).get("paused_s", 0.0) - (h0.get("mqtt") or {}).get("paused_s", 0.0), 3),
         "cpu": used,
     }
 

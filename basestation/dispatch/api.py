@@ -413,7 +413,8 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, Any]:
-        return {"ok": True, **dispatcher.health()}
+        mqtt = link.figures() if link is not None else None
+        return {"ok": True, **dispatcher.health(), "mqtt": mqtt}
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:

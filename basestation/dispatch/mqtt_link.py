@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import socket
+import time
 from collections import deque
 from typing import Any, cast
 
@@ -123,6 +124,8 @@ class MqttLink:
         self._next_id = 0
         self.downlinks_dropped = 0
         self.pauses = 0
+        self.paused_s = 0.0  # time spent not reading because too much was in hand
+        self._paused_at = 0.0
         self.reconnects = 0
         dispatcher.publish = self.publish_downlink
 
@@ -299,6 +302,11 @@ class MqttLink:
         (conn.transport.pause_reading if pause else conn.transport.resume_reading)()
         self._paused = pause
         self.pauses += pause
+        now = time.monotonic()
+        if pause:
+            self._paused_at = now
+        else:
+            self.paused_s += now - self._paused_at
 
     def _acks_ready(self) -> None:
         # One write per turn of the event loop carries every PUBACK that became due in it.
@@ -320,6 +328,17 @@ class MqttLink:
             conn.write(b"".join(out))
         if self._paused and len(pending) <= INFLIGHT_LOW and not self._stopping:
             self._pause(conn, False)
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "connected": self.connected.is_set(),
+            "in_hand": len(self._pending),
+            "pauses": self.pauses,
+            "paused_s": round(self.paused_s, 3),
+            "reconnects": self.reconnects,
+            "downlinks_waiting": len(self._outbox) + len(self._unacked),
+            "downlinks_dropped": self.downlinks_dropped,
+        }
 
     # -- downlinks -----------------------------------------------------------------------------------------
 

@@ -268,6 +268,7 @@ class Dispatcher:
                 "depth": self.writer.depth,
                 "failures": self.writer.failures,
                 "last_commit_ms": round(self.writer.last_commit_ms, 3),
+                "commit_s": round(self.writer.commit_s, 3),
             },
             "unresolved_queue": len(self.state.unresolved),
             "stream_subscribers": self.bus.subscribers,

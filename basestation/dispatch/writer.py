@@ -32,6 +32,7 @@ class Writer:
         self.commits = 0
         self.records = 0
         self.last_commit_ms = 0.0
+        self.commit_s = 0.0  # wall time spent committing, all commits
         self.failures = 0
 
     @property
@@ -111,4 +112,5 @@ class Writer:
             self.commits += 1
             self.records += len(batch)
             self.last_commit_ms = (time.perf_counter() - t) * 1000
+            self.commit_s += self.last_commit_ms / 1000
             return
