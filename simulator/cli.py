@@ -82,13 +82,15 @@ def run(
         f"{s['duration_h']:g} virtual h of {s['rings']} rings in {s['speed']['wall_s']} s "
         f"({s['speed']['virtual_per_wall']}x real time)"
     )
-    for radio, name in (("ble", "BLE"), ("lora", "LoRa SF9")):
-        d = lat[radio]["press_to_screen"]
-        met = lat[radio]["budget_met"]
+    rows = [("BLE", lat["ble"]), ("LoRa", lat["lora"])]
+    if len(lat["lora_by_sf"]) > 1:
+        rows += [(f"LoRa {sf}", {**v, "budget_ms": lat["lora"]["budget_ms"]}) for sf, v in lat["lora_by_sf"].items()]
+    else:
+        rows[1] = (f"LoRa {next(iter(lat['lora_by_sf']))}", lat["lora"])
+    for name, r in rows:
+        d, met = r["press_to_screen"], r["budget_met"]
         verdict = "no alarm over this radio" if met is None else "met" if met else "MISSED"
-        console.print(
-            f"{name}: recognised SOS to screen p95 {d['p95']} ms (budget {lat[radio]['budget_ms']:.0f}): {verdict}"
-        )
+        console.print(f"{name}: recognised SOS to screen p95 {d['p95']} ms (budget {r['budget_ms']:.0f}): {verdict}")
     if s["attacker"] is not None:
         a = s["attacker"]
         console.print(

@@ -42,6 +42,8 @@ def check_ring(ring: SimRing, end_ms: float, timeout: float = 300) -> RingCheck:
         spec = Path(tmp) / "timeline.txt"
         spec.write_text(timeline(ring, end_rel), encoding="utf-8")
         args = ["-m", "firmware.host.runner", "--key", "-", "--device-id", str(ring.cfg.device_id)]
+        if ring.settings:
+            args += ["--settings", json.dumps(ring.settings)]
         done = run_micropython([*args, "--timeline", str(spec)], timeout=timeout, stdin=ring.cfg.root_key.hex() + "\n")
     if done.returncode != 0:
         return RingCheck(ring.index, len(ring.sent), 0, f"runner failed: {done.stderr.strip()[-300:]}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.radio import LORA_HATA, FloatArray, IntArray, PathLoss, lora_sensitivity_dbm
+from simulator.radio import LORA_HATA, LORA_SNR_FLOOR_DB, FloatArray, IntArray, PathLoss, lora_sensitivity_dbm
 from simulator.scenario import RadioSettings
 
 SHADOW_CELL_M = 50.0
@@ -42,7 +42,8 @@ def shadow_db(seed: int, ring: IntArray, gw: IntArray, x: FloatArray, y: FloatAr
 
 @dataclass(frozen=True, slots=True)
 class LoraLink:
-    """Uplink and downlink budgets at SF9 between rings and gateways."""
+    """Uplink and downlink budgets between rings and gateways. ``sf`` is the downlinks' (ACKs go down at SF9,
+    docs/keyring.md); uplinks go at each ring's own SF and use :meth:`sensitivity`."""
 
     radio: RadioSettings
     model: PathLoss = LORA_HATA
@@ -50,7 +51,19 @@ class LoraLink:
 
     @property
     def sensitivity_dbm(self) -> float:
-        return float(lora_sensitivity_dbm(self.sf, self.radio.noise_figure_db))
+        return self.sensitivity(self.sf)
+
+    def sensitivity(self, sf: int) -> float:
+        return float(lora_sensitivity_dbm(sf, self.radio.noise_figure_db))
+
+    def sensitivities(self, sf: IntArray) -> FloatArray:
+        """Per element of ``sf``: the gateway's sensitivity at that SF."""
+        table = np.array([self.sensitivity(s) if 7 <= s <= 12 else np.nan for s in range(13)])
+        return np.asarray(table[sf], dtype=np.float64)
+
+    def noise_dbm(self) -> float:
+        """The receiver's noise floor over BW125; a frame's SNR is its RSSI over this."""
+        return float(lora_sensitivity_dbm(7, self.radio.noise_figure_db) - LORA_SNR_FLOOR_DB[7])
 
     def uplink_dbm(self, d_m: FloatArray, shadow: FloatArray, indoor_db: FloatArray | float) -> FloatArray:
         r = self.radio
@@ -66,8 +79,9 @@ class LoraLink:
             dtype=np.float64,
         )
 
-    def reach_m(self, sigmas: float = 2.0) -> float:
-        """Beyond this distance not even a ``sigmas`` lucky shadow lets a frame through: the index's cell size."""
+    def reach_m(self, sigmas: float = 2.0, sf: int | None = None) -> float:
+        """Beyond this distance not even a ``sigmas`` lucky shadow lets a frame at ``sf`` (default: the downlink's)
+        through: the index's cell size."""
         r = self.radio
-        budget = r.ring_tx_dbm + r.ring_gain_db + r.gateway_gain_db - self.sensitivity_dbm
+        budget = r.ring_tx_dbm + r.ring_gain_db + r.gateway_gain_db - self.sensitivity(self.sf if sf is None else sf)
         return self.model.range_m(budget + sigmas * self.model.sigma_db)

@@ -85,6 +85,12 @@ def time_on_air_ms(
     return np.asarray((preamble + 4.25 + n_payload) * t_sym, dtype=np.float64)
 
 
+def lock_ms(sf: int | IntArray) -> FloatArray:
+    """When a receiver has locked onto a packet, from its start: Bor et al. 2016, a later packet can still capture
+    the receiver until the last ``CAPTURE_LOCK_SYMBOLS`` of the 8 + 4.25 preamble symbols."""
+    return np.asarray((8 + 4.25 - CAPTURE_LOCK_SYMBOLS) * symbol_ms(sf), dtype=np.float64)
+
+
 def off_time_ms(toa_ms: float, duty: float) -> float:
     """EU868 (ETSI EN 300 220, RP002): after ``toa`` the sub-band stays closed until toa/duty from the start."""
     return toa_ms / duty - toa_ms
@@ -105,7 +111,7 @@ def capture_survives(
     end: FloatArray,
     power: FloatArray,
     channel: IntArray,
-    lock_ms: float,
+    lock_ms: float | FloatArray,
     capture_db: float = CAPTURE_DB,
 ) -> BoolArray:
     """Which packets one gateway receives, given every same-SF packet it hears (the capture model).
@@ -113,7 +119,8 @@ def capture_survives(
     A packet survives when, against each packet overlapping it on its channel, it is ``capture_db`` stronger and
     arrived before that one's receiver lock (its start + ``lock_ms``): Bor et al.'s rule. Two packets that
     overlap within ``capture_db`` of each other are both lost. Packets on other channels never interfere
-    (SX1301: 8 independent IF chains); different SFs are taken as orthogonal.
+    (SX1301: 8 independent IF chains); different SFs are taken as orthogonal, so a caller mixing SFs folds the SF
+    into ``channel``. ``lock_ms`` is one number, or one per packet (it depends on the SF).
     """
     n = len(start)
     ok = np.ones(n, dtype=np.bool_)
@@ -122,6 +129,7 @@ def capture_survives(
     # Sort by (channel, start): overlapping packets are then neighbours within a bounded distance.
     order = np.lexsort((start, channel))
     s, e, p, c = start[order], end[order], power[order], channel[order]
+    lock = np.broadcast_to(np.asarray(lock_ms, dtype=np.float64), (n,))[order]
     alive = np.ones(n, dtype=np.bool_)
     longest = float(np.max(e - s))
     k = 1
@@ -136,8 +144,8 @@ def capture_survives(
             break
         overlap = near & (s[b] < e[a]) & (s[a] < e[b])
         if np.any(overlap):
-            a_wins = (p[a] - p[b] >= capture_db) & (s[a] <= s[b] + lock_ms)
-            b_wins = (p[b] - p[a] >= capture_db) & (s[b] <= s[a] + lock_ms)
+            a_wins = (p[a] - p[b] >= capture_db) & (s[a] <= s[b] + lock[b])
+            b_wins = (p[b] - p[a] >= capture_db) & (s[b] <= s[a] + lock[a])
             alive[a[overlap & ~a_wins]] = False
             alive[b[overlap & ~b_wins]] = False
         k += 1

@@ -11,8 +11,14 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}"
 
 
+def _lora_name(s: dict[str, Any]) -> str:
+    by_sf = s["latency_ms"].get("lora_by_sf", {})
+    return f"LoRa {next(iter(by_sf))}" if len(by_sf) == 1 else "LoRa (all SFs)"
+
+
 def markdown(s: dict[str, Any], plots: list[Path]) -> str:
     sp, hb, al, lat = s["speed"], s["heartbeats"], s["alarms"], s["latency_ms"]
+    lora_name = _lora_name(s)
     lines = [
         f"# Simulation: {s['scenario']}",
         "",
@@ -31,20 +37,27 @@ def markdown(s: dict[str, Any], plots: list[Path]) -> str:
         "| Radio | n | p50 ms | p95 ms | p99 ms | budget p95 | met |",
         "|---|---|---|---|---|---|---|",
     ]
-    for radio, name in (("ble", "BLE"), ("lora", "LoRa SF9")):
+    for radio, name in (("ble", "BLE"), ("lora", lora_name)):
         d = lat[radio]["press_to_screen"]
         met = lat[radio]["budget_met"]
         lines.append(
             f"| {name} | {d['n']} | {_ms(d['p50'])} | {_ms(d['p95'])} | {_ms(d['p99'])} | "
             f"{lat[radio]['budget_ms']:.0f} | {'-' if met is None else 'yes' if met else 'NO'} |"
         )
+    if len(lat.get("lora_by_sf", {})) > 1:
+        for sf, v in lat["lora_by_sf"].items():
+            d, met = v["press_to_screen"], v["budget_met"]
+            lines.append(
+                f"| LoRa {sf} | {d['n']} | {_ms(d['p50'])} | {_ms(d['p95'])} | {_ms(d['p99'])} | "
+                f"{lat['lora']['budget_ms']:.0f} | {'-' if met is None else 'yes' if met else 'NO'} |"
+            )
     d = lat["first_copy"]["press_to_screen"]
     lines += [
         f"| first copy, either radio | {d['n']} | {_ms(d['p50'])} | {_ms(d['p95'])} | {_ms(d['p99'])} | | |",
         "",
         "Each hop (median / p95 ms, and its share of the summed medians):",
         "",
-        "| Hop | BLE | LoRa SF9 |",
+        f"| Hop | BLE | {lora_name} |",
         "|---|---|---|",
     ]
     for hop in HOPS:
@@ -68,18 +81,28 @@ def markdown(s: dict[str, Any], plots: list[Path]) -> str:
         lines.append(f"| {k.replace('_', ' ')} | {v} |")
     lines += [
         "",
-        "## Heartbeats (idle rings, LoRa SF9)",
+        f"## Heartbeats (idle rings, {lora_name})",
         "",
         f"{hb['sent']} sent, {hb['delivered']} delivered (ratio {hb['delivery_ratio']}); of "
         f"{hb['gateway_copies_heard']} copies above a gateway's sensitivity, {hb['copies_lost_to_collision']} were "
         f"lost to collisions and {hb['copies_lost_to_gateway_tx']} to a gateway transmitting. The busiest gateway "
-        f"spends {hb['busiest_gateway_ack_duty']:.1%} of an hour on heartbeat ACKs (limit 10 %).",
+        f"spends {hb['busiest_gateway_ack_duty']:.1%} of an hour on heartbeat ACKs (limit 10 %; "
+        f"{hb['acks_dropped_duty_cycle']} ACKs dropped for it).",
+        "",
+        f"Backoff (SPEC 7.5): {hb['asked_for_ack']} heartbeats asked for an ACK, {hb['acked']} got one; rings per "
+        f"heartbeat period at the end (min: rings): {json.dumps(hb['periods_at_end_min'])}. "
+        f"LOW_BATTERY (below {hb['low_battery']['threshold_pct']:.0f} %): {hb['low_battery']['frames']} sent by "
+        f"{hb['low_battery']['rings']} rings, {hb['low_battery']['delivered']} delivered.",
         "",
         "| from m | sent | delivered | ratio |",
         "|---|---|---|---|",
     ]
     for r in hb["delivery_by_distance"]:
         lines.append(f"| {r['from_m']:.0f} | {r['sent']} | {r['delivered']} | {r['ratio']} |")
+    if len(hb["by_sf"]) > 1:
+        lines += ["", "| SF | sent | delivered | ratio |", "|---|---|---|---|"]
+        for r in hb["by_sf"]:
+            lines.append(f"| SF{r['sf']} | {r['sent']} | {r['delivered']} | {r['delivered'] / r['sent']:.4f} |")
     lines += [
         "",
         "## Dispatch",

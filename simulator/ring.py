@@ -32,6 +32,7 @@ class SimRing:
     ) -> None:
         self.index = index
         self.cfg = Config(device_id, root_key, 1, settings)
+        self.settings = dict(settings or {})  # for a replay under MicroPython with the same settings
         self.keys = DeviceKeys(root_key)
         self._on_record = on_record
         self.clock = FakeClock()

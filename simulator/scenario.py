@@ -64,6 +64,10 @@ class Rings:
     out_hours: tuple[float, float]
     walking_mps: float
     indoor_loss_db: float
+    sf: tuple[int, ...] = (9,)  # the LoRa spreading factors the rings use (firmware setting lora_sf) ...
+    sf_share: tuple[float, ...] = (1.0,)  # ... and the share of rings on each
+    battery_pct: tuple[float, float] = (100.0, 100.0)  # charge at the start, uniform between the two
+    capacity_mah: float = 1000.0  # the cell (firmware/power.py's battery-life model uses 1000 mAh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +324,29 @@ def _area(area: _Reader) -> tuple[str, tuple[float, float], float, tuple[Place, 
     return area_name, centre, area_radius, districts, destinations
 
 
+def _sfs(rr: _Reader) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    raw = rr._get("sf", 9)
+    sfs = [raw] if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(sfs, list) or not sfs or not all(isinstance(x, int) and 7 <= x <= 12 for x in sfs):
+        raise rr._fail("sf", f"expected a spreading factor 7..12 or a list of them, got {raw!r}")
+    if len(set(sfs)) != len(sfs):
+        raise rr._fail("sf", "each spreading factor once")
+    shares = rr._get("sf_share", [1.0] * len(sfs))
+    if (
+        not isinstance(shares, list)
+        or len(shares) != len(sfs)
+        or not all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in shares)
+        or sum(shares) <= 0
+    ):
+        raise rr._fail("sf_share", f"expected {len(sfs)} non-negative numbers, one per sf, got {shares!r}")
+    total = float(sum(shares))
+    return tuple(sfs), tuple(float(x) / total for x in shares)
+
+
 def _rings(rr: _Reader) -> Rings:
     out = rr.table("out")
+    battery = rr.table("battery")
+    sfs, shares = _sfs(rr)
     rings = Rings(
         count=rr.integer("count", _REQUIRED, 1, 10_000_000),
         exact=rr.text("exact", "alarm", ("alarm", "all")),
@@ -331,9 +356,20 @@ def _rings(rr: _Reader) -> Rings:
         out_hours=out.pair("hours", [2.0, 5.0], 0, 24),
         walking_mps=rr.number("walking_mps", 1.3, 0.1, 5),
         indoor_loss_db=rr.number("indoor_loss_db", 12.0, 0, 40),
+        sf=sfs,
+        sf_share=shares,
+        battery_pct=battery.pair("percent", [100.0, 100.0], 0, 100),
+        capacity_mah=battery.number("capacity_mah", 1000.0, 1, 100_000),
     )
     out.done()
+    battery.done()
     rr.done()
+    if rings.battery_pct[1] < rings.battery_pct[0]:
+        raise ScenarioError(f"{rr.source}: rings.battery.percent: expected [low, high]")
+    if rings.heartbeat_min < 60 and rings.exact != "all":
+        # The bulk path delivers one hour at a time and settles each ring's backoff at the hour's end, so a ring
+        # may beat at most once an hour there.
+        raise ScenarioError(f'{rr.source}: rings.heartbeat_min: below 60 needs exact = "all"')
     return rings
 
 

@@ -25,6 +25,7 @@ class AlarmTrace:
     x: float = 0.0
     y: float = 0.0
     false_alarm: bool = False
+    sf: int = 9  # the ring's LoRa spreading factor
     paths: dict[str, RadioPath] = field(default_factory=lambda: {"ble": RadioPath(), "lora": RadioPath()})
     incident_id: str | None = None
     accepted_ms: float | None = None  # dispatch accepted the first copy (incident opened)

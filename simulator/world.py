@@ -52,6 +52,8 @@ class People:
     walk_ms: FloatArray
     phase_ms: IntArray  # heartbeat phase within the period
     channel0: IntArray  # first uplink channel index
+    sf: IntArray  # LoRa spreading factor of each ring's uplinks
+    battery_pct: FloatArray  # charge at the scenario start
 
     def position(self, idx: IntArray, t_ms: float | FloatArray) -> tuple[FloatArray, FloatArray, BoolArray]:
         """Where each ring in ``idx`` is at ``t_ms``, and whether it is indoors (at home)."""
@@ -160,10 +162,21 @@ def build(sc: Scenario) -> World:
         walk_ms,
         rng.integers(0, period, size=n),
         rng.integers(0, 8, size=n),
+        *_radio_and_cell(sc, n),
     )
     alarms = _alarms(sc, rng, people, proj)
     exact = list(range(n)) if sc.rings.exact == "all" else sorted({al.ring for al in alarms})
     return World(sc, proj, gws, people, alarms, exact)
+
+
+def _radio_and_cell(sc: Scenario, n: int) -> tuple[IntArray, FloatArray]:
+    """Each ring's SF and starting charge, from a generator of their own: the draws above, and so every
+    scenario written before these settings, stay as they were."""
+    rng = np.random.default_rng((sc.seed, 0x5F))
+    sfs = np.array(sc.rings.sf, dtype=np.int64)
+    sf = sfs[rng.choice(len(sfs), size=n, p=np.array(sc.rings.sf_share))] if len(sfs) > 1 else np.full(n, sfs[0])
+    lo, hi = sc.rings.battery_pct
+    return sf, rng.uniform(lo, hi, size=n) if hi > lo else np.full(n, lo)
 
 
 def _alarms(sc: Scenario, rng: np.random.Generator, people: People, proj: Projection) -> list[AlarmPlan]:

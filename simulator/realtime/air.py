@@ -1,8 +1,8 @@
 """The radio model of simulator/radio.py and links.py, asked one frame at a time for a real-time run.
 
 Which gateways hear a frame, and after how long: BLE discovery by each scanner in range (advertising events
-against the scan windows), LoRa time on air at SF9 with path loss, shadowing and fast fading. The run waits these
-delays out on the wall clock before the frame reaches the gateway code. Not modelled here, unlike the
+against the scan windows), LoRa time on air at the ring's SF with path loss, shadowing and fast fading. The run
+waits these delays out on the wall clock before the frame reaches the gateway code. Not modelled here, unlike the
 virtual-time engine: collisions between frames, gateway outages, the gateways' downlink duty cycle (a real-time run
 holds a few frames a second, far from where those bite).
 """
@@ -61,7 +61,7 @@ class Air:
             if np.isfinite(dt)
         ]
 
-    def lora(self, ring: int, x: float, y: float, toa_ms: float) -> list[Heard]:
+    def lora(self, ring: int, x: float, y: float, toa_ms: float, sf: int = 9) -> list[Heard]:
         """The LoRa gateways that decode an uplink from (x, y); each hears it when it ends."""
         cand = self.lora_gw
         if not len(cand):
@@ -71,10 +71,10 @@ class Air:
         sh = self._shadow(self.sc.seed, ring, cand, x, y, link.model.sigma_db)
         p = link.uplink_dbm(d, sh, 0.0) + self.rng.normal(0.0, FAST_FADING_DB, size=len(cand))
         out = []
+        sens = link.sensitivity(sf)
         for g, rssi in zip(cand.tolist(), p.tolist(), strict=True):
-            if rssi >= link.sensitivity_dbm:
-                # SNR over the noise floor: sensitivity + 12.5 dB at SF9.
-                snr = min(SNR_CEILING_DB, rssi - (link.sensitivity_dbm + 12.5))
+            if rssi >= sens:
+                snr = min(SNR_CEILING_DB, rssi - link.noise_dbm())
                 out.append(Heard(int(g), toa_ms, float(rssi), float(snr)))
         return out
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from protocol import uplink
 from protocol.constants import ACK_CANCELLED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED, ACK_STATE_NAMES
+from simulator.exact_rings import ring_settings
 from simulator.realtime.air import Air
 from simulator.realtime.clock import WallClock
 from simulator.realtime.gateways import SimGateways
@@ -67,7 +68,7 @@ class LiveCity:
         """Ring ``index`` of the world, standing where its wearer is at ``t_virtual_ms`` of the scenario."""
         x, y, _ = self.world.people.position(np.array([index]), t_virtual_ms)
         self.where[index] = (float(x[0]), float(y[0]))
-        return self.rings.add(index, index + 1, self.world.root_key(index))
+        return self.rings.add(index, index + 1, self.world.root_key(index), ring_settings(self.world, index))
 
     def press(self, index: int, kind: str, false_alarm: bool = False) -> LiveTrace | None:
         """The wearer starts ``kind`` (sos, escort, cancel) now; an alarm gets a trace."""
@@ -109,7 +110,7 @@ class LiveCity:
             for h in self.air.ble(ring.index, x, y, float(vars(ring.cfg)["ble_burst_ms"])):
                 loop.call_at(self.clock.loop_time(t + h.delay_ms), self.gateways.ble, h.gateway, frame, h.rssi, address)
         else:
-            for h in self.air.lora(ring.index, x, y, float(rec["toa_ms"])):
+            for h in self.air.lora(ring.index, x, y, float(rec["toa_ms"]), int(rec["sf"])):
                 loop.call_at(self.clock.loop_time(t + h.delay_ms), self.gateways.lora, h.gateway, frame, h.rssi, h.snr)
 
     def _ack(self, ring: SimRing, state: int, t: float, trace: LiveTrace | None) -> None:

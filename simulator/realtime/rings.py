@@ -8,8 +8,9 @@ ACKs verified. The wearer's hand is a timeline of button edges, as in the virtua
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
-from simulator.engine import CLICK_GAP_MS, CLICK_MS, SOS_HOLD_MS
+from simulator.gestures import CLICK_GAP_MS, CLICK_MS, SOS_HOLD_MS
 from simulator.realtime.clock import WallClock
 from simulator.ring import Record, SimRing
 
@@ -27,8 +28,8 @@ class LiveRings:
     def now(self) -> int:
         return int(self.clock.ms())
 
-    def add(self, index: int, device_id: int, root_key: bytes) -> SimRing:
-        ring = SimRing(index, device_id, root_key, self.on_record)
+    def add(self, index: int, device_id: int, root_key: bytes, settings: dict[str, Any] | None = None) -> SimRing:
+        ring = SimRing(index, device_id, root_key, self.on_record, settings)
         self.rings[index] = ring
         return ring
 

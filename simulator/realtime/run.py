@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
-from simulator.engine import SOS_HOLD_MS
+from simulator.ble_reach import Reach, reliable_range_m
+from simulator.gestures import SOS_HOLD_MS
 from simulator.realtime import plots, report
 from simulator.realtime.city import LiveCity
 from simulator.realtime.clock import WallClock
@@ -26,9 +28,9 @@ from simulator.realtime.load import BOOT_LEAD_S, plan
 from simulator.realtime.observer import Observer
 from simulator.realtime.responders import Responders
 from simulator.realtime.services import Tokens, services
-from simulator.realtime.summary import summarise
+from simulator.realtime.summary import ble_coverage, summarise
 from simulator.realtime.trace import LiveTrace
-from simulator.scenario import Scenario
+from simulator.scenario import RadioSettings, Scenario
 from simulator.world import World, build
 
 Progress = Callable[[float, dict[str, int]], None]  # (seconds into the run, live counters)
@@ -111,12 +113,26 @@ async def run_async(sc: Scenario, opts: Options, out: Path | None = None, progre
         "downlinks_on_air": city.downlinks_on_air,
     }
     summary = summarise(city.traces, obs.probe_ms(), meta)
+    summary["ble_coverage"] = ble_coverage(city.traces, _nearest_scanner(world, city.where), _reach(sc.radio))
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         pngs = plots.all_plots(city.traces, obs.probe_ms(), summary, out)
         files = [*pngs, *report.write(summary, pngs, out)]
     return Result(city.traces, summary, files)
+
+
+def _nearest_scanner(world: World, where: dict[int, tuple[float, float]]) -> dict[int, float]:
+    """Each ring's distance to the nearest BLE scanner, where it stood."""
+    gws = world.gateways
+    ble = np.flatnonzero(gws.ble)
+    if not len(ble):
+        return {}
+    return {i: float(np.min(np.hypot(gws.x[ble] - x, gws.y[ble] - y))) for i, (x, y) in where.items()}
+
+
+def _reach(radio: RadioSettings) -> Callable[[float], Reach]:
+    return lambda within_ms: reliable_range_m(within_ms, radio)
 
 
 async def _drive(

@@ -7,6 +7,7 @@ virtual-time summary does. Dispatch is a black box here: the moment it decoded t
 the one its first copy took, whichever radio brought it.
 """
 
+import math
 from typing import Any
 
 import numpy as np
@@ -135,4 +136,29 @@ def summarise(traces: list[LiveTrace], probe_ms: list[float], meta: dict[str, An
         "latency_ms": {**lat, "first_copy": {"press_to_screen": dist(first)}, "broker_to_screen": dist(server)},
         "bare_broker_hop_ms": bare,
         "ratios_to_bare_broker_hop": ratios,
+    }
+
+
+def ble_coverage(traces: list[LiveTrace], nearest_m: dict[int, float], reach_for: Any) -> dict[str, Any]:
+    """BLE press -> screen for the alarms within a scanner's reliable range and for those beyond it.
+
+    The radio's share of the budget is what the software leaves: 300 ms minus this run's own p95 of the hops after
+    the gateway receive. ``reach_for(ms)`` gives the range at which 95 % of alarms are heard within that
+    (simulator.ble_reach), and the scanner density that keeps every place within it."""
+    rows = [(t, h) for t in traces if (h := hop_times(t, "ble")) is not None]
+    software = [h["gateway_broker"] + h["broker_dispatch"] + h["push"] for _, h in rows]
+    soft_p95 = pct(software, 95) or 0.0
+    reach = reach_for(BUDGET_MS["ble"] - soft_p95)
+    inside = [sum(h.values()) for t, h in rows if nearest_m.get(t.ring, math.inf) <= reach.range_m]
+    beyond = [sum(h.values()) for t, h in rows if nearest_m.get(t.ring, math.inf) > reach.range_m]
+    p95_in = pct(inside, 95)
+    return {
+        "software_p95_ms": soft_p95,
+        "radio_allowance_ms": round(BUDGET_MS["ble"] - soft_p95, 1),
+        "reliable_range_m": reach.range_m,
+        "grid_spacing_m": reach.spacing_m,
+        "scanners_per_km2": reach.per_km2,
+        "within_range": dist(inside),
+        "beyond_range": dist(beyond),
+        "budget_met_within_range": None if p95_in is None else p95_in <= BUDGET_MS["ble"],
     }

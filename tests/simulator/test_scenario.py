@@ -46,6 +46,11 @@ def test_load_by_path(tmp_path: Path) -> None:
         (('start = "2026-11-20T23:00:00+01:00"', 'start = "2026-11-20T23:00:00"'), "start: give the UTC offset"),
         (("[rings]", "[rings]\n[rings]"), "not valid TOML"),
         (('name = "test-small"', ""), "name: missing"),
+        (('exact = "all"', 'exact = "all"\nsf = 13'), "rings.sf: expected a spreading factor 7..12"),
+        (('exact = "all"', 'exact = "all"\nsf = [7, 7]'), "rings.sf: each spreading factor once"),
+        (('exact = "all"', 'exact = "all"\nsf = [7, 9]\nsf_share = [1]'), "rings.sf_share: expected 2"),
+        (('exact = "all"', 'exact = "alarm"\nheartbeat_min = 30'), 'rings.heartbeat_min: below 60 needs exact = "all"'),
+        (("[rings.out]", "[rings.battery]\npercent = [50, 20]\n[rings.out]"), "rings.battery.percent: expected"),
     ],
 )
 def test_bad_scenarios_name_the_field(change: tuple[str, str], message: str) -> None:

@@ -1,0 +1,169 @@
+"""The exact path's rings in the engine: boot, wakes, the wearer's hand, and what each ring's firmware reports.
+
+Each ring is a SimRing (the real firmware on the fakes); this module puts its wakes on the engine's heap and turns
+its records into the alarm traces and into frames on air (BLE bursts to ble_air, LoRa uplinks to lora_air).
+"""
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from firmware.airtime import UPLINK_CHANNELS
+from firmware.config import DEFAULTS
+from protocol import uplink
+from protocol.constants import ACK_CANCELLED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED
+from simulator.gestures import presses
+from simulator.lora_air import Tx
+from simulator.ring import Record, SimRing
+from simulator.trace import AlarmTrace
+from simulator.world import ESCORT, SOS, World
+
+if TYPE_CHECKING:
+    from simulator.engine import Engine
+
+_ACK_EVENTS = {ACK_RECEIVED: "ack-received", ACK_HELP_ON_THE_WAY: "ack-help", ACK_CANCELLED: "ack-cancelled"}
+
+
+def ring_settings(world: World, i: int) -> dict[str, Any] | None:
+    """The firmware settings a ring runs with that differ from its defaults: its SF, if not the default."""
+    sf = int(world.people.sf[i])
+    return None if sf == DEFAULTS["lora_sf"] else {"lora_sf": sf}
+
+
+class ExactRings:
+    def __init__(self, engine: "Engine") -> None:
+        self.e = engine
+        self.rings: dict[int, SimRing] = {}
+        self.frame_ring: dict[bytes, int] = {}
+        self.frame_trace: dict[bytes, AlarmTrace] = {}
+        self.traces: list[AlarmTrace] = []
+        self._open_trace: dict[int, AlarmTrace] = {}  # ring -> its alarm being pressed or sent
+        self._pid: dict[int, bytes] = {}  # ring -> pseudonym of its open alarm's counter
+        self.ring_frames: list[tuple[int, str, bytes]] = []  # (ring, radio, frame): every exact frame, for checks
+        self.keep_frames = len(engine.world.exact) <= 5000
+
+    def plan(self) -> None:
+        """Boot every exact ring and put its wearer's gestures on the heap."""
+        e = self.e
+        world, sc = e.world, e.sc
+        first_alarm: dict[int, int] = {}
+        for plan in world.alarms:
+            first_alarm.setdefault(plan.ring, plan.at_ms)
+        for i in world.exact:
+            ring = SimRing(i, i + 1, world.root_key(i), self._on_record, ring_settings(world, i))
+            self.rings[i] = ring
+            e.dispatch.add_ring(i + 1, world.root_key(i))
+            boot = int(world.people.phase_ms[i]) % int(sc.rings.heartbeat_min * 60_000)
+            boot = min(boot, max(0, first_alarm.get(i, boot) - 60_000), int(e.end_ms))
+            e.push(boot, "boot", (i,))
+        for plan in world.alarms:
+            e.push(plan.at_ms, "gesture", (plan.ring, plan.kind, plan.cancel_at_ms is not None))
+            if plan.cancel_at_ms is not None:
+                e.push(plan.cancel_at_ms, "gesture", (plan.ring, "cancel", False))
+
+    def schedule(self, ring: SimRing) -> None:
+        if ring.wake_at is not None:
+            self.e.push(float(ring.wake_at), "wake", (ring.index, ring.wake_at))
+
+    def boot(self, i: int) -> None:
+        ring = self.rings[i]
+        ring.boot(int(self.e.now))
+        self.schedule(ring)
+
+    def wake(self, i: int, due: int) -> None:
+        ring = self.rings[i]
+        if ring.wake_at != due:
+            return  # superseded: the ring stepped since and asked for another time
+        ring.wake(int(self.e.now))
+        self.schedule(ring)
+
+    def button(self, i: int, pressed: bool) -> None:
+        ring = self.rings[i]
+        if ring.app is None and not ring.deep:
+            return  # not booted yet
+        ring.button(int(np.ceil(self.e.now)), pressed)
+        self.schedule(ring)
+
+    def gesture(self, i: int, kind: str, false_alarm: bool) -> None:
+        """The wearer's hand: an SOS hold, or a word of short presses (escort, cancel)."""
+        e = self.e
+        t = e.now
+        for down, up in presses(kind == SOS, t):
+            e.push(down, "button", (i, True))
+            e.push(up, "button", (i, False))
+        if kind in (SOS, ESCORT):
+            x, y, _ = e.world.people.position(np.array([i]), t)
+            trace = AlarmTrace(
+                i, kind, t, x=float(x[0]), y=float(y[0]), false_alarm=false_alarm, sf=int(e.world.people.sf[i])
+            )
+            self.traces.append(trace)
+            self._open_trace[i] = trace
+
+    def _on_record(self, ring: SimRing, rec: Record) -> None:
+        kind, t = rec["kind"], float(rec["t_ms"])
+        trace = self._open_trace.get(ring.index)
+        if kind == "pattern" and rec["value"] in (SOS, ESCORT) and trace is not None:
+            if trace.recognised_ms is None:
+                trace.recognised_ms = t
+        elif kind == "uplink" and trace is not None and trace.recognised_ms is not None and not trace.counter:
+            trace.counter = int(rec["value"])
+            self._pid[ring.index] = uplink.pseudonym(ring.keys, trace.counter)
+        elif kind == "radio":
+            self._on_air(ring, rec, trace, t)
+        elif kind == "ack":
+            name = _ACK_EVENTS.get(int(rec["value"]))
+            if name is not None:
+                ring.inputs.append((int(t) - ring.boot_ms, name))
+        if kind == "ack" and trace is not None:
+            state = int(rec["value"])
+            app = ring.app
+            if state == ACK_HELP_ON_THE_WAY and trace.help_ring_ms is None:
+                trace.help_ring_ms = t
+            if (
+                state in (ACK_RECEIVED, ACK_HELP_ON_THE_WAY)
+                and trace.ack_ring_ms is None
+                and (app is not None and app.alarm is not None and app.alarm.counter == trace.counter)
+            ):
+                trace.ack_ring_ms = t
+
+    def _on_air(self, ring: SimRing, rec: Record, trace: AlarmTrace | None, t: float) -> None:
+        e = self.e
+        frame = bytes.fromhex(rec["frame"])
+        radio = rec["radio"]
+        e.counters.exact_frames[radio] += 1
+        self.frame_ring[frame] = ring.index
+        ring.sent.append((int(t) - ring.boot_ms, radio, rec["frame"]))
+        if self.keep_frames:
+            self.ring_frames.append((ring.index, radio, frame))
+        pid = self._pid.get(ring.index)
+        if trace is not None and pid is not None and frame[1:7] == pid:
+            self.frame_trace[frame] = trace
+            path = trace.paths[radio]
+            if path.on_air_ms is None:
+                path.on_air_ms = t
+            if radio == "lora":
+                trace.attempts += 1
+        x, y, indoor = e.world.people.position(np.array([ring.index]), t)
+        ind_db = e.sc.rings.indoor_loss_db if bool(indoor[0]) else 0.0
+        e.attacker.record(t, float(x[0]), float(y[0]), frame)
+        if radio == "lora":
+            e.attacker.record_sf(frame, int(rec["sf"]))
+        if radio == "ble":
+            e.ble.burst(ring, t, float(x[0]), float(y[0]), ind_db, frame)
+        else:
+            chan = UPLINK_CHANNELS.index(int(rec["freq_hz"]))
+            tx = Tx(
+                t,
+                t + float(rec["toa_ms"]),
+                chan,
+                float(x[0]),
+                float(y[0]),
+                ring.index,
+                ind_db,
+                frame,
+                int(rec["freq_hz"]),
+                e.sc.radio.ring_tx_dbm,
+                "ring",
+                int(rec["sf"]),
+            )
+            e.lora.on_air(tx)
