@@ -376,7 +376,9 @@ class UplinkPipeline:
     def _device_seen(self, ctx: Context) -> None:
         up = ctx.up
         assert up is not None
-        info = self.state.devices.setdefault(ctx.device_id, DeviceInfo())
+        info = self.state.devices.get(ctx.device_id)
+        if info is None:
+            info = self.state.devices[ctx.device_id] = DeviceInfo()
         info.last_seen_ms = ctx.now_ms
         info.silent_notified = False
         if up.battery != 255:

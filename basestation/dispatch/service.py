@@ -69,10 +69,7 @@ class Dispatcher:
         if not self.store.sealer.sealing:
             log.warning("no key_sealing_key: device keys are stored unsealed in the database")
         await self.store.load(self.state, now_ms())
-        # What start-up built lives as long as the process: imports, keys, replay windows, registries. Moved out
-        # of the cyclic collector's reach, a full collection no longer walks it: with 15k key rings one took
-        # ~95 ms, a pause for every alarm in flight (bench/dispatch_bench.py). Reference counting still frees it.
-        self.gc.install()
+        self.gc.install()  # full collections only at quiet moments (gc_policy.py)
         if self.store.dialect == "postgresql" and self.settings.cluster is not False:
             self.cluster = Cluster(self)
             await self.cluster.start()
@@ -269,6 +266,7 @@ class Dispatcher:
                 "failures": self.writer.failures,
                 "last_commit_ms": round(self.writer.last_commit_ms, 3),
                 "commit_s": round(self.writer.commit_s, 3),
+                "max_commit_ms": round(self.writer.max_commit_ms, 3),
             },
             "unresolved_queue": len(self.state.unresolved),
             "stream_subscribers": self.bus.subscribers,

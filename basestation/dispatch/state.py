@@ -3,6 +3,8 @@
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
+import msgspec
+
 from basestation.dispatch.assignment import Policy, Responder
 from basestation.dispatch.envelope import Reception
 from basestation.dispatch.incidents import Incident
@@ -20,22 +22,23 @@ class Gateway:
     changed_ms: int = 0
 
 
-@dataclass(slots=True)
-class Recent:
-    """A frame accepted lately: later copies of it are duplicates that refine its incident."""
+class Recent(msgspec.Struct, gc=False):
+    """A frame accepted lately: later copies of it are duplicates that refine its incident.
+
+    Tens of thousands are held at once and none can be part of a reference cycle: as Structs untracked by the
+    cycle collector, no collection walks them (see gc_policy.py)."""
 
     event: str
     incident_id: str | None
     rx_ms: int
-    heard: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # gateway -> (radio, best rssi)
+    heard: dict[str, tuple[str, float | None]] = {}  # gateway -> (radio, best rssi); a fresh dict per Recent
     frame: bytes = b""
     ack_state: int | None = None  # the last ACK state sent (or owed) for this frame, sent again on a retry
     acked_ms: int = 0
     first_rx_ms: int = 0  # gateway clock of the first copy
 
 
-@dataclass(slots=True)
-class DeviceInfo:
+class DeviceInfo(msgspec.Struct, gc=False):
     last_seen_ms: int = 0
     battery: int | None = None
     heartbeat_min: int | None = None

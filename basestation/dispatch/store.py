@@ -5,15 +5,18 @@ are the MQTT messages behind them acknowledged. Repeated records are idempotent 
 crash rewrites the same rows), which is what makes "kill it at any instant" lose nothing and double nothing.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from basestation.dispatch import bulk_sql
 from basestation.dispatch import schema as t
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import (
@@ -69,8 +72,13 @@ class Store:
         self.sealer = sealer or KeySealer(None)
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         self.dialect = self.engine.dialect.name
+        self._sync: Engine | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            if self.engine.url.database not in (None, "", ":memory:"):
+                self._sync = create_engine(self.engine.url.set(drivername="sqlite"))
+                event.listen(self._sync, "connect", _sqlite_pragmas)
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="nightwatch-writer")
         p = "?" if self.dialect == "sqlite" else "%s"  # the driver's own parameter style
         # Replicas may write one device's state out of order: the higher counter wins.
         self._sql_device_state = (
@@ -88,6 +96,9 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._sync is not None:
+            self._sync.dispose()
+        self._write_thread.shutdown(wait=False)
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -95,11 +106,36 @@ class Store:
     # -- the writer's one call -----------------------------------------------------------------------------
 
     async def apply(self, batch: Sequence[Durable]) -> None:
+        if self._sync is not None:
+            # SQLite: the whole transaction in the writer's own thread, one hand-over each way. Through aiosqlite
+            # every statement, BEGIN and COMMIT was a round trip through the event loop, which under a flood is
+            # busy for milliseconds at a time: a 3 ms commit took 17 ms on average and up to 95 ms, and every
+            # uplink in it waited that long for its acknowledgement (bench/dispatch_bench.py).
+            await asyncio.get_running_loop().run_in_executor(self._write_thread, self._apply_sync, batch)
+            return
         async with self.engine.begin() as conn:
             await self.apply_in(conn, batch)
 
+    def _apply_sync(self, batch: Sequence[Durable]) -> None:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            for raw, stmt, params in self._statements(batch):
+                if raw:
+                    conn.exec_driver_sql(stmt, params)
+                else:
+                    conn.execute(stmt, params)
+
     async def apply_in(self, conn: AsyncConnection, batch: Sequence[Durable]) -> None:
         """Write a batch inside the caller's transaction."""
+        for raw, stmt, params in self._statements(batch):
+            if raw:
+                await conn.exec_driver_sql(stmt, params)
+            else:
+                await conn.execute(stmt, params)
+
+    def _statements(self, batch: Sequence[Durable]) -> list[tuple[bool, Any, Any]]:
+        """The statements that write ``batch``: (plain SQL for the driver?, statement, parameters)."""
+        out: list[tuple[bool, Any, Any]] = []
         devices: dict[int, DeviceState] = {}
         frames: list[tuple[Any, ...]] = []
         receptions: list[dict[str, Any]] = []
@@ -132,28 +168,31 @@ class Store:
                 notices.append({"kind": r.kind, "subject": r.subject, "at_ms": r.at_ms, "data": r.data})
         # The two statements every heartbeat makes go to the driver as plain SQL with rows as tuples: bound by
         # SQLAlchemy they cost 2.7 times as much (10.9 against 4.1 us a frame on SQLite), in the writer's thread
-        # and under the GIL the event loop needs.
+        # and under the GIL the event loop needs. On SQLite, many rows to a statement (bulk_sql.py).
         if devices:
-            await conn.exec_driver_sql(
-                self._sql_device_state,
-                [
+            device_rows = [
+                (d.device_id, d.highest, _signed64(d.bitmap), d.last_seen_ms, d.battery, d.heartbeat_min)
+                for d in devices.values()
+            ]
+            if self.dialect == "sqlite":
+                for n, params in bulk_sql.chunks(device_rows, len(bulk_sql.DEVICE_COLUMNS)):
+                    out.append((True, bulk_sql.update_devices(n), params))
+            else:
+                out.append(
                     (
-                        d.highest,
-                        d.highest,
-                        d.highest,
-                        _signed64(d.bitmap),
-                        d.last_seen_ms,
-                        d.battery,
-                        d.heartbeat_min,
-                        d.device_id,
+                        True,
+                        self._sql_device_state,
+                        [(h, h, h, b, seen, bat, hb, i) for i, h, b, seen, bat, hb in device_rows],
                     )
-                    for d in devices.values()
-                ],
-            )
+                )
         if frames:
-            await conn.exec_driver_sql(self._sql_frames, frames)
+            if self.dialect == "sqlite":
+                for n, params in bulk_sql.chunks(frames, len(bulk_sql.FRAME_COLUMNS)):
+                    out.append((True, bulk_sql.insert_frames(n), params))
+            else:
+                out.append((True, self._sql_frames, frames))
         if receptions:
-            await conn.execute(self._insert(t.receptions).on_conflict_do_nothing(), receptions)
+            out.append((False, self._insert(t.receptions).on_conflict_do_nothing(), receptions))
         if snapshots:
             rows = [_incident_row(d) for d in snapshots.values()]
             stmt = self._insert(t.incidents)
@@ -161,11 +200,12 @@ class Store:
                 index_elements=[t.incidents.c.id],
                 set_={c: stmt.excluded[c] for c in ("state", "forced", "updated_ms", "doc")},
             )
-            await conn.execute(stmt, rows)
+            out.append((False, stmt, rows))
         if events:
-            await conn.execute(t.incident_events.insert(), events)
+            out.append((False, t.incident_events.insert(), events))
         if notices:
-            await conn.execute(t.notices.insert(), notices)
+            out.append((False, t.notices.insert(), notices))
+        return out
 
     # -- what replicas on one PostgreSQL share ----------------------------------------------------------
 

@@ -33,6 +33,7 @@ class Writer:
         self.records = 0
         self.last_commit_ms = 0.0
         self.commit_s = 0.0  # wall time spent committing, all commits
+        self.max_commit_ms = 0.0
         self.failures = 0
 
     @property
@@ -113,4 +114,5 @@ class Writer:
             self.records += len(batch)
             self.last_commit_ms = (time.perf_counter() - t) * 1000
             self.commit_s += self.last_commit_ms / 1000
+            self.max_commit_ms = max(self.max_commit_ms, self.last_commit_ms)
             return

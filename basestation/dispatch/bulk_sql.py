@@ -1,0 +1,55 @@
+"""Multi-row SQLite statements for the two writes every heartbeat makes: a group commit's rows in one statement.
+
+Python's sqlite3 releases the GIL around every row's step. Row by row (``executemany``), a commit of 850 frames
+handed the GIL back and forth with a busy event loop 1,700 times, waiting up to a switch interval each time:
+4 ms alone became 17 ms on average and up to 149 ms under a flood (bench/dispatch_bench.py), and every uplink
+behind it waited for its acknowledgement. One statement per chunk steps once.
+"""
+
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+MAX_VARIABLES = 32_766  # SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32
+
+FRAME_COLUMNS = ("device_id", "counter", "event", "rx_ms", "incident_id", "frame")
+DEVICE_COLUMNS = ("device_id", "highest", "bitmap", "last_seen_ms", "battery", "heartbeat_min")
+
+
+def _values(rows: int, columns: int) -> str:
+    one = "(" + ", ".join("?" * columns) + ")"
+    return ", ".join([one] * rows)
+
+
+@lru_cache(maxsize=64)
+def insert_frames(rows: int) -> str:
+    # The claim may have written the frame before the act named its incident: fill that in.
+    return (
+        f"INSERT INTO frames ({', '.join(FRAME_COLUMNS)}) VALUES {_values(rows, len(FRAME_COLUMNS))} "
+        "ON CONFLICT (device_id, counter) DO UPDATE SET "
+        "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
+        "frame = coalesce(excluded.frame, frames.frame)"
+    )
+
+
+@lru_cache(maxsize=64)
+def update_devices(rows: int) -> str:
+    # Replicas may write one device's state out of order: the higher counter wins. In SET, ``devices.*`` is the
+    # row as it was before this statement.
+    names = ", ".join(f"column{i + 1} AS {c}" for i, c in enumerate(DEVICE_COLUMNS))
+    return (
+        "UPDATE devices SET "
+        "highest = CASE WHEN devices.highest > v.highest THEN devices.highest ELSE v.highest END, "
+        "bitmap = CASE WHEN devices.highest > v.highest THEN devices.bitmap ELSE v.bitmap END, "
+        "last_seen_ms = v.last_seen_ms, battery = v.battery, heartbeat_min = v.heartbeat_min "
+        f"FROM (SELECT {names} FROM (VALUES {_values(rows, len(DEVICE_COLUMNS))})) AS v "
+        "WHERE devices.device_id = v.device_id"
+    )
+
+
+def chunks(rows: Sequence[tuple[Any, ...]], columns: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(row count, flattened parameters) per statement, each within SQLite's variable limit."""
+    per = MAX_VARIABLES // columns
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        yield len(part), tuple(v for row in part for v in row)

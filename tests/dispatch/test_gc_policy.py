@@ -1,0 +1,49 @@
+"""The collector's policy: Python never starts a full collection, a due one waits for quiet, and it frees cycles."""
+
+import asyncio
+import gc
+import time
+
+from basestation.dispatch.gc_policy import NEVER, Collector
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_full_collections_wait_for_quiet_and_free_cycles() -> None:
+    before = gc.get_threshold()
+    c = Collector(full_every_s=0.05, quiet_s=0.3, poll_s=0.01)
+    c.install()
+    try:
+        assert gc.get_threshold()[2] == NEVER
+        alarm_at = time.monotonic()
+
+        def nodes() -> int:
+            return sum(isinstance(o, _Node) for o in gc.get_objects())
+
+        # Cycles that lived long enough to reach the old generation, then became garbage: young collections
+        # never look there, and Python no longer starts a full one.
+        held = [_Node() for _ in range(1000)]
+        gc.collect(1)
+        del held
+        for _ in range(20):
+            gc.collect(1)
+        assert nodes() == 1000
+
+        async def scenario() -> tuple[int, int]:
+            task = asyncio.create_task(c.run(lambda: alarm_at))
+            await asyncio.sleep(0.15)  # due, but an alarm came 0.15 s ago: not yet
+            early = nodes()
+            await asyncio.sleep(0.4)  # quiet now
+            task.cancel()
+            return early, nodes()
+
+        early, late = asyncio.run(scenario())
+        assert (early, late) == (1000, 0)
+        assert c.last_full_ms > 0
+    finally:
+        c.uninstall()
+        gc.unfreeze()
+    assert gc.get_threshold() == before
