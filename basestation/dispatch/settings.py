@@ -20,8 +20,8 @@ class DispatchSettings(BaseSettings):
     mqtt_tls_ca: Path | None = None
     mqtt_tls_cert: Path | None = None
     mqtt_tls_key: Path | None = None
-    # amqtt (the embedded demo broker) speaks only 3.1.1; then the broker gets its ack on receipt, not after
-    # the commit, so the durability promise holds only on an MQTT 5 broker such as Mosquitto.
+    # amqtt (the embedded demo broker) speaks only 3.1.1. Acknowledgements wait for the commit in both versions;
+    # replicas need 5 for the shared subscription.
     mqtt_protocol: Literal[4, 5] = 5
     mqtt_client_id: str = "nightwatch-dispatch"
     # Replicas on one PostgreSQL coordinate through it (cluster.py); None means: when the database is PostgreSQL.
