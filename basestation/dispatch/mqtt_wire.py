@@ -8,6 +8,8 @@ PINGREQ/PINGRESP and DISCONNECT. Anything else from the broker is a protocol err
 
 from dataclasses import dataclass
 
+import msgspec
+
 V311 = 4
 V5 = 5
 
@@ -35,8 +37,7 @@ class MqttProtocolError(ValueError):
     """The broker sent something this client cannot take: the connection is closed and made again."""
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(msgspec.Struct, frozen=True, gc=False):  # one per uplink: a Struct builds fastest
     topic: str
     payload: bytes
     qos: int
@@ -144,7 +145,12 @@ class Reader:
         pos, end = 0, len(buf)
         while end - pos >= 2:
             first, length, shift, i, complete = buf[pos], 0, 0, pos + 1, False
-            while i < end:
+            b = buf[i]
+            if b < 0x80:  # lengths under 128 and under 16k (every uplink) take the short ways
+                length, i, complete = b, i + 1, True
+            elif end - i > 1 and buf[i + 1] < 0x80:
+                length, i, complete = (b & 0x7F) | (buf[i + 1] << 7), i + 2, True
+            while not complete and i < end:
                 b = buf[i]
                 i += 1
                 length |= (b & 0x7F) << shift
@@ -217,8 +223,7 @@ def parse_publish(flags: int, body: bytes, version: int) -> Publish:
         raise MqttProtocolError("QoS 2 was never subscribed to")
     if len(body) < 2:
         raise MqttProtocolError("truncated PUBLISH")
-    n = int.from_bytes(body[:2], "big")
-    at = 2 + n
+    at = 2 + ((body[0] << 8) | body[1])
     if at > len(body):
         raise MqttProtocolError("truncated PUBLISH topic")
     try:
@@ -229,7 +234,7 @@ def parse_publish(flags: int, body: bytes, version: int) -> Publish:
     if qos:
         if at + 2 > len(body):
             raise MqttProtocolError("truncated PUBLISH packet id")
-        packet_id = int.from_bytes(body[at : at + 2], "big")
+        packet_id = (body[at] << 8) | body[at + 1]
         at += 2
         if packet_id == 0:
             raise MqttProtocolError("PUBLISH packet id 0")
