@@ -30,7 +30,9 @@ def test_broker_killed_while_frames_keep_arriving(tmp_path: Path, broker: Broker
         pytest.skip("needs a broker that keeps the subscriber's session across a kill (Mosquitto)")
     assert isinstance(broker, MosquittoBroker)
     udp = free_port(kind=2)
-    before, during, after = frames(20), frames(int(OUTAGE_S * 20), first_counter=100), frames(20, first_counter=900)
+    during = frames(int(OUTAGE_S * 20), first_counter=100)
+    # Counters after the outage's: a 60 s outage (make soak) sends 1,200 frames from counter 100.
+    before, after = frames(20), frames(20, first_counter=100 + len(during) + 100)
     with Recorder(broker, [UP], client_id="outage-recorder") as rec:
         subscribed_at = time.time()
         with GatewayThread(settings_for(tmp_path, broker.port, udp)) as gw:
