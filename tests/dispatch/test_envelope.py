@@ -34,6 +34,9 @@ def test_a_good_envelope() -> None:
         (TOPIC, {"rssi": float("nan")}, "rssi"),
         (TOPIC, {"rssi": 1e9}, "rssi"),
         (TOPIC, {"forwarder": "GW"}, "forwarder"),
+        (TOPIC, {"forwarder": "0016C001FF10A235"}, "forwarder"),
+        (TOPIC, {"forwarder": "0016c001ff10a2zz"}, "forwarder"),
+        (TOPIC, {"frame": "10 " + "10" * 23}, "frame"),
         (TOPIC, {"tmst": 1 << 33}, "tmst"),
     ],
 )
