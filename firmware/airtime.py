@@ -35,7 +35,8 @@ SUB_BANDS = (
 )
 
 # The eight uplink channels of a common EU868 gateway plan (867.1-867.9 and 868.1-868.5 MHz, RP002 section
-# 2.5.2): two 1 % sub-bands, so alternating them doubles how often an alarm may go out.
+# 2.5.2): two 1 % sub-bands, so using both doubles how often an alarm may go out. Which one each transmission
+# uses is firmware/channels.py's pseudo-random walk.
 UPLINK_CHANNELS = (
     868100000,
     867100000,
@@ -87,14 +88,16 @@ class AirtimeLedger:
             raise ValueError("frequency outside the EU868 sub-bands")
         return max(0, ticks_diff(self._open_at[band], now))
 
-    def pick(self, channels, now: int, start: int = 0):  # -> (freq_hz, wait_ms)
-        """The channel whose sub-band opens first, searching ``channels`` from index ``start`` round, and the
-        ms until it opens. Rotating ``start`` spreads uplinks over the plan as LoRaWAN devices do."""
+    def pick(self, channels, now: int, start: int = 0, order=None):  # -> (freq_hz, wait_ms)
+        """The channel whose sub-band opens first, searching from position ``start`` round, and the ms until it
+        opens; among channels open now, the first in the search. ``order`` (indices into ``channels``, as
+        ``firmware.channels.order`` fills it) is the search order; without it, ``channels`` as listed."""
         n = len(channels)
-        best = channels[start % n]
+        best = channels[start % n if order is None else order[start % n]]
         best_wait = self.wait_ms(best, now)
         for k in range(n):
-            f = channels[(start + k) % n]
+            i = (start + k) % n
+            f = channels[i if order is None else order[i]]
             w = self.wait_ms(f, now)
             if w < best_wait:
                 best, best_wait = f, w

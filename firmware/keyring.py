@@ -21,7 +21,7 @@ except ImportError:
 
 import struct
 
-from firmware import feedback, press, retry
+from firmware import channels, feedback, press, retry
 from firmware.airtime import UPLINK_CHANNELS, AirtimeLedger, time_on_air_ms
 from firmware.counter_store import CounterExhaustedError, CounterStore
 from firmware.ticks import ticks_add, ticks_diff
@@ -59,6 +59,7 @@ class Outgoing:
     """One counter being sent: its copies, its retry state and the ACK it got."""
 
     __slots__ = (
+        "aged",
         "attempt",
         "aux",
         "counter",
@@ -79,6 +80,7 @@ class Outgoing:
         self.aux = aux
         self.flags = flags
         self.raised = now
+        self.aged = False  # its age reached the field's top: it stays there (see Keyring._frame)
         self.max_attempts = max_attempts
         self.delays = delays
         self.attempt = 0
@@ -106,7 +108,10 @@ class Keyring:
         self.low_battery = False
         self.battery = BATTERY_UNKNOWN
         self._battery_at = now
-        self._channel = 0
+        # The channel order of the walk's current round (firmware/channels.py), kept so that next_deadline,
+        # called at every step, does not shuffle again; nothing of it needs to survive deep sleep.
+        self._order = bytearray(channels.N_CHANNELS)
+        self._order_round = -1
         self._ble_until = None
         self._tx_end = None
         self._rx_until = None  # a receive window after an uplink that asked for an ACK
@@ -181,7 +186,17 @@ class Keyring:
     def _lora_at(self, out, now: int):
         if not out.lora_pending or self._tx_end is not None:
             return None
-        return ticks_add(now, self.ledger.pick(UPLINK_CHANNELS, now, self._channel)[1])
+        return ticks_add(now, self._pick(out, now)[1])
+
+    def _pick(self, out, now: int):  # -> (freq_hz, wait_ms)
+        # RP002 3.3: a pseudo-random channel among those whose sub-band is open, drawn from the counter (in flash)
+        # rather than from state in RTC memory, so a wake from deep sleep does not restart at one channel.
+        pos = channels.position(out.counter, out.attempt)
+        rnd = pos // channels.N_CHANNELS
+        if rnd != self._order_round:
+            channels.order(self.cfg.device_id, rnd, self._order)
+            self._order_round = rnd
+        return self.ledger.pick(UPLINK_CHANNELS, now, pos % channels.N_CHANNELS, self._order)
 
     # ---- the main step ----------------------------------------------------------------------------
 
@@ -343,9 +358,11 @@ class Keyring:
 
     def _frame(self, out, now: int) -> bytes:
         age = ticks_diff(now, out.raised) // 1000
-        up = uplink.Uplink(
-            out.counter, self.cfg.device_id, out.event, self.battery, out.aux, min(age, _AGE_MAX), out.flags
-        )
+        # Ticks wrap: 2^29 ms (6.2 days) on, a difference turns negative, and after twice that small again. An
+        # alarm still unanswered by then is as old as the field can say, and stays so.
+        if out.aged or age < 0 or age >= _AGE_MAX:
+            out.aged, age = True, _AGE_MAX
+        up = uplink.Uplink(out.counter, self.cfg.device_id, out.event, self.battery, out.aux, age, out.flags)
         return uplink.encode(self.keys, up)
 
     def _service(self, out, now: int) -> None:
@@ -376,7 +393,7 @@ class Keyring:
     def _send_lora(self, out, now: int) -> None:
         if self._tx_end is not None:
             return  # the modem is busy; the next step tries again
-        freq, wait = self.ledger.pick(UPLINK_CHANNELS, now, self._channel)
+        freq, wait = self._pick(out, now)
         if wait > 0:
             return
         frame = self._frame(out, now)  # age is fresh for this copy
@@ -384,7 +401,6 @@ class Keyring:
         self._rx_on = False
         self.hw.lora.send(frame, freq, self.cfg.lora_sf)
         self._tx_end = ticks_add(now, int(self.toa_ms + 0.999))
-        self._channel += 1
         out.lora_pending = False
         if out.next_at is None and out.state == 0:
             # Last copy: give the ACK a receive window after it, then give up.

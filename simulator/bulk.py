@@ -4,7 +4,8 @@ An idle ring's firmware does one thing per period: wake from deep sleep, send on
 ``heartbeat_ble_ms`` is 0), sleep again (docs/keyring.md). What the network sees of it is when, on which channel
 and at which SF that frame goes out, whether it asks for an ACK and whether it is a LOW_BATTERY; simulator.idle_rings
 keeps that schedule as the firmware does (backoff out of coverage, low battery), and this module delivers each
-hour's frames through the radio model instead of stepping a Keyring per ring. Rings with an alarm (or every ring,
+hour's frames through the radio model instead of stepping a Keyring per ring. Each heartbeat's channel is the one
+its firmware's channel walk (firmware/channels.py) gives for its counter. Rings with an alarm (or every ring,
 with ``exact = "all"``) run the real firmware in the engine instead; their frames join each hour's collision
 picture here as interferers.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.idle_rings import Beats, IdleSchedule, heartbeat_channel
+from simulator.idle_rings import Beats, IdleSchedule
 from simulator.links import FAST_FADING_DB, LoraLink, shadow_db
 from simulator.radio import BoolArray, FloatArray, IntArray, capture_survives, lock_ms, time_on_air_ms
 from simulator.space import GridIndex
@@ -72,7 +73,6 @@ class BulkHeartbeats:
         self.rng = np.random.default_rng(seed ^ 0x5EED)
         self.end_ms = int(world.scenario.duration_h * H_MS)
         self.schedule = IdleSchedule(world, idle, seed)
-        self.channel = heartbeat_channel()
         self.sens_by_sf = link.sensitivities(np.arange(13).clip(7, 12))
         self.totals = BulkTotals(gateway_frames=np.zeros(len(world.gateways.ids), dtype=np.int64))
         self._row = np.full(world.scenario.rings.count, -1, dtype=np.int64)  # ring -> row in the idle arrays
@@ -92,7 +92,7 @@ class BulkHeartbeats:
         """(start ms, ring, channel, SF) of every idle heartbeat that starts in ``hour``. Stable through the hour:
         the schedule moves on only when the hour is delivered."""
         b = self._hour_beats(hour)
-        return b.start, b.rings, np.full(len(b.rings), self.channel, dtype=np.int64), self.schedule.sf[b.rows]
+        return b.start, b.rings, b.channel, self.schedule.sf[b.rows]
 
     def _links(self, x: FloatArray, y: FloatArray, rings: IntArray, ind_db: FloatArray, sens: FloatArray) -> Pairs:
         """The links worth a look, as pairs: frame (row) index, gateway, mean uplink power with shadowing; plus

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware import power
-from firmware.airtime import UPLINK_CHANNELS, AirtimeLedger
+from firmware import channels, power
 from firmware.config import DEFAULTS
 from protocol.constants import ACK_REQUEST_GAP
 from simulator.radio import BoolArray, FloatArray, IntArray
@@ -31,12 +30,37 @@ BEAT_MAX_MIN = 1440  # firmware/keyring.py _BEAT_MAX_MIN (SPEC 7.5: up to a day)
 MONTH_MS = 30 * 24 * 3_600_000  # power.monthly_mah's month
 
 
-def heartbeat_channel() -> int:
-    """The uplink channel (index) an idle ring's heartbeat goes on. Between heartbeats the ring is in deep sleep;
-    the Keyring rebuilt on wake starts its channel search at index 0, and after an hour every sub-band has long
-    reopened, so the ledger picks the same first channel every time."""
-    freq, _wait = AirtimeLedger(0).pick(UPLINK_CHANNELS, 0, 0)
-    return UPLINK_CHANNELS.index(freq)
+def _mix16(x: IntArray) -> IntArray:
+    # firmware.channels.mix16, element-wise (int64 holds every intermediate exactly).
+    x = x & 0xFFFF
+    x = ((x ^ (x >> 7)) * channels.MIX_MUL_A) & 0xFFFF
+    x = ((x ^ (x >> 9)) * channels.MIX_MUL_B) & 0xFFFF
+    return x ^ (x >> 8)
+
+
+def walk_channels(device_ids: IntArray, positions: IntArray) -> IntArray:
+    """The uplink channel (index into UPLINK_CHANNELS) at each position of each ring's walk when both sub-bands
+    are open: firmware.channels.order and AirtimeLedger.pick, element-wise. An idle ring's heartbeat is the first
+    copy of its counter (position = counter) and comes at least an hour after its last frame, when every sub-band
+    has long reopened, so this is the channel its firmware uses."""
+    d = np.asarray(device_ids, dtype=np.int64)
+    pos = np.asarray(positions, dtype=np.int64)
+    rnd = pos // channels.N_CHANNELS
+    seed = _mix16(d & 0xFFFF)
+    seed = _mix16(seed ^ ((d >> 16) & 0xFFFF))
+    seed = _mix16(seed ^ (rnd & 0xFFFF))
+    seed = _mix16(seed ^ ((rnd >> 16) & 0xFFFF))
+    n = channels.N_CHANNELS
+    order = np.tile(np.arange(n, dtype=np.int64), (len(d), 1))
+    rows = np.arange(len(d))
+    for i in range(n - 1, 0, -1):  # the same Fisher-Yates steps, on every row at once
+        seed = _mix16(seed + i)
+        j = (seed >> 4) % (i + 1)
+        oi = order[:, i].copy()
+        order[:, i] = order[rows, j]
+        order[rows, j] = oi
+    chosen: IntArray = order[rows, pos % n]
+    return chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +72,7 @@ class Beats:
     start: FloatArray
     asks: BoolArray  # FLAG_ACK_REQUESTED
     low: BoolArray  # LOW_BATTERY in place of HEARTBEAT
+    channel: IntArray  # index into UPLINK_CHANNELS, from the ring's channel walk at this counter
 
 
 @dataclass
@@ -73,6 +98,12 @@ class IdleSchedule:
         self.beat_min = np.full(len(idle), self.period_min, dtype=np.int64)
         # Counter minus the last acknowledged counter, for each ring's next heartbeat (8 asks).
         self.gap = rng.integers(1, ACK_REQUEST_GAP + 1, size=len(idle)).astype(np.int64)
+        # Each ring's next frame counter: rings in service for a while, at any point of their channel walk. Its own
+        # generator, so the draws above stay as they were. A wake resumes the block reserved in flash, so each
+        # heartbeat takes the next counter (firmware/counter_store.py, CounterStore.resume).
+        ctr = np.random.default_rng((self.seed, 0xC0DE))
+        self.counter = ctr.integers(1, 1 << 20, size=len(idle)).astype(np.int64)
+        self.device_id = idle.astype(np.int64) + 1  # simulator/exact_rings.py: ring i is device i + 1
         self.sf = p.sf[idle]
         self.level0 = p.battery_pct[idle]
         # The cell drains at the firmware power model's rate for the ring's SF and period (firmware/power.py).
@@ -93,7 +124,8 @@ class IdleSchedule:
         start = self.next_ms[rows]
         # The firmware reads a whole percent: below the threshold means under it, fractions and all.
         low = self.level(rows, start) < self.low_pct
-        return Beats(rows, self.idle[rows], start, self.gap[rows] >= ACK_REQUEST_GAP, low)
+        chan = walk_channels(self.device_id[rows], self.counter[rows])
+        return Beats(rows, self.idle[rows], start, self.gap[rows] >= ACK_REQUEST_GAP, low, chan)
 
     def settle(self, b: Beats, delivered: BoolArray, acked: BoolArray, ack_after_ms: FloatArray) -> None:
         """Advance each ring past its heartbeat, given whether a verified ACK reached it ``ack_after_ms`` after
@@ -113,6 +145,7 @@ class IdleSchedule:
         self.beat_min[b.rows] = new
         self.next_ms[b.rows] = nxt
         self.gap[b.rows] = np.where(acked, 1, self.gap[b.rows] + 1)
+        self.counter[b.rows] += 1
 
     def periods(self) -> dict[int, int]:
         """How many idle rings are on each heartbeat period (minutes) now."""

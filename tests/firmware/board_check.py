@@ -15,7 +15,8 @@ import esp32
 import lora
 import machine
 
-from firmware import advert, keyring, power
+from firmware import advert, channels, keyring, power
+from firmware.airtime import UPLINK_CHANNELS
 from firmware.board_esp32 import Board
 from firmware.config import Config
 from firmware.keyring import Keyring
@@ -59,7 +60,9 @@ def main(root):
     freq_khz, sf, frame = sent[0]
     up = decode(keys, frame)
     check(up is not None and up.event == EVENT_HEARTBEAT and up.device_id == 77, "boot heartbeat decodes")
-    check(freq_khz == 868100 and sf == 9, "first channel, SF9")
+    walk = bytearray(channels.N_CHANNELS)
+    channels.order(77, 0, walk)  # counter 1, first copy: position 1 of round 0
+    check(freq_khz * 1000 == UPLINK_CHANNELS[walk[1]] and sf == 9, "the walk's channel, SF9")
     check(lora.SX1262.last.cfg["syncword"] == 0x34, "public sync word")
     check(lora.SX1262.last.cfg["invert_iq_rx"] is True and lora.SX1262.last.cfg["invert_iq_tx"] is False, "IQ")
 

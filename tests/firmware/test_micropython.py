@@ -22,6 +22,7 @@ def test_firmware_imports_nothing_cpython_only() -> None:
         "firmware." + m
         for m in (
             "airtime",
+            "channels",
             "config",
             "counter_store",
             "feedback",

@@ -218,3 +218,60 @@ def test_keyring_frames_are_consistent_whatever_the_wearer_does(actions: list[tu
         if band in last:
             assert r["t_ms"] - last[band] >= 100 * r["toa_ms"] - 1
         last[band] = r["t_ms"]
+
+
+# Chi-square of eight channel counts against an even spread, 7 degrees of freedom: 24.3 has probability 0.001 for
+# channels drawn independently at random (the walk is more even than that); all on one channel gives 7 x n.
+CHI2_BOUND = 24.3
+
+
+def _chi2(counts: list[int]) -> float:
+    n = sum(counts)
+    e = n / len(counts)
+    return sum((c - e) ** 2 / e for c in counts)
+
+
+@given(
+    st.integers(1, 0xFFFFFFFF),
+    st.integers(1, 0xFFFF0000),
+    st.lists(st.tuples(st.integers(0, 47), st.integers(2, 90)), max_size=4),
+)
+@settings(max_examples=25, deadline=None)
+def test_channels_even_and_duty_cycle_kept_over_many_wakes(
+    device_id: int, counter_start: int, alarms: list[tuple[int, int]]
+) -> None:
+    # 48 wakes from deep sleep, each sending a heartbeat from a Keyring rebuilt from RTC memory; before wake k of
+    # an (k, n) in ``alarms`` the wearer holds an SOS that stays unanswered for n s (copies 2-60 s apart, both bands
+    # in use), then is answered, and the cancel window runs out.
+    from protocol.constants import ACK_HELP_ON_THE_WAY
+    from tests.firmware.mp.sim import Sim
+
+    s = Sim(settings={"heartbeat_min": 1}, counter_start=counter_start, device_id=device_id)
+    alarm_frames: set[int] = set()
+    for k in range(48):
+        for at, n in alarms:
+            if at == k:
+                first = len(s.frames("lora"))
+                s.press(2100)
+                s.run_for(n * 1000)
+                while not s.ack(ACK_HELP_ON_THE_WAY):  # not heard while the modem is sending a copy
+                    s.run_for(300)
+                s.run_for(16 * 60000)
+                alarm_frames.update(range(first, len(s.frames("lora"))))
+        while not s.sleep_and_wake():
+            pass
+    lora = s.frames("lora")
+    # Evenness over the heartbeats: an alarm's copies alternate the two sub-bands as the duty cycle forces, and the
+    # bands hold three and five channels, so their copies cannot be even over the eight.
+    counts = [0] * len(UPLINK_CHANNELS)
+    for i in range(1, len(lora)):  # after the boot frame
+        if i not in alarm_frames:
+            counts[UPLINK_CHANNELS.index(lora[i]["freq_hz"])] += 1
+    assert sum(counts) >= 48  # one more when the cancel window closed shortly before a heartbeat was due
+    assert _chi2(counts) < CHI2_BOUND, counts
+    last: dict[int, int] = {}
+    for r in lora:
+        band = sub_band(r["freq_hz"])
+        if band in last:
+            assert r["t_ms"] - last[band] >= 100 * r["toa_ms"] - 1, (band, r["t_ms"], last[band])
+        last[band] = r["t_ms"]

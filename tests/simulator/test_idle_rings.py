@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from firmware.config import DEFAULTS
-from simulator.idle_rings import BEAT_MAX_MIN, IdleSchedule, heartbeat_channel
+from simulator.idle_rings import BEAT_MAX_MIN, IdleSchedule, walk_channels
 from simulator.ring import Record, SimRing
 from simulator.scenario import parse
 from simulator.world import H_MS, build
@@ -101,16 +101,51 @@ def test_a_draining_cell_crosses_the_threshold_later_not_sooner() -> None:
 
 
 def test_idle_heartbeats_go_on_the_channel_the_firmware_picks() -> None:
-    fw = []
+    # A real Keyring, rebuilt from RTC memory at every wake, against the bulk path's walk for the same counters.
+    from firmware.airtime import UPLINK_CHANNELS
+
+    fw: list[tuple[int, int]] = []
+    counter = [0]
 
     def on(_ring: SimRing, rec: Record) -> None:
-        if rec["kind"] == "radio":
-            fw.append(int(rec["freq_hz"]))
+        if rec["kind"] == "uplink":
+            counter[0] = int(rec["value"])
+        elif rec["kind"] == "radio":
+            fw.append((counter[0], UPLINK_CHANNELS.index(int(rec["freq_hz"]))))
 
-    ring = SimRing(0, 1, bytes(16), on)
+    device_id = 4321
+    ring = SimRing(0, device_id, bytes(16), on, {"heartbeat_min": 1})
     ring.boot(0)
     while ring.wake_at is not None and ring.wake_at < 6 * H_MS:
         ring.wake(ring.wake_at)
-    from firmware.airtime import UPLINK_CHANNELS
+    counters = np.array([c for c, _ in fw], dtype=np.int64)
+    assert len(fw) >= 10 and counters.tolist() == list(range(1, len(fw) + 1))
+    ours = walk_channels(np.full(len(fw), device_id, dtype=np.int64), counters)
+    assert ours.tolist() == [ch for _, ch in fw]
+    assert len(set(ours.tolist())) >= 7  # counters 1-7, then 8-14: seven channels of each round's eight
 
-    assert {UPLINK_CHANNELS.index(f) for f in fw} == {heartbeat_channel()}
+
+def test_the_walk_in_numpy_is_the_firmwares() -> None:
+    from firmware import channels
+
+    rng = np.random.default_rng(7)
+    devices = np.concatenate([rng.integers(0, 1 << 32, size=3000), [0, 1, 0xFFFF, 0x10000, 0xFFFFFFFF]])
+    positions = np.concatenate([rng.integers(0, 1 << 32, size=3000), [0, 7, 8, 0xFFFF * 8, 0xFFFFFFFF]])
+    buf = bytearray(channels.N_CHANNELS)
+    want = []
+    for d, p in zip(devices.tolist(), positions.tolist(), strict=True):
+        channels.order(d, p // channels.N_CHANNELS, buf)
+        want.append(buf[p % channels.N_CHANNELS])
+    assert walk_channels(devices, positions).tolist() == want
+
+
+def test_idle_heartbeats_spread_evenly_over_the_channels() -> None:
+    # The hour's heartbeats of many rings, and one ring's over a day: each near an eighth on every channel (a
+    # chi-square bound that a single channel, or a walk shared by every ring, fails by far).
+    s = _schedule(rings=2000)
+    b = s.beats(0.0, H_MS)
+    counts = np.bincount(b.channel, minlength=8)
+    chi2 = float(((counts - counts.mean()) ** 2 / counts.mean()).sum())
+    assert len(b.rows) == 2000 and chi2 < 24.3, counts
+    day = walk_channels(np.full(24, 99, dtype=np.int64), np.arange(104, 128, dtype=np.int64))  # three whole rounds
+    assert np.bincount(day, minlength=8).tolist() == [3] * 8

@@ -3,6 +3,7 @@
 from firmware.config import Config
 from firmware.fakes import FakeBoard, FakeClock
 from firmware.keyring import Keyring
+from firmware.power import DEEP, sleep_plan
 from firmware.ticks import ticks_diff
 from protocol import ack, uplink
 from protocol.keys import DeviceKeys
@@ -12,8 +13,16 @@ DEVICE_ID = 4242
 
 
 class Sim:
-    def __init__(self, settings=None, battery: int = 100, storage=None, clock_start: int = 0, counter_start: int = 1):
-        self.cfg = Config(DEVICE_ID, KEY, counter_start, settings)
+    def __init__(
+        self,
+        settings=None,
+        battery: int = 100,
+        storage=None,
+        clock_start: int = 0,
+        counter_start: int = 1,
+        device_id: int = DEVICE_ID,
+    ):
+        self.cfg = Config(device_id, KEY, counter_start, settings)
         self.keys = DeviceKeys(KEY)
         self.board = FakeBoard(FakeClock(clock_start), battery=battery, storage=storage)
         self.clock = self.board.clock
@@ -39,6 +48,22 @@ class Sim:
 
     def run_for(self, ms: int) -> None:
         self.run_until(self.clock.elapsed + ms)
+
+    def sleep_and_wake(self) -> bool:
+        """Wait as the power policy says, then step once; True when that wait was a deep sleep. In deep sleep the
+        Keyring is dropped and rebuilt from its snapshot (RTC memory) on the timer's wake, as the board does."""
+        now = self.clock.ticks_ms()
+        mode, wait = sleep_plan(self.app, now)
+        if mode == DEEP:
+            snap = self.app.snapshot(now)
+            self.board.lora.sleep()
+            self.app = None
+            self.clock.advance(wait)
+            self.app = Keyring(self.board.hardware(), self.cfg, self.keys, self.clock.ticks_ms(), snap, wait)
+        else:
+            self.clock.advance(max(1, wait))
+        self.app.poll(self.clock.ticks_ms())
+        return mode == DEEP
 
     def button(self, pressed: bool) -> None:
         self.board.button.set(pressed)

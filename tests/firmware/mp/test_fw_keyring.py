@@ -349,3 +349,53 @@ def test_sos_held_again_after_ack_calls_again_with_the_same_counter():
     again = _uplinks(s, "ble", t0)
     assert len(again) >= 3 and set(u.counter for u in again) == {counter}
     assert s.app.alarm.state == 0 and s.app.alarm.next_at is not None  # retrying until a new ACK
+
+
+def _heartbeats_across_deep_sleep(s: Sim, n: int) -> list:
+    """(counter, freq) of the next ``n`` heartbeats, each sent by a Keyring rebuilt from RTC memory."""
+    out = []
+    while len(out) < n:
+        deep = s.sleep_and_wake()
+        for r in s.frames("lora")[len(out) + 1 :]:  # the boot frame went out before any sleep
+            assert deep, "a heartbeat without a deep sleep before it"
+            out.append((s.decode(r["frame"]).counter, r["freq_hz"]))
+    return out
+
+
+def test_heartbeats_after_deep_sleep_walk_the_channels_and_skip_no_counter():
+    # Each heartbeat is sent by a Keyring rebuilt from the snapshot: channel state in RAM would be lost, and the
+    # eight channels must still all be used, once per eight consecutive counters (RP002 3.3).
+    from firmware.airtime import UPLINK_CHANNELS
+
+    s = Sim(settings={"heartbeat_min": 1})
+    beats = _heartbeats_across_deep_sleep(s, 24)
+    counters = [c for c, _f in beats]
+    assert counters == list(range(2, 26))  # the wake resumes the block reserved in flash (docs finding 3)
+    runs = {}
+    for c, f in beats:
+        runs.setdefault(c // 8, []).append(f)
+    for run in runs.values():
+        assert len(set(run)) == len(run), run  # no channel twice within an aligned run of eight
+    assert sorted(runs[1]) == sorted(UPLINK_CHANNELS) and sorted(runs[2]) == sorted(UPLINK_CHANNELS)
+
+
+def test_two_rings_with_the_same_counters_do_not_hop_in_step():
+    a = Sim(settings={"heartbeat_min": 1})
+    b = Sim(settings={"heartbeat_min": 1}, device_id=DEVICE_ID + 1)
+    fa = [f for _c, f in _heartbeats_across_deep_sleep(a, 16)]
+    fb = [f for _c, f in _heartbeats_across_deep_sleep(b, 16)]
+    assert sum(1 for i in range(16) if fa[i] == fb[i]) <= 6  # 2 expected for independent walks; 16 in step
+
+
+def test_an_alarm_unanswered_for_days_keeps_its_age_at_the_top():
+    # The tick counter wraps (a difference turns negative after 6.2 days, small again after 12.4): the age a
+    # frame carries must still only grow, and stay at the field's top.
+    s = _booted()
+    s.press(2100)
+    ages = []
+    for _ in range(13 * 24 * 3):
+        s.run_for(20 * 60 * 1000)  # thirteen days, past both wraps, twenty minutes at a time
+        ages += [u.age for u in _uplinks(s, "lora") if u.event == EVENT_SOS]
+        s.board.rec.records.clear()  # what was read: a MicroPython heap holds no 13 days of records
+    assert ages == sorted(ages), ages
+    assert ages[-1] == 0xFFFF
