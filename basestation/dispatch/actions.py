@@ -13,6 +13,10 @@ from protocol import ack
 from protocol.constants import ACK_HELP_ON_THE_WAY
 
 PLANNED = frozenset({State.OPEN, State.OFFERED, State.ESCALATED})  # the states ``plan`` acts in
+# Each tick looks at this share of the devices for silence, so each is looked at once a minute: a ring is
+# silent after two heartbeat periods and five minutes, and 16k rings looked at every second stalled the event
+# loop for milliseconds each second.
+DEVICE_ROUND_TICKS = 60
 
 
 class ActionError(ValueError):
@@ -120,7 +124,7 @@ def tick(st: DispatchState, pipeline: UplinkPipeline, now_ms: int) -> Effects:
         if due(st, inc, now_ms, pool):
             tick_incident(pipeline, inc, now_ms, eff, busy)
             planned(st, inc, pool)
-    tick_devices(st, now_ms, eff)
+    tick_devices(st, now_ms, eff, st.devices_due(DEVICE_ROUND_TICKS))
     return eff
 
 
@@ -176,8 +180,12 @@ def tick_incident(
             eff.snapshot(inc)
 
 
-def tick_devices(st: DispatchState, now_ms: int, eff: Effects) -> None:
-    for device_id, info in st.devices.items():
+def tick_devices(st: DispatchState, now_ms: int, eff: Effects, device_ids: list[int] | None = None) -> None:
+    """Notice key rings gone silent: ``device_ids``, or every device."""
+    for device_id in st.devices if device_ids is None else device_ids:
+        info = st.devices.get(device_id)
+        if info is None:
+            continue
         # Two missed heartbeats and a margin: one lost frame is radio, two is a key ring in trouble.
         silent_for = now_ms - info.last_seen_ms
         if info.heartbeat_min and not info.silent_notified and silent_for > (2 * info.heartbeat_min + 5) * 60_000:

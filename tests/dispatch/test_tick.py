@@ -9,7 +9,7 @@ from basestation.dispatch.assignment import Policy, Responder
 from basestation.dispatch.effects import Effects
 from basestation.dispatch.incidents import Incident, Kind, State
 from basestation.dispatch.pipeline import UplinkPipeline
-from basestation.dispatch.state import DispatchState
+from basestation.dispatch.state import DeviceInfo, DispatchState
 from tests.dispatch.world import RESPONDERS, T0
 from tests.fuzz import examples
 
@@ -127,3 +127,21 @@ def test_a_responder_coming_on_duty_is_offered_the_waiting_incident_at_the_next_
     state.responders["r-hooglandse"].on_duty = True
     actions.tick(state, pipeline, T0 + 2000)
     assert inc.offered_to == ["r-hooglandse"]
+
+
+def test_every_silent_ring_is_noticed_once_within_a_round_of_ticks() -> None:
+    state, pipeline = _world()
+    hour = 3_600_000
+    for d in range(1, 301):
+        # Even rings heartbeat hourly and were last heard three hours ago: silent. Odd ones were just heard.
+        seen = T0 - 3 * hour if d % 2 == 0 else T0 - 1000
+        state.devices[d] = DeviceInfo(last_seen_ms=seen, heartbeat_min=60)
+    notices: list[str] = []
+    for i in range(actions.DEVICE_ROUND_TICKS):
+        eff = actions.tick(state, pipeline, T0 + i * 1000)
+        notices += [p.data["subject"] for p in eff.pushes if p.topic == "notice"]
+        if i == 0:
+            assert 0 < len(notices) < 150  # a share of them per tick, not all at once
+    assert sorted(notices, key=int) == [str(d) for d in range(2, 301, 2)]
+    eff = actions.tick(state, pipeline, T0 + 61_000)  # the next round: each is told once, not again
+    assert not [p for p in eff.pushes if p.topic == "notice"]
