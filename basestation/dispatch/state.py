@@ -72,14 +72,6 @@ class DispatchState:
     pool: tuple[object, ...] = ()
     pool_version: int = 0
     _device_round: list[int] = field(default_factory=list)  # the devices still to look at in this round
-
-    def devices_due(self, ticks_per_round: int) -> list[int]:
-        """The next share of the devices, so that every device comes up once every ``ticks_per_round`` calls."""
-        if not self._device_round:
-            self._device_round = list(self.devices)
-        share = -(-len(self.devices) // ticks_per_round)
-        due, self._device_round = self._device_round[:share], self._device_round[share:]
-        return due
     last_offer_ms: dict[str, int] = field(default_factory=dict)
     recent: OrderedDict[tuple[int, int], Recent] = field(default_factory=OrderedDict)
     # The exact bytes of each remembered first copy: another gateway's copy of them is known without a MIC check.
@@ -90,6 +82,14 @@ class DispatchState:
     # Pseudonyms a recovery sweep already failed to place: a replayed recording of them costs no second sweep.
     unresolvable: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     unresolved_given_up: int = 0
+
+    def devices_due(self, ticks_per_round: int) -> list[int]:
+        """The next share of the devices, so that every device comes up once every ``ticks_per_round`` calls."""
+        if not self._device_round:
+            self._device_round = list(self.devices)
+        share = -(-len(self.devices) // ticks_per_round)
+        due, self._device_round = self._device_round[:share], self._device_round[share:]
+        return due
 
     def track(self, inc: Incident) -> None:
         """Hold an incident read from storage or another replica."""
