@@ -58,8 +58,8 @@ from bench.uplinks import (
     copies,
     cpu_seconds,
     drained,
+    latency,
     paced,
-    percentile,
     write_flood,
 )
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
@@ -130,20 +130,6 @@ async def _flood_result(proc: subprocess.Popen[bytes]) -> dict[str, float]:
     return doc
 
 
-def _latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> dict[str, float]:
-    """Latency of each frame's first copy: publish to arrival, in ms."""
-    samples = [(got[c.payload] - sent[c.payload]) * 1000 for c in firsts if c.payload in got and c.payload in sent]
-    if not samples:
-        return {"n": 0.0}
-    return {
-        "n": float(len(samples)),
-        "p50_ms": round(percentile(samples, 50), 3),
-        "p99_ms": round(percentile(samples, 99), 3),
-        "max_ms": round(max(samples), 3),
-        "mean_ms": round(sum(samples) / len(samples), 3),
-    }
-
-
 async def _gateways(port: int) -> dict[str, Any]:
     return {gw: await connect(port, f"bench-{gw}-{os.getpid()}") for gw in GATEWAYS}
 
@@ -203,7 +189,7 @@ async def bare_hop(
     sub.subscribe(UP + "+", qos=1)
     await _probe(port, lambda: count > 0)
     sent, rate = await _paced_run(port, alarms, lambda c: c.payload in got)
-    lat = _latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
+    lat = latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
 
     timing, count = False, 0
     cpu = _Cpu(broker=broker_pid)
@@ -267,8 +253,8 @@ async def node_red(
             reader = asyncio.create_task(read())
             await _probe(port, lambda: count > 0)
             sent, rate = await _paced_run(port, alarms, lambda c: c.payload in got)
-            lat = _latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
-            every = _latency(sent, got, [c for g in alarms[LATENCY_WARMUP:] for c in g])
+            lat = latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
+            every = latency(sent, got, [c for g in alarms[LATENCY_WARMUP:] for c in g])
 
             timing, count = False, 0
             cpu = _Cpu(broker=broker_pid, node_red=red.pid)
@@ -428,13 +414,13 @@ async def dispatch(
             await _probe_service(port, http, _processed(health))
             # Latency first, on the freshly started service as it runs day to day; then the flood; then the same
             # latency run again with other key rings, to show what a flood just absorbed leaves behind.
-            latency = await _service_latency(svc, http, port, alarms)
+            fresh = await _service_latency(svc, http, port, alarms)
             throughput = await _service_flood(svc, http, port, broker_pid, flood_file, flood_n, heartbeats)
             after = await _service_latency(svc, http, port, alarms_after)
             final = (await http.get("/healthz")).json()
     finally:
         svc.stop()
-    return {"throughput": throughput, "latency": latency, "latency_after_flood": after, "health": final}
+    return {"throughput": throughput, "latency": fresh, "latency_after_flood": after, "health": final}
 
 
 async def _probe_service(port: int, http: httpx.AsyncClient, before: int) -> None:
@@ -596,7 +582,7 @@ async def _service_latency(
     with contextlib.suppress(asyncio.CancelledError):
         await reader
     by_payload = {g[0].payload: arrived[g[0].key] for g in alarms if g[0].key in arrived}
-    lat = _latency(sent, by_payload, [g[0] for g in alarms[LATENCY_WARMUP:]])
+    lat = latency(sent, by_payload, [g[0] for g in alarms[LATENCY_WARMUP:]])
     devs = [int(g[0].key.split("-")[0]) for g in alarms]
     sql = "SELECT COUNT(*), COUNT(DISTINCT device_id) FROM incidents WHERE device_id BETWEEN ? AND ?"
     # Incidents are pushed before they are written: give the last group commits up to 10 s to land.

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench.dispatch_bench import OPERATOR, Service, _probe_service, _processed, _retain_gateway_status
-from bench.uplinks import GATEWAYS, UP, Copy, Fleet, connect, copies, drained, paced, percentile, write_flood
+from bench.uplinks import GATEWAYS, UP, Copy, Fleet, connect, copies, drained, latency, paced, write_flood
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from tests.brokers import MosquittoBroker, mosquitto_binary
 
@@ -39,18 +39,6 @@ MEASURE_S = 8.0
 WARMUP = 20  # alarms before the measured ones
 FLOOD_LEAD_S = 1.0  # the flood runs this long before the first measured alarm, and after the last
 FLOODER = 1
-
-
-def _latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> dict[str, float]:
-    samples = [(got[c.payload] - sent[c.payload]) * 1000 for c in firsts if c.payload in got and c.payload in sent]
-    if not samples:
-        return {"n": 0.0}
-    return {
-        "n": float(len(samples)),
-        "p50_ms": round(percentile(samples, 50), 3),
-        "p99_ms": round(percentile(samples, 99), 3),
-        "max_ms": round(max(samples), 3),
-    }
 
 
 class Flood:
@@ -117,7 +105,7 @@ async def bare_hop(port: int, alarms: list[list[Copy]], flood: Flood | None) -> 
     await asyncio.sleep(0.5)
     sent, pub = await _with_flood(flood, lambda: _alarms(port, alarms, lambda c: c.payload in got))
     await sub.disconnect()
-    return {"latency": _latency(sent, got, [g[0] for g in alarms[WARMUP:]]), "flood": pub}
+    return {"latency": latency(sent, got, [g[0] for g in alarms[WARMUP:]]), "flood": pub}
 
 
 async def service_run(svc: Service, port: int, alarms: list[list[Copy]], flood: Flood | None) -> dict[str, Any]:
@@ -150,7 +138,7 @@ async def service_run(svc: Service, port: int, alarms: list[list[Copy]], flood: 
         (min(devs), max(devs)),
     )
     return {
-        "latency": _latency(sent, by_payload, [g[0] for g in alarms[WARMUP:]]),
+        "latency": latency(sent, by_payload, [g[0] for g in alarms[WARMUP:]]),
         "flood": pub,
         "alarms": len(alarms),
         "lost": len(alarms) - n_dev,

@@ -189,5 +189,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
+def latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> dict[str, float]:
+    """Latency of each frame's first copy: publish to arrival, in ms."""
+    samples = [(got[c.payload] - sent[c.payload]) * 1000 for c in firsts if c.payload in got and c.payload in sent]
+    if not samples:
+        return {"n": 0.0}
+    return {
+        "n": float(len(samples)),
+        "p50_ms": round(percentile(samples, 50), 3),
+        "p99_ms": round(percentile(samples, 99), 3),
+        "max_ms": round(max(samples), 3),
+        "mean_ms": round(sum(samples) / len(samples), 3),
+    }
+
+
 if __name__ == "__main__":
     print(json.dumps(asyncio.run(flood(Path(sys.argv[1]), int(sys.argv[2])))), flush=True)
