@@ -1,6 +1,7 @@
 """The run's summary as JSON and Markdown, beside the plots, in the output directory."""
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,20 @@ from simulator.summary import HOP_LABELS, HOPS
 
 def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}"
+
+
+def hop_rows(
+    lat: dict[str, Any], hops: Sequence[str], labels: dict[str, str], ms: Callable[[float | None], str]
+) -> list[str]:
+    """The per-hop table's rows: each hop's median / p95 by radio, and its share of the summed medians."""
+    rows = []
+    for hop in hops:
+        cells = []
+        for radio in ("ble", "lora"):
+            h, share = lat[radio]["hops"][hop], lat[radio]["share_of_median"][hop]
+            cells.append(f"{ms(h['p50'])} / {ms(h['p95'])} ({'-' if share is None else f'{share:.0%}'})")
+        rows.append(f"| {labels[hop]} | {cells[0]} | {cells[1]} |")
+    return rows
 
 
 def _lora_name(s: dict[str, Any]) -> str:
@@ -60,12 +75,7 @@ def markdown(s: dict[str, Any], plots: list[Path]) -> str:
         f"| Hop | BLE | {lora_name} |",
         "|---|---|---|",
     ]
-    for hop in HOPS:
-        cells = []
-        for radio in ("ble", "lora"):
-            h, share = lat[radio]["hops"][hop], lat[radio]["share_of_median"][hop]
-            cells.append(f"{_ms(h['p50'])} / {_ms(h['p95'])} ({'-' if share is None else f'{share:.0%}'})")
-        lines.append(f"| {HOP_LABELS[hop]} | {cells[0]} | {cells[1]} |")
+    lines += hop_rows(lat, HOPS, HOP_LABELS, _ms)
     ack, hlp = lat["press_to_ack_on_ring"], lat["press_to_help_on_ring"]
     lines += [
         "",

@@ -142,8 +142,10 @@ class UplinkPipeline:
         uplinks are such copies (three gateways hear each frame), so they skip the MIC and the replay window."""
         st = self.state
         key = st.by_frame.get(frame)
-        known = st.recent.get(key) if key is not None else None
-        if known is None or known.frame != frame or key is None or key[0] not in st.resolver:
+        if key is None:
+            return False
+        known = st.recent.get(key)
+        if known is None or known.frame != frame or key[0] not in st.resolver:
             return False
         ctx.device_id, ctx.counter = key  # keys only if an ACK is owed (``_ack``): most copies need none
         ctx.copy_of = known

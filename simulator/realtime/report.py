@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.realtime.summary import HOP_LABELS, HOPS
+from simulator.report import hop_rows
 
 
 def _ms(v: float | None) -> str:
@@ -56,12 +57,7 @@ def markdown(s: dict[str, Any], plots: list[Path]) -> str:
             )
     lines += ["", "Each hop (median / p95 ms, and its share of the summed medians):", "", "| Hop | BLE | LoRa SF9 |"]
     lines.append("|---|---|---|")
-    for hop in HOPS:
-        cells = []
-        for radio in ("ble", "lora"):
-            h, share = lat[radio]["hops"][hop], lat[radio]["share_of_median"][hop]
-            cells.append(f"{_ms(h['p50'])} / {_ms(h['p95'])} ({'-' if share is None else f'{share:.0%}'})")
-        lines.append(f"| {HOP_LABELS[hop]} | {cells[0]} | {cells[1]} |")
+    lines += hop_rows(lat, HOPS, HOP_LABELS, _ms)
     lines += ["", "After the push (median / p95 ms, n):", "", "| Step | p50 | p95 | n |", "|---|---|---|---|"]
     for name, d in lat["after_dispatch"].items():
         lines.append(f"| {name.replace('_', ' ')} | {_ms(d['p50'])} | {_ms(d['p95'])} | {d['n']} |")
