@@ -1,4 +1,6 @@
-"""Multi-row SQLite statements for the two writes every heartbeat makes: a group commit's rows in one statement.
+"""The writer's SQLite statements, as plain SQL with rows as tuples, bound by the driver.
+
+Multi-row statements for the two writes every heartbeat makes: a group commit's rows in one statement.
 
 Python's sqlite3 releases the GIL around every row's step. Row by row (``executemany``), a commit of 850 frames
 handed the GIL back and forth with a busy event loop 1,700 times, waiting up to a switch interval each time:
@@ -9,6 +11,11 @@ behind it waited for its acknowledgement. One statement per chunk steps once.
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
+
+import msgspec
+
+from basestation.dispatch.effects import NoticeRow, ReceptionRow
+from basestation.dispatch.incidents import Event
 
 MAX_VARIABLES = 32_766  # SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
@@ -53,3 +60,57 @@ def chunks(rows: Sequence[tuple[Any, ...]], columns: int) -> Iterator[tuple[int,
     for start in range(0, len(rows), per):
         part = rows[start : start + per]
         yield len(part), tuple(v for row in part for v in row)
+
+
+INSERT_RECEPTIONS = (
+    "INSERT INTO receptions (incident_id, gateway_id, rx_time_ms, radio, rssi, snr) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+UPSERT_INCIDENTS = (
+    "INSERT INTO incidents (id, device_id, counter, kind, state, forced, opened_ms, updated_ms, doc) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "state = excluded.state, forced = excluded.forced, updated_ms = excluded.updated_ms, doc = excluded.doc"
+)
+INSERT_EVENTS = "INSERT INTO incident_events (incident_id, at_ms, kind, data) VALUES (?, ?, ?, ?)"
+INSERT_NOTICES = "INSERT INTO notices (kind, subject, at_ms, data) VALUES (?, ?, ?, ?)"
+
+_json = msgspec.json.Encoder()
+
+
+def _text(value: Any) -> str:
+    """A JSON column's text, as the API reads it back."""
+    return _json.encode(value).decode()
+
+
+def incident_statements(
+    receptions: Sequence[ReceptionRow],
+    snapshots: Sequence[dict[str, Any]],
+    events: Sequence[Event],
+    notices: Sequence[NoticeRow],
+) -> list[tuple[bool, str, list[tuple[Any, ...]]]]:
+    """(plain SQL, statement, rows) for what alarms and the clock write; an alarm's commit has a row or two of each."""
+    out: list[tuple[bool, str, list[tuple[Any, ...]]]] = []
+    if receptions:
+        heard = [(r.incident_id, r.gateway_id, r.rx_time_ms, r.radio, r.rssi, r.snr) for r in receptions]
+        out.append((True, INSERT_RECEPTIONS, heard))
+    if snapshots:
+        rows = [
+            (
+                d["id"],
+                d["device_id"],
+                d["counter"],
+                d["kind"],
+                d["state"],
+                d["forced"],
+                d["opened_ms"],
+                d["updated_ms"],
+                _text(d),
+            )
+            for d in snapshots
+        ]
+        out.append((True, UPSERT_INCIDENTS, rows))
+    if events:
+        out.append((True, INSERT_EVENTS, [(e.incident_id, e.at_ms, e.kind, _text(e.data)) for e in events]))
+    if notices:
+        out.append((True, INSERT_NOTICES, [(n.kind, n.subject, n.at_ms, _text(n.data)) for n in notices]))
+    return out

@@ -79,6 +79,12 @@ class Effects:
     downlinks: list[Downlink] = field(default_factory=list)
     urgent: bool = False  # an alarm's effects: committed ahead of supervision traffic
 
+    def merge(self, other: "Effects") -> None:
+        self.durable.extend(other.durable)
+        self.pushes.extend(other.pushes)
+        self.downlinks.extend(other.downlinks)
+        self.urgent = self.urgent or other.urgent
+
     def snapshot(self, inc: Incident) -> None:
         """Record the incident's new state both durably and on the live stream."""
         d = inc.to_dict()

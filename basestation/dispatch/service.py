@@ -187,6 +187,15 @@ class Dispatcher:
         if self.cluster is not None:
             await self.cluster.announce(kind, data)
 
+    def _carry_out_soon(self, eff: Effects) -> None:
+        """``carry_out`` without waiting for the commit (one process only): the downlinks follow it."""
+        for push in eff.pushes:
+            self.bus.publish(push.topic, push.data)
+        if eff.durable:
+            self.writer.enqueue(eff.durable, lambda: self.send_downlinks(eff), eff.urgent)
+        else:
+            self.send_downlinks(eff)
+
     async def carry_out(self, eff: Effects) -> None:
         for push in eff.pushes:
             if self.cluster is not None:
@@ -213,7 +222,9 @@ class Dispatcher:
 
     async def _tick(self) -> None:
         if self.cluster is None:
-            await self.carry_out(actions.tick(self.state, self.pipeline, now_ms()))
+            for eff in actions.tick_slices(self.state, self.pipeline, now_ms()):
+                self._carry_out_soon(eff)
+                await asyncio.sleep(0)  # alarms that came in meanwhile go first
             return
         await self.cluster.tick(now_ms())
         if self.cluster.leader:

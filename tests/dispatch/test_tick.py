@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from basestation.dispatch import actions
 from basestation.dispatch.assignment import Policy, Responder
 from basestation.dispatch.effects import Effects
-from basestation.dispatch.incidents import Incident, Kind, State
+from basestation.dispatch.incidents import Event, Incident, Kind, State
 from basestation.dispatch.pipeline import UplinkPipeline
 from basestation.dispatch.state import DeviceInfo, DispatchState
 from tests.dispatch.world import RESPONDERS, T0
@@ -64,7 +64,7 @@ def _apply(state: DispatchState, pipeline: UplinkPipeline, op: tuple[object, ...
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("open"), st.integers(0, len(PLACES) - 1), st.sampled_from(["sos", "escort"])),
-        st.tuples(st.just("tick"), st.integers(0, 100_000)),
+        st.tuples(st.just("tick"), st.integers(0, 100_000), st.booleans()),
         st.tuples(st.just("duty"), st.sampled_from(IDS), st.booleans()),
         st.tuples(st.just("move"), st.sampled_from(IDS), st.integers(0, len(PLACES) - 1)),
         st.tuples(st.sampled_from(["decline", "accept"]), st.integers(0, 20), st.sampled_from(IDS)),
@@ -83,7 +83,12 @@ def test_planning_only_what_is_due_gives_what_planning_everything_gives(ops: lis
     for op in ops:
         if op[0] == "tick":
             now += int(op[1])  # type: ignore[call-overload]
-            got = actions.tick(fast, fast_pipe, now)
+            if op[2]:  # the pass as the service runs it: in slices, here of sixteen incidents each
+                got = Effects()
+                for part in actions.tick_slices(fast, fast_pipe, now, slice_s=0.0):
+                    got.merge(part)
+            else:
+                got = actions.tick(fast, fast_pipe, now)
             want = _every_incident(ref, ref_pipe, now)
             assert [p.data for p in got.pushes] == [p.data for p in want.pushes]
         else:
@@ -145,3 +150,18 @@ def test_every_silent_ring_is_noticed_once_within_a_round_of_ticks() -> None:
     assert sorted(notices, key=int) == [str(d) for d in range(2, 301, 2)]
     eff = actions.tick(state, pipeline, T0 + 61_000)  # the next round: each is told once, not again
     assert not [p for p in eff.pushes if p.topic == "notice"]
+
+
+def test_a_responder_who_accepts_between_two_slices_is_offered_nothing_more_in_that_pass() -> None:
+    state, pipeline = _world()
+    for n in range(1, 41):
+        inc = Incident(f"{n}-1", n, 1, Kind.SOS, State.OPEN, T0, T0, lat=52.1589, lon=4.4894, updated_ms=T0)
+        state.incidents[inc.id] = inc
+    slices = actions.tick_slices(state, pipeline, T0 + 1, slice_s=0.0)
+    first = next(slices)
+    offered = [r for e in first.durable if isinstance(e, Event) and e.kind == "offered" for r in e.data["responders"]]
+    assert offered, "the first slice offers its incidents"
+    nearest = offered[0]
+    actions.accept(state, "1-1", nearest, T0 + 1)  # the alarm path runs between two slices
+    later = [e for part in slices for e in part.durable if isinstance(e, Event) and e.kind == "offered"]
+    assert later and all(nearest not in e.data["responders"] for e in later)
