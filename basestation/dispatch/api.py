@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import dataclasses
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import time
@@ -13,15 +12,15 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sse_starlette.sse import EventSourceResponse
 
-from basestation.dispatch import actions, operator_actions
+from basestation.dispatch import actions, operator_actions, sse
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
 from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.referrals import REFERRALS, catalogue
 from basestation.dispatch.service import Dispatcher, now_ms
+from basestation.dispatch.sse import EventStream
 from basestation.dispatch.views import incident_view, visible_to
 from basestation.dispatch.web.routes import install as install_web
 from basestation.dispatch.webpush import Subscription, WebPush
@@ -352,29 +351,26 @@ async def notices(d: D, _: Operator) -> list[dict[str, Any]]:
     return await d.store.notices()
 
 
-@router.get("/stream", tags=["stream"], responses=AUTH)
-async def stream(request: Request, d: D, who: StreamReader) -> EventSourceResponse:
+@router.get("/stream", tags=["stream"], responses=AUTH, response_class=EventStream)
+async def stream(request: Request, d: D, who: StreamReader) -> EventStream:
     """Server-sent events: every incident change and operator notice, as it happens. Takes the bearer header or,
     for a browser's EventSource, the web app's token cookie."""
 
     last_id = request.headers.get("last-event-id", "")
     since = int(last_id) if last_id.isdigit() else None
+    operator = who.role == "operator"
 
-    async def events() -> AsyncIterator[dict[str, str]]:
+    async def events() -> AsyncIterator[bytes]:
         # A reconnecting client sends the last id it saw and first gets what it missed (bus.py).
         async for msg in d.bus.stream(since):
             if who.expires_ms is not None and now_ms() >= who.expires_ms:
                 return  # a token that expired while its stream was open: the next reconnect is refused
-            doc = json.loads(msg)
-            if doc["topic"] == "incident":
-                if not visible_to(who, doc["data"]):
-                    continue
-                doc["data"] = incident_view(who, doc["data"], _names(d))
-            elif who.role != "operator" and doc["topic"] != "resync":
-                continue
-            yield {"event": doc["topic"], "id": str(doc["seq"]), "data": json.dumps(doc["data"])}
+            if operator or msg.topic == "resync":
+                yield msg.sse()
+            elif msg.topic == "incident" and visible_to(who, msg.data):
+                yield sse.event(msg.topic, msg.seq, incident_view(who, msg.data, _names(d)))
 
-    return EventSourceResponse(events(), ping=15)
+    return EventStream(events(), ping_s=15)
 
 
 def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAPI:

@@ -60,6 +60,7 @@ async def serve(settings: DispatchSettings) -> None:
 
     from basestation.dispatch.api import create_app
     from basestation.dispatch.mqtt_link import MqttLink
+    from basestation.dispatch.server import Server
     from basestation.dispatch.service import Dispatcher
     from basestation.dispatch.tls import uvicorn_options
 
@@ -68,4 +69,4 @@ async def serve(settings: DispatchSettings) -> None:
     config = uvicorn.Config(
         app, host=settings.http_host, port=settings.http_port, log_level="warning", **uvicorn_options(settings)
     )
-    await uvicorn.Server(config).serve()
+    await Server(config, dispatcher.bus).serve()

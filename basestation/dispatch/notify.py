@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -90,9 +89,8 @@ class Notifier:
 
     async def _follow(self) -> None:
         async for msg in self.d.bus.stream():
-            doc = json.loads(msg)
-            if doc["topic"] == "incident":
-                self.on_incident(doc["data"])
+            if msg.topic == "incident":
+                self.on_incident(msg.data)
 
     def on_incident(self, inc: dict[str, Any]) -> None:
         text = incident_text(inc)

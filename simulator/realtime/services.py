@@ -158,9 +158,9 @@ async def dispatch_process(
 
 
 def _embedded_server() -> Any:
-    import uvicorn
+    from basestation.dispatch.server import Server
 
-    class Embedded(uvicorn.Server):
+    class Embedded(Server):
         """uvicorn inside a program that owns Ctrl-C: uvicorn would take SIGINT for itself and stop serving while
         the program still shuts its other parts down through it."""
 
@@ -193,7 +193,8 @@ async def dispatch_in_process(
     )
     dispatcher = Dispatcher(settings)
     app = create_app(dispatcher, MqttLink(settings, dispatcher))
-    server = _embedded_server()(uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning")
+    server = _embedded_server()(config, dispatcher.bus)
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:

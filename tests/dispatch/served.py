@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from basestation.dispatch.server import Server
 from tests.brokers import free_port
 
 
@@ -17,7 +18,7 @@ def served(app: Any, **uvicorn_options: Any) -> Iterator[tuple[str, asyncio.Abst
     """Yields the base URL and the server's event loop (to run coroutines on the app's own loop)."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options)
-    server = uvicorn.Server(config)
+    server = Server(config, app.state.dispatcher.bus)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), name="uvicorn", daemon=True)
     thread.start()
@@ -33,7 +34,7 @@ def served(app: Any, **uvicorn_options: Any) -> Iterator[tuple[str, asyncio.Abst
     finally:
         server.should_exit = True
         thread.join(30)
-        # Streams leave helper tasks behind (sse-starlette's shutdown watcher): end them before the loop closes.
+        # Whatever the app left running (a notifier's retries, say) ends before the loop closes.
         loop.run_until_complete(_cancel(asyncio.all_tasks(loop)))
         loop.close()
 

@@ -1,7 +1,6 @@
 """The live stream never loses a message silently: a client that reconnects resumes where it left off."""
 
 import asyncio
-import json
 
 from basestation.dispatch.bus import Bus
 
@@ -9,7 +8,7 @@ from basestation.dispatch.bus import Bus
 async def _take(stream: object, n: int) -> list[dict[str, object]]:
     out = []
     async for msg in stream:  # type: ignore[attr-defined]
-        out.append(json.loads(msg))
+        out.append({"seq": msg.seq, "topic": msg.topic, "data": msg.data})
         if len(out) == n:
             break
     return out
@@ -60,5 +59,19 @@ def test_a_stalled_subscriber_is_dropped_not_waited_for() -> None:
         assert [m["data"] for m in await asyncio.wait_for(got_fast, 5)] == [{"n": i} for i in range(6)]
         assert bus.dropped_subscribers == 1
         await slow.aclose()
+
+    asyncio.run(go())
+
+
+def test_closing_ends_every_stream_and_any_opened_after() -> None:
+    async def go() -> None:
+        bus = Bus()
+        open_one = bus.stream()
+        waiting = asyncio.create_task(_take(open_one, 1))
+        await asyncio.sleep(0)
+        bus.close()
+        assert await asyncio.wait_for(waiting, 5) == []  # ended, nothing delivered
+        assert await _take(bus.stream(), 1) == []
+        assert bus.subscribers == 0
 
     asyncio.run(go())

@@ -110,9 +110,8 @@ def test_a_flooding_ring_delays_no_one_else_out_of_their_incident(tmp_path: Path
 
             async def follow() -> None:
                 async for msg in stream:
-                    doc = json.loads(msg)
-                    if doc["topic"] == "incident":
-                        pushed.append(doc["data"])
+                    if msg.topic == "incident":
+                        pushed.append(msg.data)
 
             follower = asyncio.create_task(follow())
             try:

@@ -83,9 +83,8 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
 
     async def follow(name: str) -> None:
         async for msg in streams[name]:
-            doc = json.loads(msg)
-            if doc["topic"] == "incident":
-                seen[name].add(doc["data"]["id"])
+            if msg.topic == "incident":
+                seen[name].add(msg.data["id"])
 
     followers = [asyncio.create_task(follow(n)) for n in seen]
 

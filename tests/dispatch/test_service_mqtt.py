@@ -86,14 +86,14 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
                 stream = d.bus.stream()
                 frame = uplink.encode(keys, uplink.Uplink(1, 42, EVENT_SOS, 70, flags=FLAG_ACK_REQUESTED))
                 gw_a.publish("nightwatch/v1/up/gw-a", _envelope("gw-a", frame, -100), qos=1)
-                first = json.loads(await asyncio.wait_for(anext(stream), 5))
-                assert first["topic"] == "incident" and first["data"]["state"] == "offered"
-                assert first["data"]["offered_to"] == ["anna"]
+                first = await asyncio.wait_for(anext(stream), 5)
+                assert first.topic == "incident" and first.data["state"] == "offered"
+                assert first.data["offered_to"] == ["anna"]
                 gw_b.publish("nightwatch/v1/up/gw-b", _envelope("gw-b", frame, -80), qos=1)
-                refined = json.loads(await asyncio.wait_for(anext(stream), 5))
-                assert refined["data"]["location"] != first["data"]["location"]
+                refined = await asyncio.wait_for(anext(stream), 5)
+                assert refined.data["location"] != first.data["location"]
 
-                incident_id = first["data"]["id"]
+                incident_id = first.data["id"]
                 r = await http.get("/api/v1/incidents", headers=me)
                 assert [i["id"] for i in r.json()] == [incident_id]
                 assert "device_id" not in r.json()[0]  # a responder sees no device identity

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.api import create_app
 from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.server import Server
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol import uplink
@@ -55,7 +56,7 @@ class LiveService:
             },
             tick_s=0.2,
         )
-        self._server: uvicorn.Server | None = None
+        self._server: Server | None = None
         self._thread = threading.Thread(target=self._run, name="dispatch-web", daemon=True)
         self.dispatcher: Dispatcher | None = None
 
@@ -63,10 +64,8 @@ class LiveService:
         async def main() -> None:
             self.dispatcher = Dispatcher(self.settings)
             app = create_app(self.dispatcher, MqttLink(self.settings, self.dispatcher))
-            config = uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=2
-            )
-            self._server = uvicorn.Server(config)
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            self._server = Server(config, self.dispatcher.bus)
             await self._server.serve()
 
         asyncio.run(main())

@@ -1,0 +1,109 @@
+"""The live stream over real HTTP: events as the dashboard's EventSource reads them, keep-alive, a client that
+hangs up, and a server that stops while streams are open."""
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from basestation.dispatch import sse
+from basestation.dispatch.api import create_app
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
+from tests.dispatch.served import served
+
+OPERATOR = "sse-operator-token-0000000"
+
+
+def test_an_event_is_one_data_line_whatever_the_text_holds() -> None:
+    frame = sse.event("incident", 7, {"note": "line one\nline two", "naam": "Zoë"})
+    lines = frame.decode().split("\n")
+    assert lines[:2] == ["event: incident", "id: 7"]
+    assert lines[2].startswith("data: ") and json.loads(lines[2][6:]) == {"note": "line one\nline two", "naam": "Zoë"}
+    assert lines[3:] == ["", ""]  # the blank line that ends an event
+
+
+@pytest.fixture
+def app_and_dispatcher(tmp_path: Path) -> Iterator[tuple[object, Dispatcher]]:
+    d = Dispatcher(
+        DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", tokens={OPERATOR: "operator"})
+    )
+    yield create_app(d), d
+
+
+async def _until(cond: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+def test_events_arrive_and_a_client_that_hangs_up_is_unsubscribed(
+    app_and_dispatcher: tuple[object, Dispatcher],
+) -> None:
+    app, d = app_and_dispatcher
+    with served(app) as (base, loop):
+
+        async def go() -> None:
+            hdr = {"Authorization": f"Bearer {OPERATOR}"}
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+                async with http.stream("GET", "/api/v1/stream", headers=hdr) as resp:
+                    assert resp.headers["content-type"].startswith("text/event-stream")
+                    assert "content-length" not in resp.headers
+                    await _until(lambda: d.bus.subscribers == 1)
+                    loop.call_soon_threadsafe(d.bus.publish, "notice", {"kind": "gateway_offline", "subject": "gw-a"})
+                    lines = resp.aiter_lines()
+                    got = [await anext(lines) for _ in range(3)]
+                    assert got[0] == "event: notice" and got[1].startswith("id: ")
+                    assert json.loads(got[2][6:]) == {"kind": "gateway_offline", "subject": "gw-a"}
+                await _until(lambda: d.bus.subscribers == 0)  # hung up: the server let go of its queue
+
+        asyncio.run(go())
+
+
+def test_a_quiet_stream_is_kept_alive(
+    app_and_dispatcher: tuple[object, Dispatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = app_and_dispatcher
+    real = sse.EventStream.__init__
+
+    def quick(self: sse.EventStream, events: object, ping_s: float = 15.0, status_code: int = 200) -> None:
+        real(self, events, 0.05, status_code)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sse.EventStream, "__init__", quick)
+    with (
+        served(app) as (base, _loop),
+        httpx.stream(
+            "GET", f"{base}/api/v1/stream", headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=5
+        ) as resp,
+    ):
+        assert next(resp.iter_lines()) == ": ping"
+
+
+def test_stopping_the_server_ends_open_streams_at_once(app_and_dispatcher: tuple[object, Dispatcher]) -> None:
+    app, d = app_and_dispatcher
+    ended = threading.Event()
+
+    def read(base: str) -> None:
+        with httpx.stream("GET", f"{base}/api/v1/stream", headers={"Authorization": f"Bearer {OPERATOR}"}) as r:
+            for _ in r.iter_lines():
+                pass
+        ended.set()
+
+    t0 = 0.0
+    with served(app) as (base, _loop):
+        reader = threading.Thread(target=read, args=(base,), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 5
+        while d.bus.subscribers < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        t0 = time.monotonic()
+    # uvicorn waits for every open response before it stops: the streams must have ended for it to stop.
+    assert time.monotonic() - t0 < 5
+    assert ended.wait(5)
