@@ -70,12 +70,12 @@ class Bus:
 
     async def stream(self, since: int | None = None) -> AsyncGenerator[Message, None]:
         """Live messages; with ``since``, first every kept message numbered after it."""
+        if self.closed:
+            return
         sid = next(self._ids)
         q: asyncio.Queue[Message | None] = asyncio.Queue(self.queue_size)
         self._subs[sid] = q  # subscribe before reading the history, so nothing falls between the two
         last = 0
-        if self.closed:
-            return
         try:
             if since is not None:
                 kept = list(self._history)
