@@ -122,8 +122,11 @@ class Dispatcher:
             self.send_downlinks(eff)
             done(None)
             return
+        if not eff.downlinks:
+            self.writer.enqueue(eff.durable, done, eff.urgent)
+            return
 
-        def committed() -> None:
+        def committed(_: None) -> None:
             self.send_downlinks(eff)
             done(None)
 
@@ -192,7 +195,7 @@ class Dispatcher:
         for push in eff.pushes:
             self.bus.publish(push.topic, push.data)
         if eff.durable:
-            self.writer.enqueue(eff.durable, lambda: self.send_downlinks(eff), eff.urgent)
+            self.writer.enqueue(eff.durable, lambda _: self.send_downlinks(eff), eff.urgent)
         else:
             self.send_downlinks(eff)
 
