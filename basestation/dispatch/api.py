@@ -9,6 +9,7 @@ from datetime import time
 from typing import Annotated, Any, Literal
 
 import httpx
+import msgspec
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +26,8 @@ from basestation.dispatch.views import incident_view, visible_to
 from basestation.dispatch.web.routes import install as install_web
 from basestation.dispatch.webpush import Subscription, WebPush
 from protocol.keys import parse_root_key
+
+_json = msgspec.json.Encoder()
 
 RespondingOnly = Annotated[Principal, Depends(require("responder"))]
 # Path parameters bounded as the database columns are, so an oversized one is a 422, never a database error.
@@ -407,10 +410,13 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
     app.include_router(router)
     install_web(app)
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, Any]:
+    @app.get("/healthz", tags=["operations"], response_model=None)
+    async def healthz() -> Response:
+        # Encoded here, not by FastAPI's generic serializer: monitors and the benchmark poll this many times a
+        # second while uplinks stream in.
         mqtt = link.figures() if link is not None else None
-        return {"ok": True, **dispatcher.health(), "mqtt": mqtt}
+        doc = {"ok": True, **dispatcher.health(), "mqtt": mqtt}
+        return Response(_json.encode(doc), media_type="application/json")
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
