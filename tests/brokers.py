@@ -30,6 +30,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 # here allows anonymous clients and ignores it.
 TEST_USERNAME = "nightwatch-test"
 
+SHIPPED_CONF = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "nightwatch.conf"
+# Read from the shipped file, so that tests cannot pass on queue limits that production does not have.
+QUEUE_SETTINGS = ("max_queued_messages", "max_queued_bytes", "memory_limit")
+
+
+def shipped_settings(*names: str) -> str:
+    """The lines of deploy/mosquitto/nightwatch.conf that set any of ``names``, as config text."""
+    lines = SHIPPED_CONF.read_text().splitlines()
+    return "".join(line + "\n" for line in lines if line.split(" ", 1)[0] in names)
+
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
@@ -71,7 +81,8 @@ class Broker(Protocol):
 
 class MosquittoBroker:
     """A private Mosquitto. Sessions persist (autosave every second) so a killed broker that comes back
-    still has its subscribers' sessions; queues are unbounded (stock Mosquitto drops past 1000)."""
+    still has its subscribers' sessions; the queue settings are the shipped ones (no cap: stock Mosquitto drops
+    past 1000). ``extra_conf`` comes last, and a setting given twice takes its last value."""
 
     persistent = True
 
@@ -106,10 +117,11 @@ class MosquittoBroker:
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             "autosave_interval 1\n"
-            "max_queued_messages 100000\n"
-            "max_queued_bytes 0\n" + ("set_tcp_nodelay true\n" if self.nodelay else "") + f"log_dest file {self.log}\n"
+            + shipped_settings(*QUEUE_SETTINGS)
             # Without it the broker's PUBACKs and deliveries wait on Nagle's algorithm: three publishes
             # right after a connect took ~42 ms against 0.4 ms (bench/gateway_bench.py measures both).
+            + ("set_tcp_nodelay true\n" if self.nodelay else "")
+            + f"log_dest file {self.log}\n"
             "log_type error\nlog_type warning\nlog_type notice\n" + self.extra_conf
         )
         if self.running:

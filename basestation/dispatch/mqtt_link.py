@@ -21,6 +21,8 @@ import time
 from collections import deque
 from typing import Any, cast
 
+import msgspec
+
 from basestation.dispatch import mqtt_wire as wire
 from basestation.dispatch.effects import Downlink
 from basestation.dispatch.envelope import UP_PREFIX
@@ -46,13 +48,14 @@ STOP_DRAIN_S = 5.0
 RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
-class _Ack:
-    """One received QoS 1 PUBLISH awaiting its PUBACK."""
+class _Ack(msgspec.Struct, gc=False):
+    """One received QoS 1 PUBLISH awaiting its PUBACK. A Struct outside the collector's view: one is made for
+    every uplink, and the only cycle it is in (link, its queue, the ack) ends when the ack leaves the queue."""
 
-    __slots__ = ("conn", "link", "ok", "packet_id")
-
-    def __init__(self, link: "MqttLink", conn: "_Connection", packet_id: int) -> None:
-        self.link, self.conn, self.packet_id, self.ok = link, conn, packet_id, False
+    link: "MqttLink"
+    conn: "_Connection"
+    packet_id: int
+    ok: bool = False
 
     def __call__(self, error: BaseException | None) -> None:
         if error is None:

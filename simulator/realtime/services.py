@@ -86,7 +86,7 @@ async def mosquitto(workdir: Path, port: int) -> AsyncIterator[None]:
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"user {pwd.getpwuid(os.getuid()).pw_name}\nlistener {port} 127.0.0.1\nallow_anonymous true\n"
-        "set_tcp_nodelay true\nmax_queued_messages 100000\nmax_queued_bytes 0\n"
+        "set_tcp_nodelay true\nmax_queued_messages 1000000000\nmax_queued_bytes 0\n"
         f"log_dest file {workdir / 'mosquitto.log'}\n"
     )
     proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

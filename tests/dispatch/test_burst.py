@@ -21,18 +21,16 @@ from basestation.dispatch.store import Store
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
-from tests.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
+from tests.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosquitto_binary, shipped_settings
 from tests.dispatch.world import provision
 
 BURST = int(os.environ.get("NIGHTWATCH_TEST_BURST", "6000"))
 PER_DEVICE = 5  # heartbeats a ring may send in a burst before its rate limit
-SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "nightwatch.conf"
 STOCK_LIMIT = "max_queued_messages 1000\n"  # Mosquitto's default, stated so the run does not depend on it
 
 
 def shipped_queue_settings() -> str:
-    keep = ("max_queued_messages", "max_queued_bytes", "set_tcp_nodelay")
-    return "".join(line + "\n" for line in SHIPPED.read_text().splitlines() if line.startswith(keep))
+    return shipped_settings(*QUEUE_SETTINGS, "set_tcp_nodelay")
 
 
 def _burst(tmp_path: Path, extra_conf: str) -> int:
