@@ -41,6 +41,7 @@ DOWN_PREFIX = "nightwatch/v1/down/"
 INFLIGHT_HIGH = 6000
 INFLIGHT_LOW = 3000
 RECEIVE_MAXIMUM = 16384  # what the broker may send unacknowledged: above INFLIGHT_HIGH, so pausing decides
+DRAIN_CHUNK = 256  # packets handled per turn of the event loop: about 4 ms of work in a flood
 KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 10.0
 OUTBOX_MAX = 10_000
@@ -69,6 +70,11 @@ class _Connection(asyncio.Protocol):
     def __init__(self, link: "MqttLink") -> None:
         self.link = link
         self.reader = wire.Reader()
+        # Packets read but not yet handled. The event loop's reader hands over up to 32 socket reads (2 MB, some
+        # 8,000 uplinks) in one go; handled then and there, they held everything else up for 100 ms and more,
+        # the writer's commits included. They are handled in chunks, each a turn of the loop (MqttLink._drain).
+        self.backlog: deque[tuple[int, int, bytes]] = deque()
+        self.draining = False
         self.transport: asyncio.Transport | None = None
         self.connack: asyncio.Future[wire.Connack] = asyncio.get_running_loop().create_future()
         self.subacks: dict[int, asyncio.Future[bytes]] = {}
@@ -84,12 +90,21 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.link._received(self, self.reader.feed(data))
+            self.backlog.extend(self.reader.feed(data))
         except wire.MqttProtocolError as e:
-            log.error("broker sent what MQTT does not allow (%s); reconnecting", e)
-            self.abort()
+            self.protocol_error(e)
+            return
+        if not self.draining and self.backlog:
+            self.draining = True
+            asyncio.get_running_loop().call_soon(self.link._drain, self)
+
+    def protocol_error(self, e: wire.MqttProtocolError) -> None:
+        log.error("broker sent what MQTT does not allow (%s); reconnecting", e)
+        self.backlog.clear()
+        self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.backlog.clear()
         if not self.closed.done():
             self.closed.set_result(None)
         waiting: list[asyncio.Future[Any]] = [self.connack, *self.subacks.values()]
@@ -250,25 +265,40 @@ class MqttLink:
 
     # -- receiving -----------------------------------------------------------------------------------------
 
-    def _received(self, conn: _Connection, packets: list[tuple[int, int, bytes]]) -> None:
-        for kind, flags, body in packets:
-            if kind == wire.PUBLISH:
-                self._on_publish(conn, wire.parse_publish(flags, body, self.version))
-            elif kind == wire.PUBACK:
-                if self._unacked.pop(wire.parse_packet_id(body), None) is not None:
-                    self._send_outbox()
-            elif kind == wire.CONNACK:
-                if not conn.connack.done():
-                    conn.connack.set_result(wire.parse_connack(body, self.version))
-            elif kind == wire.SUBACK:
-                fut = conn.subacks.pop(wire.parse_packet_id(body), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(wire.suback_codes(body, self.version))
-            elif kind == wire.DISCONNECT:
-                log.warning("broker disconnected us: reason 0x%02x", wire.disconnect_reason(body))
-                conn.abort()
-            elif kind != wire.PINGRESP:
-                raise wire.MqttProtocolError(f"unexpected packet type {kind}")
+    def _drain(self, conn: _Connection) -> None:
+        """Handle up to DRAIN_CHUNK packets, then let the event loop run whatever else is due before the next."""
+        backlog = conn.backlog
+        if conn.transport is None or conn.transport.is_closing():
+            backlog.clear()  # what was not handled goes unacknowledged: the broker sends it again
+        try:
+            for _ in range(min(DRAIN_CHUNK, len(backlog))):
+                kind, flags, body = backlog.popleft()
+                self._packet(conn, kind, flags, body)
+        except wire.MqttProtocolError as e:
+            conn.protocol_error(e)
+        if backlog:
+            asyncio.get_running_loop().call_soon(self._drain, conn)
+        else:
+            conn.draining = False
+
+    def _packet(self, conn: _Connection, kind: int, flags: int, body: bytes) -> None:
+        if kind == wire.PUBLISH:
+            self._on_publish(conn, wire.parse_publish(flags, body, self.version))
+        elif kind == wire.PUBACK:
+            if self._unacked.pop(wire.parse_packet_id(body), None) is not None:
+                self._send_outbox()
+        elif kind == wire.CONNACK:
+            if not conn.connack.done():
+                conn.connack.set_result(wire.parse_connack(body, self.version))
+        elif kind == wire.SUBACK:
+            fut = conn.subacks.pop(wire.parse_packet_id(body), None)
+            if fut is not None and not fut.done():
+                fut.set_result(wire.suback_codes(body, self.version))
+        elif kind == wire.DISCONNECT:
+            log.warning("broker disconnected us: reason 0x%02x", wire.disconnect_reason(body))
+            conn.abort()
+        elif kind != wire.PINGRESP:
+            raise wire.MqttProtocolError(f"unexpected packet type {kind}")
 
     def _on_publish(self, conn: _Connection, p: wire.Publish) -> None:
         done: Any
