@@ -144,6 +144,23 @@ async def _close(clients: dict[str, Any]) -> None:
         await c.disconnect()
 
 
+class _Arrivals:
+    """Messages a stateless peer delivered: counted by its reader, zeroed before each flood."""
+
+    n = 0
+
+
+async def _floods(port: int, flood_file: Path, flood_n: int, arrivals: _Arrivals, **pids: int) -> dict[str, Any]:
+    """``FLOOD_REPEATS`` floods of the same file through a peer that keeps no state; the median one."""
+    runs = []
+    for _ in range(FLOOD_REPEATS):
+        arrivals.n = 0
+        cpu = _Cpu(**pids)
+        msg_s, pub, used = await _flood_run(port, flood_file, flood_n, lambda: arrivals.n, cpu)
+        runs.append({"throughput_msg_s": msg_s, "received": arrivals.n, "cpu": used, "publisher": pub})
+    return _median_run(runs)
+
+
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The flood with the median rate, with every flood's rate beside it."""
     ordered = sorted(runs, key=lambda r: float(r["throughput_msg_s"]))
@@ -185,35 +202,25 @@ async def bare_hop(
 ) -> dict[str, Any]:
     """A gmqtt subscriber at QoS 1 with nothing behind it: what the broker and the publishers cost alone."""
     got: dict[bytes, float] = {}
-    count = 0
+    arrivals = _Arrivals()
     timing = True
 
     def on_message(client: Any, topic: str, payload: bytes, qos: int, properties: Any) -> int:
-        nonlocal count
-        count += 1
+        arrivals.n += 1
         if timing:
             got[payload] = time.perf_counter()
         return 0
 
     sub = await connect(port, f"bench-bare-sub-{os.getpid()}", on_message)
     sub.subscribe(UP + "+", qos=1)
-    await _probe(port, lambda: count > 0)
+    await _probe(port, lambda: arrivals.n > 0)
     sent, rate = await _paced_run(port, alarms, lambda c: c.payload in got)
     lat = latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
 
     timing = False
-    runs = []
-
-    def counted() -> int:
-        return count
-
-    for _ in range(FLOOD_REPEATS):
-        count = 0
-        cpu = _Cpu(broker=broker_pid)
-        msg_s, pub, used = await _flood_run(port, flood_file, flood_n, counted, cpu)
-        runs.append({"throughput_msg_s": msg_s, "received": count, "cpu": used, "publisher": pub})
+    floods = await _floods(port, flood_file, flood_n, arrivals, broker=broker_pid)
     await sub.disconnect()
-    return {"latency": lat, "latency_rate_achieved": round(rate, 1), **_median_run(runs)}
+    return {"latency": lat, "latency_rate_achieved": round(rate, 1), **floods}
 
 
 async def _probe(port: int, arrived: Callable[[], bool]) -> None:
@@ -248,36 +255,26 @@ async def node_red(
 ) -> dict[str, Any]:
     """Node-RED relaying the same uplinks to a WebSocket client (aiohttp, its C frame reader) in this process."""
     got: dict[bytes, float] = {}
-    count = 0
+    arrivals = _Arrivals()
     timing = True
     with nodered_relay.NodeRed(workdir, port) as red:
         async with aiohttp.ClientSession() as session:
             ws = await _ws_connect(session, red.url)
 
             async def read() -> None:
-                nonlocal count
                 async for msg in ws:
-                    count += 1
+                    arrivals.n += 1
                     if timing and msg.type == aiohttp.WSMsgType.TEXT:
                         got[msg.data.encode()] = time.perf_counter()
 
             reader = asyncio.create_task(read())
-            await _probe(port, lambda: count > 0)
+            await _probe(port, lambda: arrivals.n > 0)
             sent, rate = await _paced_run(port, alarms, lambda c: c.payload in got)
             lat = latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
             every = latency(sent, got, [c for g in alarms[LATENCY_WARMUP:] for c in g])
 
             timing = False
-            runs = []
-
-            def counted() -> int:
-                return count
-
-            for _ in range(FLOOD_REPEATS):
-                count = 0
-                cpu = _Cpu(broker=broker_pid, node_red=red.pid)
-                msg_s, pub, used = await _flood_run(port, flood_file, flood_n, counted, cpu)
-                runs.append({"throughput_msg_s": msg_s, "received": count, "cpu": used, "publisher": pub})
+            floods = await _floods(port, flood_file, flood_n, arrivals, broker=broker_pid, node_red=red.pid)
             await ws.close()
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -287,7 +284,7 @@ async def node_red(
             "latency": lat,
             "latency_every_copy": every,
             "latency_rate_achieved": round(rate, 1),
-            **_median_run(runs),
+            **floods,
         }
 
 
