@@ -565,22 +565,23 @@ async def _service_latency(
 
     async def read() -> None:
         """An operator's dashboard: follows the stream and, as EventSource does, reconnects with Last-Event-ID
-        when the service ends it (it drops a subscriber that falls 1000 messages behind)."""
+        when the service ends it (it drops a subscriber that falls 1000 messages behind). aiohttp reads it, as
+        it reads Node-RED's WebSocket: the same C-backed client on both sides of the comparison."""
         nonlocal events, reconnects
         last_id = ""
-        async with httpx.AsyncClient(base_url=svc.base, timeout=None) as sse:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
             while True:
                 hdr = {"Authorization": f"Bearer {OPERATOR}", "Accept": "text/event-stream"}
                 if last_id:
                     hdr["Last-Event-ID"] = last_id
-                async with sse.stream("GET", "/api/v1/stream", headers=hdr) as resp:
-                    event = ""
-                    async for line in resp.aiter_lines():
-                        if line.startswith("event:"):
+                async with session.get(svc.base + "/api/v1/stream", headers=hdr) as resp:
+                    event = b""
+                    async for line in resp.content:
+                        if line.startswith(b"event:"):
                             event = line[6:].strip()
-                        elif line.startswith("id:"):
-                            last_id = line[3:].strip()
-                        elif line.startswith("data:") and event == "incident":
+                        elif line.startswith(b"id:"):
+                            last_id = line[3:].strip().decode()
+                        elif line.startswith(b"data:") and event == b"incident":
                             t = time.perf_counter()
                             events += 1
                             arrived.setdefault(json.loads(line[5:])["id"], t)
