@@ -34,6 +34,10 @@ Publish = Callable[[Downlink], None]
 Done = Callable[[BaseException | None], None]
 
 
+def _nothing(_: BaseException | None) -> None:
+    pass
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -115,22 +119,7 @@ class Dispatcher:
             task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
             return
         self._decided(ctx, t0)
-        eff = ctx.effects
-        for push in eff.pushes:
-            self.bus.publish(push.topic, push.data)
-        if not eff.durable:
-            self.send_downlinks(eff)
-            done(None)
-            return
-        if not eff.downlinks:
-            self.writer.enqueue(eff.durable, done, eff.urgent)
-            return
-
-        def committed(_: None) -> None:
-            self.send_downlinks(eff)
-            done(None)
-
-        self.writer.enqueue(eff.durable, committed, eff.urgent)
+        self._carry_out_soon(ctx.effects, done)
 
     async def on_uplink(self, topic: str, payload: bytes) -> Outcome:
         """Handle one uplink message; returns once its effects are durable, so the caller may ack it."""
@@ -190,14 +179,23 @@ class Dispatcher:
         if self.cluster is not None:
             await self.cluster.announce(kind, data)
 
-    def _carry_out_soon(self, eff: Effects) -> None:
-        """``carry_out`` without waiting for the commit (one process only): the downlinks follow it."""
+    def _carry_out_soon(self, eff: Effects, done: Done = _nothing) -> None:
+        """``carry_out`` without waiting for the commit (one process only): the downlinks and ``done`` follow it."""
         for push in eff.pushes:
             self.bus.publish(push.topic, push.data)
-        if eff.durable:
-            self.writer.enqueue(eff.durable, lambda _: self.send_downlinks(eff), eff.urgent)
-        else:
+        if not eff.durable:
             self.send_downlinks(eff)
+            done(None)
+            return
+        if not eff.downlinks:
+            self.writer.enqueue(eff.durable, done, eff.urgent)
+            return
+
+        def committed(_: None) -> None:
+            self.send_downlinks(eff)
+            done(None)
+
+        self.writer.enqueue(eff.durable, committed, eff.urgent)
 
     async def carry_out(self, eff: Effects) -> None:
         for push in eff.pushes:
