@@ -35,10 +35,12 @@ from basestation.dispatch.state import DeviceInfo, DispatchState, Gateway, Recen
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # First: setting the journal mode takes a lock too, and connections opening together (replicas' claims
+    # racing, the writer's own connection) were refused "database is locked" at once without it.
+    cur.execute("PRAGMA busy_timeout=5000")
     # WAL lets readers run beside the writer; NORMAL syncs at checkpoints, which WAL makes crash-safe.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
