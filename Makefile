@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 WEB := basestation/dispatch/web
 WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all venv web test soak lint format bench demo firmware clean
+.PHONY: all venv web native test soak lint format bench demo firmware clean
 
 all: test
 
@@ -29,14 +29,18 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 
 web: $(WEB_STAMP)
 
-test: $(STAMP) $(WEB_STAMP)
+# The uplink hot path compiled by mypyc (nightwatch/native.py): only what is missing or older than its source.
+native: $(STAMP)
+	$(BIN)/python scripts/build_native.py
+
+test: $(STAMP) $(WEB_STAMP) native
 	$(BIN)/pytest
 
 # The long versions of the fault tests (docs/reliability.md): 10,000 alarms through ten kills, a 60 s broker
 # outage, a 30,000-message burst, a 30 s flood of 1,000 frames/s from one ring, fuzzing with a hundred times the
 # examples (hypothesis, and schemathesis against the API), and two minutes of coverage-guided fuzzing (atheris)
 # per parser. `make test` runs each short.
-soak: $(STAMP)
+soak: $(STAMP) native
 	NIGHTWATCH_TEST_ALARMS=10000 NIGHTWATCH_TEST_KILLS=10 NIGHTWATCH_TEST_OUTAGE_S=60 NIGHTWATCH_TEST_BURST=30000 \
 	NIGHTWATCH_TEST_FLOOD_S=30 NIGHTWATCH_TEST_ATHERIS_S=120 \
 	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/dispatch/test_kill.py tests/gateway/test_broker_outage.py \
@@ -58,11 +62,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(STAMP) native
 	$(BIN)/python -m bench
 
-demo: $(STAMP) $(WEB_STAMP)
+demo: $(STAMP) $(WEB_STAMP) native
 	$(BIN)/nightwatch demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	test ! -x $(BIN)/python || $(BIN)/python scripts/build_native.py --clean
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build/native

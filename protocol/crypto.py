@@ -93,17 +93,16 @@ class PureCmac:
         return self._aes.encrypt(bytes(x))
 
 
-if _HAVE_CRYPTOLIB:
-    Cmac = PureCmac
-else:
+class OpensslCmac:
+    """AES-CMAC through OpenSSL (CPython only): a keyed context is built once and copied per message."""
 
-    class Cmac:  # type: ignore[no-redef]
-        """AES-CMAC through OpenSSL: a keyed context is built once and copied per message."""
+    def __init__(self, key: bytes) -> None:
+        self._ctx = _cmac.CMAC(_algorithms.AES(bytes(key)))
 
-        def __init__(self, key: bytes) -> None:
-            self._ctx = _cmac.CMAC(_algorithms.AES(bytes(key)))
+    def tag(self, msg: bytes) -> bytes:
+        c = self._ctx.copy()
+        c.update(msg)
+        return c.finalize()
 
-        def tag(self, msg: bytes) -> bytes:
-            c = self._ctx.copy()
-            c.update(msg)
-            return c.finalize()
+
+Cmac: "type[PureCmac] | type[OpensslCmac]" = PureCmac if _HAVE_CRYPTOLIB else OpensslCmac

@@ -38,10 +38,13 @@ AGE_MAX = 0xFFFF
 AUX_MAX = 0xFFFF
 
 
+_FIELDS = ("age", "aux", "battery", "counter", "device_id", "event", "flags")
+
+
 class Uplink:
     """The fields of one uplink after it verified; ``counter`` comes from the pseudonym, not the air."""
 
-    __slots__ = ("age", "aux", "battery", "counter", "device_id", "event", "flags")
+    __slots__ = _FIELDS
 
     def __init__(
         self,
@@ -91,7 +94,7 @@ class Uplink:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Uplink):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in Uplink.__slots__)
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
 
     def __repr__(self) -> str:
         return "Uplink(" + repr(self.to_dict()) + ")"

@@ -1,5 +1,6 @@
 """`nightwatch dispatch`: run the dispatch service (HTTP API, live stream and MQTT uplinks) in one process."""
 
+import logging
 import sys
 from typing import Annotated
 
@@ -7,6 +8,7 @@ import typer
 import uvloop
 
 from basestation.dispatch.settings import DispatchSettings
+from nightwatch import native
 from nightwatch.logs import configure as configure_logs
 
 
@@ -65,6 +67,10 @@ async def serve(settings: DispatchSettings) -> None:
     from basestation.dispatch.service import Dispatcher
     from basestation.dispatch.tls import uvicorn_options
 
+    log = logging.getLogger("nightwatch.dispatch")
+    if native.stale():
+        log.warning("compiled modules older than their source run old code: %s; run `make native`", native.stale())
+    log.info("hot path: %d of %d modules compiled (nightwatch/native.py)", len(native.loaded()), len(native.MODULES))
     dispatcher = Dispatcher(settings)
     app = create_app(dispatcher, MqttLink(settings, dispatcher))
     config = uvicorn.Config(

@@ -5,15 +5,14 @@ crash. Unknown fields are ignored so gateways can add fields before the service 
 """
 
 import re
-from typing import Annotated, Literal
 
 import msgspec
+
+from basestation.dispatch.envelope_schema import Radio, decode
 
 UP_PREFIX = "nightwatch/v1/up/"
 _GATEWAY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_PAYLOAD = 4096
-
-Radio = Literal["ble", "lora"]
 
 
 class EnvelopeError(ValueError):
@@ -56,29 +55,6 @@ def gateway_of(topic: str) -> str:
     return gw
 
 
-class _Envelope(msgspec.Struct, gc=False):
-    """The envelope's schema (docs/schemas/uplink-envelope.schema.json), checked by msgspec while it decodes.
-
-    One C pass decodes and validates: about a fifth of json.loads followed by checks in Python, and the parser
-    runs for every copy of every frame (bench/dispatch_bench.py). Bools are not integers here, NaN is not JSON.
-    """
-
-    v: Literal[1]
-    gateway_id: str
-    rx_time_ms: Annotated[int, msgspec.Meta(ge=0, le=1 << 53)]
-    radio: Radio
-    frame: Annotated[str, msgspec.Meta(max_length=128)]  # hex: checked by decoding it, cheaper than a pattern
-    rssi: Annotated[float, msgspec.Meta(ge=-200, le=50)] | None = None
-    snr: Annotated[float, msgspec.Meta(ge=-50, le=50)] | None = None
-    freq_mhz: Annotated[float, msgspec.Meta(ge=0, le=10_000)] | None = None
-    datr: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    tmst: Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)] | None = None
-    forwarder: Annotated[str, msgspec.Meta(min_length=16, max_length=16)] | None = None  # lower-case hex
-
-
-_decode = msgspec.json.Decoder(_Envelope).decode
-
-
 def _hex(text: str) -> bytes | None:
     # bytes.fromhex also takes spaces between bytes: the length check refuses them.
     try:
@@ -94,7 +70,7 @@ def parse(topic: str, payload: bytes) -> Reception:
     if len(payload) > MAX_PAYLOAD:
         raise EnvelopeError("payload too large")
     try:
-        doc = _decode(payload)
+        doc = decode(payload)
     except msgspec.ValidationError as e:
         raise EnvelopeError(str(e)) from None
     except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec lets a bad UTF-8 sequence in a string escape as is

@@ -106,12 +106,16 @@ class UplinkPipeline:
 
     def finish(self, ctx: Context) -> Context:
         """Apply a decoded frame: act on a new one, fold a copy into its incident; then count the outcome."""
-        if ctx.outcome is None:
-            self.act(ctx)
-            ctx.outcome = ctx.outcome or Outcome.ACCEPTED
-        elif ctx.outcome == Outcome.DUPLICATE and ctx.copy_of is not None:
-            self.copy(ctx, ctx.copy_of)
-        self.state.counts[ctx.outcome] += 1
+        decided = ctx.outcome
+        if decided is None:
+            self.act(ctx)  # which may stop it (an alarm flood folded into its incident): ctx.outcome read again
+            outcome = ctx.outcome or Outcome.ACCEPTED
+            ctx.outcome = outcome
+        else:
+            outcome = decided
+            if outcome == Outcome.DUPLICATE and ctx.copy_of is not None:
+                self.copy(ctx, ctx.copy_of)
+        self.state.counts[outcome] += 1
         return ctx
 
     # -- steps ---------------------------------------------------------------------------------------------
@@ -416,7 +420,7 @@ class UplinkPipeline:
     def sweep(self, now_ms: int) -> list[Context]:
         """Run the recovery sweep over every held frame (SPEC 7.5), in one go."""
         held = self.take_unresolved()
-        return self.resume(held, self.state.resolver.recover(rec.frame for rec, _ in held), now_ms)
+        return self.resume(held, self.state.resolver.recover([rec.frame for rec, _ in held]), now_ms)
 
     def take_unresolved(self) -> list[tuple[envelope.Reception, int]]:
         held = list(self.state.unresolved)
