@@ -9,7 +9,9 @@ Three measurements, each for every peer:
    distinct frame has its committed ``frames`` row, read from the database (the service acknowledges each
    message only after its commit); Node-RED when every envelope came out of its WebSocket; the bare hop when a
    plain gmqtt subscriber had them all. The CPU time of every process is recorded per uplink. Each peer takes
-   ``FLOOD_REPEATS`` floods (the service each with its own key rings) and its median counts.
+   ``FLOOD_REPEATS`` floods (the service each with its own key rings) and its median counts. Node-RED and the
+   service run side by side and take turns, flood for flood (``in_turns``): Node-RED listens on topics of its
+   own (``RELAY_UP``), so each sits idle through the other's flood.
 2. Latency at a fixed rate. SOS frames (ACK requested) from distinct key rings, three gateway copies each, at
    ``LATENCY_RATE`` envelopes a second; the gateways' retained status gives their positions, so every copy
    re-locates the incident, and responders are on duty, so every alarm is offered. For the service: from the
@@ -52,6 +54,7 @@ from bench import nodered_relay
 from bench.uplinks import (
     GATEWAYS,
     POSITIONS,
+    RELAY_UP,
     UP,
     Copy,
     Fleet,
@@ -61,6 +64,7 @@ from bench.uplinks import (
     drained,
     latency,
     paced,
+    retopic,
     write_flood,
 )
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
@@ -116,6 +120,19 @@ class _Cpu:
         used["bench_reader"] = time.process_time() - self.bench0
         used["publisher"] = publisher["cpu_s"]
         return {f"{k}_us_per_msg": round(v / messages * 1e6, 2) for k, v in used.items()}
+
+
+async def _settle(*pids: int, window_s: float = 0.25, busy: float = 0.1, timeout_s: float = 15.0) -> float:
+    """Wait until none of ``pids`` uses more than ``busy`` of a core over ``window_s``: what one peer's flood left
+    running (a collector's pass, the last group commits) is not measured as the next peer's cost. Returns the
+    seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        before = [cpu_seconds(p) for p in pids]
+        await asyncio.sleep(window_s)
+        if all(cpu_seconds(p) - b < busy * window_s for p, b in zip(pids, before, strict=True)):
+            break
+    return round(time.monotonic() - t0, 2)
 
 
 async def _start_flood(flood_file: Path, port: int) -> subprocess.Popen[bytes]:
@@ -223,14 +240,14 @@ async def bare_hop(
     return {"latency": lat, "latency_rate_achieved": round(rate, 1), **floods}
 
 
-async def _probe(port: int, arrived: Callable[[], bool]) -> None:
+async def _probe(port: int, arrived: Callable[[], bool], prefix: str = UP) -> None:
     """Publish a probe every 50 ms until the peer shows it received one: its subscription is live."""
     probe = await connect(port, f"bench-probe-{os.getpid()}")
     deadline = time.monotonic() + 30
     while not arrived():
         if time.monotonic() > deadline:
             raise TimeoutError("the peer never received a probe")
-        probe.publish(UP + "probe", b"probe", qos=1)
+        probe.publish(prefix + "probe", b"probe", qos=1)
         await asyncio.sleep(0.05)
     await probe.disconnect()
 
@@ -250,42 +267,62 @@ async def _ws_connect(session: aiohttp.ClientSession, url: str) -> aiohttp.Clien
             await asyncio.sleep(0.1)
 
 
-async def node_red(
-    workdir: Path, port: int, broker_pid: int, flood_file: Path, flood_n: int, alarms: list[list[Copy]]
-) -> dict[str, Any]:
-    """Node-RED relaying the same uplinks to a WebSocket client (aiohttp, its C frame reader) in this process."""
-    got: dict[bytes, float] = {}
-    arrivals = _Arrivals()
-    timing = True
-    with nodered_relay.NodeRed(workdir, port) as red:
-        async with aiohttp.ClientSession() as session:
-            ws = await _ws_connect(session, red.url)
+class NodeRedPeer:
+    """Node-RED relaying uplinks to a WebSocket client (aiohttp, its C frame reader) in this process.
 
-            async def read() -> None:
-                async for msg in ws:
-                    arrivals.n += 1
-                    if timing and msg.type == aiohttp.WSMsgType.TEXT:
-                        got[msg.data.encode()] = time.perf_counter()
+    Its flow listens on ``RELAY_UP``, where it gets the same envelopes as the service: it stays up, idle, while
+    the service takes its floods, and the two alternate."""
 
-            reader = asyncio.create_task(read())
-            await _probe(port, lambda: arrivals.n > 0)
-            sent, rate = await _paced_run(port, alarms, lambda c: c.payload in got)
-            lat = latency(sent, got, [g[0] for g in alarms[LATENCY_WARMUP:]])
-            every = latency(sent, got, [c for g in alarms[LATENCY_WARMUP:] for c in g])
+    def __init__(self, workdir: Path, port: int, broker_pid: int) -> None:
+        self.port, self.broker_pid = port, broker_pid
+        self.relay = nodered_relay.NodeRed(workdir, port)
+        self.arrivals = _Arrivals()
+        self.got: dict[bytes, float] = {}
+        self.timing = False
+        self._stack = contextlib.AsyncExitStack()
 
-            timing = False
-            floods = await _floods(port, flood_file, flood_n, arrivals, broker=broker_pid, node_red=red.pid)
-            await ws.close()
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+    async def __aenter__(self) -> "NodeRedPeer":
+        red = self._stack.enter_context(self.relay)
+        session = await self._stack.enter_async_context(aiohttp.ClientSession())
+        self._ws = await _ws_connect(session, red.url)
+        self._stack.push_async_callback(self._ws.close)
+        reader = asyncio.create_task(self._read())
+        self._stack.push_async_callback(_cancelled, reader)
+        await _probe(self.port, lambda: self.arrivals.n > 0, RELAY_UP)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _read(self) -> None:
+        async for msg in self._ws:
+            self.arrivals.n += 1
+            if self.timing and msg.type == aiohttp.WSMsgType.TEXT:
+                self.got[msg.data.encode()] = time.perf_counter()
+
+    async def latency(self, alarms: list[list[Copy]]) -> dict[str, Any]:
+        alarms = retopic(alarms, RELAY_UP)
+        self.timing = True
+        sent, rate = await _paced_run(self.port, alarms, lambda c: c.payload in self.got)
+        self.timing = False
         return {
             "version": nodered_relay.version(),
-            "latency": lat,
-            "latency_every_copy": every,
+            "latency": latency(sent, self.got, [g[0] for g in alarms[LATENCY_WARMUP:]]),
+            "latency_every_copy": latency(sent, self.got, [c for g in alarms[LATENCY_WARMUP:] for c in g]),
             "latency_rate_achieved": round(rate, 1),
-            **floods,
         }
+
+    async def flood(self, flood_file: Path, flood_n: int) -> dict[str, Any]:
+        self.arrivals.n = 0
+        cpu = _Cpu(broker=self.broker_pid, node_red=self.relay.pid)
+        msg_s, pub, used = await _flood_run(self.port, flood_file, flood_n, lambda: self.arrivals.n, cpu)
+        return {"throughput_msg_s": msg_s, "received": self.arrivals.n, "cpu": used, "publisher": pub}
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # -- the service ---------------------------------------------------------------------------------------------
@@ -407,7 +444,42 @@ async def _retain_gateway_status(port: int) -> None:
 Flood = tuple[Path, int, list[list[Copy]]]  # the file the publisher reads, its envelope count, its frames
 
 
-async def dispatch(
+class ServicePeer:
+    """The service for the whole run: provisioned, started, staffed and subscribed once; then latency runs and
+    floods in turn with Node-RED's."""
+
+    def __init__(self, workdir: Path, port: int, broker_pid: int, fleets: list[Fleet]) -> None:
+        self.svc = Service(workdir, port)
+        self.port, self.broker_pid, self.fleets = port, broker_pid, fleets
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> "ServicePeer":
+        await self.svc.provision(self.fleets)
+        await _retain_gateway_status(self.port)
+        self.svc.start()
+        self._stack.callback(self.svc.stop)
+        self.http = await self._stack.enter_async_context(httpx.AsyncClient(base_url=self.svc.base, timeout=10))
+        await self.svc.ready(self.http)
+        await self.svc.staff(self.http)
+        health = (await self.http.get("/healthz")).json()
+        await _probe_service(self.port, self.http, _processed(health))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def latency(self, alarms: list[list[Copy]]) -> dict[str, Any]:
+        return await _service_latency(self.svc, self.http, self.port, alarms)
+
+    async def flood(self, flood: Flood) -> dict[str, Any]:
+        return await _service_flood(self.svc, self.http, self.port, self.broker_pid, *flood)
+
+    async def health(self) -> dict[str, Any]:
+        doc: dict[str, Any] = (await self.http.get("/healthz")).json()
+        return doc
+
+
+async def in_turns(
     workdir: Path,
     port: int,
     broker_pid: int,
@@ -415,28 +487,48 @@ async def dispatch(
     alarms: list[list[Copy]],
     alarms_after: list[list[Copy]],
     fleets: list[Fleet],
-) -> dict[str, Any]:
-    svc = Service(workdir, port)
-    await svc.provision(fleets)
-    await _retain_gateway_status(port)
-    svc.start()
-    try:
-        async with httpx.AsyncClient(base_url=svc.base, timeout=10) as http:
-            await svc.ready(http)
-            await svc.staff(http)
-            health = (await http.get("/healthz")).json()
-            await _probe_service(port, http, _processed(health))
-            # Latency first, on the freshly started service as it runs day to day; then the floods, each of its own
-            # key rings (a frame sent twice is a replay); then the same latency run again with other key rings,
-            # to show what a flood just absorbed leaves behind.
-            fresh = await _service_latency(svc, http, port, alarms)
-            runs = [await _service_flood(svc, http, port, broker_pid, *flood) for flood in floods]
-            throughput = {**_median_run(runs), "lost_all_floods": sum(r["lost"] for r in runs)}
-            after = await _service_latency(svc, http, port, alarms_after)
-            final = (await http.get("/healthz")).json()
-    finally:
-        svc.stop()
-    return {"throughput": throughput, "latency": fresh, "latency_after_flood": after, "health": final}
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Node-RED and the service side by side, taking turns: their floods alternate, so a slow spell of this shared
+    machine (its speed moved by half within minutes) falls on both peers' figures, not on one.
+
+    Latency first, on the freshly started service as it runs day to day; then the floods, each of the service's
+    with key rings of its own (a frame sent twice is a replay); then the service's latency run again with other
+    key rings, to show what a flood just absorbed leaves behind."""
+    relay_flood = workdir / "relay-flood.txt"
+    relay_n = write_flood(retopic(floods[0][2], RELAY_UP), relay_flood)
+    async with (
+        NodeRedPeer(workdir / "node-red", port, broker_pid) as red,
+        ServicePeer(workdir, port, broker_pid, fleets) as svc,
+    ):
+        # Before each measurement every process goes quiet (``_settle``): one peer's aftermath is not the other's.
+        pids = (broker_pid, red.relay.pid, svc.svc.pid)
+        settled = [await _settle(*pids)]
+        red_latency = await red.latency(alarms)
+        settled.append(await _settle(*pids))
+        fresh = await svc.latency(alarms)
+        red_runs, svc_runs = [], []
+        for flood in floods:
+            settled.append(await _settle(*pids))
+            red_runs.append(await red.flood(relay_flood, relay_n))
+            settled.append(await _settle(*pids))
+            svc_runs.append(await svc.flood(flood))
+        settled.append(await _settle(*pids))
+        after = await svc.latency(alarms_after)
+        final = await svc.health()
+    turns = [round(s["throughput_msg_s"] / r["throughput_msg_s"], 3) for s, r in zip(svc_runs, red_runs, strict=True)]
+    throughput = {
+        **_median_run(svc_runs),
+        "lost_all_floods": sum(r["lost"] for r in svc_runs),
+        "turns_x_nodered": turns,
+    }
+    service = {
+        "throughput": throughput,
+        "latency": fresh,
+        "latency_after_flood": after,
+        "health": final,
+        "settle_waits_s": settled,
+    }
+    return {**red_latency, **_median_run(red_runs)}, service
 
 
 async def _probe_service(port: int, http: httpx.AsyncClient, before: int) -> None:
@@ -670,7 +762,8 @@ async def _measure(
         for r, frames in enumerate(heartbeats):
             path = work / f"flood-{r}.txt"
             floods.append((path, write_flood(frames, path), frames))
-        # The peers without state take the first flood each time; the service needs fresh frames for each.
+        # The peers without state take the first flood each time (Node-RED on its own topics); the service
+        # needs fresh frames for each.
         flood_file, flood_n, _ = floods[0]
         # The shipped broker settings (deploy/mosquitto/nightwatch.conf): queues that never drop, TCP_NODELAY,
         # persistence saved every 30 s.
@@ -679,8 +772,7 @@ async def _measure(
             assert broker.proc is not None
             pid = broker.proc.pid
             bare = await bare_hop(broker.port, pid, flood_file, flood_n, alarms)
-            red = await node_red(work / "node-red", broker.port, pid, flood_file, flood_n, alarms)
-            svc = await dispatch(work, broker.port, pid, floods, alarms, alarms_after, fleets)
+            red, svc = await in_turns(work, broker.port, pid, floods, alarms, alarms_after, fleets)
     return _figures(bare, red, svc, build_s)
 
 
@@ -694,6 +786,8 @@ def _figures(
         "frames_per_s": round(thr["throughput_msg_s"] / len(GATEWAYS)),
         "nodered_relay_msg_per_s": round(red["throughput_msg_s"]),
         "throughput_x_nodered": round(thr["throughput_msg_s"] / red["throughput_msg_s"], 3),
+        # Each of the service's floods against the Node-RED flood just before it: the least of them.
+        "throughput_x_nodered_lowest_turn": min(thr["turns_x_nodered"]),
         "bare_hop_msg_per_s": round(bare["throughput_msg_s"]),
         "throughput_x_bare_hop": round(thr["throughput_msg_s"] / bare["throughput_msg_s"], 3),
         "lost_frames": float(thr["lost_all_floods"] + lat["lost"] + svc["latency_after_flood"]["lost"]),

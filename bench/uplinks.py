@@ -32,6 +32,9 @@ GATEWAYS = ("gw-a", "gw-b", "gw-c")  # every frame is heard by all three, each a
 RSSI = {"gw-a": -92.0, "gw-b": -101.0, "gw-c": -108.0}
 POSITIONS = {"gw-a": (52.1589, 4.4894), "gw-b": (52.1664, 4.4817), "gw-c": (52.1550, 4.4990)}
 UP = "nightwatch/v1/up/"
+# Node-RED's flow listens here instead (bench/nodered/flow.json): idle while the service takes its turn, and the
+# other way round, so the two peers can alternate floods in one run.
+RELAY_UP = "bench/relay/up/"
 WINDOW = 2000  # unacknowledged publishes per client: far below gmqtt's 65535 packet ids, deep enough to stream
 CHUNK = 200  # publishes between yields to the event loop, so PUBACKs are read while the flood goes on
 
@@ -89,6 +92,11 @@ def copies(fleet: Fleet, counters: range, event: int, flags: int = 0, aux: int =
             tmst = len(frames) * 1000
             frames.append([Copy(UP + gw, envelope(gw, frame, now_ms, tmst), key) for gw in GATEWAYS])
     return frames
+
+
+def retopic(frames: list[list[Copy]], prefix: str) -> list[list[Copy]]:
+    """The same envelopes published under another topic prefix, each still on its gateway's own topic."""
+    return [[Copy(prefix + c.topic.rsplit("/", 1)[1], c.payload, c.key) for c in group] for group in frames]
 
 
 def write_flood(frames: list[list[Copy]], path: Path) -> int:
@@ -169,7 +177,7 @@ async def paced(
             await asyncio.sleep(delay)
         for c in group:
             sent[c.payload] = time.perf_counter()
-            clients[c.topic[len(UP) :]].publish(c.topic, c.payload, qos=1)
+            clients[c.topic.rsplit("/", 1)[1]].publish(c.topic, c.payload, qos=1)
     elapsed = time.perf_counter() - t0
     return len(frames) * len(GATEWAYS) / elapsed if elapsed > 0 else 0.0
 
