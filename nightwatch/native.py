@@ -34,6 +34,11 @@ MODULES = (
     "basestation.dispatch.pipeline",
     "basestation.dispatch.mqtt_link",
     "basestation.dispatch.service",
+    "basestation.dispatch.incidents",
+    "basestation.dispatch.assignment",
+    "basestation.dispatch.geo",
+    "basestation.dispatch.bulk_sql",
+    "basestation.dispatch.writer",
 )
 
 
