@@ -8,6 +8,7 @@ crash rewrites the same rows), which is what makes "kill it at any instant" lose
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -32,14 +33,25 @@ from basestation.dispatch.incidents import ACTIVE, Event, Incident, Kind, State
 from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.state import DeviceInfo, DispatchState, Gateway, Recent
 
+JOURNAL_MODE_TRIES = 100  # 20 ms apart: connections opening together wait up to two seconds for each other
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # First: setting the journal mode takes a lock too, and connections opening together (replicas' claims
     # racing, the writer's own connection) were refused "database is locked" at once without it.
     cur.execute("PRAGMA busy_timeout=5000")
-    # WAL lets readers run beside the writer; NORMAL syncs at checkpoints, which WAL makes crash-safe.
-    cur.execute("PRAGMA journal_mode=WAL")
+    # WAL lets readers run beside the writer; NORMAL syncs at checkpoints, which WAL makes crash-safe. Even with
+    # the busy timeout set, SQLite sometimes refuses the journal mode at once while another connection opens the
+    # same file (one clean-clone run in about ten, four stores opening together): asked again after a pause.
+    for attempt in range(JOURNAL_MODE_TRIES):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == JOURNAL_MODE_TRIES - 1:
+                raise
+            time.sleep(0.02)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
