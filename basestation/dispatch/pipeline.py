@@ -10,8 +10,6 @@ after the commit). The first valid copy of an alarm goes on at once; later copie
 import logging
 from collections.abc import Callable
 
-import msgspec
-
 from basestation.dispatch import envelope
 from basestation.dispatch.assignment import plan
 from basestation.dispatch.effects import DeviceState, Downlink, Effects, FrameSeen, NoticeRow, Push, ReceptionRow
@@ -53,22 +51,32 @@ UNRESOLVABLE_MAX = 100_000
 SAME_TRANSMISSION_MS = 5000  # copies of one transmission reach every gateway within this, spools excepted
 
 
-class Context(msgspec.Struct):
-    """One uplink on its way through the steps. A Struct: one is made for every uplink, in a third of the time a
-    dataclass took."""
+class Context:
+    """One uplink on its way through the steps. A plain class, which the compiled pipeline (nightwatch/native.py)
+    makes native: the steps read and set its fields directly instead of looking each attribute up by name."""
 
-    topic: str
-    payload: bytes
-    now_ms: int
-    reception: envelope.Reception | None = None
-    device_id: int = 0
-    counter: int = 0
-    keys: DeviceKeys | None = None
-    up: Uplink | None = None
-    outcome: Outcome | None = None
-    detail: str = ""
-    copy_of: Recent | None = None  # set when the frame is another copy of one accepted lately
-    effects: Effects = msgspec.field(default_factory=Effects)
+    def __init__(
+        self,
+        topic: str,
+        payload: bytes,
+        now_ms: int,
+        reception: envelope.Reception | None = None,
+        device_id: int = 0,
+        counter: int = 0,
+        keys: DeviceKeys | None = None,
+    ) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.now_ms = now_ms
+        self.reception = reception
+        self.device_id = device_id
+        self.counter = counter
+        self.keys = keys
+        self.up: Uplink | None = None
+        self.outcome: Outcome | None = None
+        self.detail = ""
+        self.copy_of: Recent | None = None  # set when the frame is another copy of one accepted lately
+        self.effects = Effects()
 
     def stop(self, outcome: Outcome, detail: str = "") -> None:
         self.outcome = outcome
