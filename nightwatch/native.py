@@ -10,8 +10,8 @@ module's source, which Python then imports first. An extension older than its so
 ``stale()`` names any such module: the tests refuse to start and the service logs it.
 
 What a compiled module must not hold: a msgspec Struct that is decoded into (mypyc keeps no usable annotations,
-and msgspec reads its schema from them; hence ``envelope_schema``) or one whose fields default to
-``msgspec.field`` with a type mypyc checks (``effects``).
+and msgspec reads its schema from them; hence ``envelope_schema``), or one whose fields default to
+``msgspec.field`` with a type mypyc checks (what ``effects.Effects`` was).
 """
 
 import sys
@@ -39,6 +39,7 @@ MODULES = (
     "basestation.dispatch.geo",
     "basestation.dispatch.bulk_sql",
     "basestation.dispatch.writer",
+    "basestation.dispatch.effects",
 )
 
 

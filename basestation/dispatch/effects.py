@@ -72,13 +72,15 @@ class Downlink:
     payload: dict[str, Any]
 
 
-class Effects(msgspec.Struct):
-    """A Struct, not a dataclass: one is made for every uplink, in a third of the time."""
+class Effects:
+    """What one uplink or action changes. A plain class, which the compiled modules (nightwatch/native.py) make
+    native: one is made for every uplink, and its lists are read and appended to directly."""
 
-    durable: list[Durable] = msgspec.field(default_factory=list)
-    pushes: list[Push] = msgspec.field(default_factory=list)
-    downlinks: list[Downlink] = msgspec.field(default_factory=list)
-    urgent: bool = False  # an alarm's effects: committed ahead of supervision traffic
+    def __init__(self) -> None:
+        self.durable: list[Durable] = []
+        self.pushes: list[Push] = []
+        self.downlinks: list[Downlink] = []
+        self.urgent = False  # an alarm's effects: committed ahead of supervision traffic
 
     def merge(self, other: "Effects") -> None:
         self.durable.extend(other.durable)
