@@ -5,9 +5,10 @@ decryption, the pipeline steps and the service's hand-off to the writer. Compile
 sixth less CPU per uplink (docs/dispatch.md, "Compiled hot path"). The source stays the truth: the same ``.py``
 files run interpreted when nothing is compiled, and the key ring runs the protocol modules under MicroPython.
 
-``make native`` (a step of ``make test``, ``make demo`` and ``make bench``) builds an extension beside each
-module's source, which Python then imports first. An extension older than its source would run old code, so
-``stale()`` names any such module: the tests refuse to start and the service logs it.
+``make native`` (a step of ``make test``, ``make demo``, ``make bench`` and ``make soak``) builds an extension
+beside each module's source, which Python then imports first. An extension older than its source, or left from a
+module no longer listed, would run old code, so ``stale()`` names it: the tests refuse to start and the service
+logs it.
 
 What a compiled module must not hold: a msgspec Struct that is decoded into (mypyc keeps no usable annotations,
 and msgspec reads its schema from them; hence ``envelope_schema``), or one whose fields default to
@@ -53,14 +54,30 @@ def extensions(module: str) -> list[Path]:
     return sorted(src.parent.glob(src.stem + ".*.so"))
 
 
+PACKAGES = ("protocol", "basestation", "nightwatch", "simulator", "firmware")
+GROUP = "nightwatch_native"  # the shared library at the root that every compiled module links against
+
+
+def all_extensions() -> list[Path]:
+    """Every module extension in the source tree, listed or not (the group's shared library aside)."""
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.so"))
+
+
+def orphans() -> list[Path]:
+    """Extensions of modules no longer listed: they would go on shadowing their source."""
+    listed = {ext for m in MODULES for ext in extensions(m)}
+    return [p for p in all_extensions() if p not in listed]
+
+
 def stale() -> list[str]:
-    """Modules whose extension is older than their source: importing them would run code that is gone."""
+    """What would run code that is gone: modules whose extension is older than their source, and extensions of
+    modules no longer listed (after checking out an older commit, say)."""
     out = []
     for module in MODULES:
         mtime = source(module).stat().st_mtime
         if any(ext.stat().st_mtime < mtime for ext in extensions(module)):
             out.append(module)
-    return out
+    return out + [str(p.relative_to(ROOT)) for p in orphans()]
 
 
 def loaded() -> list[str]:

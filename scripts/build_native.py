@@ -19,43 +19,31 @@ sys.path.insert(0, str(ROOT))
 from nightwatch import native  # noqa: E402  (the repository root is on the path only from here on)
 
 BUILD = ROOT / "build" / "native"
-PACKAGES = ("protocol", "basestation", "nightwatch", "simulator", "firmware")
-GROUP = "nightwatch_native"  # the shared library at the root that every compiled module links against
-
-
-def _all_extensions() -> list[Path]:
-    found = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.so")]
-    return found + sorted(ROOT.glob(GROUP + "__mypyc.*.so"))
 
 
 def clean() -> None:
-    for ext in _all_extensions():
+    for ext in [*native.all_extensions(), *ROOT.glob(native.GROUP + "__mypyc.*.so")]:
         ext.unlink()
 
 
-def _orphans() -> list[Path]:
-    listed = {e for m in native.MODULES for e in native.extensions(m)}
-    return [p for p in _all_extensions() if p not in listed and not p.name.startswith(GROUP + "__mypyc.")]
-
-
 def current() -> bool:
-    return all(native.extensions(m) for m in native.MODULES) and not native.stale() and not _orphans()
+    return all(native.extensions(m) for m in native.MODULES) and not native.stale()
 
 
 def build() -> None:
     from mypyc.build import mypycify  # the compiler comes with mypy, a development dependency
     from setuptools import Distribution
 
-    for orphan in _orphans():
+    for orphan in native.orphans():
         orphan.unlink()
     os.chdir(ROOT)
     # Stamped with the time the build began: a C file that came out the same is not recompiled, and its
     # extension keeps an older time; a source saved during the build stays newer, so it is rebuilt next time.
     began = time.time()
     paths = [str(native.source(m).relative_to(ROOT)) for m in native.MODULES]
-    extensions = mypycify(paths, opt_level="3", debug_level="0", group_name=GROUP, target_dir=str(BUILD / "c"))
+    extensions = mypycify(paths, opt_level="3", debug_level="0", group_name=native.GROUP, target_dir=str(BUILD / "c"))
     # A Distribution built by hand reads no pyproject.toml: hatchling, not setuptools, packages the project.
-    dist = Distribution({"name": GROUP, "ext_modules": extensions})
+    dist = Distribution({"name": native.GROUP, "ext_modules": extensions})
     cmd = dist.get_command_obj("build_ext")
     cmd.inplace = True  # type: ignore[attr-defined]
     cmd.build_temp = str(BUILD / "obj")  # type: ignore[attr-defined]

@@ -9,8 +9,9 @@ from nightwatch import native
 from tests.databases import postgres
 
 # A compiled module older than its source would test code that is gone (nightwatch/native.py).
-if native.stale():
-    raise pytest.UsageError(f"compiled modules older than their source: {native.stale()}; run `make native`")
+_stale = native.stale()
+if _stale:
+    raise pytest.UsageError(f"compiled modules that would run code that is gone: {_stale}; run `make native`")
 
 # `make soak` fuzzes with a hundred times the examples; deadlines off, since a loaded machine is not a bug.
 settings.register_profile("soak", max_examples=10_000, deadline=None)

@@ -68,8 +68,9 @@ async def serve(settings: DispatchSettings) -> None:
     from basestation.dispatch.tls import uvicorn_options
 
     log = logging.getLogger("nightwatch.dispatch")
-    if native.stale():
-        log.warning("compiled modules older than their source run old code: %s; run `make native`", native.stale())
+    stale = native.stale()
+    if stale:
+        log.warning("compiled modules older than their source run old code: %s; run `make native`", stale)
     log.info("hot path: %d of %d modules compiled (nightwatch/native.py)", len(native.loaded()), len(native.MODULES))
     dispatcher = Dispatcher(settings)
     app = create_app(dispatcher, MqttLink(settings, dispatcher))
