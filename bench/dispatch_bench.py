@@ -169,13 +169,19 @@ class _Arrivals:
 
 async def _floods(port: int, flood_file: Path, flood_n: int, arrivals: _Arrivals, **pids: int) -> dict[str, Any]:
     """``FLOOD_REPEATS`` floods of the same file through a peer that keeps no state; the median one."""
-    runs = []
-    for _ in range(FLOOD_REPEATS):
-        arrivals.n = 0
-        cpu = _Cpu(**pids)
-        msg_s, pub, used = await _flood_run(port, flood_file, flood_n, lambda: arrivals.n, cpu)
-        runs.append({"throughput_msg_s": msg_s, "received": arrivals.n, "cpu": used, "publisher": pub})
-    return _median_run(runs)
+    return _median_run(
+        [await _stateless_flood(port, flood_file, flood_n, arrivals, **pids) for _ in range(FLOOD_REPEATS)]
+    )
+
+
+async def _stateless_flood(
+    port: int, flood_file: Path, flood_n: int, arrivals: _Arrivals, **pids: int
+) -> dict[str, Any]:
+    """One flood through a peer that keeps no state, counted by ``arrivals``."""
+    arrivals.n = 0
+    cpu = _Cpu(**pids)
+    msg_s, pub, used = await _flood_run(port, flood_file, flood_n, lambda: arrivals.n, cpu)
+    return {"throughput_msg_s": msg_s, "received": arrivals.n, "cpu": used, "publisher": pub}
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -313,10 +319,9 @@ class NodeRedPeer:
         }
 
     async def flood(self, flood_file: Path, flood_n: int) -> dict[str, Any]:
-        self.arrivals.n = 0
-        cpu = _Cpu(broker=self.broker_pid, node_red=self.relay.pid)
-        msg_s, pub, used = await _flood_run(self.port, flood_file, flood_n, lambda: self.arrivals.n, cpu)
-        return {"throughput_msg_s": msg_s, "received": self.arrivals.n, "cpu": used, "publisher": pub}
+        return await _stateless_flood(
+            self.port, flood_file, flood_n, self.arrivals, broker=self.broker_pid, node_red=self.relay.pid
+        )
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

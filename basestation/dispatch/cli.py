@@ -70,7 +70,7 @@ async def serve(settings: DispatchSettings) -> None:
     log = logging.getLogger("nightwatch.dispatch")
     stale = native.stale()
     if stale:
-        log.warning("compiled modules older than their source run old code: %s; run `make native`", stale)
+        log.warning("compiled modules that run code their source no longer holds: %s; run `make native`", stale)
     log.info("hot path: %d of %d modules compiled (nightwatch/native.py)", len(native.loaded()), len(native.MODULES))
     dispatcher = Dispatcher(settings)
     app = create_app(dispatcher, MqttLink(settings, dispatcher))
