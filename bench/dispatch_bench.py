@@ -16,10 +16,11 @@ Three measurements, each for every peer:
    ``LATENCY_RATE`` envelopes a second; the gateways' retained status gives their positions, so every copy
    re-locates the incident, and responders are on duty, so every alarm is offered. For the service: from the
    first copy's publish to the incident arriving on an operator's SSE stream (GET /api/v1/stream), read by
-   httpx in the bench's event loop. For Node-RED: from the same publish to that envelope arriving on its
-   WebSocket. For the bare hop: to a gmqtt subscriber. Send and receive times share one ``perf_counter``. Zero
-   loss: one incident per alarm, in the database. The service runs it on a fresh start and once more, with
-   other key rings, right after the throughput flood.
+   aiohttp in the bench's event loop. For Node-RED: from the same publish to that envelope arriving on its
+   WebSocket, read by aiohttp too. For the bare hop: to a gmqtt subscriber. Send and receive times share one
+   ``perf_counter``. Node-RED and the service take ``LATENCY_TURNS`` turns each, alternating, and each peer's
+   turns make one distribution. Zero loss: one incident per alarm, in the database. The service runs it on a
+   fresh start and once more, with other key rings, right after the throughput flood.
 3. The service's group commit from /healthz: records and frames per commit, last commit time.
 
 The service runs as in production: ``nightwatch dispatch`` in its own process, device keys sealed at rest,
@@ -61,10 +62,12 @@ from bench.uplinks import (
     connect,
     copies,
     cpu_seconds,
+    delays,
     drained,
     latency,
     paced,
     retopic,
+    summary,
     write_flood,
 )
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
@@ -75,6 +78,11 @@ HEARTBEATS_PER_DEVICE = 3  # the rate limiter lets a burst of 6 through; beyond 
 LATENCY_RATE = 1000.0  # uplinks (envelopes) a second
 LATENCY_SECONDS = 6.0
 LATENCY_WARMUP = 150  # alarms sent before the measured ones: connections, caches and the SSE path warmed up
+# The latency runs of Node-RED and the service alternate in this many turns, as their floods do: a slow spell
+# of the machine (its p99 moved by a factor of five between two runs of the same peer minutes apart) falls on
+# both peers' samples, not on one peer's. Each turn's publishers and stream are new: its first alarms warm them.
+LATENCY_TURNS = 4
+TURN_WARMUP = 40
 RESPONDERS = 5  # on duty near the gateways, so every alarm runs the real offer
 OPERATOR = "bench-operator-token-000000"
 DONE_POLL_S = 0.05  # completion polls; at most this much is added to a flood's measured time
@@ -306,16 +314,16 @@ class NodeRedPeer:
             if self.timing and msg.type == aiohttp.WSMsgType.TEXT:
                 self.got[msg.data.encode()] = time.perf_counter()
 
-    async def latency(self, alarms: list[list[Copy]]) -> dict[str, Any]:
+    async def latency(self, alarms: list[list[Copy]], warmup: int) -> dict[str, Any]:
+        """One turn: ``alarms`` at ``LATENCY_RATE``; the delays of those after the first ``warmup``."""
         alarms = retopic(alarms, RELAY_UP)
         self.timing = True
         sent, rate = await _paced_run(self.port, alarms, lambda c: c.payload in self.got)
         self.timing = False
         return {
-            "version": nodered_relay.version(),
-            "latency": latency(sent, self.got, [g[0] for g in alarms[LATENCY_WARMUP:]]),
-            "latency_every_copy": latency(sent, self.got, [c for g in alarms[LATENCY_WARMUP:] for c in g]),
-            "latency_rate_achieved": round(rate, 1),
+            "delays": delays(sent, self.got, [g[0] for g in alarms[warmup:]]),
+            "delays_every_copy": delays(sent, self.got, [c for g in alarms[warmup:] for c in g]),
+            "latency_rate_achieved": rate,
         }
 
     async def flood(self, flood_file: Path, flood_n: int) -> dict[str, Any]:
@@ -473,8 +481,8 @@ class ServicePeer:
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
-    async def latency(self, alarms: list[list[Copy]]) -> dict[str, Any]:
-        return await _service_latency(self.svc, self.http, self.port, alarms)
+    async def latency(self, alarms: list[list[Copy]], warmup: int) -> dict[str, Any]:
+        return await _service_latency(self.svc, self.http, self.port, alarms, warmup)
 
     async def flood(self, flood: Flood) -> dict[str, Any]:
         return await _service_flood(self.svc, self.http, self.port, self.broker_pid, *flood)
@@ -496,9 +504,9 @@ async def in_turns(
     """Node-RED and the service side by side, taking turns: their floods alternate, so a slow spell of this shared
     machine (its speed moved by half within minutes) falls on both peers' figures, not on one.
 
-    Latency first, on the freshly started service as it runs day to day; then the floods, each of the service's
-    with key rings of its own (a frame sent twice is a replay); then the service's latency run again with other
-    key rings, to show what a flood just absorbed leaves behind."""
+    Latency first, in turns too, on the freshly started service as it runs day to day; then the floods, each of
+    the service's with key rings of its own (a frame sent twice is a replay); then the service's latency run again
+    with other key rings, to show what a flood just absorbed leaves behind."""
     relay_flood = workdir / "relay-flood.txt"
     relay_n = write_flood(retopic(floods[0][2], RELAY_UP), relay_flood)
     async with (
@@ -507,10 +515,13 @@ async def in_turns(
     ):
         # Before each measurement every process goes quiet (``_settle``): one peer's aftermath is not the other's.
         pids = (broker_pid, red.relay.pid, svc.svc.pid)
-        settled = [await _settle(*pids)]
-        red_latency = await red.latency(alarms)
-        settled.append(await _settle(*pids))
-        fresh = await svc.latency(alarms)
+        settled: list[float] = []
+        red_turns, svc_turns = [], []
+        for warmup, block in _blocks(alarms, LATENCY_TURNS):
+            settled.append(await _settle(*pids))
+            red_turns.append(await red.latency(block, warmup))
+            settled.append(await _settle(*pids))
+            svc_turns.append(await svc.latency(block, warmup))
         red_runs, svc_runs = [], []
         for flood in floods:
             settled.append(await _settle(*pids))
@@ -518,7 +529,7 @@ async def in_turns(
             settled.append(await _settle(*pids))
             svc_runs.append(await svc.flood(flood))
         settled.append(await _settle(*pids))
-        after = await svc.latency(alarms_after)
+        after = _service_summary([await svc.latency(alarms_after, LATENCY_WARMUP)])
         final = await svc.health()
     turns = [round(s["throughput_msg_s"] / r["throughput_msg_s"], 3) for s, r in zip(svc_runs, red_runs, strict=True)]
     throughput = {
@@ -526,14 +537,47 @@ async def in_turns(
         "lost_all_floods": sum(r["lost"] for r in svc_runs),
         "turns_x_nodered": turns,
     }
+    red_latency = {
+        "version": nodered_relay.version(),
+        "latency": summary([d for t in red_turns for d in t["delays"]]),
+        "latency_every_copy": summary([d for t in red_turns for d in t["delays_every_copy"]]),
+        "latency_turns_p99_ms": [summary(t["delays"])["p99_ms"] for t in red_turns],
+        "latency_rate_achieved": round(sum(t["latency_rate_achieved"] for t in red_turns) / len(red_turns), 1),
+    }
     service = {
         "throughput": throughput,
-        "latency": fresh,
+        "latency": _service_summary(svc_turns),
         "latency_after_flood": after,
         "health": final,
         "settle_waits_s": settled,
     }
     return {**red_latency, **_median_run(red_runs)}, service
+
+
+def _blocks(alarms: list[list[Copy]], turns: int) -> list[tuple[int, list[list[Copy]]]]:
+    """``alarms`` in ``turns`` consecutive parts, each as (its warm-up, its alarms): the first part warms up a
+    fresh start (``LATENCY_WARMUP``), the others a turn's new connections (``TURN_WARMUP``)."""
+    size = (len(alarms) - LATENCY_WARMUP - (turns - 1) * TURN_WARMUP) // turns
+    out, at = [], 0
+    for i in range(turns):
+        warm = LATENCY_WARMUP if i == 0 else TURN_WARMUP
+        end = len(alarms) if i == turns - 1 else at + warm + size
+        out.append((warm, alarms[at:end]))
+        at = end
+    return out
+
+
+def _service_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
+    """The service's latency turns as one run: every turn's delays in one distribution, the counts summed."""
+    out: dict[str, Any] = {"latency": summary([d for t in turns for d in t["delays"]])}
+    if len(turns) > 1:
+        out["latency_turns_p99_ms"] = [summary(t["delays"])["p99_ms"] for t in turns]
+    out["latency_rate_achieved"] = round(sum(t["latency_rate_achieved"] for t in turns) / len(turns), 1)
+    for key in ("alarms", "sse_events", "sse_reconnects", "not_on_stream", "incidents", "incident_devices"):
+        out[key] = sum(t[key] for t in turns)
+    out["lost"] = sum(t["lost"] for t in turns)
+    out["doubled"] = sum(t["doubled"] for t in turns)
+    return out
 
 
 async def _probe_service(port: int, http: httpx.AsyncClient, before: int) -> None:
@@ -654,7 +698,7 @@ def _steady(series: list[tuple[float, int]], total: int) -> float:
 
 
 async def _service_latency(
-    svc: Service, http: httpx.AsyncClient, port: int, alarms: list[list[Copy]]
+    svc: Service, http: httpx.AsyncClient, port: int, alarms: list[list[Copy]], warmup: int
 ) -> dict[str, Any]:
     arrived: dict[str, float] = {}
     events = 0
@@ -663,7 +707,10 @@ async def _service_latency(
     async def read() -> None:
         """An operator's dashboard: follows the stream and, as EventSource does, reconnects with Last-Event-ID
         when the service ends it (it drops a subscriber that falls 1000 messages behind). aiohttp reads it, as
-        it reads Node-RED's WebSocket: the same C-backed client on both sides of the comparison."""
+        it reads Node-RED's WebSocket: the same client on both sides of the comparison, each timed when its
+        C parser hands over what arrived (a WebSocket message; here the body's bytes, de-chunked). The events in
+        it are split out after the clock is read, as a browser's EventSource does in its own native code: a
+        line-by-line reader in Python would time the bench's parsing as much as the service."""
         nonlocal events, reconnects
         last_id = ""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
@@ -672,16 +719,17 @@ async def _service_latency(
                 if last_id:
                     hdr["Last-Event-ID"] = last_id
                 async with session.get(svc.base + "/api/v1/stream", headers=hdr) as resp:
-                    event = b""
-                    async for line in resp.content:
-                        if line.startswith(b"event:"):
-                            event = line[6:].strip()
-                        elif line.startswith(b"id:"):
-                            last_id = line[3:].strip().decode()
-                        elif line.startswith(b"data:") and event == b"incident":
-                            t = time.perf_counter()
-                            events += 1
-                            arrived.setdefault(json.loads(line[5:])["id"], t)
+                    pending = b""
+                    async for chunk in resp.content.iter_any():
+                        t = time.perf_counter()
+                        *whole, pending = (pending + chunk).split(b"\n\n")
+                        for ev in whole:
+                            fields = dict(line.split(b": ", 1) for line in ev.split(b"\n") if b": " in line)
+                            if b"id" in fields:
+                                last_id = fields[b"id"].decode()
+                            if fields.get(b"event") == b"incident":
+                                events += 1
+                                arrived.setdefault(json.loads(fields[b"data"])["id"], t)
                 reconnects += 1
 
     reader = asyncio.create_task(read())
@@ -696,7 +744,6 @@ async def _service_latency(
     with contextlib.suppress(asyncio.CancelledError):
         await reader
     by_payload = {g[0].payload: arrived[g[0].key] for g in alarms if g[0].key in arrived}
-    lat = latency(sent, by_payload, [g[0] for g in alarms[LATENCY_WARMUP:]])
     devs = [int(g[0].key.split("-")[0]) for g in alarms]
     sql = "SELECT COUNT(*), COUNT(DISTINCT device_id) FROM incidents WHERE device_id BETWEEN ? AND ?"
     # Incidents are pushed before they are written: give the last group commits up to 10 s to land.
@@ -706,8 +753,8 @@ async def _service_latency(
         await asyncio.sleep(0.05)
         n_inc, n_dev = svc.query(sql, (min(devs), max(devs)))
     return {
-        "latency": lat,
-        "latency_rate_achieved": round(rate, 1),
+        "delays": delays(sent, by_payload, [g[0] for g in alarms[warmup:]]),
+        "latency_rate_achieved": rate,
         "alarms": len(alarms),
         "sse_events": events,
         "sse_reconnects": reconnects,
@@ -731,7 +778,8 @@ async def _run(results_dir: Path) -> tuple[dict[str, float], dict[str, object]]:
     if binary is None:
         raise RuntimeError("the dispatch benchmark needs Mosquitto (MQTT 5, acknowledgement after commit)")
     await asyncio.to_thread(nodered_relay.install)
-    n_alarms = int(LATENCY_RATE * LATENCY_SECONDS / len(GATEWAYS)) + LATENCY_WARMUP
+    measured = int(LATENCY_RATE * LATENCY_SECONDS / len(GATEWAYS))
+    n_alarms = measured + LATENCY_WARMUP + (LATENCY_TURNS - 1) * TURN_WARMUP
     hb_fleets = [
         Fleet.make(1 + r * HEARTBEAT_DEVICES, HEARTBEAT_DEVICES, seed=11 + 100 * r) for r in range(FLOOD_REPEATS)
     ]

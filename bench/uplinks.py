@@ -197,9 +197,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> dict[str, float]:
-    """Latency of each frame's first copy: publish to arrival, in ms."""
-    samples = [(got[c.payload] - sent[c.payload]) * 1000 for c in firsts if c.payload in got and c.payload in sent]
+def delays(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> list[float]:
+    """Publish to arrival of each of ``firsts``, in ms."""
+    return [(got[c.payload] - sent[c.payload]) * 1000 for c in firsts if c.payload in got and c.payload in sent]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
     if not samples:
         return {"n": 0.0}
     return {
@@ -209,6 +212,11 @@ def latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy
         "max_ms": round(max(samples), 3),
         "mean_ms": round(sum(samples) / len(samples), 3),
     }
+
+
+def latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> dict[str, float]:
+    """Latency of each frame's first copy: publish to arrival, in ms."""
+    return summary(delays(sent, got, firsts))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import asyncio
 import gc
 import time
 
-from basestation.dispatch.gc_policy import NEVER, Collector
+from basestation.dispatch.gc_policy import MIDDLE_THRESHOLD, NEVER, Collector
 
 
 class _Node:
@@ -43,6 +43,26 @@ def test_full_collections_wait_for_quiet_and_free_cycles() -> None:
         early, late = asyncio.run(scenario())
         assert (early, late) == (1000, 0)
         assert c.last_full_ms > 0
+    finally:
+        c.uninstall()
+        gc.unfreeze()
+    assert gc.get_threshold() == before
+
+
+def test_the_middle_generation_holds_one_young_collections_survivors_at_most() -> None:
+    """Alarms leave survivors behind (incidents, the stream's history): a middle collection walks one young
+    collection's worth of them, never the piles of ten that took milliseconds."""
+    before = gc.get_threshold()
+    c = Collector()
+    c.install()
+    try:
+        assert gc.get_threshold()[1:] == (MIDDLE_THRESHOLD, NEVER)
+        survivors = [[i] for i in range(50 * before[0])]  # fifty young generations' worth, all kept
+        assert c.collections[0] + c.collections[1] >= 40
+        # Every other collection takes in the middle generation (the callback counts each once, by its oldest).
+        assert abs(c.collections[1] - c.collections[0]) <= 1
+        assert len(gc.get_objects(generation=1)) <= 2 * before[0]
+        del survivors
     finally:
         c.uninstall()
         gc.unfreeze()
