@@ -5,12 +5,10 @@ are the MQTT messages behind them acknowledged. Repeated records are idempotent 
 crash rewrites the same rows), which is what makes "kill it at any instant" lose nothing and double nothing.
 """
 
-import asyncio
 import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,6 +30,7 @@ from basestation.dispatch.effects import (
 from basestation.dispatch.incidents import ACTIVE, Event, Incident, Kind, State
 from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.state import DeviceInfo, DispatchState, Gateway, Recent
+from basestation.dispatch.write_thread import WriteThread
 
 JOURNAL_MODE_TRIES = 100  # 20 ms apart: connections opening together wait up to two seconds for each other
 
@@ -95,7 +94,7 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             if self.engine.url.database not in (None, "", ":memory:"):
                 self._sqlite_file = self.engine.url.database
-        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="nightwatch-writer")
+        self._write_thread = WriteThread("nightwatch-writer")
         p = "?" if self.dialect == "sqlite" else "%s"  # the driver's own parameter style
         # Replicas may write one device's state out of order: the higher counter wins.
         self._sql_device_state = (
@@ -116,7 +115,7 @@ class Store:
         if self._writer_conn is not None:
             self._writer_conn.close()
             self._writer_conn = None
-        self._write_thread.shutdown(wait=False)
+        self._write_thread.close()
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -129,7 +128,7 @@ class Store:
             # every statement, BEGIN and COMMIT was a round trip through the event loop, which under a flood is
             # busy for milliseconds at a time: a 3 ms commit took 17 ms on average and up to 95 ms, and every
             # uplink in it waited that long for its acknowledgement (bench/dispatch_bench.py).
-            await asyncio.get_running_loop().run_in_executor(self._write_thread, self._apply_sync, batch)
+            await self._write_thread.run(self._apply_sync, batch)
             return
         async with self.engine.begin() as conn:
             await self.apply_in(conn, batch)

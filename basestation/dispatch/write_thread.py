@@ -1,0 +1,68 @@
+"""The one thread that runs SQLite commits, handed each commit with as little as the event loop can do.
+
+``loop.run_in_executor`` on a one-thread pool made, for every commit, a concurrent future, a pool work item, a
+lock round and a second future chained to the first, all on the event loop's thread: at a thousand alarms a
+second that was a twelfth of the loop's time (perf, bench/dispatch_bench.py). Here a commit is one queue entry
+in, one ``call_soon_threadsafe`` out.
+"""
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_Job = tuple[Callable[[Any], Any], Any, asyncio.Future[Any], asyncio.AbstractEventLoop]
+
+
+def _settle(fut: asyncio.Future[Any], error: BaseException | None, result: Any) -> None:
+    if fut.done():  # the awaiting task was cancelled meanwhile
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+class WriteThread:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, fn: Callable[[T], Any], arg: T) -> "asyncio.Future[Any]":
+        """``fn(arg)`` on the thread; the future completes on the calling event loop."""
+        loop = asyncio.get_running_loop()
+        if self._thread is None:
+            # Started on first use: most Store objects (the API's, the tests') never commit through it.
+            self._thread = threading.Thread(target=self._main, name=self.name)
+            self._thread.start()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((fn, arg, fut, loop))
+        return fut
+
+    def close(self) -> None:
+        """The thread ends after the job in hand; nothing waits for it (a commit in flight finishes or not, as
+        SQLite's transactions do on a kill)."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
+    def _main(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, arg, fut, loop = job
+            error: BaseException | None = None
+            result = None
+            try:
+                result = fn(arg)
+            except BaseException as e:  # handed to the awaiting task, which logs and retries (writer.py)
+                error = e
+            try:
+                loop.call_soon_threadsafe(_settle, fut, error, result)
+            except RuntimeError:
+                return  # the event loop is closed: nobody is waiting any more
