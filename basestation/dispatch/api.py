@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import time
 from typing import Annotated, Any, Literal
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from basestation.dispatch import actions, operator_actions, sse
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
+from basestation.dispatch.bus import Message
 from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.referrals import REFERRALS, catalogue
@@ -363,17 +364,23 @@ async def stream(request: Request, d: D, who: StreamReader) -> EventStream:
     since = int(last_id) if last_id.isdigit() else None
     operator = who.role == "operator"
 
-    async def events() -> AsyncIterator[bytes]:
-        # A reconnecting client sends the last id it saw and first gets what it missed (bus.py).
-        async for msg in d.bus.stream(since):
+    def attach(push: sse.Push) -> Callable[[], None]:
+        def sink(msg: Message | None) -> bool:
+            if msg is None:
+                return push(None)
             if who.expires_ms is not None and now_ms() >= who.expires_ms:
-                return  # a token that expired while its stream was open: the next reconnect is refused
+                push(None)  # a token that expired while its stream was open: the next reconnect is refused
+                return False
             if operator or msg.topic == "resync":
-                yield msg.sse()
-            elif msg.topic == "incident" and visible_to(who, msg.data):
-                yield sse.event(msg.topic, msg.seq, incident_view(who, msg.data, _names(d)))
+                return push(msg.sse())
+            if msg.topic == "incident" and visible_to(who, msg.data):
+                return push(sse.event(msg.topic, msg.seq, incident_view(who, msg.data, _names(d))))
+            return True
 
-    return EventStream(events(), ping_s=15)
+        # A reconnecting client sends the last id it saw and first gets what it missed (bus.py).
+        return d.bus.attach(sink, since)
+
+    return EventStream(attach, ping_s=15, max_backlog=d.bus.queue_size + d.bus.history_size)
 
 
 def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAPI:

@@ -1,18 +1,25 @@
 """In-process fan-out of live updates to dashboard streams.
 
-Bounded per subscriber: a stalled client is dropped (its stream ends), never holding back the others or the
-pipeline. Nothing is lost by that: every message has a sequence number, the last ``history`` of them are kept,
-and a client that reconnects with the last number it saw (SSE ``Last-Event-ID``) gets everything after it first.
-If it was away so long that the history no longer reaches back, it is told to reload (``resync``).
+A subscriber is a sink: a function the bus calls with each message as it is published, in the publisher's own
+call (an alarm's push leaves for the dashboards before the pipeline returns, not a turn of the event loop
+later). A sink returns False when it cannot take more, and is let go. Bounded per subscriber, then: a stalled
+client is dropped (its stream ends), never holding back the others or the pipeline. Nothing is lost by that:
+every message has a sequence number, the last ``history`` of them are kept, and a client that reconnects with the
+last number it saw (SSE ``Last-Event-ID``) gets everything after it first. If it was away so long that the
+history no longer reaches back, it is told to reload (``resync``). A sink is called with None when the bus
+closes.
 """
 
 import asyncio
 import itertools
+import logging
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from basestation.dispatch import sse
+
+log = logging.getLogger("nightwatch.dispatch.bus")
 
 
 class Message:
@@ -31,10 +38,18 @@ class Message:
         return self._sse
 
 
+Sink = Callable[["Message | None"], bool]
+
+
+def _nothing() -> None:
+    pass
+
+
 class Bus:
     def __init__(self, queue_size: int = 1000, history: int = 10_000) -> None:
         self.queue_size = queue_size
-        self._subs: dict[int, asyncio.Queue[Message | None]] = {}
+        self.history_size = history
+        self._subs: dict[int, Sink] = {}
         self._ids = itertools.count()
         self._seq = itertools.count(1)
         self._history: deque[Message] = deque(maxlen=history)
@@ -48,49 +63,79 @@ class Bus:
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         item = Message(next(self._seq), topic, data)
         self._history.append(item)
-        for sid, q in list(self._subs.items()):
+        for sid, sink in list(self._subs.items()):
             try:
-                q.put_nowait(item)
-            except asyncio.QueueFull:
-                # Too far behind to catch up live: end its stream; it reconnects and resumes from history.
-                self._subs.pop(sid, None)
+                keeps_up = sink(item)
+            except Exception:
+                # A dashboard's connection must never take the pipeline down with it.
+                log.exception("a stream subscriber failed; dropped")
+                keeps_up = False
+            if not keeps_up and self._subs.pop(sid, None) is not None:
                 self.dropped_subscribers += 1
-                while not q.empty():
-                    q.get_nowait()
-                q.put_nowait(None)
 
     def close(self) -> None:
         """End every stream, and any opened later at once: the server is stopping (server.py)."""
         self.closed = True
-        for q in self._subs.values():
-            while not q.empty():
-                q.get_nowait()
-            q.put_nowait(None)
+        sinks = list(self._subs.values())
         self._subs.clear()
+        for sink in sinks:
+            sink(None)
+
+    def attach(self, sink: Sink, since: int | None = None) -> Callable[[], None]:
+        """Call ``sink`` with every message from now on; with ``since``, first with every kept message numbered
+        after it, then or never with a live one. Returns the function that detaches it."""
+        if self.closed:
+            sink(None)
+            return _nothing
+        if since is not None:
+            kept = list(self._history)
+            replay = [m for m in kept if m.seq > since]
+            if kept and kept[0].seq > since + 1:
+                replay.insert(0, Message(since, "resync", {}))
+            for msg in replay:
+                if not sink(msg):
+                    self.dropped_subscribers += 1
+                    return _nothing
+        sid = next(self._ids)
+        self._subs[sid] = sink
+
+        def detach() -> None:
+            self._subs.pop(sid, None)
+
+        return detach
 
     async def stream(self, since: int | None = None) -> AsyncGenerator[Message, None]:
-        """Live messages; with ``since``, first every kept message numbered after it."""
-        if self.closed:
-            return
-        sid = next(self._ids)
+        """Live messages as an async iterator, ``queue_size`` of them held for a reader that lags."""
         q: asyncio.Queue[Message | None] = asyncio.Queue(self.queue_size)
-        self._subs[sid] = q  # subscribe before reading the history, so nothing falls between the two
-        last = 0
+        kept: deque[Message] = deque()
+        replaying = True
+
+        def sink(msg: Message | None) -> bool:
+            if msg is None:
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(None)
+                return True
+            if replaying:
+                kept.append(msg)  # the history, handed over before any live message: no bound on it
+                return True
+            try:
+                q.put_nowait(msg)
+                return True
+            except asyncio.QueueFull:
+                # Too far behind to catch up live: end its stream; it reconnects and resumes from history.
+                sink(None)
+                return False
+
+        detach = self.attach(sink, since)
+        replaying = False
         try:
-            if since is not None:
-                kept = list(self._history)
-                if kept and kept[0].seq > since + 1:
-                    yield Message(since, "resync", {})
-                for msg in kept:
-                    if msg.seq > since:
-                        last = msg.seq
-                        yield msg
+            while kept:
+                yield kept.popleft()
             while True:
                 item = await q.get()
                 if item is None:
                     return
-                if item.seq > last:
-                    last = item.seq
-                    yield item
+                yield item
         finally:
-            self._subs.pop(sid, None)
+            detach()

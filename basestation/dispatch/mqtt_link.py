@@ -95,8 +95,8 @@ class _Connection(asyncio.Protocol):
             self.protocol_error(e)
             return
         if not self.draining and self.backlog:
-            # The first chunk at once: an alarm read here is handled in this turn of the loop, not the next
-            # (a turn more was a tenth of an alarm's way to the stream at a thousand uplinks a second).
+            # The first chunk at once: an alarm read here is handled in this turn of the loop, not after
+            # everything else that became ready in it.
             self.draining = True
             self.link._drain(self)
 

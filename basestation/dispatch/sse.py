@@ -3,12 +3,14 @@
 The stream is what an operator's dashboard and the latency benchmark wait on. A general-purpose SSE response
 ran every event through a dict-to-text step, task groups and a send timeout: at a thousand incident updates a
 second that was a fifth of the event loop's time, in front of every alarm behind it. Here an event arrives as the
-bytes to send, encoded once for every operator who sees it whole (bus.Message.sse).
+bytes to send, encoded once for every operator who sees it whole (bus.Message.sse), and is written in the call
+that pushed it (``EventStream``).
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 import msgspec
@@ -24,51 +26,139 @@ def event(topic: str, seq: int, data: Any) -> bytes:
     return b"event: %s\nid: %d\ndata: %s\n\n" % (topic.encode(), seq, _json.encode(data))
 
 
+Push = Callable[[bytes | None], bool]  # an event's bytes (None: end the stream); False once it cannot take more
+
+
+class _Started:
+    """A coroutine already stepped once, suspended on ``waiting``: awaiting this finishes it."""
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.coro, self.waiting = coro, waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waiting = self.coro, self.waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as e:
+                try:
+                    waiting = coro.throw(e)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = coro.send(sent)
+                except StopIteration:
+                    return
+
+
 class EventStream(Response):
+    """A stream fed by pushes: ``attach(push)`` hands ``push`` to whatever produces the events (bus.attach) and
+    returns the function that detaches it.
+
+    A push writes at once, in the pusher's own call, when the connection can take it, as it nearly always can:
+    the server's ``send`` then finishes without suspending, and an alarm reaches the dashboards before the
+    pipeline that raised it returns. Only a connection whose buffers are full suspends ``send``; a task
+    finishes that write and then the pushes queued behind it, in order. A client more than ``max_backlog``
+    events behind is let go: it reconnects and resumes from the bus's history.
+    """
+
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[bytes], ping_s: float = 15.0, status_code: int = 200) -> None:
+    def __init__(
+        self,
+        attach: Callable[[Push], Callable[[], None]],
+        ping_s: float = 15.0,
+        max_backlog: int = 1000,
+        status_code: int = 200,
+    ) -> None:
         # Response.__init__ would give the empty body a Content-Length: the headers alone, as a streaming
         # response sets them. Proxies must neither cache nor buffer a live stream.
         self.status_code = status_code
         self.background = None
         self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-        self.events = events
+        self.attach = attach
         self.ping_s = ping_s
+        self.max_backlog = max_backlog
+        self._send: Send | None = None
+        self._ended: asyncio.Future[None] | None = None
+        self._backlog: deque[bytes] = deque()
+        self._flushing: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        # Three tasks for the stream's whole life, none per event: the events, the keep-alive, and the client
-        # going away, which ends the other two.
-        tasks = [
-            asyncio.create_task(self._pump(send)),
-            asyncio.create_task(self._ping(send)),
-            asyncio.create_task(self._gone(receive)),
-        ]
+        self._send = send
+        self._ended = asyncio.get_running_loop().create_future()
+        detach = self.attach(self.push)
+        # Two tasks for the stream's whole life, none per event: the keep-alive, and the client going away.
+        ping = asyncio.create_task(self._ping())
+        gone = asyncio.create_task(self._gone(receive))
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([ping, gone, self._ended], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, OSError):
-                    await task
-            aclose = getattr(self.events, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        if tasks[2].cancelled():
-            # The stream ended on our side (a dropped subscriber, an expired token): end the response.
+            detach()
+            for task in (ping, gone, self._flushing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, OSError):
+                        await task
+        if gone.cancelled():
+            # The stream ended on our side (a dropped subscriber, an expired token, a stopping server): end the
+            # response.
             with contextlib.suppress(OSError, RuntimeError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _pump(self, send: Send) -> None:
-        async for chunk in self.events:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    def push(self, chunk: bytes | None) -> bool:
+        ended = self._ended
+        if ended is None or ended.done():
+            return False
+        if chunk is None:
+            ended.set_result(None)
+            return True
+        if self._flushing is not None:
+            if len(self._backlog) >= self.max_backlog:
+                ended.set_result(None)
+                return False
+            self._backlog.append(chunk)
+            return True
+        self._write(chunk)
+        return not ended.done()
 
-    async def _ping(self, send: Send) -> None:
+    def _write(self, chunk: bytes) -> None:
+        assert self._send is not None
+        coro = self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if not isinstance(coro, Coroutine):  # a server whose send is some other awaitable: no fast path
+            self._flushing = asyncio.ensure_future(self._flush(coro))
+            return
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            self._end()  # the client is gone: the stream ends
+            return
+        self._flushing = asyncio.ensure_future(self._flush(_Started(coro, waiting)))
+
+    async def _flush(self, first: Awaitable[None]) -> None:
+        assert self._send is not None
+        try:
+            await first
+            while self._backlog:
+                await self._send({"type": "http.response.body", "body": self._backlog.popleft(), "more_body": True})
+        except Exception:
+            self._end()
+        finally:
+            self._flushing = None
+
+    def _end(self) -> None:
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
+
+    async def _ping(self) -> None:
         while True:
             await asyncio.sleep(self.ping_s)
-            await send({"type": "http.response.body", "body": PING, "more_body": True})
+            if not self.push(PING):
+                return
 
     @staticmethod
     async def _gone(receive: Receive) -> None:

@@ -75,3 +75,21 @@ def test_closing_ends_every_stream_and_any_opened_after() -> None:
         assert bus.subscribers == 0
 
     asyncio.run(go())
+
+
+def test_a_failing_subscriber_is_dropped_and_the_others_still_get_the_message() -> None:
+    bus = Bus()
+    got: list[object] = []
+
+    def broken(msg: object) -> bool:
+        raise OSError("connection reset")
+
+    def fine(msg: object) -> bool:
+        got.append(msg)
+        return True
+
+    bus.attach(broken)
+    bus.attach(fine)
+    bus.publish("incident", {"id": "1-1"})  # never raises into the pipeline
+    assert bus.subscribers == 1 and bus.dropped_subscribers == 1
+    assert [m.data for m in got] == [{"id": "1-1"}]  # type: ignore[attr-defined]

@@ -3,6 +3,8 @@ hangs up, and a server that stops while streams are open."""
 
 import asyncio
 import json
+import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -72,8 +74,8 @@ def test_a_quiet_stream_is_kept_alive(
     app, _ = app_and_dispatcher
     real = sse.EventStream.__init__
 
-    def quick(self: sse.EventStream, events: object, ping_s: float = 15.0, status_code: int = 200) -> None:
-        real(self, events, 0.05, status_code)  # type: ignore[arg-type]
+    def quick(self: sse.EventStream, attach: object, ping_s: float = 15.0, max_backlog: int = 1000) -> None:
+        real(self, attach, 0.05, max_backlog)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sse.EventStream, "__init__", quick)
     with (
@@ -107,3 +109,85 @@ def test_stopping_the_server_ends_open_streams_at_once(app_and_dispatcher: tuple
     # uvicorn waits for every open response before it stops: the streams must have ended for it to stop.
     assert time.monotonic() - t0 < 5
     assert ended.wait(5)
+
+
+def _raw_stream(base: str) -> socket.socket:
+    """A client that sends its request and then reads only when told: its buffers fill as a stalled phone's do."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    req = f"GET /api/v1/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {OPERATOR}\r\n\r\n"
+    sock.sendall(req.encode())
+    return sock
+
+
+def _publish_many(d: Dispatcher, loop: asyncio.AbstractEventLoop, n: int, size: int) -> None:
+    done = threading.Event()
+
+    def burst() -> None:
+        for i in range(n):
+            d.bus.publish("incident", {"n": i, "pad": "x" * size})
+        done.set()
+
+    loop.call_soon_threadsafe(burst)
+    assert done.wait(10)
+
+
+def test_a_client_that_lags_gets_every_event_in_order(
+    app_and_dispatcher: tuple[object, Dispatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Far more than the socket holds, pushed while the client is not reading: the writes that cannot go at once
+    wait in order behind the one the server is finishing, and all of them arrive."""
+    app, d = app_and_dispatcher
+    flushes = []
+    real_flush = sse.EventStream._flush
+
+    async def counted(self: sse.EventStream, first: object) -> None:
+        flushes.append(1)
+        await real_flush(self, first)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sse.EventStream, "_flush", counted)
+    n = 400
+    with served(app) as (base, loop):
+        sock = _raw_stream(base)
+        deadline = time.monotonic() + 5
+        while d.bus.subscribers < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        _publish_many(d, loop, n, 50_000)
+        data = b""
+        while data.count(b"\ndata: ") < n or not data.endswith(b"\n\n\r\n"):
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the server ended the stream"
+            data += chunk
+        sock.close()
+    ids = [int(m) for m in re.findall(rb"\nid: (\d+)\n", data)]
+    assert ids == list(range(ids[0], ids[0] + n))
+    assert [json.loads(m)["n"] for m in re.findall(rb"\ndata: (.*)\n", data)] == list(range(n))
+    assert flushes, "the socket never filled: the test did not reach the queued path"
+
+
+def test_a_client_too_far_behind_is_let_go(
+    app_and_dispatcher: tuple[object, Dispatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, d = app_and_dispatcher
+    real = sse.EventStream.__init__
+
+    def short(self: sse.EventStream, attach: object, ping_s: float = 15.0, max_backlog: int = 1000) -> None:
+        real(self, attach, ping_s, 5)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sse.EventStream, "__init__", short)
+    with served(app) as (base, loop):
+        sock = _raw_stream(base)
+        deadline = time.monotonic() + 5
+        while d.bus.subscribers < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        _publish_many(d, loop, 400, 50_000)
+        assert d.bus.subscribers == 0 and d.bus.dropped_subscribers == 1
+        # What it was sent ends with the end of the response: it reconnects and resumes from the history.
+        data = b""
+        while not data.endswith(b"\r\n0\r\n\r\n"):
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the connection closed before the response ended"
+            data += chunk
+        sock.close()

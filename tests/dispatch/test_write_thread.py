@@ -18,7 +18,8 @@ def test_jobs_run_in_order_on_one_thread_and_errors_reach_the_caller() -> None:
 
     async def scenario() -> list[object]:
         futs = [wt.run(job, n) for n in range(6)]
-        return await asyncio.gather(*futs, return_exceptions=True)
+        results: list[object] = await asyncio.gather(*futs, return_exceptions=True)
+        return results
 
     try:
         results = asyncio.run(scenario())
