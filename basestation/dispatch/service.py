@@ -45,7 +45,7 @@ def now_ms() -> int:
 class Dispatcher:
     def __init__(self, settings: DispatchSettings, store: Store | None = None) -> None:
         self.settings = settings
-        self.store = store or Store(settings.database_url, KeySealer(settings.sealing_key()))
+        self.store = store or Store(settings.database_url, KeySealer(settings.sealing_key()), settings.writer_nice)
         s = settings
         self.state = DispatchState(
             policy=Policy(

@@ -58,6 +58,8 @@ class DispatchSettings(BaseSettings):
     recovery_every_s: float = Field(5.0, gt=0)
     retention_days: float = Field(30.0, gt=0)
     purge_every_s: float = Field(3600.0, gt=0)
+    # The SQLite commit thread's niceness (Linux): 0 is the event loop's own priority. See write_thread.py.
+    writer_nice: int = Field(10, ge=0, le=19)
 
     @field_validator("mqtt_url")
     @classmethod

@@ -82,7 +82,7 @@ def incident_from_doc(doc: dict[str, Any]) -> Incident:
 
 
 class Store:
-    def __init__(self, url: str, sealer: KeySealer | None = None) -> None:
+    def __init__(self, url: str, sealer: KeySealer | None = None, writer_nice: int = 0) -> None:
         self.url = url
         self.sealer = sealer or KeySealer(None)
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
@@ -94,7 +94,7 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             if self.engine.url.database not in (None, "", ":memory:"):
                 self._sqlite_file = self.engine.url.database
-        self._write_thread = WriteThread("nightwatch-writer")
+        self._write_thread = WriteThread("nightwatch-writer", writer_nice)
         p = "?" if self.dialect == "sqlite" else "%s"  # the driver's own parameter style
         # Replicas may write one device's state out of order: the higher counter wins.
         self._sql_device_state = (

@@ -1,7 +1,11 @@
 """The commit thread: results and errors come back to the awaiting task, in order, on its own event loop."""
 
 import asyncio
+import os
+import sys
 import threading
+
+import pytest
 
 from basestation.dispatch.write_thread import WriteThread
 
@@ -58,3 +62,19 @@ def test_close_ends_the_thread() -> None:
     wt.close()
     thread.join(5)
     assert not thread.is_alive()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+def test_the_commit_thread_runs_below_the_event_loops_priority() -> None:
+    wt = WriteThread("test-writer-nice", nice=5)
+    loop_nice = os.getpriority(os.PRIO_PROCESS, 0)
+
+    async def scenario() -> int:
+        nice: int = await wt.run(lambda _: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), None)
+        return nice
+
+    try:
+        assert asyncio.run(scenario()) == min(19, loop_nice + 5)
+    finally:
+        wt.close()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == loop_nice  # the caller's own thread is left as it was
