@@ -59,7 +59,7 @@ class DispatchSettings(BaseSettings):
     retention_days: float = Field(30.0, gt=0)
     purge_every_s: float = Field(3600.0, gt=0)
     # The SQLite commit thread's niceness (Linux): 0 is the event loop's own priority. See write_thread.py.
-    writer_nice: int = Field(10, ge=0, le=19)
+    writer_nice: int = Field(5, ge=0, le=19)
 
     @field_validator("mqtt_url")
     @classmethod
