@@ -77,7 +77,9 @@ HEARTBEAT_DEVICES = 12_000
 HEARTBEATS_PER_DEVICE = 3  # the rate limiter lets a burst of 6 through; beyond it a heartbeat writes no frame row
 LATENCY_RATE = 1000.0  # uplinks (envelopes) a second
 LATENCY_SECONDS = 6.0
-LATENCY_WARMUP = 150  # alarms sent before the measured ones: connections, caches and the SSE path warmed up
+# Alarms sent before the measured ones: connections, caches, the SSE path and Node-RED's JIT warmed up. With 150,
+# Node-RED's first turn had a p99 of 4-12 ms and its later ones 1-2 ms (the service's: 1.2-2.3 against 1.2-1.7).
+LATENCY_WARMUP = 600
 # The latency runs of Node-RED and the service alternate in this many turns, as their floods do: a slow spell
 # of the machine (its p99 moved by a factor of five between two runs of the same peer minutes apart) falls on
 # both peers' samples, not on one peer's. Each turn's publishers and stream are new: its first alarms warm them.
