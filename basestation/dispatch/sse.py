@@ -113,11 +113,11 @@ class EventStream(Response):
         if ended is None or ended.done():
             return False
         if chunk is None:
-            ended.set_result(None)
+            self._end()
             return True
         if self._flushing is not None:
             if len(self._backlog) >= self.max_backlog:
-                ended.set_result(None)
+                self._end()
                 return False
             self._backlog.append(chunk)
             return True

@@ -68,16 +68,28 @@ def test_events_arrive_and_a_client_that_hangs_up_is_unsubscribed(
         asyncio.run(go())
 
 
+def _stream_options(monkeypatch: pytest.MonkeyPatch, **options: float) -> None:
+    """Every stream the API opens gets ``options`` (ping_s, max_backlog) instead of its own."""
+    real = sse.EventStream.__init__
+
+    def patched(self: sse.EventStream, attach: object, **kwargs: float) -> None:
+        real(self, attach, **{**kwargs, **options})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sse.EventStream, "__init__", patched)
+
+
+def _subscribed(d: Dispatcher) -> None:
+    deadline = time.monotonic() + 5
+    while d.bus.subscribers < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 def test_a_quiet_stream_is_kept_alive(
     app_and_dispatcher: tuple[object, Dispatcher], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, _ = app_and_dispatcher
-    real = sse.EventStream.__init__
-
-    def quick(self: sse.EventStream, attach: object, ping_s: float = 15.0, max_backlog: int = 1000) -> None:
-        real(self, attach, 0.05, max_backlog)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sse.EventStream, "__init__", quick)
+    _stream_options(monkeypatch, ping_s=0.05)
     with (
         served(app) as (base, _loop),
         httpx.stream(
@@ -101,10 +113,7 @@ def test_stopping_the_server_ends_open_streams_at_once(app_and_dispatcher: tuple
     with served(app) as (base, _loop):
         reader = threading.Thread(target=read, args=(base,), daemon=True)
         reader.start()
-        deadline = time.monotonic() + 5
-        while d.bus.subscribers < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        _subscribed(d)
         t0 = time.monotonic()
     # uvicorn waits for every open response before it stops: the streams must have ended for it to stop.
     assert time.monotonic() - t0 < 5
@@ -149,10 +158,7 @@ def test_a_client_that_lags_gets_every_event_in_order(
     n = 400
     with served(app) as (base, loop):
         sock = _raw_stream(base)
-        deadline = time.monotonic() + 5
-        while d.bus.subscribers < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        _subscribed(d)
         _publish_many(d, loop, n, 50_000)
         data = b""
         while data.count(b"\ndata: ") < n or not data.endswith(b"\n\n\r\n"):
@@ -170,18 +176,10 @@ def test_a_client_too_far_behind_is_let_go(
     app_and_dispatcher: tuple[object, Dispatcher], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, d = app_and_dispatcher
-    real = sse.EventStream.__init__
-
-    def short(self: sse.EventStream, attach: object, ping_s: float = 15.0, max_backlog: int = 1000) -> None:
-        real(self, attach, ping_s, 5)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sse.EventStream, "__init__", short)
+    _stream_options(monkeypatch, max_backlog=5)
     with served(app) as (base, loop):
         sock = _raw_stream(base)
-        deadline = time.monotonic() + 5
-        while d.bus.subscribers < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        _subscribed(d)
         _publish_many(d, loop, 400, 50_000)
         assert d.bus.subscribers == 0 and d.bus.dropped_subscribers == 1
         # What it was sent ends with the end of the response: it reconnects and resumes from the history.
