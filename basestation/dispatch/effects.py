@@ -7,6 +7,7 @@ key ring is told "received" only when that is true.
 The records made for every frame are msgspec Structs: built in a tenth of a frozen dataclass's time.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,10 +67,32 @@ class Push:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
 class Downlink:
-    gateway_id: str
-    payload: dict[str, Any]
+    """A message for a gateway to send, after the commit. Its payload may be given as the function that makes
+    it, called when it is first read: an alarm's ACK is encoded after the alarm's push has gone out, not in
+    front of it (three AES operations, on a ring's first alarm the building of a key context too)."""
+
+    __slots__ = ("_make", "_payload", "gateway_id")
+
+    def __init__(
+        self,
+        gateway_id: str,
+        payload: dict[str, Any] | None = None,
+        make: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        if (payload is None) == (make is None):
+            raise ValueError("a downlink takes its payload or the function that makes it")
+        self.gateway_id = gateway_id
+        self._payload = payload
+        self._make = make
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            assert self._make is not None
+            self._payload = self._make()
+            self._make = None
+        return self._payload
 
 
 class Effects:

@@ -9,6 +9,7 @@ after the commit). The first valid copy of an alarm goes on at once; later copie
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from basestation.dispatch import envelope
 from basestation.dispatch.assignment import plan
@@ -382,15 +383,16 @@ class UplinkPipeline:
         # An incident's alarm may be answered several times (received, then help): each ACK gets its own seq.
         seq = inc.next_ack_seq() if inc is not None and inc.counter == ctx.counter else 0
         keys = ctx.keys or self.state.resolver.keys(ctx.device_id)
-        frame = ack.encode(keys, ack.Ack(ctx.counter, state, seq))
+        answer = ack.Ack(ctx.counter, state, seq)
+        msg_id, heard = f"{ctx.device_id}-{ctx.counter}-{seq}", rec.frame
+
+        def payload() -> dict[str, Any]:
+            # Encoded when the downlink is sent, after the commit: the alarm's push goes out first.
+            return {"id": msg_id, "frame": ack.encode(keys, answer).hex(), "uplink": heard.hex()}
+
         if recent is not None:
             recent.ack_state, recent.acked_ms = state, ctx.now_ms
-        ctx.effects.downlinks.append(
-            Downlink(
-                rec.gateway_id,
-                {"id": f"{ctx.device_id}-{ctx.counter}-{seq}", "frame": frame.hex(), "uplink": rec.frame.hex()},
-            )
-        )
+        ctx.effects.downlinks.append(Downlink(rec.gateway_id, make=payload))
 
     def _device_seen(self, ctx: Context) -> None:
         up = ctx.up

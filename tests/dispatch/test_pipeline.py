@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from basestation.dispatch import actions
-from basestation.dispatch.effects import DeviceState, FrameSeen, IncidentSnapshot, NoticeRow, ReceptionRow
+from basestation.dispatch.effects import DeviceState, Downlink, FrameSeen, IncidentSnapshot, NoticeRow, ReceptionRow
 from basestation.dispatch.incidents import State
 from basestation.dispatch.outcomes import Outcome
 from protocol import ack
@@ -305,3 +305,20 @@ def test_a_frame_no_sweep_could_place_is_not_swept_again() -> None:
     assert w.pipeline.sweep(T0) == [] and w.state.unresolved_given_up == 1
     _send(w, alien, at=T0 + 10)  # the same recording again
     assert len(w.state.unresolved) == 0
+
+
+def test_a_downlink_made_on_demand_is_made_once_when_first_read() -> None:
+    made: list[int] = []
+
+    def make() -> dict[str, object]:
+        made.append(1)
+        return {"id": "7-1-0", "frame": "00", "uplink": "00"}
+
+    down = Downlink("gw-centraal", make=make)
+    assert made == []  # the alarm's push goes out before its ACK is encoded
+    assert down.payload == {"id": "7-1-0", "frame": "00", "uplink": "00"} and made == [1]
+    assert down.payload["id"] == "7-1-0" and made == [1]
+    with pytest.raises(ValueError):
+        Downlink("gw-centraal")
+    with pytest.raises(ValueError):
+        Downlink("gw-centraal", {"id": "x"}, make=make)
