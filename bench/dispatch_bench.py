@@ -77,8 +77,9 @@ HEARTBEAT_DEVICES = 12_000
 HEARTBEATS_PER_DEVICE = 3  # the rate limiter lets a burst of 6 through; beyond it a heartbeat writes no frame row
 LATENCY_RATE = 1000.0  # uplinks (envelopes) a second
 LATENCY_SECONDS = 6.0
-# Alarms sent before the measured ones: connections, caches, the SSE path and Node-RED's JIT warmed up. With 150,
-# Node-RED's first turn had a p99 of 4-12 ms and its later ones 1-2 ms (the service's: 1.2-2.3 against 1.2-1.7).
+# Alarms sent before the measured ones: connections, caches and the SSE path warmed up. With 150, Node-RED's first
+# turn had a p99 of 4-12 ms in four runs and its later turns 1-2 ms (the service's: 1.2-2.3 against 1.2-1.7);
+# with 600, its first turn came to 1.7-2.5 ms in three runs of four (5.9 ms in the fourth).
 LATENCY_WARMUP = 600
 # The latency runs of Node-RED and the service alternate in this many turns, as their floods do: a slow spell
 # of the machine (its p99 moved by a factor of five between two runs of the same peer minutes apart) falls on
@@ -575,10 +576,9 @@ def _service_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
     if len(turns) > 1:
         out["latency_turns_p99_ms"] = [summary(t["delays"])["p99_ms"] for t in turns]
     out["latency_rate_achieved"] = round(sum(t["latency_rate_achieved"] for t in turns) / len(turns), 1)
-    for key in ("alarms", "sse_events", "sse_reconnects", "not_on_stream", "incidents", "incident_devices"):
+    counted = ("alarms", "sse_events", "sse_reconnects", "not_on_stream", "incidents", "incident_devices")
+    for key in (*counted, "lost", "doubled"):
         out[key] = sum(t[key] for t in turns)
-    out["lost"] = sum(t["lost"] for t in turns)
-    out["doubled"] = sum(t["doubled"] for t in turns)
     return out
 
 
