@@ -15,6 +15,7 @@ and msgspec reads its schema from them; hence ``envelope_schema``), or one whose
 ``msgspec.field`` with a type mypyc checks (what ``effects.Effects`` was).
 """
 
+import platform
 import sys
 from pathlib import Path
 
@@ -44,8 +45,18 @@ MODULES = (
 )
 
 
+# Written in C, not compiled from Python: AES on the CPU's AES instructions (protocol/_aesni.c), for x86-64 only.
+# Without it crypto.py uses OpenSSL through ``cryptography``.
+C_MODULES = ("protocol._aesni",)
+
+
+def c_modules() -> tuple[str, ...]:
+    """The C modules this machine builds."""
+    return C_MODULES if platform.machine().lower() in ("x86_64", "amd64") else ()
+
+
 def source(module: str) -> Path:
-    return ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    return ROOT.joinpath(*module.split(".")).with_suffix(".c" if module in C_MODULES else ".py")
 
 
 def extensions(module: str) -> list[Path]:
@@ -65,7 +76,7 @@ def all_extensions() -> list[Path]:
 
 def orphans() -> list[Path]:
     """Extensions of modules no longer listed: they would go on shadowing their source."""
-    listed = {ext for m in MODULES for ext in extensions(m)}
+    listed = {ext for m in (*MODULES, *C_MODULES) for ext in extensions(m)}
     return [p for p in all_extensions() if p not in listed]
 
 
@@ -73,9 +84,9 @@ def stale() -> list[str]:
     """What would run code that is gone: modules whose extension is older than their source, and extensions of
     modules no longer listed (after checking out an older commit, say)."""
     out = []
-    for module in MODULES:
-        mtime = source(module).stat().st_mtime
-        if any(ext.stat().st_mtime < mtime for ext in extensions(module)):
+    for module in (*MODULES, *C_MODULES):
+        exts = extensions(module)
+        if exts and any(ext.stat().st_mtime < source(module).stat().st_mtime for ext in exts):
             out.append(module)
     return out + [str(p.relative_to(ROOT)) for p in orphans()]
 

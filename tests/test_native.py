@@ -46,3 +46,17 @@ def test_an_extension_of_a_module_no_longer_listed_is_stale_whatever_its_age(tre
     _at(orphan, 9_000_000_000)
     assert native.orphans() == [orphan]
     assert native.stale() == ["protocol/replay" + EXT]
+
+
+def test_a_c_module_is_checked_against_its_c_source(tree: Path) -> None:
+    src = tree / "protocol" / "_aesni.c"
+    src.write_text("")
+    ext = tree / "protocol" / ("_aesni" + EXT)
+    ext.write_bytes(b"")
+    _at(src, 2_000_000)
+    _at(ext, 1_000_000)
+    assert native.source("protocol._aesni") == src
+    assert native.stale() == ["protocol._aesni"]
+    assert native.orphans() == []
+    _at(ext, 3_000_000)
+    assert native.stale() == []
