@@ -183,6 +183,8 @@ class Dispatcher:
         """``carry_out`` without waiting for the commit (one process only): the downlinks and ``done`` follow it."""
         for push in eff.pushes:
             self.bus.publish(push.topic, push.data)
+        if eff.urgent:
+            self.gc.after_alarm()
         if not eff.durable:
             self.send_downlinks(eff)
             done(None)
@@ -203,6 +205,8 @@ class Dispatcher:
                 await self.store.notify(None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data})
             else:
                 self.bus.publish(push.topic, push.data)
+        if eff.urgent:
+            self.gc.after_alarm()
         await self.writer.write(eff.durable, urgent=eff.urgent)
         self.send_downlinks(eff)
 
