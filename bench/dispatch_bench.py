@@ -15,12 +15,13 @@ Three measurements, each for every peer:
 2. Latency at a fixed rate. SOS frames (ACK requested) from distinct key rings, three gateway copies each, at
    ``LATENCY_RATE`` envelopes a second; the gateways' retained status gives their positions, so every copy
    re-locates the incident, and responders are on duty, so every alarm is offered. For the service: from the
-   first copy's publish to the incident arriving on an operator's SSE stream (GET /api/v1/stream), read by
-   aiohttp in the bench's event loop. For Node-RED: from the same publish to that envelope arriving on its
-   WebSocket, read by aiohttp too. For the bare hop: to a gmqtt subscriber. Send and receive times share one
-   ``perf_counter``. Node-RED and the service take ``LATENCY_TURNS`` turns each, alternating, and each peer's
-   turns make one distribution. Zero loss: one incident per alarm, in the database. The service runs it on a
-   fresh start and once more, with other key rings, right after the throughput flood.
+   first copy's publish to the incident arriving on the SSE stream (GET /api/v1/stream) of the responder it was
+   offered to (each responder on duty follows their own), read by aiohttp in the bench's event loop. For
+   Node-RED: from the same publish to that envelope arriving on its WebSocket, read by aiohttp too. For the
+   bare hop: to a gmqtt subscriber. Send and receive times share one ``perf_counter``. Node-RED and the
+   service take ``LATENCY_TURNS`` turns each, alternating, and each peer's turns make one distribution. Zero
+   loss: one incident per alarm, in the database. The service runs it on a fresh start and once more, with
+   other key rings, right after the throughput flood.
 3. The service's group commit from /healthz: records and frames per commit, last commit time.
 
 The service runs as in production: ``nightwatch dispatch`` in its own process, device keys sealed at rest,
@@ -706,18 +707,19 @@ async def _service_latency(
     events = 0
     reconnects = 0
 
-    async def read() -> None:
-        """An operator's dashboard: follows the stream and, as EventSource does, reconnects with Last-Event-ID
-        when the service ends it (it drops a subscriber that falls 1000 messages behind). aiohttp reads it, as
-        it reads Node-RED's WebSocket: the same client on both sides of the comparison, each timed when its
-        C parser hands over what arrived (a WebSocket message; here the body's bytes, de-chunked). The events in
-        it are split out after the clock is read, as a browser's EventSource does in its own native code: a
-        line-by-line reader in Python would time the bench's parsing as much as the service."""
+    async def read(token: str) -> None:
+        """A responder's phone: follows the stream, which shows that responder the incidents offered to them,
+        and, as EventSource does, reconnects with Last-Event-ID when the service ends it (it drops a subscriber
+        that falls 1000 messages behind). aiohttp reads it, as it reads Node-RED's WebSocket: the same client on
+        both sides of the comparison, each timed when its C parser hands over what arrived (a WebSocket message;
+        here the body's bytes, de-chunked). The events in it are split out after the clock is read, as a
+        browser's EventSource does in its own native code: a line-by-line reader in Python would time the
+        bench's parsing as much as the service."""
         nonlocal events, reconnects
         last_id = ""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
             while True:
-                hdr = {"Authorization": f"Bearer {OPERATOR}", "Accept": "text/event-stream"}
+                hdr = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
                 if last_id:
                     hdr["Last-Event-ID"] = last_id
                 async with session.get(svc.base + "/api/v1/stream", headers=hdr) as resp:
@@ -734,17 +736,17 @@ async def _service_latency(
                                 arrived.setdefault(json.loads(fields[b"data"])["id"], t)
                 reconnects += 1
 
-    reader = asyncio.create_task(read())
+    # Every responder on duty follows their own stream: an alarm counts when it reaches the one it was offered to.
+    readers = [asyncio.create_task(read(token)) for token in svc.responders]
     deadline = time.monotonic() + 10
-    while (await http.get("/healthz")).json()["stream_subscribers"] < 1:
-        if time.monotonic() > deadline or reader.done():
-            raise TimeoutError("the SSE stream did not subscribe")
+    while (await http.get("/healthz")).json()["stream_subscribers"] < len(readers):
+        if time.monotonic() > deadline or any(r.done() for r in readers):
+            raise TimeoutError("the SSE streams did not subscribe")
         await asyncio.sleep(0.02)
 
     sent, rate = await _paced_run(port, alarms, lambda c: c.key in arrived)
-    reader.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reader
+    for reader in readers:
+        await _cancelled(reader)
     by_payload = {g[0].payload: arrived[g[0].key] for g in alarms if g[0].key in arrived}
     devs = [int(g[0].key.split("-")[0]) for g in alarms]
     sql = "SELECT COUNT(*), COUNT(DISTINCT device_id) FROM incidents WHERE device_id BETWEEN ? AND ?"

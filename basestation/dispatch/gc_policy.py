@@ -31,13 +31,13 @@ log = logging.getLogger("nightwatch.dispatch.gc")
 
 NEVER = 1 << 30  # as a collection threshold: Python never starts a full collection by itself
 MIDDLE_THRESHOLD = 0  # the middle generation is collected as soon as one young collection has fed it
-# Young collections: due past Python's usual 700 allocations, and run just after an alarm has been pushed
-# (``after_alarm``) rather than wherever the 700th allocation falls. At a thousand uplinks a second one came every
-# ~28 alarms, 0.2-0.5 ms each, inside whatever ran at the time: an alarm's decode, the commit thread holding
-# the GIL, the next alarm's push. Python starts one itself only past YOUNG_AUTO, the backstop for a flood of
-# heartbeats, which raises no alarm.
-YOUNG_DUE = 700
-YOUNG_AUTO = 10_000
+# Young collections: Python starts one at its usual 700 allocations, wherever the 700th falls. At a thousand
+# uplinks a second that was every ~28 alarms, 0.2-0.5 ms each, inside whatever ran at the time: an alarm's
+# decode, the commit thread holding the GIL, the next alarm's push. So after an alarm (``after_alarm``) one runs
+# once half that is due, in the quiet before the next, and Python's own rarely comes. In a flood of heartbeats,
+# which raises no alarm, Python's stays: at 10,000 allocations a collection took up to 24 ms and three times
+# the collecting in all.
+YOUNG_DUE = 350
 AFTER_ALARM_S = 0.0005  # the alarm's other copies and its push are through by then
 
 
@@ -58,7 +58,7 @@ class Collector:
         """Freeze what start-up built, and take over full collections."""
         gc.collect()
         gc.freeze()
-        gc.set_threshold(YOUNG_AUTO, MIDDLE_THRESHOLD, NEVER)
+        gc.set_threshold(self._thresholds[0], MIDDLE_THRESHOLD, NEVER)
         gc.callbacks.append(self._timer)
 
     def after_alarm(self) -> None:
