@@ -181,8 +181,7 @@ class Dispatcher:
 
     def _carry_out_soon(self, eff: Effects, done: Done = _nothing) -> None:
         """``carry_out`` without waiting for the commit (one process only): the downlinks and ``done`` follow it."""
-        for push in eff.pushes:
-            self.bus.publish(push.topic, push.data)
+        self._publish(eff)
         if eff.urgent:
             self.gc.after_alarm()
         if not eff.durable:
@@ -199,12 +198,20 @@ class Dispatcher:
 
         self.writer.enqueue(eff.durable, committed, eff.urgent)
 
-    async def carry_out(self, eff: Effects) -> None:
+    def _publish(self, eff: Effects) -> None:
         for push in eff.pushes:
-            if self.cluster is not None:
-                await self.store.notify(None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data})
+            if push.topic == "incident":
+                # An incident's pushes are whole snapshots of it: one superseded within a turn need not go out.
+                self.bus.publish_state(push.topic, push.data["id"], push.data)
             else:
                 self.bus.publish(push.topic, push.data)
+
+    async def carry_out(self, eff: Effects) -> None:
+        if self.cluster is None:
+            self._publish(eff)
+        else:
+            for push in eff.pushes:
+                await self.store.notify(None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data})
         if eff.urgent:
             self.gc.after_alarm()
         await self.writer.write(eff.durable, urgent=eff.urgent)

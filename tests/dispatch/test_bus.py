@@ -93,3 +93,37 @@ def test_a_failing_subscriber_is_dropped_and_the_others_still_get_the_message() 
     bus.publish("incident", {"id": "1-1"})  # never raises into the pipeline
     assert bus.subscribers == 1 and bus.dropped_subscribers == 1
     assert [m.data for m in got] == [{"id": "1-1"}]  # type: ignore[attr-defined]
+
+
+def test_a_things_first_change_in_a_turn_goes_at_once_and_only_its_last_later_one_follows() -> None:
+    """Three gateways' copies of one alarm, read together: the alarm at once, then one refined location."""
+
+    async def go() -> None:
+        bus = Bus()
+        got: list[tuple[str, dict[str, object]]] = []
+
+        def sink(msg: object) -> bool:
+            if msg is not None:
+                got.append((msg.topic, msg.data))  # type: ignore[attr-defined]
+            return True
+
+        bus.attach(sink)
+        bus.publish_state("incident", "1-1", {"id": "1-1", "gateways": 1})
+        assert got == [("incident", {"id": "1-1", "gateways": 1})]  # in the publisher's own call
+        bus.publish_state("incident", "1-1", {"id": "1-1", "gateways": 2})
+        bus.publish_state("incident", "2-1", {"id": "2-1", "gateways": 1})  # another incident: at once too
+        bus.publish("notice", {"kind": "low_battery"})  # other messages are never held
+        bus.publish_state("incident", "1-1", {"id": "1-1", "gateways": 3})
+        assert [d for _, d in got] == [
+            {"id": "1-1", "gateways": 1},
+            {"id": "2-1", "gateways": 1},
+            {"kind": "low_battery"},
+        ]
+        await asyncio.sleep(0)  # the turn ends
+        assert got[3:] == [("incident", {"id": "1-1", "gateways": 3})]
+        bus.publish_state("incident", "1-1", {"id": "1-1", "state": "accepted"})  # a new turn: at once again
+        assert got[4:] == [("incident", {"id": "1-1", "state": "accepted"})]
+        await asyncio.sleep(0)
+        assert len(got) == 5
+
+    asyncio.run(go())
