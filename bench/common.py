@@ -33,6 +33,19 @@ def per_call_us(fn: Callable[[], object], rounds: int) -> float:
     return statistics.median(samples)
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by kind, in clock ticks (/proc/stat: user, nice, system, idle, iowait, irq,
+    softirq, steal)."""
+    with open("/proc/stat") as fh:
+        return [int(x) for x in fh.readline().split()[1:9]]
+
+
+def steal_pct(before: list[int], after: list[int]) -> float:
+    """The share of the time between two ``cpu_ticks`` that the hypervisor gave this machine's CPUs to others."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return round(100 * spent[7] / sum(spent), 2) if sum(spent) else 0.0
+
+
 def write(name: str, results_dir: Path, figures: dict[str, float], raw: dict[str, Any]) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": name, "figures": figures, "raw": raw}
