@@ -242,7 +242,7 @@ class Cluster:
                     st.open_by_device[inc.device_id] = inc.id
                 elif st.open_by_device.get(inc.device_id) == inc.id:
                     del st.open_by_device[inc.device_id]
-            self.d.bus.publish(msg["topic"], msg["data"])
+            self.d.show(msg["topic"], msg["data"])
             return
         if msg.get("origin") == self.origin:
             return

@@ -198,13 +198,17 @@ class Dispatcher:
 
         self.writer.enqueue(eff.durable, committed, eff.urgent)
 
+    def show(self, topic: str, data: dict[str, Any]) -> None:
+        """One push on this process's live streams. An incident's pushes are whole snapshots of it: one
+        superseded within the same turn of the event loop need not go out (``Bus.publish_state``)."""
+        if topic == "incident":
+            self.bus.publish_state(topic, data["id"], data)
+        else:
+            self.bus.publish(topic, data)
+
     def _publish(self, eff: Effects) -> None:
         for push in eff.pushes:
-            if push.topic == "incident":
-                # An incident's pushes are whole snapshots of it: one superseded within a turn need not go out.
-                self.bus.publish_state(push.topic, push.data["id"], push.data)
-            else:
-                self.bus.publish(push.topic, push.data)
+            self.show(push.topic, push.data)
 
     async def carry_out(self, eff: Effects) -> None:
         if self.cluster is None:
