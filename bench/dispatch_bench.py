@@ -351,7 +351,8 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
 class Service:
     """`nightwatch dispatch` as a subprocess: the real MqttLink, the real API, a SQLite file."""
 
-    def __init__(self, workdir: Path, broker_port: int) -> None:
+    def __init__(self, workdir: Path, broker_port: int, env: dict[str, str] | None = None) -> None:
+        self.env = env or {}  # on top of this process's environment (bench/ab.py runs variants this way)
         self.db_path = workdir / "dispatch.db"
         self.db = f"sqlite+aiosqlite:///{self.db_path}"
         self.http_port = free_port()
@@ -399,7 +400,7 @@ class Service:
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
-            env = dict(os.environ, NIGHTWATCH_DISPATCH_KEY_SEALING_KEY=self.sealing_key.hex())
+            env = dict(os.environ, NIGHTWATCH_DISPATCH_KEY_SEALING_KEY=self.sealing_key.hex(), **self.env)
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     async def ready(self, http: httpx.AsyncClient) -> None:
@@ -468,8 +469,10 @@ class ServicePeer:
     """The service for the whole run: provisioned, started, staffed and subscribed once; then latency runs and
     floods in turn with Node-RED's."""
 
-    def __init__(self, workdir: Path, port: int, broker_pid: int, fleets: list[Fleet]) -> None:
-        self.svc = Service(workdir, port)
+    def __init__(
+        self, workdir: Path, port: int, broker_pid: int, fleets: list[Fleet], env: dict[str, str] | None = None
+    ) -> None:
+        self.svc = Service(workdir, port, env)
         self.port, self.broker_pid, self.fleets = port, broker_pid, fleets
         self._stack = contextlib.AsyncExitStack()
 

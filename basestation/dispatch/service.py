@@ -57,7 +57,7 @@ class Dispatcher:
             timing=Timing(cancel_window_ms=int(s.cancel_window_s * 1000)),
         )
         self.pipeline = UplinkPipeline(self.state)
-        self.writer = Writer(self.store)
+        self.writer = Writer(self.store, delay_s=settings.commit_delay_ms / 1000)
         self.bus = Bus()
         self.publish: Publish | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -60,6 +60,8 @@ class DispatchSettings(BaseSettings):
     purge_every_s: float = Field(3600.0, gt=0)
     # The SQLite commit thread's niceness (Linux): 0 is the event loop's own priority. See write_thread.py.
     writer_nice: int = Field(5, ge=0, le=19)
+    # How long an idle writer waits for more records before it commits. See writer.py.
+    commit_delay_ms: float = Field(1.0, ge=0, le=50)
 
     @field_validator("mqtt_url")
     @classmethod

@@ -4,6 +4,19 @@ While one commit runs, the records of the messages arriving meanwhile queue up a
 at low load a message waits for one commit, at high load a commit carries hundreds of messages. A failed commit
 is retried with backoff, never dropped: until it succeeds no message behind it is acknowledged, so the broker
 keeps them, and the records are idempotent, so a retry writes nothing twice.
+
+An idle writer waits ``delay_s`` (the ``commit_delay_ms`` setting, 1 ms) after the first records arrive before it
+commits, as PostgreSQL's ``commit_delay`` does. Two things come of it. The other gateways' copies of an alarm,
+read a fraction of a millisecond after the first, go into its commit instead of the next one (23 % fewer commits
+at a thousand uplinks a second). And the commit thread wakes after the alarm's push has been read, not while it
+is: started at once, it took a core just as the responder's stream was being delivered. Alternating A/B runs of
+the service at a thousand uplinks a second (bench/ab.py, 12-24 turns of 250 alarms each way), 1 ms against none:
+the stream's p50 0.05-0.18 ms lower in each of five runs, p99 between 0.39 ms lower and 0.62 ms higher (an A/A run
+moves p99 by 0.15 ms). At 0.5, 2 and 5 ms (a run each) p99 came out 0.44-0.56 ms higher, and at 0.5 ms the
+p50 did not move: the alarms of that run came every 3 ms, and a commit started 1 ms after one was done before the
+next.
+Nothing waits on it but acknowledgements: the MQTT acks and the key ring's downlink ACK leave 1 ms later. Under
+load the writer is never idle, commits follow one another, and none waits.
 """
 
 import asyncio
@@ -25,8 +38,9 @@ Committed = Callable[[None], None]
 
 
 class Writer:
-    def __init__(self, store: Store, max_batch: int = 2000) -> None:
+    def __init__(self, store: Store, max_batch: int = 2000, delay_s: float = 0.0) -> None:
         self.store = store
+        self.delay_s = delay_s
         self.max_batch = max_batch
         # Two queues: records of alarms go into the next commit before any supervision traffic waiting with them.
         self._urgent: deque[tuple[Sequence[Durable], Committed]] = deque()
@@ -81,6 +95,8 @@ class Writer:
     async def _run(self) -> None:
         while True:
             await self._ready.wait()
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
             self._ready.clear()
             while self._urgent or self._normal:
                 items = []
