@@ -108,6 +108,7 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
         "b_minus_a_ms": {k: round(fb[k] - fa[k], 3) for k in fa if k != "n"},
         "turns": turns,
         "rate_uplinks_per_s": dispatch_bench.LATENCY_RATE,
+        "responders": dispatch_bench.RESPONDERS,
         "machine_steal_pct": steal,
     }
 
@@ -119,8 +120,15 @@ def main(argv: list[str]) -> int:
     for side in ("a", "b"):
         ap.add_argument(f"--{side}-env", action="append", default=[], metavar="NAME=VALUE")
         ap.add_argument(f"--{side}-path", metavar="DIR", help="another checkout to run (its PYTHONPATH)")
+    ap.add_argument(
+        "--responders",
+        type=int,
+        default=dispatch_bench.RESPONDERS,
+        help="responders on duty, each following their own stream (default %(default)s)",
+    )
     args = ap.parse_args(argv)
     dispatch_bench.LATENCY_RATE = args.rate  # what every latency turn's publisher reads
+    dispatch_bench.RESPONDERS = args.responders  # and every service's staff
     result = asyncio.run(compare(_env(args.a_env, args.a_path), _env(args.b_env, args.b_path), max(2, args.turns)))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ab.json").write_text(json.dumps(result, indent=2) + "\n")

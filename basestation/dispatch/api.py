@@ -142,8 +142,15 @@ async def _act(d: Dispatcher, fn: Any, *args: Any, **kwargs: Any) -> None:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
 
 
-def _names(d: Dispatcher) -> dict[str, str]:
-    return {r.id: r.name for r in d.state.responders.values()}
+def _names(d: Dispatcher) -> Callable[[str], str]:
+    """A responder's name by id, looked up when asked: the stream asks on every push, and most name nobody."""
+    responders = d.state.responders
+
+    def name(rid: str) -> str:
+        r = responders.get(rid)
+        return rid if r is None else r.name
+
+    return name
 
 
 def _offered(d: Dispatcher, who: Principal, incident_id: str) -> None:
@@ -277,8 +284,8 @@ async def list_incidents(d: D, who: Anyone, active: bool = False) -> list[dict[s
     live = {i.id: i.to_dict() for i in d.state.incidents.values() if i.active or not active}
     stored = [doc for doc in await d.store.incidents(active_only=active) if doc["id"] not in live]
     docs = sorted([*live.values(), *stored], key=lambda x: x["opened_ms"], reverse=True)
-    names = _names(d)
-    return [incident_view(who, doc, names) for doc in docs if visible_to(who, doc)]
+    name = _names(d)
+    return [incident_view(who, doc, name) for doc in docs if visible_to(who, doc)]
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"], responses={**AUTH, **_refusals(404)})
@@ -364,6 +371,8 @@ async def stream(request: Request, d: D, who: StreamReader) -> EventStream:
     since = int(last_id) if last_id.isdigit() else None
     operator = who.role == "operator"
 
+    name = _names(d)
+
     def attach(push: sse.Push) -> Callable[[], None]:
         def sink(msg: Message | None) -> bool:
             if msg is None:
@@ -373,12 +382,13 @@ async def stream(request: Request, d: D, who: StreamReader) -> EventStream:
                 return False
             if operator or msg.topic == "resync":
                 return push(msg.sse())
+            # The bus hands a responder's stream only what is addressed to them; checked again all the same.
             if msg.topic == "incident" and visible_to(who, msg.data):
-                return push(sse.event(msg.topic, msg.seq, incident_view(who, msg.data, _names(d))))
+                return push(sse.event(msg.topic, msg.seq, incident_view(who, msg.data, name)))
             return True
 
         # A reconnecting client sends the last id it saw and first gets what it missed (bus.py).
-        return d.bus.attach(sink, since)
+        return d.bus.attach(sink, since, None if operator else who.responder_id or "")
 
     return EventStream(attach, ping_s=15, max_backlog=d.bus.queue_size + d.bus.history_size)
 

@@ -26,6 +26,7 @@ from basestation.dispatch.pipeline import Context, UplinkPipeline
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.state import DeviceInfo, DispatchState, Timing
 from basestation.dispatch.store import Store
+from basestation.dispatch.views import readers
 from basestation.dispatch.writer import Writer
 
 log = logging.getLogger("nightwatch.dispatch")
@@ -200,9 +201,10 @@ class Dispatcher:
 
     def show(self, topic: str, data: dict[str, Any]) -> None:
         """One push on this process's live streams. An incident's pushes are whole snapshots of it: one
-        superseded within the same turn of the event loop need not go out (``Bus.publish_state``)."""
+        superseded within the same turn of the event loop need not go out (``Bus.publish_state``). Responders'
+        streams get it when it names them (``views.readers``), operators' always."""
         if topic == "incident":
-            self.bus.publish_state(topic, data["id"], data)
+            self.bus.publish_state(topic, data["id"], data, readers(data))
         else:
             self.bus.publish(topic, data)
 

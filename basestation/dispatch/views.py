@@ -1,10 +1,16 @@
 """What each role sees of an incident. A responder sees what they need to help, no device identity."""
 
+from collections.abc import Callable
 from typing import Any
 
 from basestation.dispatch.auth import Principal
 
 RESPONDER_FIELDS = ("id", "kind", "state", "forced", "opened_ms", "press_ms", "updated_ms", "location")
+
+
+def readers(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The responders who may see an incident: everyone it was offered to, and whoever accepted it."""
+    return tuple(dict.fromkeys((*doc.get("offered_to", ()), *doc.get("accepted_by", ()))))
 
 
 def visible_to(who: Principal, doc: dict[str, Any]) -> bool:
@@ -14,10 +20,11 @@ def visible_to(who: Principal, doc: dict[str, Any]) -> bool:
     return rid is not None and (rid in doc.get("offered_to", ()) or rid in doc.get("accepted_by", ()))
 
 
-def incident_view(who: Principal, doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+def incident_view(who: Principal, doc: dict[str, Any], name: Callable[[str], str]) -> dict[str, Any]:
+    """``name`` gives a responder's name by id (the id itself for one no longer known)."""
     if who.role == "operator":
         return doc
     view = {k: doc.get(k) for k in RESPONDER_FIELDS}
-    view["accepted_by"] = [names.get(r, r) for r in doc.get("accepted_by", ())]
+    view["accepted_by"] = [name(r) for r in doc.get("accepted_by", ())]
     view["you_accepted"] = who.responder_id in doc.get("accepted_by", ())
     return view

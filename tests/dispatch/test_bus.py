@@ -1,8 +1,9 @@
 """The live stream never loses a message silently: a client that reconnects resumes where it left off."""
 
 import asyncio
+from collections.abc import Callable
 
-from basestation.dispatch.bus import Bus
+from basestation.dispatch.bus import Bus, Message
 
 
 async def _take(stream: object, n: int) -> list[dict[str, object]]:
@@ -127,3 +128,64 @@ def test_a_things_first_change_in_a_turn_goes_at_once_and_only_its_last_later_on
         assert len(got) == 5
 
     asyncio.run(go())
+
+
+def _sink(name: str, log: list[tuple[str, int]]) -> Callable[[Message | None], bool]:
+    def sink(msg: Message | None) -> bool:
+        if msg is not None:
+            log.append((name, msg.seq))
+        return True
+
+    return sink
+
+
+def test_a_readers_subscription_gets_what_is_addressed_to_it_before_the_dashboards_do() -> None:
+    bus = Bus()
+    log: list[tuple[str, int]] = []
+    bus.attach(_sink("operator", log))  # attached first, served last
+    detach_anna = bus.attach(_sink("anna", log), reader="anna")
+    bus.attach(_sink("ben", log), reader="ben")
+    bus.attach(_sink("ben-tablet", log), reader="ben")
+    assert bus.subscribers == 4
+    bus.publish("incident", {"id": "1-1"}, readers=["anna"])
+    bus.publish("notice", {"kind": "low_battery"})
+    bus.publish("incident", {"id": "2-1"}, readers=["ben", "carla"])
+    assert log == [
+        ("anna", 1),
+        ("operator", 1),
+        ("operator", 2),
+        ("ben", 3),
+        ("ben-tablet", 3),
+        ("operator", 3),
+    ]
+    detach_anna()
+    log.clear()
+    bus.publish("incident", {"id": "1-1"}, readers=["anna"])
+    assert log == [("operator", 4)]
+    assert bus.subscribers == 3
+
+
+def test_a_reader_resuming_gets_only_its_own_messages_from_the_history() -> None:
+    bus = Bus()
+    bus.publish("incident", {"id": "1-1"}, readers=["anna"])
+    bus.publish("incident", {"id": "2-1"}, readers=["ben"])
+    bus.publish("notice", {"kind": "gateway_offline"})
+    bus.publish("incident", {"id": "1-1"}, readers=["anna", "ben"])
+    log: list[tuple[str, int]] = []
+    bus.attach(_sink("anna", log), since=0, reader="anna")
+    bus.attach(_sink("operator", log), since=1)
+    assert log == [("anna", 1), ("anna", 4), ("operator", 2), ("operator", 3), ("operator", 4)]
+
+
+def test_held_state_keeps_its_readers() -> None:
+    async def go() -> list[tuple[str, int]]:
+        bus = Bus()
+        log: list[tuple[str, int]] = []
+        bus.attach(_sink("anna", log), reader="anna")
+        bus.attach(_sink("ben", log), reader="ben")
+        bus.publish_state("incident", "1-1", {"id": "1-1", "n": 1}, ["anna"])
+        bus.publish_state("incident", "1-1", {"id": "1-1", "n": 2}, ["anna", "ben"])  # offered on: held
+        await asyncio.sleep(0)
+        return log
+
+    assert asyncio.run(go()) == [("anna", 1), ("anna", 2), ("ben", 2)]
