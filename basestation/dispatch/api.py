@@ -13,6 +13,7 @@ import msgspec
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.types import Receive, Scope, Send
 
 from basestation.dispatch import actions, operator_actions, sse
 from basestation.dispatch.assignment import Responder
@@ -393,6 +394,15 @@ async def stream(request: Request, d: D, who: StreamReader) -> EventStream:
     return EventStream(attach, ping_s=15, max_backlog=d.bus.queue_size + d.bus.history_size)
 
 
+class _App(FastAPI):
+    """Hands the server's own ``send`` to the live stream through the scope (sse.SERVER_SEND)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[sse.SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
 def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAPI:
     """The service as an ASGI app; its lifespan loads the state, then subscribes to MQTT (when ``link``)."""
 
@@ -420,7 +430,7 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
                         await task
                 await dispatcher.stop()
 
-    app = FastAPI(title="Nightwatch dispatch", version="1", lifespan=lifespan)
+    app = _App(title="Nightwatch dispatch", version="1", lifespan=lifespan)
     app.state.dispatcher = dispatcher
     app.state.notifier = None
     app.state.tokens = TokenTable(dispatcher.settings.tokens)

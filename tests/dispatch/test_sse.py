@@ -189,3 +189,60 @@ def test_a_client_too_far_behind_is_let_go(
             assert chunk, "the connection closed before the response ended"
             data += chunk
         sock.close()
+
+
+def test_the_start_passes_the_frameworks_wrappers_and_events_go_straight_to_the_server() -> None:
+    """The app puts the server's send in the scope; the wrappers Starlette puts around ``send`` still see the
+    response start, so an error after it is handled as an error in a started response."""
+    wrapped: list[dict[str, object]] = []
+    server: list[dict[str, object]] = []
+    pushes: list[sse.Push] = []
+
+    async def via_wrappers(message: dict[str, object]) -> None:
+        wrapped.append(message)
+
+    async def server_send(message: dict[str, object]) -> None:
+        server.append(message)
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    def attach(push: sse.Push) -> object:
+        pushes.append(push)
+        return lambda: None
+
+    async def go() -> None:
+        stream = sse.EventStream(attach)  # type: ignore[arg-type]
+        scope = {"type": "http", sse.SERVER_SEND: server_send}
+        task = asyncio.create_task(stream(scope, receive, via_wrappers))  # type: ignore[arg-type]
+        await _until(lambda: pushes)
+        assert pushes[0](b"event: incident\nid: 1\ndata: {}\n\n")
+        assert pushes[0](None)
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(go())
+    assert [m["type"] for m in wrapped] == ["http.response.start", "http.response.body"]  # the start; the end
+    event = b"event: incident\nid: 1\ndata: {}\n\n"
+    assert server == [{"type": "http.response.body", "body": event, "more_body": True}]
+
+
+def test_the_app_hands_the_server_send_to_the_stream(app_and_dispatcher: tuple[object, Dispatcher]) -> None:
+    app, _ = app_and_dispatcher
+    seen: list[object] = []
+
+    async def go() -> None:
+        async def server_send(message: dict[str, object]) -> None:
+            pass
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.disconnect"}
+
+        scope = {"type": "http", "method": "GET", "path": "/nowhere", "headers": [], "query_string": b""}
+        scope["app_root_path"] = scope["root_path"] = ""
+        await app(scope, receive, server_send)  # type: ignore[operator]
+        seen.append(scope.get(sse.SERVER_SEND))
+        seen.append(server_send)
+
+    asyncio.run(go())
+    assert seen[0] is seen[1]
