@@ -52,9 +52,10 @@ DAY_MS = 86_400_000
 
 @lru_cache(maxsize=1024)
 def shift_bounds(shift: str) -> tuple[int, int]:
-    """ "01:00-05:00" as milliseconds into the local day, start and end. Parsed once per shift: an alarm checks
-    every responder's shift, and parsing them (and reading the clock) each time was most of the offer's cost: with
-    50 responders on the night patrol's shift a plan took 93 us, now 36 us, against 30 us with no shifts."""
+    """A shift such as "01:00-05:00" as milliseconds into the local day, start and end. Parsed once per shift:
+    an alarm checks every responder's shift, and parsing them (and reading the clock) each time was most of the
+    offer's cost: with 50 responders on the night patrol's shift a plan took 93 us, now 36 us, against 30 us with
+    no shifts."""
     start_s, _, end_s = shift.partition("-")
     start, end = time.fromisoformat(start_s), time.fromisoformat(end_s)
     return _day_ms(start), _day_ms(end)
