@@ -5,7 +5,7 @@ turns into a 409 with the reason.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from basestation.dispatch.assignment import available
 from basestation.dispatch.effects import Downlink, Effects, NoticeRow, Push
@@ -133,12 +133,24 @@ SLICE_S = 0.0002
 
 
 def tick_slices(
-    st: DispatchState, pipeline: UplinkPipeline, now_ms: int, slice_s: float = SLICE_S
+    st: DispatchState,
+    pipeline: UplinkPipeline,
+    now_ms: int,
+    slice_s: float = SLICE_S,
+    carry_out: Callable[[Effects], None] | None = None,
 ) -> Iterator[Effects]:
     """``tick`` in slices of about ``slice_s`` each, so the caller can run other work between two of them.
 
     Each incident is planned within one slice. Other work may accept an incident between two slices, so each
-    slice asks again who is busy; an incident opened meanwhile waits for the next pass."""
+    slice asks again who is busy; an incident opened meanwhile waits for the next pass.
+
+    With ``carry_out`` (the service's), each incident's effects go to it as soon as they are made, and the time
+    it takes counts in the slice. Planned first and carried out after, a slice of re-offers took its 0.2 ms to
+    plan and then as long again or more to push (every responder offered an incident gets it on their stream)
+    before any alarm that arrived meanwhile was read: with thousands of unanswered alarms timing out, the stream's
+    p99 at a thousand uplinks a second was 0.7-0.8 ms higher than with no offer timing out. Carried out within
+    the slice, p99 3.57 -> 2.24 ms and 3.63 -> 2.55 ms in two A/B runs (bench/ab.py, 32 turns each way, the
+    second with the variants swapped)."""
     incidents = list(st.incidents.values())
     i = 0
     while i < len(incidents):
@@ -154,6 +166,11 @@ def tick_slices(
             if due(st, inc, now_ms, pool):
                 tick_incident(pipeline, inc, now_ms, eff, busy)
                 planned(st, inc, pool)
+                if carry_out is not None and (eff.pushes or eff.durable):
+                    carry_out(eff)  # changes nothing that planning reads: who is busy stays as it was
+                    eff = Effects()
+                    if time.perf_counter() > ends:
+                        break
             if not i % 16 and time.perf_counter() > ends:
                 break
         yield eff

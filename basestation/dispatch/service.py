@@ -240,7 +240,7 @@ class Dispatcher:
 
     async def _tick(self) -> None:
         if self.cluster is None:
-            for eff in actions.tick_slices(self.state, self.pipeline, now_ms()):
+            for eff in actions.tick_slices(self.state, self.pipeline, now_ms(), carry_out=self._carry_out_soon):
                 self._carry_out_soon(eff)
                 await asyncio.sleep(0)  # alarms that came in meanwhile go first
             return

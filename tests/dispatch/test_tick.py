@@ -1,6 +1,7 @@
 """The clock plans only the incidents that need it, and that changes nothing: a model check against planning
 every open incident on every tick."""
 
+import time
 from typing import Any
 
 import pytest
@@ -67,7 +68,7 @@ def _apply(state: DispatchState, pipeline: UplinkPipeline, op: tuple[object, ...
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("open"), st.integers(0, len(PLACES) - 1), st.sampled_from(["sos", "escort"])),
-        st.tuples(st.just("tick"), st.integers(0, 100_000), st.booleans()),
+        st.tuples(st.just("tick"), st.integers(0, 100_000), st.sampled_from(["whole", "slices", "carried"])),
         st.tuples(st.just("duty"), st.sampled_from(IDS), st.booleans()),
         st.tuples(st.just("move"), st.sampled_from(IDS), st.integers(0, len(PLACES) - 1)),
         st.tuples(st.sampled_from(["decline", "accept"]), st.integers(0, 20), st.sampled_from(IDS)),
@@ -86,12 +87,13 @@ def test_planning_only_what_is_due_gives_what_planning_everything_gives(ops: lis
     for op in ops:
         if op[0] == "tick":
             now += int(op[1])  # type: ignore[call-overload]
-            if op[2]:  # the pass as the service runs it: in slices, here of sixteen incidents each
-                got = Effects()
-                for part in actions.tick_slices(fast, fast_pipe, now, slice_s=0.0):
-                    got.merge(part)
-            else:
+            if op[2] == "whole":
                 got = actions.tick(fast, fast_pipe, now)
+            else:  # the pass as the service runs it: in slices, here of sixteen incidents each
+                got = Effects()
+                carry_out = got.merge if op[2] == "carried" else None  # each incident's effects as they come
+                for part in actions.tick_slices(fast, fast_pipe, now, slice_s=0.0, carry_out=carry_out):
+                    got.merge(part)
             want = _every_incident(ref, ref_pipe, now)
             assert [p.data for p in got.pushes] == [p.data for p in want.pushes]
         else:
@@ -169,3 +171,22 @@ def test_a_responder_who_accepts_between_two_slices_is_offered_nothing_more_in_t
     actions.accept(state, "1-1", nearest, T0 + 1)  # the alarm path runs between two slices
     later = [e for part in slices for e in part.durable if isinstance(e, Event) and e.kind == "offered"]
     assert later and all(nearest not in e.data["responders"] for e in later)
+
+
+def test_the_time_effects_take_to_carry_out_counts_in_the_slice() -> None:
+    """A slice ends once planning and carrying out together used its time, so an alarm waits for one
+    incident's pushes at most, not for a whole slice of them."""
+    state, pipeline = _world()
+    for n in range(1, 11):
+        inc = Incident(f"{n}-1", n, 1, Kind.SOS, State.OPEN, T0, T0, lat=52.1589, lon=4.4894, updated_ms=T0)
+        state.incidents[inc.id] = inc
+    carried: list[list[str]] = []
+
+    def slow(eff: Effects) -> None:
+        carried.append([p.data["id"] for p in eff.pushes])
+        time.sleep(0.002)  # a slow push: longer than the slice
+
+    slices = list(actions.tick_slices(state, pipeline, T0 + 1, slice_s=0.001, carry_out=slow))
+    assert carried == [[f"{n}-1"] for n in range(1, 11)]  # every incident offered, each carried out at once
+    assert len(slices) >= 11  # one slice for each, and the key rings' round
+    assert all(not part.pushes for part in slices)  # nothing left behind for the caller
