@@ -4,6 +4,7 @@ Each function returns the effects to carry out; a request the lifecycle forbids 
 turns into a 409 with the reason.
 """
 
+import heapq
 import time
 from collections.abc import Callable, Iterator
 
@@ -151,32 +152,78 @@ def tick_slices(
     p99 at a thousand uplinks a second was 0.7-0.8 ms higher than with no offer timing out. Carried out within
     the slice, p99 3.57 -> 2.24 ms and 3.63 -> 2.55 ms in two A/B runs (bench/ab.py, 32 turns each way, the
     second with the variants swapped)."""
-    incidents = list(st.incidents.values())
-    i = 0
-    while i < len(incidents):
+    yield from _plan_slices(st, pipeline, now_ms, iter(list(st.incidents.values())), slice_s, carry_out)
+    eff = Effects()
+    tick_devices(st, now_ms, eff, st.devices_due(DEVICE_ROUND_TICKS))
+    yield eff
+
+
+def deadlines_due(st: DispatchState, now_ms: int) -> bool:
+    return bool(st.deadlines) and st.deadlines[0][0] <= now_ms
+
+
+def deadline_slices(
+    st: DispatchState,
+    pipeline: UplinkPipeline,
+    now_ms: int,
+    slice_s: float = SLICE_S,
+    carry_out: Callable[[Effects], None] | None = None,
+) -> Iterator[Effects]:
+    """Plan, in slices as ``tick_slices`` does, the incidents whose deadline (``planned``) has come by ``now_ms``.
+
+    The walk over every incident once a second found all the deadlines of that second at once: with a thousand
+    uplinks a second and nobody answering, some 330 offers timed out each second and went out together, a burst
+    of re-offers on the responders' streams every second, and an alarm pushed behind it reached its responder
+    only after the phone had read the burst (up to 5 ms later: bench/dispatch_bench.py). Taken from a heap as
+    they fall due, the re-offers go out as the alarms came in, spread over the second. The walk stays, for what
+    changes without a deadline (a responder coming on duty) and for an incident that found nobody to offer it
+    to."""
+    heap = st.deadlines
+
+    def falling_due() -> Iterator[Incident]:
+        while heap and heap[0][0] <= now_ms:
+            inc = st.incidents.get(heapq.heappop(heap)[1])
+            if inc is not None:
+                yield inc  # a stale entry (its deadline moved) is skipped by ``due``
+
+    yield from _plan_slices(st, pipeline, now_ms, falling_due(), slice_s, carry_out)
+
+
+def _plan_slices(
+    st: DispatchState,
+    pipeline: UplinkPipeline,
+    now_ms: int,
+    incidents: Iterator[Incident],
+    slice_s: float,
+    carry_out: Callable[[Effects], None] | None,
+) -> Iterator[Effects]:
+    more = True
+    while more:
         eff = Effects()
         # Offers and escalations accept nothing, so who is busy stays the same through a slice: asking per
         # incident made each tick quadratic in the incidents held (800 open: 90 ms against 4 ms).
         busy = st.busy()
         pool = offer_pool(st, now_ms, busy)
         ends = time.perf_counter() + slice_s
-        while i < len(incidents):
-            inc = incidents[i]
-            i += 1
+        looked = 0
+        while True:
+            inc = next(incidents, None)
+            if inc is None:
+                more = False
+                break
+            looked += 1
             if due(st, inc, now_ms, pool):
                 tick_incident(pipeline, inc, now_ms, eff, busy)
-                planned(st, inc, pool)
+                planned(st, inc, pool, now_ms)
                 if carry_out is not None and (eff.pushes or eff.durable):
                     carry_out(eff)  # changes nothing that planning reads: who is busy stays as it was
                     eff = Effects()
                     if time.perf_counter() > ends:
                         break
-            if not i % 16 and time.perf_counter() > ends:
+            if not looked % 16 and time.perf_counter() > ends:
                 break
-        yield eff
-    eff = Effects()
-    tick_devices(st, now_ms, eff, st.devices_due(DEVICE_ROUND_TICKS))
-    yield eff
+        if looked:
+            yield eff
 
 
 # Planning an incident again changes nothing unless one of its deadlines passed, it changed, or who could be
@@ -206,19 +253,26 @@ def due(st: DispatchState, inc: Incident, now_ms: int, pool: int) -> bool:
     return seen is None or now_ms >= seen[1] or seen[0] != _plan_key(inc, pool)
 
 
-def planned(st: DispatchState, inc: Incident, pool: int) -> None:
-    """Remember the plan just made, and when the incident's next deadline falls."""
+def planned(st: DispatchState, inc: Incident, pool: int, now_ms: int) -> None:
+    """Remember the plan just made and when the incident's next deadline falls, and put the next one still to
+    come on the heap (``deadline_slices``) unless it is there already.
+
+    The two differ when an offer timed out with nobody else to offer it to: the walk plans such an incident
+    again every pass, and the heap still holds its broadcast or escalation."""
     if inc.state not in PLANNED:
         st.planned.pop(inc.id, None)
         return
     pol, never = st.policy, 1 << 62
-    next_ms = min(
-        inc.opened_ms + pol.broadcast_after_ms if inc.escalation < 1 else never,
-        inc.opened_ms + pol.escalate_after_ms if inc.escalation < 2 else never,
-    )
+    broadcast = inc.opened_ms + pol.broadcast_after_ms if inc.escalation < 1 else never
+    escalate = inc.opened_ms + pol.escalate_after_ms if inc.escalation < 2 else never
+    timeout = never
     if any(o not in inc.declined_by for o in inc.offered_to):
-        next_ms = min(next_ms, st.last_offer_ms.get(inc.id, 0) + pol.offer_timeout_ms)
-    st.planned[inc.id] = (_plan_key(inc, pool), next_ms)
+        timeout = st.last_offer_ms.get(inc.id, 0) + pol.offer_timeout_ms
+    upcoming = min(d if d > now_ms else never for d in (broadcast, escalate, timeout))
+    seen = st.planned.get(inc.id)
+    if upcoming < never and (seen is None or seen[2] != upcoming):
+        heapq.heappush(st.deadlines, (upcoming, inc.id))
+    st.planned[inc.id] = (_plan_key(inc, pool), min(broadcast, escalate, timeout), upcoming)
 
 
 def tick_incident(

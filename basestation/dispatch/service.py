@@ -85,6 +85,8 @@ class Dispatcher:
             asyncio.create_task(self._every(self.settings.purge_every_s, self.purge), name="dispatch-purge"),
             asyncio.create_task(self.gc.run(lambda: self.last_alarm_s), name="dispatch-gc"),
         ]
+        if self.cluster is None:
+            self._tasks.append(asyncio.create_task(self._deadlines(), name="dispatch-deadlines"))
         log.info(
             "dispatch ready: %d devices, %d responders, %d open incidents",
             len(self.state.resolver),
@@ -238,12 +240,30 @@ class Dispatcher:
             except Exception:
                 log.exception("periodic task failed")
 
+    async def _deadlines(self) -> None:
+        """Offer timeouts, broadcasts and escalations as they fall due (actions.deadline_slices)."""
+        every_s = self.settings.deadline_poll_ms / 1000
+        while True:
+            await asyncio.sleep(every_s)
+            now = now_ms()
+            if not actions.deadlines_due(self.state, now):
+                continue
+            try:
+                for eff in actions.deadline_slices(self.state, self.pipeline, now, carry_out=self._carry_out_soon):
+                    self._carry_out_soon(eff)
+                    await asyncio.sleep(0)  # alarms that came in meanwhile go first
+            except Exception:
+                log.exception("deadline pass failed")
+
     async def _tick(self) -> None:
         if self.cluster is None:
             for eff in actions.tick_slices(self.state, self.pipeline, now_ms(), carry_out=self._carry_out_soon):
                 self._carry_out_soon(eff)
                 await asyncio.sleep(0)  # alarms that came in meanwhile go first
             return
+        # Replicas plan under the database's locks (cluster.py), by the walk alone: the offers' deadlines that the
+        # pipeline put on the heap are not needed.
+        self.state.deadlines.clear()
         await self.cluster.tick(now_ms())
         if self.cluster.leader:
             # Heartbeats land on every replica: read last-seen from the database before calling a ring silent.

@@ -66,9 +66,11 @@ class DispatchState:
     incidents: dict[str, Incident] = field(default_factory=dict)  # active ones, and closed ones until purged
     open_by_device: dict[int, str] = field(default_factory=dict)
     engaged: set[str] = field(default_factory=set)  # incidents a responder accepted (see ``busy``)
-    # The clock's memory (actions.tick): per incident the key of its last plan and its next deadline; who could
-    # be offered anything, and a number that changes with it.
-    planned: dict[str, tuple[tuple[object, ...], int]] = field(default_factory=dict)
+    # The clock's memory (actions.tick): per incident the key of its last plan, its next deadline, passed or not,
+    # and the next one still to come, which is on the heap of deadlines; who could be offered anything, and a
+    # number that changes with it.
+    planned: dict[str, tuple[tuple[object, ...], int, int]] = field(default_factory=dict)
+    deadlines: list[tuple[int, str]] = field(default_factory=list)  # a heap of (deadline, incident id)
     pool: tuple[object, ...] = ()
     pool_version: int = 0
     _device_round: list[int] = field(default_factory=list)  # the devices still to look at in this round

@@ -1,6 +1,7 @@
 """The clock plans only the incidents that need it, and that changes nothing: a model check against planning
 every open incident on every tick."""
 
+import json
 import time
 from typing import Any
 
@@ -68,7 +69,9 @@ def _apply(state: DispatchState, pipeline: UplinkPipeline, op: tuple[object, ...
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("open"), st.integers(0, len(PLACES) - 1), st.sampled_from(["sos", "escort"])),
-        st.tuples(st.just("tick"), st.integers(0, 100_000), st.sampled_from(["whole", "slices", "carried"])),
+        st.tuples(
+            st.just("tick"), st.integers(0, 100_000), st.sampled_from(["whole", "slices", "carried", "deadlines"])
+        ),
         st.tuples(st.just("duty"), st.sampled_from(IDS), st.booleans()),
         st.tuples(st.just("move"), st.sampled_from(IDS), st.integers(0, len(PLACES) - 1)),
         st.tuples(st.sampled_from(["decline", "accept"]), st.integers(0, 20), st.sampled_from(IDS)),
@@ -89,6 +92,16 @@ def test_planning_only_what_is_due_gives_what_planning_everything_gives(ops: lis
             now += int(op[1])  # type: ignore[call-overload]
             if op[2] == "whole":
                 got = actions.tick(fast, fast_pipe, now)
+            elif op[2] == "deadlines":  # the service's deadline pass, then its walk, at the same moment
+                got = Effects()
+                for part in actions.deadline_slices(fast, fast_pipe, now, slice_s=0.0, carry_out=got.merge):
+                    got.merge(part)
+                for part in actions.tick_slices(fast, fast_pipe, now, slice_s=0.0, carry_out=got.merge):
+                    got.merge(part)
+                want = _every_incident(ref, ref_pipe, now)
+                # Deadlines come in the order they fall, the walk's in the order incidents opened.
+                assert sorted(map(_key, got.pushes)) == sorted(map(_key, want.pushes))
+                continue
             else:  # the pass as the service runs it: in slices, here of sixteen incidents each
                 got = Effects()
                 carry_out = got.merge if op[2] == "carried" else None  # each incident's effects as they come
@@ -100,6 +113,81 @@ def test_planning_only_what_is_due_gives_what_planning_everything_gives(ops: lis
             _apply(fast, fast_pipe, op, now)
             _apply(ref, ref_pipe, op, now)
         assert [i.to_dict() for i in fast.incidents.values()] == [i.to_dict() for i in ref.incidents.values()]
+
+
+def _key(push: Any) -> str:
+    return json.dumps(push.data, sort_keys=True)
+
+
+@settings(max_examples=examples(200))
+@given(
+    places=st.lists(st.integers(0, len(PLACES) - 1), min_size=1, max_size=12),
+    on_duty=st.lists(st.booleans(), min_size=len(IDS), max_size=len(IDS)),
+    steps=st.lists(st.integers(0, 70_000), min_size=1, max_size=12),
+)
+def test_with_only_time_passing_the_deadline_heap_does_what_planning_everything_does(
+    places: list[int], on_duty: list[bool], steps: list[int]
+) -> None:
+    """Timeouts, broadcasts and escalations from the heap alone, after one walk has planned every incident,
+    against planning every incident at every step; some responders off duty, so some incidents wait for nobody."""
+    worlds = [_world(), _world()]
+    for state, pipeline in worlds:
+        for rid, duty in zip(IDS, on_duty, strict=True):
+            state.responders[rid].on_duty = duty
+        for n, place in enumerate(places, 1):
+            _apply(state, pipeline, ("open", place, "sos" if n % 3 else "escort"), T0)
+    (fast, fast_pipe), (ref, ref_pipe) = worlds
+    actions.tick(fast, fast_pipe, T0 + 1)
+    _every_incident(ref, ref_pipe, T0 + 1)
+    now = T0 + 1
+    for step in steps:
+        now += step
+        got = Effects()
+        for part in actions.deadline_slices(fast, fast_pipe, now, slice_s=0.0, carry_out=got.merge):
+            got.merge(part)
+        want = _every_incident(ref, ref_pipe, now)
+        assert sorted(map(_key, got.pushes)) == sorted(map(_key, want.pushes))
+        assert [i.to_dict() for i in fast.incidents.values()] == [i.to_dict() for i in ref.incidents.values()]
+
+
+def test_each_deadline_is_met_when_it_falls_not_before() -> None:
+    state, pipeline = _world()
+    inc = Incident("1-1", 1, 1, Kind.SOS, State.OPEN, T0, T0, lat=52.1589, lon=4.4894, updated_ms=T0)
+    state.incidents[inc.id] = inc
+    pipeline.offer(inc, T0, Effects())  # as the alarm's pipeline does: its timeout is on the heap at once
+    first = list(inc.offered_to)
+    assert len(first) == 1
+
+    def at(ms: int) -> list[Any]:
+        eff = Effects()
+        for part in actions.deadline_slices(state, pipeline, T0 + ms, slice_s=0.0, carry_out=eff.merge):
+            eff.merge(part)
+        return [e for e in eff.durable if isinstance(e, Event)]
+
+    assert not actions.deadlines_due(state, T0 + POLICY.offer_timeout_ms - 1)
+    assert at(POLICY.offer_timeout_ms - 1) == []
+    assert actions.deadlines_due(state, T0 + POLICY.offer_timeout_ms)
+    assert [e.kind for e in at(POLICY.offer_timeout_ms)] == ["offered"]  # the next nearest, on the ms
+    assert len(inc.offered_to) == 2 and inc.offered_to[0] == first[0]
+    assert [e.kind for e in at(POLICY.broadcast_after_ms - 1)] == ["offered"]  # and the next, 30 s later
+    kinds = [e.kind for e in at(POLICY.broadcast_after_ms)]
+    assert "broadcast" in kinds
+    assert [e.kind for e in at(POLICY.escalate_after_ms)] == ["escalated"]
+    assert inc.state == State.ESCALATED
+
+
+def test_a_deadline_that_moved_or_an_incident_gone_leaves_nothing_to_do() -> None:
+    state, pipeline = _world()
+    for n in (1, 2):
+        inc = Incident(f"{n}-1", n, 1, Kind.SOS, State.OPEN, T0, T0, lat=52.1589, lon=4.4894, updated_ms=T0)
+        state.incidents[inc.id] = inc
+        pipeline.offer(inc, T0, Effects())
+    actions.resolve(state, "1-1", "operator", T0 + 1)
+    del state.incidents["2-1"]  # purged
+    assert actions.deadlines_due(state, T0 + POLICY.offer_timeout_ms)
+    parts = list(actions.deadline_slices(state, pipeline, T0 + POLICY.offer_timeout_ms, slice_s=0.0))
+    assert all(not p.pushes and not p.durable for p in parts)
+    assert not state.deadlines
 
 
 def test_a_tick_with_nothing_due_plans_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
