@@ -78,6 +78,7 @@ from tests.brokers import MosquittoBroker, free_port, mosquitto_binary
 HEARTBEAT_DEVICES = 12_000
 HEARTBEATS_PER_DEVICE = 3  # the rate limiter lets a burst of 6 through; beyond it a heartbeat writes no frame row
 LATENCY_RATE = 1000.0  # uplinks (envelopes) a second
+KEEPALIVE_S = 2.0  # how long the bench keeps an idle connection to the service: less than the server's 5 s
 LATENCY_SECONDS = 6.0
 # Alarms sent before the measured ones: connections, caches and the SSE path warmed up. With 150, Node-RED's first
 # turn had a p99 of 4-12 ms in four runs and its later turns 1-2 ms (the service's: 1.2-2.3 against 1.2-1.7);
@@ -481,7 +482,12 @@ class ServicePeer:
         await _retain_gateway_status(self.port)
         self.svc.start()
         self._stack.callback(self.svc.stop)
-        self.http = await self._stack.enter_async_context(httpx.AsyncClient(base_url=self.svc.base, timeout=10))
+        # The service's server closes a connection idle for 5 s (uvicorn's keep-alive): a request sent on one
+        # just then was refused ("Server disconnected") once, at the end of an A/B run. Idle connections are
+        # let go here first.
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+        client = httpx.AsyncClient(base_url=self.svc.base, timeout=10, limits=limits)
+        self.http = await self._stack.enter_async_context(client)
         await self.svc.ready(self.http)
         await self.svc.staff(self.http)
         health = (await self.http.get("/healthz")).json()
