@@ -87,9 +87,11 @@ LATENCY_WARMUP = 600
 # The latency runs of Node-RED and the service alternate in this many turns, as their floods do: a slow spell
 # of the machine (its p99 moved by a factor of five between two runs of the same peer minutes apart) falls on
 # both peers' samples, not on one peer's. Each turn's publishers and stream are new: its first alarms warm them.
-# Eight turns of 250 alarms, not four of 500: slow spells of a few seconds (a turn's p99 at 15 ms against 1-3 ms
-# in the turns around it, either peer) then split between the peers more evenly.
-LATENCY_TURNS = 8
+# Turns of 250 alarms, not of 500: slow spells of a few seconds (a turn's p99 at 15 ms against 1-3 ms in the
+# turns around it, either peer) then split between the peers more evenly. Sixteen of them, 4,000 alarms a peer:
+# a p99 is then the 40th slowest alarm, not the 20th, and a slow spell a few alarms long moves it less. With
+# eight, the p99 ratio of two runs on one day came out at 0.95 and 1.45.
+LATENCY_TURNS = 16
 TURN_WARMUP = 40
 RESPONDERS = 5  # on duty near the gateways, so every alarm runs the real offer
 OPERATOR = "bench-operator-token-000000"
