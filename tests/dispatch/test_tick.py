@@ -1,8 +1,10 @@
 """The clock plans only the incidents that need it, and that changes nothing: a model check against planning
 every open incident on every tick."""
 
+import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from basestation.dispatch import actions
+from basestation.dispatch.api import create_app
 from basestation.dispatch.assignment import Policy, Responder
 from basestation.dispatch.effects import Effects
 from basestation.dispatch.incidents import Event, Incident, Kind, State
 from basestation.dispatch.pipeline import UplinkPipeline
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.state import DeviceInfo, DispatchState
 from tests.dispatch.world import RESPONDERS, T0
 from tests.fuzz import examples
@@ -278,3 +283,36 @@ def test_the_time_effects_take_to_carry_out_counts_in_the_slice() -> None:
     assert carried == [[f"{n}-1"] for n in range(1, 11)]  # every incident offered, each carried out at once
     assert len(slices) >= 11  # one slice for each, and the key rings' round
     assert all(not part.pushes for part in slices)  # nothing left behind for the caller
+
+
+def test_the_service_meets_an_offer_timeout_from_the_heap_between_its_walks(tmp_path: Path) -> None:
+    """The running service: its walk is an hour away, and the offer still times out and goes to the next."""
+    settings = DispatchSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+        offer_timeout_s=0.3,
+        tick_s=3600.0,
+        deadline_poll_ms=10.0,
+    )
+
+    async def scenario() -> None:
+        d = Dispatcher(settings)
+        app = create_app(d)
+        async with app.router.lifespan_context(app):
+            for rid, (lat, lon) in RESPONDERS.items():
+                d.state.responders[rid] = Responder(rid, rid, "nl", ["patrol"], True, lat, lon)
+            now = time.time_ns() // 1_000_000
+            inc = Incident("1-1", 1, 1, Kind.SOS, State.OPEN, now, now, lat=52.1589, lon=4.4894, updated_ms=now)
+            d.state.incidents[inc.id] = inc
+            d.pipeline.offer(inc, now, Effects())
+            assert len(inc.offered_to) == 1
+            await asyncio.sleep(0.15)
+            assert len(inc.offered_to) == 1  # not before its time
+            for _ in range(100):
+                if len(inc.offered_to) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(inc.offered_to) == 2
+            waited = d.state.last_offer_ms[inc.id] - now
+            assert 300 <= waited < 300 + 200  # on time, give or take the event loop: the walk never ran
+
+    asyncio.run(scenario())
