@@ -6,6 +6,7 @@ crash rewrites the same rows), which is what makes "kill it at any instant" lose
 """
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -32,14 +33,22 @@ from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.state import DeviceInfo, DispatchState, Gateway, Recent
 from basestation.dispatch.write_thread import WriteThread
 
+log = logging.getLogger("nightwatch.dispatch.store")
+
 JOURNAL_MODE_TRIES = 100  # 20 ms apart: connections opening together wait up to two seconds for each other
+BUSY_TIMEOUT_MS = 5000
+# A commit of up to this many records runs on the event loop itself, not in the commit thread (see apply).
+INLINE_RECORDS = 64
+# The writer's connection never checkpoints by itself (a checkpoint inside an inline commit would hold the event
+# loop for milliseconds): the commit thread does, on a connection of its own, after this many records.
+CHECKPOINT_RECORDS = 2000
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # First: setting the journal mode takes a lock too, and connections opening together (replicas' claims
     # racing, the writer's own connection) were refused "database is locked" at once without it.
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # WAL lets readers run beside the writer; NORMAL syncs at checkpoints, which WAL makes crash-safe. Even with
     # the busy timeout set, SQLite sometimes refuses the journal mode at once while another connection opens the
     # same file (one clean-clone run in about ten, four stores opening together): asked again after a pause.
@@ -90,6 +99,14 @@ class Store:
         # SQLite on a file: the writer thread's own connection (see apply), opened there on its first commit.
         self._sqlite_file: str | None = None
         self._writer_conn: sqlite3.Connection | None = None
+        self._writer_waits = True  # the writer's connection's busy timeout is BUSY_TIMEOUT_MS, not 0
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpointing = False
+        self._since_checkpoint = 0
+        # SQLite commits by where they ran, and checkpoints done (the service's /healthz shows them).
+        self.commits_inline = 0
+        self.commits_in_thread = 0
+        self.checkpoints = 0
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             if self.engine.url.database not in (None, "", ":memory:"):
@@ -115,6 +132,8 @@ class Store:
         if self._writer_conn is not None:
             self._writer_conn.close()
             self._writer_conn = None
+        if self._checkpointing:
+            await self._write_thread.run(self._close_checkpoint_conn, None)  # closed where it is used
         self._write_thread.close()
 
     def _insert(self, table: Any) -> Any:
@@ -124,24 +143,57 @@ class Store:
 
     async def apply(self, batch: Sequence[Durable]) -> None:
         if self._sqlite_file is not None:
-            # SQLite: the whole transaction in the writer's own thread, one hand-over each way. Through aiosqlite
-            # every statement, BEGIN and COMMIT was a round trip through the event loop, which under a flood is
-            # busy for milliseconds at a time: a 3 ms commit took 17 ms on average and up to 95 ms, and every
-            # uplink in it waited that long for its acknowledgement (bench/dispatch_bench.py).
-            await self._write_thread.run(self._apply_sync, batch)
+            await self._apply_sqlite(batch)
             return
         async with self.engine.begin() as conn:
             await self.apply_in(conn, batch)
 
-    def _apply_sync(self, batch: Sequence[Durable]) -> None:
+    async def _apply_sqlite(self, batch: Sequence[Durable]) -> None:
+        """SQLite: the whole transaction on the driver's own connection, without a round trip through the event
+        loop per statement. Through aiosqlite every statement, BEGIN and COMMIT waited for a busy loop: under a
+        flood a 3 ms commit took 17 ms on average and up to 95 ms, and every uplink in it waited that long for its
+        acknowledgement (bench/dispatch_bench.py).
+
+        A small commit (an alarm's records, ~0.1 ms) runs right here on the event loop; a large one (a flood's,
+        milliseconds) in the commit thread, so that deciding the next uplinks goes on meanwhile. Handed to the
+        thread, a small commit woke it, and its end woke the loop again: two more threads to schedule on two
+        shared cores at every alarm, one of them while the alarm's push was still on its way. Inline, the commit
+        never waits for a lock: if another connection holds it (the API saving a responder), the commit thread
+        takes this batch and waits there."""
+        if len(batch) <= INLINE_RECORDS:
+            try:
+                self._apply_sync(batch, wait=False)
+                self.commits_inline += 1
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                await self._write_thread.run(self._apply_sync, batch)
+                self.commits_in_thread += 1
+        else:
+            await self._write_thread.run(self._apply_sync, batch)
+            self.commits_in_thread += 1
+        self._since_checkpoint += len(batch)
+        if self._since_checkpoint >= CHECKPOINT_RECORDS:
+            self._since_checkpoint = 0
+            self._checkpointing = True
+            # Not awaited: nothing waits for a checkpoint. The thread runs it between commits, and in WAL mode
+            # a passive checkpoint and a commit on another connection do not wait for each other.
+            self._write_thread.run(self._checkpoint, None)
+
+    def _apply_sync(self, batch: Sequence[Durable], wait: bool = True) -> None:
         # The driver itself, without SQLAlchemy's connection and transaction layers: every statement here is plain
-        # SQL already, and what SQLAlchemy added per commit ran in this thread holding the GIL.
+        # SQL already, and what SQLAlchemy added per commit ran holding the GIL.
         conn = self._writer_conn
         if conn is None:
             assert self._sqlite_file is not None
             conn = sqlite3.connect(self._sqlite_file, isolation_level=None, check_same_thread=False)
             _sqlite_pragmas(conn, None)
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             self._writer_conn = conn
+            self._writer_waits = True
+        if wait != self._writer_waits:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS if wait else 0}")
+            self._writer_waits = wait
         conn.execute("BEGIN IMMEDIATE")
         try:
             for _, stmt, params in self._statements(batch):
@@ -155,6 +207,22 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _checkpoint(self, _: None) -> None:
+        try:
+            if self._checkpoint_conn is None:
+                assert self._sqlite_file is not None
+                self._checkpoint_conn = sqlite3.connect(self._sqlite_file, isolation_level=None)
+                _sqlite_pragmas(self._checkpoint_conn, None)
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.checkpoints += 1
+        except sqlite3.Error as e:  # the next one will try again; until then the WAL grows
+            log.warning("WAL checkpoint failed: %s", e)
+
+    def _close_checkpoint_conn(self, _: None) -> None:
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
 
     async def apply_in(self, conn: AsyncConnection, batch: Sequence[Durable]) -> None:
         """Write a batch inside the caller's transaction."""

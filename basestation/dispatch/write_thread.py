@@ -1,4 +1,5 @@
-"""The one thread that runs SQLite commits, handed each commit with as little as the event loop can do.
+"""The thread that runs SQLite's large commits and its checkpoints, handed each job with as little as the event
+loop can do (small commits run on the event loop itself: store.py, ``Store._apply_sqlite``).
 
 ``loop.run_in_executor`` on a one-thread pool made, for every commit, a concurrent future, a pool work item, a
 lock round and a second future chained to the first, all on the event loop's thread: at a thousand alarms a
