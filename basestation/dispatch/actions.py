@@ -271,7 +271,7 @@ def planned(st: DispatchState, inc: Incident, pool: int, now_ms: int) -> None:
     upcoming = min(d if d > now_ms else never for d in (broadcast, escalate, timeout))
     seen = st.planned.get(inc.id)
     if upcoming < never and (seen is None or seen[2] != upcoming):
-        heapq.heappush(st.deadlines, (upcoming, inc.id))
+        st.push_deadline(upcoming, inc.id)
     st.planned[inc.id] = (_plan_key(inc, pool), min(broadcast, escalate, timeout), upcoming)
 
 

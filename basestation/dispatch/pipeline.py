@@ -7,7 +7,6 @@ service carries out: durable records (committed before the MQTT ack), pushes (se
 after the commit). The first valid copy of an alarm goes on at once; later copies only refine it.
 """
 
-import heapq
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -326,7 +325,7 @@ class UplinkPipeline:
             inc.offered_to.extend(fresh)
             st.last_offer_ms[inc.id] = now_ms
             # Its timeout goes on the clock's heap now (actions.deadline_slices), not at the clock's next pass.
-            heapq.heappush(st.deadlines, (now_ms + st.policy.offer_timeout_ms, inc.id))
+            st.push_deadline(now_ms + st.policy.offer_timeout_ms, inc.id)
             to = State.OFFERED if inc.state == State.OPEN else inc.state
             effects.durable.append(transition(inc, to, now_ms, "offered", responders=fresh))
 

@@ -55,9 +55,10 @@ class DispatchSettings(BaseSettings):
     broadcast_radius_m: float = Field(2000.0, gt=0)
     escalate_after_s: float = Field(180.0, gt=0)
     tick_s: float = Field(1.0, gt=0)
-    # How often the clock looks for deadlines that have come (offer timeouts, broadcast, escalation): they are
-    # kept on a heap, so a look with nothing due costs one comparison. See actions.deadline_slices.
-    deadline_poll_ms: float = Field(10.0, gt=0, le=1000)
+    # Deadlines (offer timeouts, broadcast, escalation) are met by a pass that runs when the earliest falls due,
+    # at least this long after the pass before: deadlines falling within it are met together (service.py,
+    # Dispatcher._deadline_set; actions.deadline_slices).
+    deadline_gap_ms: float = Field(10.0, ge=0, le=1000)
     recovery_every_s: float = Field(5.0, gt=0)
     retention_days: float = Field(30.0, gt=0)
     purge_every_s: float = Field(3600.0, gt=0)

@@ -1,6 +1,8 @@
 """The dispatcher's in-memory state: rebuilt from storage at start, changed only by the pipeline and actions."""
 
+import heapq
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -71,6 +73,8 @@ class DispatchState:
     # number that changes with it.
     planned: dict[str, tuple[tuple[object, ...], int, int]] = field(default_factory=dict)
     deadlines: list[tuple[int, str]] = field(default_factory=list)  # a heap of (deadline, incident id)
+    # Called with a deadline put on the heap that is now its earliest: the service's clock is set by it.
+    on_earliest: Callable[[int], None] | None = None
     pool: tuple[object, ...] = ()
     pool_version: int = 0
     _device_round: list[int] = field(default_factory=list)  # the devices still to look at in this round
@@ -84,6 +88,13 @@ class DispatchState:
     # Pseudonyms a recovery sweep already failed to place: a replayed recording of them costs no second sweep.
     unresolvable: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     unresolved_given_up: int = 0
+
+    def push_deadline(self, at_ms: int, incident_id: str) -> None:
+        """Put an incident's deadline on the heap (actions.deadline_slices takes them off as they fall due)."""
+        heap = self.deadlines
+        heapq.heappush(heap, (at_ms, incident_id))
+        if self.on_earliest is not None and heap[0][0] == at_ms:
+            self.on_earliest(at_ms)
 
     def devices_due(self, ticks_per_round: int) -> list[int]:
         """The next share of the devices, so that every device comes up once every ``ticks_per_round`` calls."""
