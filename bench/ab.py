@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import dispatch_bench
-from bench.common import RESULTS, cpu_ticks, sched_stats, steal_pct
+from bench.common import RESULTS, cpu_ticks, steal_pct
 from bench.dispatch_bench import (
     LATENCY_RATE,
     LATENCY_WARMUP,
     TURN_WARMUP,
     ServicePeer,
     _blocks,
+    _Sched,
     _settle,
 )
 from bench.uplinks import Fleet, copies, percentile
@@ -62,18 +63,6 @@ def _figures(samples: list[float]) -> dict[str, float]:
     return out
 
 
-def _per_alarm(totals: dict[str, int], alarms: int) -> dict[str, float]:
-    """The service's scheduler figures over its turns, per alarm sent (its three copies): CPU, time runnable but
-    waiting for a core (the event loop's thread, and all threads), and times put on a core. Unlike the latency,
-    these hardly move with the machine's steal, so they show what a change did to the contention it causes."""
-    return {
-        "cpu_us": round(totals["run_ns"] / alarms / 1000, 1),
-        "loop_wait_us": round(totals["loop_wait_ns"] / alarms / 1000, 1),
-        "wait_us": round(totals["wait_ns"] / alarms / 1000, 1),
-        "slices": round(totals["slices"] / alarms, 2),
-    }
-
-
 async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> dict[str, Any]:
     binary = mosquitto_binary()
     if binary is None:
@@ -85,7 +74,6 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
     gc.freeze()
     delays: dict[str, list[float]] = {"a": [], "b": []}
     lost = {"a": 0, "b": 0}
-    sched: dict[str, dict[str, int]] = {"a": {}, "b": {}}
     with tempfile.TemporaryDirectory(prefix="nightwatch-ab-") as tmp:
         work = Path(tmp)
         for name in ("a", "b"):
@@ -102,15 +90,14 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
             ):
                 pids = (broker_a.proc.pid, broker_b.proc.pid, a.svc.pid, b.svc.pid)
                 peers = {"a": a, "b": b}
+                sched = {"a": _Sched(a.svc.pid), "b": _Sched(b.svc.pid)}
                 ticks = cpu_ticks()
                 before = {n: (await p.health())["writer"]["commits"] for n, p in peers.items()}
                 for i, (warmup, block) in enumerate(_blocks(alarms, turns)):
                     for name in ("a", "b") if i % 2 == 0 else ("b", "a"):
                         await _settle(*pids)
-                        s0 = sched_stats(peers[name].svc.pid)
-                        turn = await peers[name].latency(block, warmup)
-                        for k, v in sched_stats(peers[name].svc.pid).items():
-                            sched[name][k] = sched[name].get(k, 0) + v - s0[k]
+                        with sched[name]:
+                            turn = await peers[name].latency(block, warmup)
                         delays[name].extend(turn["delays"])
                         lost[name] += turn["lost"] + turn["doubled"]
                     print(f"turn {i + 1}/{turns}", file=sys.stderr, flush=True)
@@ -118,7 +105,7 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
                 commits = {n: (await p.health())["writer"]["commits"] - before[n] for n, p in peers.items()}
     gc.unfreeze()
     fa, fb = _figures(delays["a"]), _figures(delays["b"])
-    per_alarm = {n: _per_alarm(sched[n], len(alarms)) for n in ("a", "b")}
+    per_alarm = {n: sched[n].per(len(alarms)) for n in ("a", "b")}
     return {
         "a": {"env": env_a, **fa, "lost_or_doubled": lost["a"], "commits": commits["a"], "service": per_alarm["a"]},
         "b": {"env": env_b, **fb, "lost_or_doubled": lost["b"], "commits": commits["b"], "service": per_alarm["b"]},

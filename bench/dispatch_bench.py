@@ -53,7 +53,7 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.schema import devices as devices_table
 from basestation.dispatch.store import Store
 from bench import nodered_relay
-from bench.common import cpu_ticks, steal_pct
+from bench.common import cpu_ticks, sched_stats, steal_pct
 from bench.uplinks import (
     GATEWAYS,
     POSITIONS,
@@ -138,6 +138,32 @@ class _Cpu:
         used["bench_reader"] = time.process_time() - self.bench0
         used["publisher"] = publisher["cpu_s"]
         return {f"{k}_us_per_msg": round(v / messages * 1e6, 2) for k, v in used.items()}
+
+
+class _Sched:
+    """A process's scheduler figures (``sched_stats``) summed over the stretches it is used as a context for."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.total: dict[str, int] = {}
+        self._start: dict[str, int] = {}
+
+    def __enter__(self) -> None:
+        self._start = sched_stats(self.pid)
+
+    def __exit__(self, *exc: object) -> None:
+        for k, v in sched_stats(self.pid).items():
+            self.total[k] = self.total.get(k, 0) + v - self._start[k]
+
+    def per(self, alarms: int) -> dict[str, float]:
+        """Per alarm sent: CPU and time waiting for a core in us (all threads, and the main thread's, an event
+        loop's), and times put on a core. Unlike the latency, these hardly move with the machine's steal."""
+        return {
+            "cpu_us": round(self.total["run_ns"] / alarms / 1000, 1),
+            "wait_us": round(self.total["wait_ns"] / alarms / 1000, 1),
+            "loop_wait_us": round(self.total["loop_wait_ns"] / alarms / 1000, 1),
+            "on_core": round(self.total["slices"] / alarms, 2),
+        }
 
 
 async def _settle(*pids: int, window_s: float = 0.25, busy: float = 0.1, timeout_s: float = 15.0) -> float:
@@ -535,11 +561,14 @@ async def in_turns(
         pids = (broker_pid, red.relay.pid, svc.svc.pid)
         settled: list[float] = []
         red_turns, svc_turns = [], []
+        red_sched, svc_sched = _Sched(red.relay.pid), _Sched(svc.svc.pid)
         for warmup, block in _blocks(alarms, LATENCY_TURNS):
             settled.append(await _settle(*pids))
-            red_turns.append(await red.latency(block, warmup))
+            with red_sched:
+                red_turns.append(await red.latency(block, warmup))
             settled.append(await _settle(*pids))
-            svc_turns.append(await svc.latency(block, warmup))
+            with svc_sched:
+                svc_turns.append(await svc.latency(block, warmup))
         red_runs, svc_runs = [], []
         for flood in floods:
             settled.append(await _settle(*pids))
@@ -557,6 +586,7 @@ async def in_turns(
     }
     red_latency = {
         "version": nodered_relay.version(),
+        "latency_sched_per_alarm": red_sched.per(len(alarms)),
         "latency": summary([d for t in red_turns for d in t["delays"]]),
         "latency_every_copy": summary([d for t in red_turns for d in t["delays_every_copy"]]),
         "latency_turns_p99_ms": [summary(t["delays"])["p99_ms"] for t in red_turns],
@@ -565,6 +595,7 @@ async def in_turns(
     service = {
         "throughput": throughput,
         "latency": _service_summary(svc_turns),
+        "latency_sched_per_alarm": svc_sched.per(len(alarms)),
         "latency_after_flood": after,
         "health": final,
         "settle_waits_s": settled,
@@ -884,6 +915,13 @@ def _figures(
         "nodered_cpu_us_per_uplink": red["cpu"]["node_red_us_per_msg"],
         "broker_cpu_us_per_uplink_to_service": thr["cpu"]["broker_us_per_msg"],
         "broker_cpu_us_per_uplink_to_nodered": red["cpu"]["broker_us_per_msg"],
+        # The latency run's alarms, each with its three copies, at a thousand uplinks a second: the CPU each peer
+        # spent on one, and how often its threads were put on a core (on this machine a wake-up alone cost ~0.17
+        # ms of CPU).
+        "stream_cpu_us_per_alarm": svc["latency_sched_per_alarm"]["cpu_us"],
+        "nodered_cpu_us_per_alarm": red["latency_sched_per_alarm"]["cpu_us"],
+        "stream_on_core_per_alarm": svc["latency_sched_per_alarm"]["on_core"],
+        "nodered_on_core_per_alarm": red["latency_sched_per_alarm"]["on_core"],
         "records_per_commit": round(thr["records_per_commit"], 1),
         "frames_per_commit": round(thr["frames_per_commit"], 1),
         "latency_rate_uplinks_per_s": LATENCY_RATE,
