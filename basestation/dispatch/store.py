@@ -141,14 +141,15 @@ class Store:
 
     # -- the writer's one call -----------------------------------------------------------------------------
 
-    async def apply(self, batch: Sequence[Durable]) -> None:
+    async def apply(self, batch: Sequence[Durable], inline: bool = True) -> None:
+        """Commit ``batch``. On SQLite a small one runs on the event loop unless ``inline`` is False."""
         if self._sqlite_file is not None:
-            await self._apply_sqlite(batch)
+            await self._apply_sqlite(batch, inline)
             return
         async with self.engine.begin() as conn:
             await self.apply_in(conn, batch)
 
-    async def _apply_sqlite(self, batch: Sequence[Durable]) -> None:
+    async def _apply_sqlite(self, batch: Sequence[Durable], inline: bool) -> None:
         """SQLite: the whole transaction on the driver's own connection, without a round trip through the event
         loop per statement. Through aiosqlite every statement, BEGIN and COMMIT waited for a busy loop: under a
         flood a 3 ms commit took 17 ms on average and up to 95 ms, and every uplink in it waited that long for its
@@ -159,8 +160,11 @@ class Store:
         thread, a small commit woke it, and its end woke the loop again: two more threads to schedule on two
         shared cores at every alarm, one of them while the alarm's push was still on its way. Inline, the commit
         never waits for a lock: if another connection holds it (the API saving a responder), the commit thread
-        takes this batch and waits there."""
-        if len(batch) <= INLINE_RECORDS:
+        takes this batch and waits there.
+
+        Under load the writer asks for none inline (writer.py): in a flood, commits on the loop kept every batch
+        small, as nothing was read while one ran, and made twice the commits."""
+        if inline and len(batch) <= INLINE_RECORDS:
             try:
                 self._apply_sync(batch, wait=False)
                 self.commits_inline += 1

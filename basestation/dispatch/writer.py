@@ -99,6 +99,9 @@ class Writer:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
             self._ready.clear()
+            # Only the first commit after the writer was idle may run on the event loop (store.py): under load,
+            # while one commits the next batch gathers, and a commit on the loop would keep the batches small.
+            inline = True
             while self._urgent or self._normal:
                 items = []
                 count = 0
@@ -109,7 +112,8 @@ class Writer:
                         count += len(item[0])
                 self._busy = True
                 try:
-                    await self._commit([r for records, _ in items for r in records])
+                    await self._commit([r for records, _ in items for r in records], inline)
+                    inline = False
                 finally:
                     self._busy = False
                 for _, committed in items:
@@ -118,12 +122,12 @@ class Writer:
                     except Exception:
                         log.exception("after-commit callback failed")
 
-    async def _commit(self, batch: list[Durable]) -> None:
+    async def _commit(self, batch: list[Durable], inline: bool) -> None:
         delay = 0.05
         while True:
             t = time.perf_counter()
             try:
-                await self.store.apply(batch)
+                await self.store.apply(batch, inline)
             except asyncio.CancelledError:
                 raise
             except Exception:

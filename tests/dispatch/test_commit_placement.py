@@ -8,6 +8,7 @@ from pathlib import Path
 from basestation.dispatch.effects import Durable, FrameSeen
 from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.store import CHECKPOINT_RECORDS, INLINE_RECORDS, Store
+from basestation.dispatch.writer import Writer
 from tests.dispatch.world import provision
 
 
@@ -92,3 +93,23 @@ def test_the_wal_is_checkpointed_by_the_thread(tmp_path: Path) -> None:
     # Checkpointed, the WAL starts again from its beginning: it stays the size of what comes between two
     # checkpoints instead of growing with everything ever written.
     assert max(sizes) <= 2 * sizes[0], sizes
+
+
+def test_under_load_only_the_first_commit_after_idle_runs_inline(tmp_path: Path) -> None:
+    """Back to back, a commit on the loop would keep every batch small (nothing is read while it runs): the
+    writer asks for the thread once it has more waiting than one commit takes."""
+    url = _url(tmp_path)
+
+    async def go() -> tuple[int, int, int]:
+        store = Store(url)
+        writer = Writer(store, max_batch=2)
+        writer.start()
+        try:
+            for counter in (1, 2, 3, 4, 5):  # arrive together: three commits of at most two records
+                writer.enqueue(_frames(counter, 1), lambda _: None, urgent=True)
+            await writer.stop()
+            return store.commits_inline, store.commits_in_thread, await store.count("frames")
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == (1, 2, 5)
