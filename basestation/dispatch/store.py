@@ -96,7 +96,7 @@ class Store:
         self.sealer = sealer or KeySealer(None)
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         self.dialect = self.engine.dialect.name
-        # SQLite on a file: the writer thread's own connection (see apply), opened there on its first commit.
+        # SQLite on a file: the writer's own connection (see _apply_sqlite), opened on its first commit.
         self._sqlite_file: str | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._writer_waits = True  # the writer's connection's busy timeout is BUSY_TIMEOUT_MS, not 0
