@@ -138,8 +138,7 @@ class Dispatcher:
             return
         self._decided(ctx, t0)
         self._carry_out_soon(ctx.effects, done)
-        heap = self.state.deadlines
-        if heap and heap[0][0] <= ctx.now_ms and self._deadline_pass is None:
+        if self._deadline_pass is None and actions.deadlines_due(self.state, ctx.now_ms):
             self._deadlines_ride_along(ctx.now_ms)
 
     async def on_uplink(self, topic: str, payload: bytes) -> Outcome:
@@ -281,13 +280,10 @@ class Dispatcher:
 
     def _deadlines_fall(self) -> None:
         self._deadline_timer = None
-        heap = self.state.deadlines
-        if not heap:
-            return
-        if heap[0][0] > now_ms():  # the timer's clock ran ahead of the wall clock's milliseconds
-            self._deadline_set(heap[0][0])
-            return
-        self._deadline_pass = asyncio.get_running_loop().create_task(self._pass_deadlines(), name="dispatch-deadlines")
+        if actions.deadlines_due(self.state, now_ms()):
+            self._start_pass()
+        elif self.state.deadlines:  # the timer's clock ran ahead of the wall clock's milliseconds
+            self._deadline_set(self.state.deadlines[0][0])
 
     def _deadlines_ride_along(self, now: int) -> None:
         """A deadline fell while an uplink was being handled: the pass runs in this wake-up of the event loop,
@@ -298,6 +294,9 @@ class Dispatcher:
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
             self._deadline_timer = None
+        self._start_pass()
+
+    def _start_pass(self) -> None:
         self._deadline_pass = asyncio.get_running_loop().create_task(self._pass_deadlines(), name="dispatch-deadlines")
 
     async def _pass_deadlines(self) -> None:
