@@ -36,7 +36,7 @@ from bench.dispatch_bench import (
     _Sched,
     _settle,
 )
-from bench.uplinks import Fleet, copies, percentile
+from bench.uplinks import Fleet, copies, paired_ratio_interval, percentile
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from tests.brokers import MosquittoBroker, mosquitto_binary
 
@@ -73,6 +73,7 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
     gc.collect()
     gc.freeze()
     delays: dict[str, list[float]] = {"a": [], "b": []}
+    turn_delays: dict[str, list[list[float]]] = {"a": [], "b": []}
     lost = {"a": 0, "b": 0}
     with tempfile.TemporaryDirectory(prefix="nightwatch-ab-") as tmp:
         work = Path(tmp)
@@ -99,6 +100,7 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
                         with sched[name]:
                             turn = await peers[name].latency(block, warmup)
                         delays[name].extend(turn["delays"])
+                        turn_delays[name].append(turn["delays"])
                         lost[name] += turn["lost"] + turn["doubled"]
                     print(f"turn {i + 1}/{turns}", file=sys.stderr, flush=True)
                 steal = steal_pct(ticks, cpu_ticks())
@@ -106,10 +108,13 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
     gc.unfreeze()
     fa, fb = _figures(delays["a"]), _figures(delays["b"])
     per_alarm = {n: sched[n].per(len(alarms)) for n in ("a", "b")}
+    # Turn i of B beside turn i of A: how far B's p99 over A's could move by chance in this run.
+    low, high = paired_ratio_interval(turn_delays["b"], turn_delays["a"])
     return {
         "a": {"env": env_a, **fa, "lost_or_doubled": lost["a"], "commits": commits["a"], "service": per_alarm["a"]},
         "b": {"env": env_b, **fb, "lost_or_doubled": lost["b"], "commits": commits["b"], "service": per_alarm["b"]},
         "b_minus_a_ms": {k: round(fb[k] - fa[k], 3) for k in fa if k != "n"},
+        "b_over_a_p99_interval": [round(low, 3), round(high, 3)],
         "turns": turns,
         "rate_uplinks_per_s": dispatch_bench.LATENCY_RATE,
         "responders": dispatch_bench.RESPONDERS,
@@ -146,6 +151,7 @@ def main(argv: list[str]) -> int:
         f"lost or doubled: a {a['lost_or_doubled']}, b {b['lost_or_doubled']}; commits: a {a['commits']}, "
         f"b {b['commits']}; steal {result['machine_steal_pct']} %"
     )
+    print(f"b's p99 over a's: {result['b_over_a_p99_interval']} (95 % interval over resampled turns)")
     print("per alarm (service): " + "; ".join(f"{n} {result[n]['service']}" for n in ("a", "b")))
     return 0
 

@@ -214,6 +214,27 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
+def paired_ratio_interval(
+    a_turns: list[list[float]], b_turns: list[list[float]], q: float = 99, rounds: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """How far the ratio of percentile ``q`` of A's samples to B's could move by chance: its 2.5th and 97.5th
+    percentiles over ``rounds`` resamplings of the turns, each turn of A drawn with the turn of B taken beside it
+    (a paired bootstrap). Two peers that took turns share each slow spell of the machine only with the turn
+    next to them; the interval shows how much one run's ratio says."""
+    if len(a_turns) != len(b_turns) or not a_turns:
+        raise ValueError("paired turns of both peers are needed")
+    rng = random.Random(seed)
+    n = len(a_turns)
+    ratios = []
+    for _ in range(rounds):
+        picks = [rng.randrange(n) for _ in range(n)]
+        a = [d for i in picks for d in a_turns[i]]
+        b = [d for i in picks for d in b_turns[i]]
+        if a and b:
+            ratios.append(percentile(a, q) / percentile(b, q))
+    return percentile(ratios, 2.5), percentile(ratios, 97.5)
+
+
 def latency(sent: dict[bytes, float], got: dict[bytes, float], firsts: list[Copy]) -> dict[str, float]:
     """Latency of each frame's first copy: publish to arrival, in ms."""
     return summary(delays(sent, got, firsts))
