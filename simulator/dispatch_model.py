@@ -17,13 +17,13 @@ from simulator.scenario import ResponderSpec
 
 @dataclass
 class DispatchModel:
-    utc_offset_min: int
+    timezone: str  # the shifts' clock, as the service's DispatchSettings.timezone
     state: DispatchState = field(init=False)
     pipeline: UplinkPipeline = field(init=False)
     handle_us: list[float] = field(default_factory=list)  # real CPU time per pipeline call, for the report
 
     def __post_init__(self) -> None:
-        self.state = DispatchState(policy=Policy(utc_offset_min=self.utc_offset_min))
+        self.state = DispatchState(policy=Policy(timezone=self.timezone))
         self.pipeline = UplinkPipeline(self.state)
 
     def add_ring(self, device_id: int, root_key: bytes) -> None:

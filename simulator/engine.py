@@ -86,7 +86,7 @@ class Engine:
         self.bulk = BulkHeartbeats(world, self.link, self.index, idle, sc.seed)
         self.bulk_s = 0.0
 
-        self.dispatch = DispatchModel(sc.utc_offset_min)
+        self.dispatch = DispatchModel(sc.timezone)
         for i, gid in enumerate(gws.ids):
             lat, lon = world.proj.to_latlon(gws.x[i], gws.y[i])
             self.dispatch.add_gateway(gid, float(lat), float(lon))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 LEIDEN_CENTRE = (52.1601, 4.4970)
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
@@ -173,6 +174,7 @@ class Scenario:
     radio: RadioSettings = field(default_factory=RadioSettings)
     broker_outages: tuple[Window, ...] = ()
     attacker: Attacker | None = None
+    timezone: str = "Europe/Amsterdam"  # the responders' shifts are read on this zone's wall clock
 
     @property
     def utc_offset_min(self) -> int:
@@ -463,6 +465,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(f"{source}: start: expected an ISO date-time, got {start_text!r}") from None
     if start.utcoffset() is None:
         raise ScenarioError(f"{source}: start: give the UTC offset, e.g. 2026-11-20T22:00:00+01:00")
+    timezone = _timezone(top, start)
     duration_h = top.number("duration_h", 8.0, 0.01, 168)
 
     area_name, centre, area_radius, districts, destinations = _area(top.table("area"))
@@ -539,9 +542,24 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         radio=radio,
         broker_outages=broker_outages,
         attacker=attacker,
+        timezone=timezone,
     )
     top.done()
     return scenario
+
+
+def _timezone(top: _Reader, start: datetime) -> str:
+    """The zone of the shifts' clock; ``start`` must carry that zone's offset at that instant, since the
+    going-out hours are read off ``start``'s wall clock and the shifts off the zone's."""
+    name = top.text("timezone", "Europe/Amsterdam")
+    try:
+        zone = ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        raise top._fail("timezone", f"no time zone {name!r}; give an IANA name such as Europe/Amsterdam") from None
+    if start.astimezone(zone).utcoffset() != start.utcoffset():
+        local = start.astimezone(zone).isoformat()
+        raise top._fail("start", f"{start.isoformat()} is {local} in {name}; give that offset")
+    return name
 
 
 def _shift_ok(shift: str) -> bool:

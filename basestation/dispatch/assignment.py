@@ -7,8 +7,10 @@ they escalate to the operators but never to the monitoring centre: they are not 
 """
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time, timedelta
 from functools import lru_cache
+from typing import Final
+from zoneinfo import ZoneInfo
 
 from basestation.dispatch.geo import distance_m
 from basestation.dispatch.incidents import Incident, Kind, State
@@ -44,10 +46,62 @@ class Policy:
     broadcast_after_ms: int = 90_000
     broadcast_radius_m: float = 2_000.0
     escalate_after_ms: int = 180_000
-    utc_offset_min: int = 60  # the shift clock's offset from UTC (Europe/Amsterdam in winter)
+    timezone: str = "Europe/Amsterdam"  # shifts are read on this zone's wall clock (an IANA name)
+
+    def __post_init__(self) -> None:
+        local_clock(self.timezone)  # an unknown zone fails here, at start-up, not at the first alarm
 
 
 DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+_ONE_MS = timedelta(milliseconds=1)
+
+
+class LocalClock:
+    """One zone's wall clock, as milliseconds into the local day.
+
+    The instant's own offset is what counts: on the spring night 02:00-03:00 local never happens, on the autumn
+    night it happens twice, and a shift covers the instants whose wall clock reads inside it, however many.
+
+    Asking zoneinfo for the offset costs more than the rest of a shift check, and ``available()`` checks every
+    responder at every alarm, so the offset is kept for the minute it was asked in: zones change their offset on
+    minute boundaries. Not every historical change did (Amsterdam's of 1937 fell at 22:40:28 UTC): a minute whose
+    two ends have different offsets is not kept, and is asked again at every call.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.zone = ZoneInfo(name)
+        # (minute, offset) in one attribute, replaced whole: a reader on another thread never pairs a minute with
+        # another minute's offset. Minute -2^62 is before anything datetime can hold, so it is never asked.
+        self._kept: tuple[int, int] = (-(1 << 62), 0)
+
+    def day_ms(self, now_ms: int) -> int:
+        minute = now_ms // MINUTE_MS
+        kept_minute, offset = self._kept
+        if minute != kept_minute:
+            first = self.offset_ms(minute * MINUTE_MS)
+            if first == self.offset_ms(minute * MINUTE_MS + MINUTE_MS - 1):
+                self._kept = (minute, first)
+                offset = first
+            else:
+                offset = self.offset_ms(now_ms)
+        return (now_ms + offset) % DAY_MS
+
+    def offset_ms(self, at_ms: int) -> int:
+        # Offsets change on whole seconds, so the second holds the offset of every millisecond in it.
+        off = datetime.fromtimestamp(at_ms // 1000, self.zone).utcoffset()
+        return 0 if off is None else off // _ONE_MS
+
+
+_CLOCKS: Final[dict[str, LocalClock]] = {}
+
+
+def local_clock(timezone: str) -> LocalClock:
+    """The shared clock of a zone (raises for an unknown one, as ``ZoneInfo`` does)."""
+    clock = _CLOCKS.get(timezone)
+    if clock is None:
+        clock = _CLOCKS[timezone] = LocalClock(timezone)
+    return clock
 
 
 @lru_cache(maxsize=1024)
@@ -65,17 +119,18 @@ def _day_ms(t: time) -> int:
     return ((t.hour * 60 + t.minute) * 60 + t.second) * 1000 + t.microsecond // 1000
 
 
-def in_shift(shift: str | None, now_ms: int, utc_offset_min: int) -> bool:
+def in_shift(shift: str | None, now_ms: int, timezone: str) -> bool:
+    """Whether the wall clock of ``timezone`` at ``now_ms`` reads inside ``shift`` (start included, end not)."""
     if not shift:
         return True
     start, end = shift_bounds(shift)
-    local = (now_ms + utc_offset_min * 60_000) % DAY_MS
+    local = local_clock(timezone).day_ms(now_ms)
     # A shift like 22:00-06:00 wraps midnight.
     return start <= local < end if start <= end else local >= start or local < end
 
 
 def available(r: Responder, now_ms: int, policy: Policy, busy: set[str]) -> bool:
-    return r.on_duty and r.id not in busy and in_shift(r.shift, now_ms, policy.utc_offset_min)
+    return r.on_duty and r.id not in busy and in_shift(r.shift, now_ms, policy.timezone)
 
 
 def suits(r: Responder, inc: Incident) -> bool:

@@ -54,6 +54,7 @@ class Dispatcher:
                 broadcast_after_ms=int(s.broadcast_after_s * 1000),
                 broadcast_radius_m=s.broadcast_radius_m,
                 escalate_after_ms=int(s.escalate_after_s * 1000),
+                timezone=s.timezone,
             ),
             timing=Timing(cancel_window_ms=int(s.cancel_window_s * 1000)),
         )

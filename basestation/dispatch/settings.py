@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,8 @@ class DispatchSettings(BaseSettings):
     broadcast_after_s: float = Field(90.0, gt=0)
     broadcast_radius_m: float = Field(2000.0, gt=0)
     escalate_after_s: float = Field(180.0, gt=0)
+    # Responders' shifts ("01:00-05:00") are read on this zone's wall clock, summer time included (IANA name).
+    timezone: str = "Europe/Amsterdam"
     tick_s: float = Field(1.0, gt=0)
     # Deadlines (offer timeouts, broadcast, escalation) are met by a pass that runs when the earliest falls due,
     # at least this long after the pass before: deadlines falling within it are met together (service.py,
@@ -73,6 +76,18 @@ class DispatchSettings(BaseSettings):
         u = urlparse(v)
         if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
             raise ValueError("mqtt_url must look like mqtt://host:port or mqtts://host:port")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (KeyError, ValueError, OSError):  # not found, not a key, a directory of zones
+            raise ValueError(
+                f"timezone: no time zone {v!r}; give an IANA name such as Europe/Amsterdam"
+                " (on a system without /usr/share/zoneinfo, install the tzdata package)"
+            ) from None
         return v
 
     @field_validator("webhooks")
