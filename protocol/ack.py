@@ -5,6 +5,7 @@ from protocol.constants import (
     ACK_BODY_SIZE,
     ACK_MIC_OFFSET,
     ACK_MIC_SIZE,
+    ACK_SEQ_MAX,
     ACK_SEQ_OFFSET,
     ACK_SIZE,
     ACK_STATE_NAMES,
@@ -65,7 +66,7 @@ def _check(ack: Ack) -> None:
         raise FrameError(REASON_FIELD, "unknown ack state " + str(ack.state))
     if not COUNTER_MIN <= ack.counter <= COUNTER_MAX:
         raise FrameError(REASON_FIELD, "counter out of range")
-    if not 0 <= ack.seq <= 0xFF or not 0 <= ack.eta_min <= ETA_MAX:
+    if not 0 <= ack.seq <= ACK_SEQ_MAX or not 0 <= ack.eta_min <= ETA_MAX:
         raise FrameError(REASON_FIELD, "seq or eta out of range")
 
 
@@ -80,17 +81,27 @@ def encode(keys: DeviceKeys, ack: Ack) -> bytes:
     return head + keys.mic(DIR_DOWN, ack.counter, ack.seq, head, ACK_MIC_SIZE)
 
 
-def decode(keys: DeviceKeys, frame: bytes, counter: int) -> Ack:
-    """Open an ACK that should answer ``counter``; anything else, forged or not ours, raises."""
-    if len(frame) != ACK_SIZE:
-        raise FrameError(REASON_LENGTH, "ack is " + str(ACK_SIZE) + " bytes, got " + str(len(frame)))
+def check_shape(frame: bytes) -> None:
+    """Version, then length (SPEC 9), as for the uplink: an uplink handed to the ACK decoder is ``version``."""
+    if not frame:
+        raise FrameError(REASON_LENGTH, "empty frame")
     if frame[0] != VERSION_ACK:
         raise FrameError(REASON_VERSION, "first byte " + hex(frame[0]))
+    if len(frame) != ACK_SIZE:
+        raise FrameError(REASON_LENGTH, "ack is " + str(ACK_SIZE) + " bytes, got " + str(len(frame)))
+
+
+def decode(keys: DeviceKeys, frame: bytes, counter: int) -> Ack:
+    """Open an ACK that should answer ``counter``; anything else, forged or not ours, raises."""
+    check_shape(frame)
     seq = frame[ACK_SEQ_OFFSET]
-    # The tag lets a key ring drop other devices' ACKs without a CMAC; it is not what authenticates.
+    # The tag lets a key ring drop other devices' ACKs without a CMAC; it is not what authenticates. It travels
+    # in clear, so a plain comparison would leak nothing (SPEC 6); the constant-time one costs nothing here.
     if not equal(tag(keys, counter, seq), frame[ACK_TAG_OFFSET : ACK_TAG_OFFSET + ACK_TAG_SIZE]):
         raise FrameError(REASON_UNKNOWN_DEVICE, "not an ack for this counter")
     head = frame[:ACK_MIC_OFFSET]
+    # Constant time (SPEC 6): a MIC compare that stopped at the first wrong byte would let a forger learn the
+    # MIC of a forged "help on the way" byte by byte.
     if not equal(keys.mic(DIR_DOWN, counter, seq, head, ACK_MIC_SIZE), frame[ACK_MIC_OFFSET:]):
         raise FrameError(REASON_MIC)
     body = xor(frame[ACK_BODY_OFFSET : ACK_BODY_OFFSET + ACK_BODY_SIZE], keys.keystream(DIR_DOWN, counter, seq))

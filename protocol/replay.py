@@ -17,7 +17,9 @@ class ReplayWindow:
 
     def __init__(self, highest: int = 0, bitmap: int = 0, size: int = REPLAY_WINDOW) -> None:
         self.highest = highest
-        self.bitmap = bitmap  # bit i set: counter highest - i was accepted
+        # Bit i (value 2**i) set: counter highest - i was accepted, so bit 0 is ``highest`` itself and a new highest
+        # shifts the map left. highest 50, bitmap 0b1011: 50, 49 and 47 were accepted, 48 not yet (SPEC 8).
+        self.bitmap = bitmap
         self.size = size
 
     def check(self, counter: int) -> str:

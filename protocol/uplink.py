@@ -125,11 +125,17 @@ def check_fields(up: Uplink) -> None:
 
 
 def check_shape(frame: bytes) -> bytes:
-    """Length and version only; returns the pseudonym. Needs no key, so a gateway may call it."""
-    if len(frame) != UPLINK_SIZE:
-        raise FrameError(REASON_LENGTH, "uplink is " + str(UPLINK_SIZE) + " bytes, got " + str(len(frame)))
+    """Version, then length (SPEC 9); returns the pseudonym. Needs no key, so a gateway may call it.
+
+    Byte 0 comes first so that a frame of another type or version is named as such whatever its size: an ACK,
+    or a later version's longer uplink, handed to this decoder is ``version``, not ``length``.
+    """
+    if not frame:
+        raise FrameError(REASON_LENGTH, "empty frame")
     if frame[0] != VERSION_UPLINK:
         raise FrameError(REASON_VERSION, "first byte " + hex(frame[0]))
+    if len(frame) != UPLINK_SIZE:
+        raise FrameError(REASON_LENGTH, "uplink is " + str(UPLINK_SIZE) + " bytes, got " + str(len(frame)))
     return bytes(frame[PSEUDONYM_OFFSET : PSEUDONYM_OFFSET + PSEUDONYM_SIZE])
 
 
@@ -152,7 +158,11 @@ def verify(keys: DeviceKeys, frame: bytes, counter: int) -> bool:
 
 
 def decode(keys: DeviceKeys, frame: bytes, counter: int) -> Uplink:
-    """Verify, then decrypt, then check the fields: the MIC is checked before any plaintext is looked at."""
+    """Verify, then decrypt, then check the fields: the MIC is checked before any plaintext is looked at.
+
+    The pseudonym is not compared with ``counter``'s (SPEC 9): it is among the bytes the MIC covers, so a changed
+    one fails as ``mic``, and the caller already has the counter the pseudonym would have led to.
+    """
     check_shape(frame)
     if not verify(keys, frame, counter):
         raise FrameError(REASON_MIC)
