@@ -15,9 +15,12 @@ from typing import Any
 from protocol import ack, uplink
 from protocol.constants import (
     ACK_CANCELLED,
+    ACK_CLOSED,
     ACK_HELP_ON_THE_WAY,
     ACK_RECEIVED,
+    ACK_SEQ_MAX,
     ACK_STATE_NAMES,
+    ACK_UNAVAILABLE,
     BODY_OFFSET,
     DIR_DOWN,
     DIR_UP,
@@ -114,6 +117,8 @@ def build() -> dict[str, Any]:
         ("counter 2^32-1 (last)", KEY_C, uplink.Uplink(0xFFFFFFFF, 0xFFFFFFFF, EVENT_SOS, 100, 0, 0xFFFF, 3)),
         ("device id 0, battery unknown", KEY_C, uplink.Uplink(2, 0, EVENT_TEST, 255)),
         ("cancel of the far past", KEY_C, uplink.Uplink(70000, 5, EVENT_CANCEL, 40, 65535)),
+        # SPEC 4.4: an alarm without ACK_REQUESTED is valid, and the server answers it all the same.
+        ("duress naming counter 256, no ack requested", KEY_B, uplink.Uplink(300, 70000, EVENT_DURESS, 50, 44)),
     ]
     for name, root, up in good:
         k = DeviceKeys(root)
@@ -152,6 +157,12 @@ def build() -> dict[str, Any]:
         ("sos with aux set under a valid MIC", bad_body(EVENT_SOS, aux=1), "field"),
         ("cancel naming counter 0 under a valid MIC", bad_body(EVENT_CANCEL, aux=5), "field"),
         ("cancel naming itself under a valid MIC", bad_body(EVENT_CANCEL, aux=0), "field"),
+        # SPEC 9: byte 0 is read before the length, so these are `version` whatever their size.
+        ("a whole ack where an uplink belongs", ack.encode(ka, ack.Ack(5, ACK_RECEIVED)), "version"),
+        ("first byte 0x12, uplink length", b"\x12" + sos[1:], "version"),
+        ("first byte 0x12, ack length", b"\x12" + sos[1:16], "version"),
+        ("first byte 0x12 alone", b"\x12", "version"),
+        ("uplink version byte alone", sos[:1], "length"),
     ]
     assert body  # the good body the bad ones vary
     for name, frame, reason in rejects:
@@ -178,6 +189,10 @@ def build() -> dict[str, Any]:
         ("help on the way, eta 4 min", KEY_A, ack.Ack(1, ACK_HELP_ON_THE_WAY, 1, 4)),
         ("cancel confirmed (also the answer to duress)", KEY_A, ack.Ack(4, ACK_CANCELLED, 0, 0)),
         ("last counter, seq 255", KEY_C, ack.Ack(0xFFFFFFFF, ACK_HELP_ON_THE_WAY, 255, 255)),
+        ("unavailable: nobody can come now, call 112", KEY_A, ack.Ack(1, ACK_UNAVAILABLE, 2, 0)),
+        ("help after unavailable: a responder came on duty", KEY_A, ack.Ack(1, ACK_HELP_ON_THE_WAY, 3, 9)),
+        ("closed: the alarm is over", KEY_A, ack.Ack(1, ACK_CLOSED, 4, 0)),
+        ("closed as the last ack of a counter, seq 255", KEY_B, ack.Ack(70000, ACK_CLOSED, ACK_SEQ_MAX, 0)),
     ]
     for name, root, a in acks:
         add(
@@ -200,6 +215,16 @@ def build() -> dict[str, Any]:
         ("uplink version byte", KEY_A, 1, b"\x10" + help1[1:], "version"),
         ("state 0 under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, 0, 0, 0), "field"),
         ("state 9 under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, 0, 9, 0), "field"),
+        ("state 6, one past unavailable, under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, 5, 6, 0), "field"),
+        ("state 255 under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, ACK_SEQ_MAX, 255, 0), "field"),
+        # SPEC 9: byte 0 is read before the length, so these are `version` whatever their size.
+        ("a whole uplink where an ack belongs", KEY_A, 5, sos, "version"),
+        ("first byte 0x12, ack length", KEY_A, 1, b"\x12" + help1[1:], "version"),
+        ("first byte 0x12, uplink length", KEY_A, 1, b"\x12" + help1[1:] + bytes(8), "version"),
+        ("first byte 0x12 alone", KEY_A, 1, b"\x12", "version"),
+        ("empty", KEY_A, 1, b"", "length"),
+        ("ack version byte alone", KEY_A, 1, help1[:1], "length"),
+        ("one byte long", KEY_A, 1, help1 + b"\x00", "length"),
     ]
     for name, root, counter, frame, reason in ack_rejects:
         add("ack_reject", name, root_key=root.hex(), counter=counter, frame=frame.hex(), reason=reason)

@@ -47,7 +47,15 @@ def ack(root: bytes, counter: int, state: int, seq: int, eta: int) -> bytes:  # 
     return head + cmac(k_mic, block(0x42, 1, counter, seq, len(head)) + head)[:8]
 
 
-STATES = {"received": 1, "help_on_the_way": 2, "cancelled": 3}
+STATES = {"received": 1, "help_on_the_way": 2, "cancelled": 3, "closed": 4, "unavailable": 5}  # SPEC 6.1
+
+
+def shape_reason(frame: bytes, version: int, size: int) -> str | None:  # SPEC 9: byte 0, then the length
+    if not frame:
+        return "length"
+    if frame[0] != version:
+        return "version"
+    return None if len(frame) == size else "length"
 
 
 def test_spec_text_reproduces_every_vector() -> None:
@@ -82,3 +90,22 @@ def test_worked_example_in_the_spec_is_current() -> None:
     assert frame is not None and reply is not None
     assert frame.group(1) == uplink(root, 41, fields).hex()
     assert reply.group(1) == ack(root, 41, 2, 0, 4).hex()
+
+
+def test_spec_check_order_gives_every_shape_reason_of_the_vectors() -> None:
+    doc = json.loads(VECTORS.read_text())
+    shapes = {"uplink_reject": (0x10, 24), "ack_reject": (0x11, 16)}
+    checked = 0
+    for v in doc["vectors"]:
+        if v["kind"] in shapes and v["reason"] in ("length", "version"):
+            assert shape_reason(bytes.fromhex(v["frame"]), *shapes[v["kind"]]) == v["reason"], v["name"]
+            checked += 1
+        elif v["kind"] in shapes:
+            # Any later reason needs a frame of the right shape.
+            assert shape_reason(bytes.fromhex(v["frame"]), *shapes[v["kind"]]) is None, v["name"]
+    assert checked >= 15
+
+
+def test_spec_states_are_every_state_of_the_vectors() -> None:
+    doc = json.loads(VECTORS.read_text())
+    assert {v["state"] for v in doc["vectors"] if v["kind"] == "ack"} == set(STATES)
