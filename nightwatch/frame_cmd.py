@@ -8,11 +8,13 @@ import typer
 
 from protocol import ack, uplink
 from protocol.constants import (
-    ACK_SIZE,
+    ACK_SEQ_OFFSET,
     ACK_STATE_CODES,
     ACK_TAG_OFFSET,
     ACK_TAG_SIZE,
     BATTERY_UNKNOWN,
+    COUNTER_MAX,
+    COUNTER_MIN,
     DIR_DOWN,
     EVENT_CANCEL,
     EVENT_CODES,
@@ -92,7 +94,7 @@ def encode(
 def encode_ack(
     key: KeyOpt,
     counter: Annotated[int, typer.Option("--counter", min=1, max=0xFFFFFFFF, help="Counter of the uplink.")],
-    state: Annotated[str, typer.Option("--state", help="received, help_on_the_way, cancelled")],
+    state: Annotated[str, typer.Option("--state", help=", ".join(ACK_STATE_CODES))],
     seq: Annotated[int, typer.Option("--seq", min=0, max=255)] = 0,
     eta: Annotated[int, typer.Option("--eta", min=0, max=255, help="Minutes, 0 if unknown.")] = 0,
 ) -> None:
@@ -103,18 +105,21 @@ def encode_ack(
     print(ack.encode(_keys(key), ack.Ack(counter, code, seq, eta)).hex())
 
 
-def _decode_ack(keys: DeviceKeys, frame: bytes) -> dict[str, object]:
-    if len(frame) != ACK_SIZE:
-        ack.decode(keys, frame, 1)  # raises the length error with its reason
-    seq = frame[5]
+def _decode_ack(keys: DeviceKeys, frame: bytes, counter: int | None) -> dict[str, object]:
+    # A given counter is tried alone, as for an uplink: the search stops at 2^20, and a ring's counters go on to
+    # 2^32 - 1, so an ACK for a later alarm is found only this way.
+    if counter is not None:
+        return {"type": "ack", **ack.decode(keys, frame, counter).to_dict()}
+    ack.check_shape(frame)
+    seq = frame[ACK_SEQ_OFFSET]
     tag = frame[ACK_TAG_OFFSET : ACK_TAG_OFFSET + ACK_TAG_SIZE]
-    for counter in find_counters(keys.k_id, tag, DIR_DOWN, seq, 1, SEARCH_LIMIT):
+    for found in find_counters(keys.k_id, tag, DIR_DOWN, seq, 1, SEARCH_LIMIT):
         try:
-            return {"type": "ack", **ack.decode(keys, frame, counter).to_dict()}
+            return {"type": "ack", **ack.decode(keys, frame, found).to_dict()}
         except FrameError as e:
             if e.reason != REASON_UNKNOWN_DEVICE:
                 raise
-    raise FrameError(REASON_UNKNOWN_DEVICE, "no counter below 2^20 matches")
+    raise FrameError(REASON_UNKNOWN_DEVICE, "no counter below 2^20 matches; give it with --counter")
 
 
 @frame_app.command()
@@ -122,12 +127,16 @@ def decode(
     frame_hex: Annotated[str, typer.Argument(metavar="HEX", help="The frame, as hex.")],
     key: KeyOpt,
     device_id: Annotated[int | None, typer.Option("--device-id", help="Expected device id.")] = None,
-    counter: Annotated[int | None, typer.Option("--counter", help="Skip the search: try this counter.")] = None,
+    counter: Annotated[
+        int | None,
+        typer.Option("--counter", min=COUNTER_MIN, max=COUNTER_MAX, help="Skip the search: try this counter."),
+    ] = None,
     time: TimeOpt = None,
 ) -> None:
-    """Print a frame's fields as JSON, searching counters below 2^20 when none is given.
+    """Print an uplink's or an ACK's fields as JSON, searching counters below 2^20 when none is given.
 
-    Exit status 2 with a JSON error and its reason when the frame does not verify.
+    Exit status 2 with a JSON error and its reason when the frame does not verify; a first byte that is neither
+    an uplink's nor an ACK's is ``version``, whatever the frame's length (SPEC 9).
     """
     keys = _keys(key)
     try:
@@ -136,8 +145,10 @@ def decode(
         _fail("hex", "the frame is not hexadecimal")
     try:
         if frame[:1] == bytes((VERSION_ACK,)):
-            out = _decode_ack(keys, frame)
+            out = _decode_ack(keys, frame, counter)
         else:
+            # An empty frame, a wrong first byte or a wrong length raise here, before any search.
+            uplink.check_shape(frame)
             found = counter if counter is not None else search_key(keys, frame, 1, SEARCH_LIMIT)
             out = {"type": "uplink", **uplink.decode(keys, frame, found).to_dict()}
             if device_id is not None and out["device_id"] != device_id:
