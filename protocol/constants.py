@@ -65,11 +65,17 @@ BATTERY_UNKNOWN = 0xFF
 ACK_RECEIVED = 1
 ACK_HELP_ON_THE_WAY = 2
 ACK_CANCELLED = 3
+ACK_CLOSED = 4  # the alarm is over: a responder or operator closed it (docs/lifecycle.md)
+ACK_UNAVAILABLE = 5  # nobody can come now: call 112 (docs/lifecycle.md)
 ACK_STATE_NAMES = {
     ACK_RECEIVED: "received",
     ACK_HELP_ON_THE_WAY: "help_on_the_way",
     ACK_CANCELLED: "cancelled",
+    ACK_CLOSED: "closed",
+    ACK_UNAVAILABLE: "unavailable",
 }
+# An ACK's seq never wraps: after this one the server sends no more ACKs for that counter (SPEC 6).
+ACK_SEQ_MAX = 255
 ACK_STATE_CODES = {name: code for code, name in ACK_STATE_NAMES.items()}
 
 # Key derivation labels (SPEC 5.1).
