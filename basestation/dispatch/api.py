@@ -27,6 +27,7 @@ from basestation.dispatch.sse import EventStream
 from basestation.dispatch.views import incident_view, visible_to
 from basestation.dispatch.web.routes import install as install_web
 from basestation.dispatch.webpush import Subscription, WebPush
+from protocol.constants import COUNTER_MAX, COUNTER_MIN, REPLAY_WINDOW
 from protocol.keys import parse_root_key
 
 _json = msgspec.json.Encoder()
@@ -68,6 +69,25 @@ class DeviceIn(_In):
     device_id: int = Field(ge=0, le=0xFFFFFFFF)
     root_key: str = Field(pattern=r"^[0-9a-fA-F]{32}$", description="32 hex digits; never returned by the API")
     label: str | None = Field(None, max_length=120)
+    counter_start: int = Field(
+        COUNTER_MIN,
+        ge=COUNTER_MIN,
+        le=COUNTER_MAX,
+        description="the ring's first counter, as `nightwatch provision --counter-start` gave it; a frame with a"
+        " counter below it is refused",
+    )
+
+
+def _window_before(counter_start: int) -> tuple[int, int]:
+    """The replay window (highest, bitmap) of a ring that has sent nothing yet and starts at ``counter_start``.
+
+    The resolver looks for a ring's frames only just above its highest counter (SPEC 7.3), so the window must sit
+    just below the first counter or the ring's first alarm is never recognised. Every counter below the start is
+    marked as used: the ring never sends one, and a frame that has one was recorded from the ring's life before
+    it was re-provisioned with the same key.
+    """
+    highest = counter_start - 1
+    return highest, (1 << min(highest - COUNTER_MIN + 1, REPLAY_WINDOW)) - 1
 
 
 class ResponderIn(_In):
@@ -169,9 +189,10 @@ router = APIRouter(prefix="/api/v1")
 async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
     """Register a key ring from the record `nightwatch provision` prints."""
     key = parse_root_key(body.root_key)
-    if not await d.store.add_device(body.device_id, key, body.label, now_ms()):
+    highest, bitmap = _window_before(body.counter_start)
+    if not await d.store.add_device(body.device_id, key, body.label, now_ms(), highest, bitmap):
         raise HTTPException(status.HTTP_409_CONFLICT, "device id already provisioned")
-    d.state.resolver.add(body.device_id, key)
+    d.state.resolver.add(body.device_id, key, highest, bitmap)
     await d.registry_changed("device", {"device_id": body.device_id})
     return {"device_id": body.device_id, "label": body.label}
 

@@ -448,8 +448,12 @@ class Store:
 
     # -- registries ----------------------------------------------------------------------------------------
 
-    async def add_device(self, device_id: int, root_key: bytes, label: str | None, now_ms: int) -> bool:
-        """Provision a key ring; False if the id exists (a key is never silently replaced)."""
+    async def add_device(
+        self, device_id: int, root_key: bytes, label: str | None, now_ms: int, highest: int = 0, bitmap: int = 0
+    ) -> bool:
+        """Provision a key ring; False if the id exists (a key is never silently replaced). ``highest`` and
+        ``bitmap`` are its replay window before its first frame: a ring provisioned with a counter start above 1
+        starts its window just below it, or its first alarm would be far outside the resolver's window."""
         async with self.engine.begin() as conn:
             res = await conn.execute(
                 self._insert(t.devices)
@@ -457,8 +461,8 @@ class Store:
                     device_id=device_id,
                     root_key=self.sealer.seal(device_id, root_key),
                     label=label,
-                    highest=0,
-                    bitmap=0,
+                    highest=highest,
+                    bitmap=_signed64(bitmap),
                     created_ms=now_ms,
                 )
                 .on_conflict_do_nothing()
