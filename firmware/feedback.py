@@ -2,8 +2,9 @@
 
 Vibration carries the meaning, because the wearer may not be looking: each state has its own count and
 length of pulses (1 long = sending, 3 short = not reached yet, 2 long = received, 3 long = help on the way,
-1 short = cancelled). The LED repeats it for those who look; the buzzer is used only for the opt-in locator
-chirp and the low-battery warning, since a sound can provoke an attacker.
+1 short = cancelled, 5 short = nobody can come: call 112, 1 very long = it is over). The LED repeats it for
+those who look; the buzzer is used only for the opt-in locator chirp and the low-battery warning, since a sound
+can provoke an attacker.
 
 A pattern is an intro played once and a loop repeated until another pattern replaces it. Each step is
 ``(ms, led, vibrate, buzzer_hz)``. The player writes an output only when it changes, and ``poll(now)`` is
@@ -44,6 +45,8 @@ LOW_BATTERY = const(8)
 TEST_OK = const(9)
 TEST_FAILED = const(10)
 ESCORT_SENDING = const(11)
+UNAVAILABLE = const(12)
+CLOSED = const(13)
 PATTERN_NAMES = (
     "idle",
     "arming",
@@ -57,6 +60,8 @@ PATTERN_NAMES = (
     "test_ok",
     "test_failed",
     "escort_sending",
+    "unavailable",
+    "closed",
 )
 
 _LONG_PULSE = ((500, GREEN, 1, 0), (300, OFF, 0, 0))
@@ -75,6 +80,10 @@ PATTERNS = (
     (_LONG_PULSE * 2, ()),  # TEST_OK
     (_SHORT_RED * 3, ()),  # TEST_FAILED
     (((800, BLUE, 1, 0),), ((100, BLUE, 0, 0), (400, OFF, 0, 0))),  # ESCORT_SENDING
+    # UNAVAILABLE: five short, as no other state; then a red double blink that lasts until help is assigned or
+    # the alarm ends. No sound: it may provoke an attacker.
+    (_SHORT_RED * 5, ((150, RED, 0, 0), (150, OFF, 0, 0), (150, RED, 0, 0), (1550, OFF, 0, 0))),
+    (((1500, GREEN, 1, 0),), ()),  # CLOSED: one very long pulse, then quiet
 )
 
 

@@ -5,8 +5,10 @@ Everything that happens is driven by ``poll(now)``; ``next_deadline(now)`` says 
 which the board keeps in RTC memory). The hardware arrives in a :class:`firmware.hardware.Hardware`.
 
 Uplinks in flight, at most one of each kind:
-- ``alarm``: SOS, ESCORT or TEST. Acknowledged alarms stay open for ``cancel_window_ms`` with the receiver on,
-  so "help on the way" can still arrive and the wearer can still cancel.
+- ``alarm``: SOS, ESCORT or TEST. Acknowledged alarms stay open for ``cancel_window_ms`` after their last ACK
+  with the receiver on, so "help on the way" or "it is over" can still arrive and the wearer can still cancel.
+  Every SOS hold is a new alarm with a new counter, even while one is open: the ring may never hear that the
+  last one ended, and a press must never fold into an alarm that is over (docs/lifecycle.md).
 - ``cancel``: CANCEL or DURESS, sent silently after the same local feedback (SPEC 4: aux names the alarm).
 - ``beat``: HEARTBEAT or LOW_BATTERY.
 """
@@ -28,9 +30,11 @@ from firmware.ticks import ticks_add, ticks_diff
 from protocol import ack, uplink
 from protocol.constants import (
     ACK_CANCELLED,
+    ACK_CLOSED,
     ACK_HELP_ON_THE_WAY,
     ACK_RECEIVED,
     ACK_REQUEST_GAP,
+    ACK_UNAVAILABLE,
     BATTERY_UNKNOWN,
     EVENT_CANCEL,
     EVENT_DURESS,
@@ -71,6 +75,7 @@ class Outgoing:
         "max_attempts",
         "next_at",
         "raised",
+        "seq",
         "state",
     )
 
@@ -88,6 +93,7 @@ class Outgoing:
         self.give_up_at = None
         self.lora_pending = False
         self.state = 0  # the last verified ACK state
+        self.seq = -1  # the highest ACK seq applied: an older or repeated ACK changes nothing (SPEC 6)
 
 
 class Keyring:
@@ -286,22 +292,17 @@ class Keyring:
         return flags
 
     def _raise(self, event: int, now: int) -> None:
-        alarm = self.alarm
-        if alarm is not None and alarm.event == EVENT_SOS and event == EVENT_SOS:
-            # Held again: call again at once and from the fast end of the schedule, with the same counter,
-            # until an ACK answers these copies too (the wearer is saying the danger is not over).
-            alarm.attempt = 0
-            alarm.next_at = now
-            alarm.state = 0
-            self.alarm_until = None
-        else:
-            attempts = retry.TEST_ATTEMPTS if event == EVENT_TEST else retry.ALARM_ATTEMPTS
-            counter = self._take(now)
-            if not counter:
-                return
-            alarm = Outgoing(counter, event, 0, self._flags(True), now, attempts, retry.ALARM_DELAYS_MS)
-            self.alarm = alarm  # an ESCORT or TEST in flight is superseded
-            self.alarm_until = None
+        # Every press is a new alarm with a new counter, also when one is open (held again, the wearer is
+        # saying the danger is not over): dispatch folds it into the incident still open, or opens a new one if
+        # that one ended while the ring did not hear it. A repeated counter would be a copy of the old alarm, and
+        # an alarm that is over answers its copies with "over", not with help (docs/lifecycle.md).
+        attempts = retry.TEST_ATTEMPTS if event == EVENT_TEST else retry.ALARM_ATTEMPTS
+        counter = self._take(now)
+        if not counter:
+            return
+        alarm = Outgoing(counter, event, 0, self._flags(True), now, attempts, retry.ALARM_DELAYS_MS)
+        self.alarm = alarm  # an alarm in flight is superseded: the ring listens for its newest press only
+        self.alarm_until = None
         self._note(now, "uplink", alarm.counter)
         self._play(feedback.ESCORT_SENDING if event == EVENT_ESCORT else feedback.SENDING, now)
         self._service(alarm, now)  # the first copy leaves in this same step
@@ -463,6 +464,9 @@ class Keyring:
                 a = ack.decode(self.keys, frame, out.counter)
             except FrameError:
                 continue  # not for this uplink, or forged: only a verified ACK may change anything
+            if a.seq <= out.seq:
+                break  # SPEC 6: an older or repeated ACK (a replay, a late copy) changes nothing
+            out.seq = a.seq
             self._acked(out, a.state, now)
             return
         self._note(now, "downlink", "ignored")
@@ -490,17 +494,21 @@ class Keyring:
             self.alarm = None
             self._play(feedback.TEST_OK, now)
             return
-        if state == ACK_CANCELLED:
-            # Closed by the dispatcher; DURESS answers go to self.cancel above and never reach here.
+        if state in (ACK_CANCELLED, ACK_CLOSED):
+            # Over: a cancel reached the network, or a responder or operator closed the alarm. DURESS answers go
+            # to self.cancel above and never reach here.
             self.alarm = None
             self.alarm_until = None
-            self._play(feedback.CANCELLED, now)
+            self._play(feedback.CANCELLED if state == ACK_CANCELLED else feedback.CLOSED, now)
             return
-        if state == ACK_HELP_ON_THE_WAY and out.state != ACK_HELP_ON_THE_WAY:
+        if state != out.state and (state != ACK_RECEIVED or first):
+            # Each state the wearer feels once, when it starts; "received" after help or after "nobody can come"
+            # is never sent (docs/lifecycle.md), and would not downgrade them.
             out.state = state
-            self._play(feedback.HELP_LOCATOR if self.cfg.locator else feedback.HELP, now)
-        elif state == ACK_RECEIVED and first:
-            out.state = state
-            self._play(feedback.RECEIVED, now)
-        # A later "received" never downgrades "help on the way".
+            if state == ACK_HELP_ON_THE_WAY:
+                self._play(feedback.HELP_LOCATOR if self.cfg.locator else feedback.HELP, now)
+            elif state == ACK_UNAVAILABLE:
+                self._play(feedback.UNAVAILABLE, now)
+            else:
+                self._play(feedback.RECEIVED, now)
         self.alarm_until = ticks_add(now, self.cfg.cancel_window_ms)

@@ -11,7 +11,7 @@ import numpy as np
 from firmware.airtime import UPLINK_CHANNELS
 from firmware.config import DEFAULTS
 from protocol import uplink
-from protocol.constants import ACK_CANCELLED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED
+from protocol.constants import ACK_CANCELLED, ACK_CLOSED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED, ACK_UNAVAILABLE
 from simulator.gestures import presses
 from simulator.lora_air import Tx
 from simulator.ring import Record, SimRing
@@ -21,7 +21,13 @@ from simulator.world import ESCORT, SOS, World
 if TYPE_CHECKING:
     from simulator.engine import Engine
 
-_ACK_EVENTS = {ACK_RECEIVED: "ack-received", ACK_HELP_ON_THE_WAY: "ack-help", ACK_CANCELLED: "ack-cancelled"}
+_ACK_EVENTS = {
+    ACK_RECEIVED: "ack-received",
+    ACK_HELP_ON_THE_WAY: "ack-help",
+    ACK_CANCELLED: "ack-cancelled",
+    ACK_CLOSED: "ack-closed",
+    ACK_UNAVAILABLE: "ack-unavailable",
+}
 
 
 def ring_settings(world: World, i: int) -> dict[str, Any] | None:

@@ -9,14 +9,12 @@ import time
 from collections.abc import Callable, Iterator
 
 from basestation.dispatch.assignment import available
-from basestation.dispatch.effects import Downlink, Effects, NoticeRow, Push
+from basestation.dispatch.effects import Effects, NoticeRow, Push
 from basestation.dispatch.incidents import Incident, State, TransitionError, note, transition
+from basestation.dispatch.lifecycle import PLANNED, tell_ring
 from basestation.dispatch.pipeline import UplinkPipeline
 from basestation.dispatch.state import DispatchState, Gateway
-from protocol import ack
-from protocol.constants import ACK_HELP_ON_THE_WAY
 
-PLANNED = frozenset({State.OPEN, State.OFFERED, State.ESCALATED})  # the states ``plan`` acts in
 # Each tick looks at this share of the devices for silence, so each is looked at once a minute: a ring is
 # silent after two heartbeat periods and five minutes, and 16k rings looked at every second stalled the event
 # loop for milliseconds each second.
@@ -43,29 +41,28 @@ def _move(inc: Incident, to: State, now_ms: int, name: str, **data: object) -> E
     return eff
 
 
-def help_on_the_way(st: DispatchState, inc: Incident, eta_min: int) -> Downlink | None:
-    """The authenticated "help on the way" ACK, through the LoRa gateway that heard the alarm best."""
-    recent = st.recent.get((inc.device_id, inc.counter))
-    if recent is None or inc.device_id not in st.resolver:
-        return None
-    lora = [(rssi if rssi is not None else -999.0, gw) for gw, (radio, rssi) in recent.heard.items() if radio == "lora"]
-    if not lora:
-        return None
-    gateway = max(lora)[1]
-    seq = inc.next_ack_seq()
-    recent.ack_state = ACK_HELP_ON_THE_WAY
-    keys = st.resolver.keys(inc.device_id)
-    frame = ack.encode(keys, ack.Ack(inc.counter, ACK_HELP_ON_THE_WAY, seq, min(255, max(0, eta_min))))
-    return Downlink(
-        gateway,
-        {"id": f"{inc.device_id}-{inc.counter}-{seq}", "frame": frame.hex(), "uplink": recent.frame.hex()},
-    )
-
-
-def accept(st: DispatchState, incident_id: str, responder_id: str, now_ms: int, eta_min: int = 0) -> Effects:
+def _current(st: DispatchState, incident_id: str, responder_id: str) -> Incident:
+    """An incident a responder may still act on: it exists, it is not over, and they are a known responder."""
     inc = _incident(st, incident_id)
     if responder_id not in st.responders:
         raise ActionError("no such responder")
+    if not inc.active:
+        raise ActionError(f"incident is {inc.state.value}")
+    return inc
+
+
+def offered_now(inc: Incident, responder_id: str) -> bool:
+    """Offered to this responder and not declined by them since (an operator's assign offers it again)."""
+    return responder_id in inc.offered_to and responder_id not in inc.declined_by
+
+
+def accept(st: DispatchState, incident_id: str, responder_id: str, now_ms: int, eta_min: int = 0) -> Effects:
+    """Accept what is offered to you now; accepting again changes nothing."""
+    inc = _current(st, incident_id, responder_id)
+    if responder_id in inc.accepted_by:
+        return Effects()
+    if not offered_now(inc, responder_id):
+        raise ActionError("not offered to you" if responder_id not in inc.offered_to else "you declined it")
     first = not inc.accepted_by
     eff = _move(
         inc,
@@ -75,33 +72,39 @@ def accept(st: DispatchState, incident_id: str, responder_id: str, now_ms: int, 
         responder=responder_id,
         eta_min=eta_min,
     )
-    if responder_id not in inc.accepted_by:
-        inc.accepted_by.append(responder_id)
-        st.engaged.add(inc.id)
+    inc.accepted_by.append(responder_id)
+    st.engaged.add(inc.id)
     if first:
-        down = help_on_the_way(st, inc, eta_min)
-        if down is not None:
-            eff.downlinks.append(down)
-            eff.durable.append(note(inc, now_ms, "ack_queued", state="help_on_the_way", gateway=down.gateway_id))
+        inc.eta_min = eta_min
+        tell_ring(st, inc, now_ms, eff)  # "help on the way"
     eff.snapshot(inc)
     return eff
 
 
 def decline(st: DispatchState, incident_id: str, responder_id: str, now_ms: int, pipeline: UplinkPipeline) -> Effects:
-    inc = _incident(st, incident_id)
-    if responder_id not in inc.declined_by:
-        inc.declined_by.append(responder_id)
+    """Decline what is offered to you now; declining again changes nothing. Someone who accepted cannot decline:
+    the wearer was told help is coming."""
+    inc = _current(st, incident_id, responder_id)
+    if responder_id in inc.accepted_by:
+        raise ActionError("you accepted it")
+    if responder_id in inc.declined_by:
+        return Effects()
+    if responder_id not in inc.offered_to:
+        raise ActionError("not offered to you")
+    inc.declined_by.append(responder_id)
     eff = Effects()
     eff.durable.append(note(inc, now_ms, "declined", responder=responder_id))
-    pipeline.offer(inc, now_ms, eff)  # straight to the next nearest: a decline must not cost a timeout
+    offer(st, pipeline, inc, now_ms, eff)  # straight to the next nearest: a decline must not cost a timeout
     eff.snapshot(inc)
     return eff
 
 
 def on_the_way(st: DispatchState, incident_id: str, responder_id: str, now_ms: int) -> Effects:
-    inc = _incident(st, incident_id)
+    inc = _current(st, incident_id, responder_id)
     if responder_id not in inc.accepted_by:
         raise ActionError("accept the incident first")
+    if inc.state == State.ON_THE_WAY:
+        return Effects()  # said once is said: a second tap writes nothing
     eff = _move(inc, State.ON_THE_WAY, now_ms, "on_the_way", responder=responder_id)
     eff.snapshot(inc)
     return eff
@@ -113,8 +116,19 @@ def resolve(st: DispatchState, incident_id: str, by: str, now_ms: int, referral:
     inc.referral = referral
     if st.open_by_device.get(inc.device_id) == inc.id:
         del st.open_by_device[inc.device_id]
+    tell_ring(st, inc, now_ms, eff)  # "it is over": the ring stops calling and goes quiet
     eff.snapshot(inc)
     return eff
+
+
+def offer(
+    st: DispatchState, pipeline: UplinkPipeline, inc: Incident, now_ms: int, eff: Effects, busy: set[str] | None = None
+) -> None:
+    """The pipeline's offer, and the ring told at once if it found that nobody can come."""
+    before = inc.unavailable
+    pipeline.offer(inc, now_ms, eff, busy)
+    if inc.unavailable and not before:
+        tell_ring(st, inc, now_ms, eff)  # "nobody can come: call 112"
 
 
 def tick(st: DispatchState, pipeline: UplinkPipeline, now_ms: int) -> Effects:
@@ -278,10 +292,10 @@ def planned(st: DispatchState, inc: Incident, pool: int, now_ms: int) -> None:
 def tick_incident(
     pipeline: UplinkPipeline, inc: Incident, now_ms: int, eff: Effects, busy: set[str] | None = None
 ) -> None:
-    if inc.state in (State.OPEN, State.OFFERED, State.ESCALATED):
-        before = (inc.state, len(inc.offered_to), inc.escalation)
-        pipeline.offer(inc, now_ms, eff, busy)
-        if (inc.state, len(inc.offered_to), inc.escalation) != before:
+    if inc.state in PLANNED:
+        before = (inc.state, len(inc.offered_to), inc.escalation, inc.unavailable)
+        offer(pipeline.state, pipeline, inc, now_ms, eff, busy)
+        if (inc.state, len(inc.offered_to), inc.escalation, inc.unavailable) != before:
             eff.snapshot(inc)
 
 

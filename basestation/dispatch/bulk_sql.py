@@ -19,7 +19,7 @@ from basestation.dispatch.incidents import Event
 
 MAX_VARIABLES = 32_766  # SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
-FRAME_COLUMNS = ("device_id", "counter", "event", "rx_ms", "incident_id", "frame")
+FRAME_COLUMNS = ("device_id", "counter", "event", "rx_ms", "incident_id", "frame", "first_rx_ms")
 DEVICE_COLUMNS = ("device_id", "highest", "bitmap", "last_seen_ms", "battery", "heartbeat_min")
 
 
@@ -35,7 +35,8 @@ def insert_frames(rows: int) -> str:
         f"INSERT INTO frames ({', '.join(FRAME_COLUMNS)}) VALUES {_values(rows, len(FRAME_COLUMNS))} "
         "ON CONFLICT (device_id, counter) DO UPDATE SET "
         "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
-        "frame = coalesce(excluded.frame, frames.frame)"
+        "frame = coalesce(excluded.frame, frames.frame), "
+        "first_rx_ms = coalesce(frames.first_rx_ms, excluded.first_rx_ms)"
     )
 
 

@@ -99,11 +99,13 @@ class Cluster:
         d, st, store = self.d, self.d.state, self.d.store
         up = ctx.up
         wanted = []
-        if up is not None and up.event in (EVENT_CANCEL, EVENT_DURESS):
-            wanted.append(incident_id(ctx.device_id, up.cancels))
         if ctx.copy_of is not None and ctx.copy_of.incident_id:
             wanted.append(ctx.copy_of.incident_id)
         async with store.device_lock(ctx.device_id) as conn:
+            if up is not None and up.event in (EVENT_CANCEL, EVENT_DURESS):
+                # The press it names may be a later one folded into an incident opened by an earlier press.
+                named = await store.frame_incident(conn, ctx.device_id, up.cancels)
+                wanted.append(named or incident_id(ctx.device_id, up.cancels))
             if ctx.copy_of is not None and ctx.copy_of.incident_id is None:
                 # Its first copy has acted by now (we hold the lock it held): find the incident it opened.
                 ctx.copy_of.incident_id = await store.frame_incident(conn, ctx.device_id, ctx.counter)
@@ -178,17 +180,20 @@ class Cluster:
             st.track(inc)
             if inc.active:
                 active = inc
-            key = (inc.device_id, inc.counter)
-            recent = st.recent.get(key)
-            if recent is None:
-                frame = await self.d.store.frame_bytes(conn, inc.device_id, inc.counter)
-                recent = Recent(inc.kind.value, inc.id, inc.opened_ms, {}, frame or b"")
-                st.recent[key] = recent
-            recent.incident_id = inc.id
-            for gw, (radio, rssi) in (await self.d.store.heard(conn, inc.id)).items():
-                best = recent.heard.get(gw)
-                if best is None or (rssi is not None and (best[1] is None or rssi > best[1])):
-                    recent.heard[gw] = (radio, rssi)
+            heard = await self.d.store.heard(conn, inc.id)
+            # The ring's latest press is where its ACKs go (lifecycle.py); its ACK numbers are the database's.
+            for key in {(inc.device_id, inc.counter), (inc.device_id, inc.ring_counter)}:
+                fresh = await self.d.store.frame_recent(conn, key[0], key[1], inc.id)
+                recent = st.recent.get(key)
+                if recent is None:
+                    st.remember(key, fresh, fresh.rx_ms)
+                    recent = fresh
+                recent.acks = max(recent.acks, fresh.acks)
+                recent.incident_id = inc.id
+                for gw, (radio, rssi) in heard.items():
+                    best = recent.heard.get(gw)
+                    if best is None or (rssi is not None and (best[1] is None or rssi > best[1])):
+                        recent.heard[gw] = (radio, rssi)
         # Under the lock the database is the authority: an incident only this replica's memory holds (its
         # transaction failed) does not exist.
         if active is not None:
@@ -252,8 +257,8 @@ class Cluster:
         elif kind == "gateway":
             st.gateways[data["id"]] = Gateway(**data)
         elif kind == "device":
-            key = await self.d.store.device_key(data["device_id"])
-            if key is not None and data["device_id"] not in st.resolver:
-                st.resolver.add(data["device_id"], key)
+            found = await self.d.store.device_window(data["device_id"])
+            if found is not None and data["device_id"] not in st.resolver:
+                st.resolver.add(data["device_id"], *found)
         elif kind == "device_removed" and data["device_id"] in st.resolver:
             st.resolver.remove(data["device_id"])

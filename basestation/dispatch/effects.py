@@ -32,6 +32,16 @@ class FrameSeen(msgspec.Struct, frozen=True, gc=False):
     rx_ms: int
     incident_id: str | None
     frame: bytes | None = None  # kept only for incidents: it routes the "help on the way" ACK after a restart
+    first_rx_ms: int | None = None  # the gateway's time of the first copy (SPEC 10a)
+
+
+class AckSent(msgspec.Struct, frozen=True, gc=False):
+    """An ACK numbered ``seq`` goes out for this counter: stored before it is sent, so that no seq is used twice
+    for one counter, restarts included (SPEC 6)."""
+
+    device_id: int
+    counter: int
+    seq: int
 
 
 class ReceptionRow(msgspec.Struct, frozen=True, gc=False):
@@ -50,13 +60,13 @@ class IncidentSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class NoticeRow:
-    kind: str  # silent_device, gateway_offline, low_battery, invalid_body, recovery_overflow
+    kind: str  # silent_device, gateway_offline, low_battery, invalid_body, recovery_overflow, unavailable, duress
     subject: str
     at_ms: int
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Durable = DeviceState | FrameSeen | ReceptionRow | IncidentSnapshot | Event | NoticeRow
+Durable = DeviceState | FrameSeen | AckSent | ReceptionRow | IncidentSnapshot | Event | NoticeRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 open -> offered -> accepted -> on_the_way -> resolved, or cancelled, or escalated (which can still be offered
 and accepted). The service changes an incident only through :func:`transition`, so the event log and the state
-can never disagree.
+can never disagree. docs/lifecycle.md draws the whole alarm, key ring included.
 """
 
 from dataclasses import dataclass, field
@@ -76,12 +76,15 @@ class Incident:
     declined_by: list[str] = field(default_factory=list)
     escalation: int = 0  # 0 none, 1 broadcast to the radius, 2 operators and webhook
     referral: str | None = None
-    acks: int = 0  # downlink ACKs sent for this alarm: the next one's seq, so each has its own keystream
-
-    def next_ack_seq(self) -> int:
-        seq = self.acks & 0xFF
-        self.acks += 1
-        return seq
+    # The counter of the wearer's latest press folded into this incident: the one alarm the key ring listens
+    # for, so every change the ring must feel goes to it (lifecycle.py).
+    ring_counter: int = 0
+    # The counter of the wearer's latest cancel or duress of it: when it is above ``ring_counter`` the ring is
+    # quiet and is told nothing more, until the wearer presses again.
+    quiet_counter: int = 0
+    unavailable: bool = False  # nobody could take it: the ring was told "call 112" and the operators saw it
+    presses: int = 1  # presses folded into this incident, rate-limited ones included
+    eta_min: int = 0  # the first accepting responder's estimate, sent with "help on the way"
 
     @property
     def active(self) -> bool:
@@ -105,7 +108,11 @@ class Incident:
             "declined_by": list(self.declined_by),
             "escalation": self.escalation,
             "referral": self.referral,
-            "acks": self.acks,
+            "ring_counter": self.ring_counter,
+            "quiet_counter": self.quiet_counter,
+            "unavailable": self.unavailable,
+            "presses": self.presses,
+            "eta_min": self.eta_min,
         }
 
 

@@ -63,6 +63,7 @@ class Notifier:
         self.subscriptions: dict[str, list[Subscription]] = {}
         self.seen: set[tuple[str, str]] = set()
         self._offered: set[tuple[str, str]] = set()
+        self._duress_told: set[tuple[str, str]] = set()
         self._escalated: set[str] = set()
         self._jobs: list[Job] = []
         self._seq = itertools.count()
@@ -96,12 +97,17 @@ class Notifier:
         text = incident_text(inc)
         for target in self.webhooks:
             self._add("webhook", inc["id"], target, {"event": "incident", "data": inc})
-        # The monitoring centre takes emergencies; an escort nobody took is the operators' to sort out.
-        emergency = inc["kind"] == "sos"
+        # The monitoring centre takes emergencies (a duress always is one); an escort nobody took is the
+        # operators' to sort out.
+        emergency = inc["kind"] == "sos" or inc.get("forced", False)
         if self.escalation is not None and emergency and inc["escalation"] >= 2 and inc["id"] not in self._escalated:
             self._escalated.add(inc["id"])
             self._add("webhook", inc["id"], self.escalation, {"event": "escalation", "data": {**inc, "text": text}})
-        if self.push is None or inc["state"] not in ("open", "offered", "escalated"):
+        if self.push is None:
+            return
+        if inc.get("forced") and inc["state"] not in ("resolved", "cancelled"):
+            self._duress(inc, text)
+        if inc["state"] not in ("open", "offered", "escalated"):
             return
         for rid in inc["offered_to"]:
             if (inc["id"], rid) in self._offered:
@@ -112,6 +118,26 @@ class Notifier:
                 "incident": inc["id"],
                 "kind": inc["kind"],
                 "forced": inc["forced"],
+                "location": inc["location"],
+                "press_ms": inc["press_ms"],
+                "text": text,
+            }
+            for sub in self.subscriptions.get(rid, []):
+                self._add("webpush", inc["id"], sub, payload, rid)
+
+    def _duress(self, inc: dict[str, Any], text: dict[str, dict[str, str]]) -> None:
+        """Everyone offered the alarm or on the way to it learns that the wearer was forced to cancel it: the one
+        on the way above all, who must not stand down."""
+        declined = set(inc["declined_by"])
+        for rid in dict.fromkeys((*inc["accepted_by"], *(r for r in inc["offered_to"] if r not in declined))):
+            if (inc["id"], rid) in self._duress_told:
+                continue
+            self._duress_told.add((inc["id"], rid))
+            payload = {
+                "type": "duress",
+                "incident": inc["id"],
+                "kind": inc["kind"],
+                "forced": True,
                 "location": inc["location"],
                 "press_ms": inc["press_ms"],
                 "text": text,
@@ -132,6 +158,8 @@ class Notifier:
             return False
         inc = self.d.state.incidents.get(job.incident_id)
         rid = job.responder_id or ""
+        if job.payload.get("type") == "duress":
+            return inc is None or not inc.active  # retried until delivered while the incident lasts
         return (
             inc is None
             or not inc.active

@@ -2,13 +2,11 @@
 instead of waiting for the clock, or offer it to a responder they chose. Each returns the effects to carry out; a
 request the lifecycle forbids raises ActionError, which the API turns into a 409."""
 
-from basestation.dispatch.actions import ActionError
+from basestation.dispatch.actions import ActionError, offer
 from basestation.dispatch.effects import Effects
 from basestation.dispatch.incidents import Incident, State, TransitionError, transition
-from basestation.dispatch.pipeline import UplinkPipeline
+from basestation.dispatch.pipeline import ESCALATED, UplinkPipeline
 from basestation.dispatch.state import DispatchState
-
-ESCALATED = 2  # Incident.escalation: operators and the monitoring centre's webhook
 
 
 def _waiting(st: DispatchState, incident_id: str) -> Incident:
@@ -35,7 +33,7 @@ def escalate(st: DispatchState, incident_id: str, now_ms: int, pipeline: UplinkP
     except TransitionError as e:
         raise ActionError(str(e)) from None
     inc.escalation = ESCALATED
-    pipeline.offer(inc, now_ms, eff)
+    offer(st, pipeline, inc, now_ms, eff)
     eff.snapshot(inc)
     return eff
 

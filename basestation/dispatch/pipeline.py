@@ -9,19 +9,25 @@ after the commit). The first valid copy of an alarm goes on at once; later copie
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from basestation.dispatch import envelope
 from basestation.dispatch.assignment import plan
-from basestation.dispatch.effects import DeviceState, Downlink, Effects, FrameSeen, NoticeRow, Push, ReceptionRow
+from basestation.dispatch.effects import DeviceState, Effects, FrameSeen, NoticeRow, Push, ReceptionRow
 from basestation.dispatch.geo import locate
 from basestation.dispatch.incidents import Incident, Kind, State, incident_id, note, transition
+from basestation.dispatch.lifecycle import (
+    PLANNED,
+    REACK_MS,
+    copy_state,
+    nobody_can_come,
+    queue_ack,
+    ring_state,
+)
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.state import DeviceInfo, DispatchState, Recent
-from protocol import ack, uplink
+from protocol import uplink
 from protocol.constants import (
     ACK_CANCELLED,
-    ACK_HELP_ON_THE_WAY,
     ACK_RECEIVED,
     EVENT_CANCEL,
     EVENT_DURESS,
@@ -36,6 +42,7 @@ from protocol.constants import (
     REASON_MIC,
     REASON_UNKNOWN_DEVICE,
     REASON_VERSION,
+    UPLINK_MIC_OFFSET,
 )
 from protocol.errors import FrameError
 from protocol.keys import DeviceKeys
@@ -47,9 +54,12 @@ log = logging.getLogger("nightwatch.dispatch.pipeline")
 ALARMS = frozenset({EVENT_SOS, EVENT_DURESS, EVENT_ESCORT, EVENT_CANCEL})
 SUPERVISION = frozenset({EVENT_HEARTBEAT, EVENT_LOW_BATTERY, EVENT_TEST})
 LOW_BATTERY_PCT = 15
-REACK_MS = 2000
+ESCALATED = 2  # Incident.escalation: operators and the monitoring centre's webhook
 UNRESOLVABLE_MAX = 100_000
 SAME_TRANSMISSION_MS = 5000  # copies of one transmission reach every gateway within this, spools excepted
+# Distinct retries of one frame remembered: as many as it can have ACK numbers (SPEC 6), four hours of an alarm
+# retried once a minute. Past that a recording could be answered again, within the device's budget.
+RETRIES_KEPT = 256
 
 
 class Context:
@@ -156,15 +166,25 @@ class UplinkPipeline:
         ctx.device_id, ctx.counter, ctx.keys = found.device_id, found.counter, found.keys
 
     def _known_copy(self, ctx: Context, frame: bytes) -> bool:
-        """Bytes equal to a frame accepted lately are that frame: authentic, and a copy. Two of every three
-        uplinks are such copies (three gateways hear each frame), so they skip the MIC and the replay window."""
+        """A frame whose pseudonym is one accepted lately is another copy of it. Bytes equal to the first copy's
+        are that frame: authentic, and a copy; two of every three uplinks are such copies (three gateways hear
+        each frame), so they skip the MIC and the replay window. A retry (its ``age`` differs) is checked under
+        the counter it names: this is how a late copy of an open alarm is still known when the ring has moved on
+        past the resolver's lookbehind, or the service restarted since."""
         st = self.state
-        key = st.by_frame.get(frame)
+        key = st.by_pseudonym.get(frame[1:7])
         if key is None:
             return False
         known = st.recent.get(key)
-        if known is None or known.frame != frame or key[0] not in st.resolver:
+        if known is None or key[0] not in st.resolver:
             return False
+        if known.frame != frame:
+            if len(frame) != len(known.frame) or frame[0] != known.frame[0]:
+                return False
+            keys = st.resolver.keys(key[0])
+            if not uplink.verify(keys, frame, key[1]):
+                return False  # another device's colliding pseudonym, or a forgery: the resolver decides
+            ctx.keys = keys
         ctx.device_id, ctx.counter = key  # keys only if an ACK is owed (``_ack``): most copies need none
         ctx.copy_of = known
         ctx.stop(Outcome.DUPLICATE)
@@ -216,41 +236,40 @@ class UplinkPipeline:
         recent = self.state.recent.get((ctx.device_id, ctx.counter))
         if recent is None:
             recent = Recent(EVENT_NAMES[up.event], None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
+            recent.first_rx_ms = rec.rx_time_ms
             self.state.remember((ctx.device_id, ctx.counter), recent, ctx.now_ms)
         if up.event in (EVENT_SOS, EVENT_ESCORT):
             self._alarm(ctx, recent)
         elif up.event == EVENT_CANCEL:
-            self._cancel(ctx, forced=False)
+            self._cancel(ctx, recent, forced=False)
         elif up.event == EVENT_DURESS:
-            self._cancel(ctx, forced=True)
+            self._cancel(ctx, recent, forced=True)
         else:
             self._supervision(ctx)
         frame = rec.frame if recent.incident_id else None
         ctx.effects.durable.append(
-            FrameSeen(ctx.device_id, ctx.counter, recent.event, ctx.now_ms, recent.incident_id, frame)
+            FrameSeen(
+                ctx.device_id, ctx.counter, recent.event, ctx.now_ms, recent.incident_id, frame, recent.first_rx_ms
+            )
         )
 
     # -- what each event does ------------------------------------------------------------------------------
 
     def _alarm(self, ctx: Context, recent: Recent) -> None:
-        up, rec, st = ctx.up, ctx.reception, self.state
-        assert up is not None and rec is not None
+        up, st = ctx.up, self.state
+        assert up is not None
         open_id = st.open_by_device.get(ctx.device_id)
         if open_id is not None and st.incidents[open_id].active:
-            # Pressed again while help is already coming: one incident per person, never a pile of them.
-            inc = st.incidents[open_id]
-            recent.incident_id = inc.id
-            if not st.alarm_limiter.allow(ctx.device_id, ctx.now_ms):
-                # A ring (or a stolen key) flooding alarms: each frame is kept, but it adds no log entry, push or
-                # ACK, so it cannot crowd out anyone else's alarm. The person's incident is already open.
-                ctx.stop(Outcome.RATE_LIMITED, "alarm flood folded into " + inc.id)
-                return
-            ctx.effects.durable.append(note(inc, ctx.now_ms, "pressed_again", counter=ctx.counter))
-            self._reception(ctx, inc, recent)
-            ctx.effects.snapshot(inc)
-            self._ack(ctx, inc, ACK_RECEIVED)
+            self._again(ctx, recent, st.incidents[open_id])
             return
-        kind = Kind.SOS if up.event == EVENT_SOS else Kind.ESCORT
+        inc = self._open(ctx, recent, Kind.SOS if up.event == EVENT_SOS else Kind.ESCORT)
+        self.offer(inc, ctx.now_ms, ctx.effects)
+        ctx.effects.snapshot(inc)
+        self._ack(ctx, recent, ring_state(inc), inc)
+
+    def _open(self, ctx: Context, recent: Recent, kind: Kind, forced: bool = False) -> Incident:
+        up, rec, st = ctx.up, ctx.reception, self.state
+        assert up is not None and rec is not None
         inc = Incident(
             id=incident_id(ctx.device_id, ctx.counter),
             device_id=ctx.device_id,
@@ -259,64 +278,127 @@ class UplinkPipeline:
             state=State.OPEN,
             opened_ms=ctx.now_ms,
             press_ms=rec.rx_time_ms - up.age * 1000,
+            forced=forced,
             battery=None if up.battery == 255 else up.battery,
             updated_ms=ctx.now_ms,
+            ring_counter=ctx.counter,
         )
         st.incidents[inc.id] = inc
         st.open_by_device[ctx.device_id] = inc.id
         recent.incident_id = inc.id
         ctx.effects.durable.append(note(inc, ctx.now_ms, "opened", kind=kind.value, gateway=rec.gateway_id))
         self._reception(ctx, inc, recent)
-        self.offer(inc, ctx.now_ms, ctx.effects)
-        ctx.effects.snapshot(inc)
-        self._ack(ctx, inc, ACK_RECEIVED)
+        return inc
 
-    def _cancel(self, ctx: Context, forced: bool) -> None:
+    def _again(self, ctx: Context, recent: Recent, inc: Incident) -> None:
+        """Pressed again while an incident is open: one incident per person, never a pile of them. The new press
+        is the one the ring now listens for, so it is answered with the incident's state as it is."""
         up, st = ctx.up, self.state
         assert up is not None
-        target = st.incidents.get(incident_id(ctx.device_id, up.cancels))
-        if target is None and forced:
-            # A forced cancel of an alarm that never reached us: someone is being watched. Open it now.
-            self._alarm(ctx, st.recent[(ctx.device_id, ctx.counter)])
-            target = st.incidents[st.open_by_device[ctx.device_id]]
-        if target is not None and target.active:
-            if forced:
-                target.forced = True
-                ctx.effects.durable.append(note(target, ctx.now_ms, "duress", counter=ctx.counter))
-            elif ctx.now_ms - target.opened_ms <= st.timing.cancel_window_ms:
+        recent.incident_id = inc.id
+        inc.presses += 1
+        inc.ring_counter = max(inc.ring_counter, ctx.counter)
+        upgrade = up.event == EVENT_SOS and inc.kind == Kind.ESCORT
+        if not upgrade and not st.alarm_limiter.allow(ctx.device_id, ctx.now_ms):
+            # A ring (or a stolen key) flooding alarms: each press is counted in its incident and answered within
+            # the device's downlink budget, but it adds a log entry only then, so it cannot crowd out anyone
+            # else's alarm. The person's incident is already open.
+            ctx.stop(Outcome.RATE_LIMITED, "alarm flood folded into " + inc.id)
+            if st.ack_limiter.allow(ctx.device_id, ctx.now_ms):
+                ctx.effects.durable.append(
+                    note(inc, ctx.now_ms, "pressed_again", counter=ctx.counter, rate_limited=True, presses=inc.presses)
+                )
+                ctx.effects.snapshot(inc)
+                self._ack(ctx, recent, ring_state(inc), inc)
+            return
+        ctx.effects.durable.append(note(inc, ctx.now_ms, "pressed_again", counter=ctx.counter))
+        if upgrade:
+            # An SOS during a "walk me home": it is an emergency now, for the monitoring centre too.
+            inc.kind = Kind.SOS
+            ctx.effects.durable.append(note(inc, ctx.now_ms, "upgraded", kind=Kind.SOS.value))
+        self._reception(ctx, inc, recent)
+        if inc.state in PLANNED:
+            self.offer(inc, ctx.now_ms, ctx.effects)
+        ctx.effects.snapshot(inc)
+        if ctx.counter == inc.ring_counter:
+            self._ack(ctx, recent, ring_state(inc), inc)
+
+    def _cancel(self, ctx: Context, recent: Recent, forced: bool) -> None:
+        up, st = ctx.up, self.state
+        assert up is not None
+        named = st.recent.get((ctx.device_id, up.cancels))
+        target = st.incidents.get(named.incident_id) if named is not None and named.incident_id else None
+        if target is None:
+            target = st.incidents.get(incident_id(ctx.device_id, up.cancels))
+        if forced:
+            self._duress(ctx, recent, target)
+        elif target is not None and target.active:
+            target.quiet_counter = max(target.quiet_counter, ctx.counter)
+            if ctx.now_ms - target.opened_ms <= st.timing.cancel_window_ms:
                 ctx.effects.durable.append(
                     transition(target, State.CANCELLED, ctx.now_ms, "cancelled", by="wearer", counter=ctx.counter)
                 )
-                st.open_by_device.pop(ctx.device_id, None)
+                if st.open_by_device.get(ctx.device_id) == target.id:
+                    del st.open_by_device[ctx.device_id]
             else:
                 # Past the window responders still go and look: a late cancel may not be the wearer's choice.
                 ctx.effects.durable.append(note(target, ctx.now_ms, "cancel_after_window", counter=ctx.counter))
             ctx.effects.snapshot(target)
         # The wearer sees "cancelled" for a cancel and, by design, for a duress too (SPEC 6).
-        self._ack(ctx, None, ACK_CANCELLED)
+        self._ack(ctx, recent, ACK_CANCELLED, None)
+
+    def _duress(self, ctx: Context, recent: Recent, target: Incident | None) -> None:
+        """A cancel under coercion: escalated at once, to operators, the monitoring centre and every responder
+        involved, while the ring looks exactly as after a genuine cancel (docs/lifecycle.md)."""
+        st, now = self.state, ctx.now_ms
+        if target is None or not target.active:
+            open_id = st.open_by_device.get(ctx.device_id)
+            target = st.incidents[open_id] if open_id is not None and st.incidents[open_id].active else None
+        if target is None:
+            # The alarm it names never reached us, or is already over: someone is being watched. Open one now.
+            target = self._open(ctx, recent, Kind.SOS, forced=True)
+        recent.incident_id = target.id
+        target.forced = True
+        target.quiet_counter = max(target.quiet_counter, ctx.counter)
+        ctx.effects.durable.append(note(target, now, "duress", counter=ctx.counter))
+        if target.escalation < ESCALATED:
+            target.escalation = ESCALATED
+            if target.state in (State.OPEN, State.OFFERED):
+                ctx.effects.durable.append(transition(target, State.ESCALATED, now, "escalated", level=2, by="duress"))
+            else:
+                ctx.effects.durable.append(note(target, now, "escalated", level=2, by="duress"))
+        row = NoticeRow("duress", target.id, now, {"device_id": ctx.device_id})
+        ctx.effects.durable.append(row)
+        ctx.effects.pushes.append(_notice(row))
+        if target.state in PLANNED:
+            self.offer(target, now, ctx.effects)
+        ctx.effects.snapshot(target)
 
     def _supervision(self, ctx: Context) -> None:
         up = ctx.up
-        assert up is not None
+        assert up is not None and ctx.reception is not None
         if up.event == EVENT_LOW_BATTERY or (up.battery != 255 and up.battery <= LOW_BATTERY_PCT):
             row = NoticeRow("low_battery", str(ctx.device_id), ctx.now_ms, {"battery": up.battery})
             ctx.effects.durable.append(row)
             ctx.effects.pushes.append(_notice(row))
         if up.event == EVENT_TEST or up.flags & FLAG_ACK_REQUESTED:
-            self._ack(ctx, None, ACK_RECEIVED)
+            self._ack(ctx, self.state.recent[(ctx.device_id, ctx.counter)], ACK_RECEIVED, None)
 
     # -- shared pieces -------------------------------------------------------------------------------------
 
     def offer(self, inc: Incident, now_ms: int, effects: Effects, busy: set[str] | None = None) -> None:
         """Run the assignment plan once: offer to whoever it names now, escalate if it says so. ``busy`` is
-        ``state.busy()`` when the caller already has it (the clock offers for every incident in one pass)."""
+        ``state.busy()`` when the caller already has it (the clock offers for every incident in one pass).
+
+        When nobody can take it, the operators are told at once and the incident is marked ``unavailable``; the
+        caller tells the ring ("nobody can come: call 112"), as the ACK it was about to send or as a change."""
         st = self.state
         if busy is None:
             busy = st.busy()
         p = plan(inc, list(st.responders.values()), now_ms, st.last_offer_ms.get(inc.id, 0), st.policy, busy)
         if p.escalate_to > inc.escalation:
             inc.escalation = p.escalate_to
-            if p.escalate_to >= 2 and inc.state != State.ESCALATED:
+            if p.escalate_to >= ESCALATED and inc.state != State.ESCALATED:
                 effects.durable.append(transition(inc, State.ESCALATED, now_ms, "escalated", level=2))
             else:
                 effects.durable.append(note(inc, now_ms, "broadcast", level=p.escalate_to))
@@ -328,29 +410,49 @@ class UplinkPipeline:
             st.push_deadline(now_ms + st.policy.offer_timeout_ms, inc.id)
             to = State.OFFERED if inc.state == State.OPEN else inc.state
             effects.durable.append(transition(inc, to, now_ms, "offered", responders=fresh))
+        elif not inc.unavailable and nobody_can_come(inc):
+            inc.unavailable = True
+            effects.durable.append(note(inc, now_ms, "unavailable"))
+            if inc.escalation < ESCALATED:
+                inc.escalation = ESCALATED
+                effects.durable.append(transition(inc, State.ESCALATED, now_ms, "escalated", level=2, by="unavailable"))
+            row = NoticeRow("unavailable", inc.id, now_ms, {"kind": inc.kind.value, "device_id": inc.device_id})
+            effects.durable.append(row)
+            effects.pushes.append(_notice(row))
 
     def copy(self, ctx: Context, recent: Recent) -> None:
         """A duplicate: note which gateway heard it, and refine the incident's location if it has one."""
-        rec = ctx.reception
+        rec, st = ctx.reception, self.state
         assert rec is not None
-        inc = self.state.incidents.get(recent.incident_id) if recent.incident_id else None
+        inc = st.incidents.get(recent.incident_id) if recent.incident_id else None
         # The same bytes heard long after the first copy, by the gateways' own clocks, are not the same
-        # transmission: a recording played back elsewhere would drag the location to the attacker. A genuine
-        # retry differs in its ``age`` byte, so it has other bytes and still counts.
-        stale = rec.frame == recent.frame and abs(rec.rx_time_ms - recent.first_rx_ms) > SAME_TRANSMISSION_MS
-        if not stale:
-            best = recent.heard.get(rec.gateway_id)
-            if best is None or (rec.rssi is not None and (best[1] is None or rec.rssi > best[1])):
-                recent.heard[rec.gateway_id] = (rec.radio, rec.rssi)
-            if inc is not None and self._reception(ctx, inc, recent):
-                ctx.effects.snapshot(inc)
+        # transmission: a recording played back elsewhere would drag the location to the attacker, and answering
+        # it would spend airtime and ACK numbers. A genuine retry differs in its ``age`` byte, so it has other
+        # bytes and still counts.
+        if rec.frame == recent.frame:
+            first_rx = recent.first_rx_ms
+        elif len(recent.retries) < RETRIES_KEPT:
+            first_rx = recent.retries.setdefault(rec.frame[UPLINK_MIC_OFFSET:], rec.rx_time_ms)
+        else:
+            first_rx = recent.retries.get(rec.frame[UPLINK_MIC_OFFSET:], rec.rx_time_ms)
+        if abs(rec.rx_time_ms - first_rx) > SAME_TRANSMISSION_MS:
+            return
+        best = recent.heard.get(rec.gateway_id)
+        if best is None or (rec.rssi is not None and (best[1] is None or rec.rssi > best[1])):
+            recent.heard[rec.gateway_id] = (rec.radio, rec.rssi)
+        if inc is not None and self._reception(ctx, inc, recent):
+            ctx.effects.snapshot(inc)
         # A retry means the ring did not hear our ACK: answer again, with the state as it is now. Copies of one
         # retry heard by several gateways within REACK_MS get one answer between them.
-        if recent.ack_state is not None and rec.radio == "lora" and ctx.now_ms - recent.acked_ms >= REACK_MS:
-            state = recent.ack_state
-            if inc is not None and inc.accepted_by and state == ACK_RECEIVED:
-                state = ACK_HELP_ON_THE_WAY
-            self._ack(ctx, inc, state)
+        # An alarm's copies are always answered (docs/lifecycle.md); other frames only if they asked for an ACK.
+        owed = inc is not None or recent.ack_state is not None
+        if not owed or rec.radio != "lora" or ctx.now_ms - recent.acked_ms < REACK_MS:
+            return
+        state = recent.ack_state if inc is None else copy_state(inc, ctx.counter)
+        if state is not None and st.ack_limiter.allow(ctx.device_id, ctx.now_ms):
+            self._ack(ctx, recent, state, inc)
+        elif state is not None:
+            st.acks_withheld += 1
 
     def _reception(self, ctx: Context, inc: Incident, recent: Recent) -> bool:
         """Store where this copy was heard and re-locate; True when the estimate moved."""
@@ -371,30 +473,29 @@ class UplinkPipeline:
         )
         return True
 
-    def _ack(self, ctx: Context, inc: Incident | None, state: int) -> None:
-        """Queue an authenticated ACK through a LoRa gateway that heard the frame (BLE gateways only listen)."""
+    def _ack(self, ctx: Context, recent: Recent, state: int, inc: Incident | None) -> None:
+        """Queue an authenticated ACK through the LoRa gateway that heard this copy (BLE gateways only listen)."""
         rec = ctx.reception
         assert rec is not None
-        recent = self.state.recent.get((ctx.device_id, ctx.counter))
         if rec.radio != "lora":
             # Heard over BLE only so far: the ACK is owed, and the first LoRa copy of this frame (a ring sends
             # both) carries it down (see ``copy``).
-            if recent is not None and recent.ack_state is None:
+            if recent.ack_state is None:
                 recent.ack_state, recent.acked_ms = state, ctx.now_ms - REACK_MS
             return
-        # An incident's alarm may be answered several times (received, then help): each ACK gets its own seq.
-        seq = inc.next_ack_seq() if inc is not None and inc.counter == ctx.counter else 0
-        keys = ctx.keys or self.state.resolver.keys(ctx.device_id)
-        answer = ack.Ack(ctx.counter, state, seq)
-        msg_id, heard = f"{ctx.device_id}-{ctx.counter}-{seq}", rec.frame
-
-        def payload() -> dict[str, Any]:
-            # Encoded when the downlink is sent, after the commit: the alarm's push goes out first.
-            return {"id": msg_id, "frame": ack.encode(keys, answer).hex(), "uplink": heard.hex()}
-
-        if recent is not None:
-            recent.ack_state, recent.acked_ms = state, ctx.now_ms
-        ctx.effects.downlinks.append(Downlink(rec.gateway_id, make=payload))
+        eta = inc.eta_min if inc is not None and inc.accepted_by else 0
+        queue_ack(
+            self.state,
+            ctx.effects,
+            ctx.device_id,
+            ctx.counter,
+            recent,
+            state,
+            rec.gateway_id,
+            ctx.now_ms,
+            eta,
+            ctx.keys,
+        )
 
     def _device_seen(self, ctx: Context) -> None:
         up = ctx.up

@@ -38,6 +38,10 @@ class Recent(msgspec.Struct, gc=False):
     ack_state: int | None = None  # the last ACK state sent (or owed) for this frame, sent again on a retry
     acked_ms: int = 0
     first_rx_ms: int = 0  # gateway clock of the first copy
+    acks: int = 0  # ACKs sent for this counter: the next one's seq (SPEC 6: never repeated, kept durably)
+    # When each other version of the frame (a retry: another ``age``) was first heard, by its MIC: the same bytes
+    # heard again much later are a recording (SPEC 10a). A fresh dict per Recent, filled only by retries.
+    retries: dict[bytes, int] = {}
 
 
 class DeviceInfo(msgspec.Struct, gc=False):
@@ -80,8 +84,13 @@ class DispatchState:
     _device_round: list[int] = field(default_factory=list)  # the devices still to look at in this round
     last_offer_ms: dict[str, int] = field(default_factory=dict)
     recent: OrderedDict[tuple[int, int], Recent] = field(default_factory=OrderedDict)
-    # The exact bytes of each remembered first copy: another gateway's copy of them is known without a MIC check.
-    by_frame: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    # The pseudonym of each remembered frame: another copy of it is known without the resolver's window, so a
+    # late copy of an open alarm still counts as a copy when the ring has since moved past the lookbehind.
+    by_pseudonym: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    # Downlinks that copies and over-budget presses may cost one device: replayed recordings cannot use up a
+    # gateway's airtime or a counter's ACK numbers (SPEC 6).
+    ack_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(burst=4.0, per_minute=2.0))
+    acks_withheld: int = 0  # ACKs not sent: over a device's budget, or a counter's numbers used up
     unresolved: deque[tuple[Reception, int]] = field(default_factory=deque)
     counts: Counter[Outcome] = field(default_factory=Counter)
     unresolved_dropped: int = 0
@@ -127,7 +136,7 @@ class DispatchState:
     def remember(self, key: tuple[int, int], recent: Recent, now_ms: int) -> None:
         self.recent[key] = recent
         if recent.frame:
-            self.by_frame[recent.frame] = key
+            self.by_pseudonym[recent.frame[1:7]] = key
         self.recent.move_to_end(key)
         horizon = now_ms - self.timing.recent_ms
         kept = 0
@@ -143,5 +152,5 @@ class DispatchState:
                 kept += 1
                 continue
             del self.recent[k]
-            if self.by_frame.get(oldest.frame) == k:
-                del self.by_frame[oldest.frame]
+            if self.by_pseudonym.get(oldest.frame[1:7]) == k:
+                del self.by_pseudonym[oldest.frame[1:7]]

@@ -21,6 +21,7 @@ from basestation.dispatch import bulk_sql
 from basestation.dispatch import schema as t
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import (
+    AckSent,
     DeviceState,
     Durable,
     FrameSeen,
@@ -32,6 +33,7 @@ from basestation.dispatch.incidents import ACTIVE, Event, Incident, Kind, State
 from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.state import DeviceInfo, DispatchState, Gateway, Recent
 from basestation.dispatch.write_thread import WriteThread
+from protocol.constants import ACK_CANCELLED, ACK_RECEIVED
 
 log = logging.getLogger("nightwatch.dispatch.store")
 
@@ -86,7 +88,11 @@ def incident_from_doc(doc: dict[str, Any]) -> Incident:
         declined_by=list(doc["declined_by"]),
         escalation=doc["escalation"],
         referral=doc.get("referral"),
-        acks=doc.get("acks", 0),
+        ring_counter=doc.get("ring_counter", doc["counter"]),
+        quiet_counter=doc.get("quiet_counter", 0),
+        unavailable=doc.get("unavailable", False),
+        presses=doc.get("presses", 1),
+        eta_min=doc.get("eta_min", 0),
     )
 
 
@@ -121,10 +127,17 @@ class Store:
         )
         # The claim may have written the frame before the act named its incident: fill that in.
         self._sql_frames = (
-            f"INSERT INTO frames (device_id, counter, event, rx_ms, incident_id, frame) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (device_id, counter) DO UPDATE SET "
+            f"INSERT INTO frames (device_id, counter, event, rx_ms, incident_id, frame, first_rx_ms) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (device_id, counter) DO UPDATE SET "
             "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
-            "frame = coalesce(excluded.frame, frames.frame)"
+            "frame = coalesce(excluded.frame, frames.frame), "
+            "first_rx_ms = coalesce(frames.first_rx_ms, excluded.first_rx_ms)"
+        )
+
+        # ACK numbers only grow (SPEC 6): a replica that numbered fewer cannot take one back.
+        self._sql_acks = (
+            f"UPDATE frames SET acks = CASE WHEN acks > {p} THEN acks ELSE {p} END "
+            f"WHERE device_id = {p} AND counter = {p}"
         )
 
     async def close(self) -> None:
@@ -245,19 +258,23 @@ class Store:
         snapshots: dict[str, dict[str, Any]] = {}
         events: list[Event] = []
         notices: list[NoticeRow] = []
+        acks: dict[tuple[int, int], int] = {}
         for r in batch:
             if isinstance(r, DeviceState):
                 prev = devices.get(r.device_id)
                 if prev is None or r.highest >= prev.highest:
                     devices[r.device_id] = r
             elif isinstance(r, FrameSeen):
-                frames.append((r.device_id, r.counter, r.event, r.rx_ms, r.incident_id, r.frame))
+                frames.append((r.device_id, r.counter, r.event, r.rx_ms, r.incident_id, r.frame, r.first_rx_ms))
             elif isinstance(r, ReceptionRow):
                 receptions.append(r)
             elif isinstance(r, IncidentSnapshot):
                 snapshots[r.incident["id"]] = r.incident
             elif isinstance(r, Event):
                 events.append(r)
+            elif isinstance(r, AckSent):
+                key = (r.device_id, r.counter)
+                acks[key] = max(acks.get(key, 0), r.seq + 1)
             else:
                 notices.append(r)
         # The two statements every heartbeat makes go to the driver as plain SQL with rows as tuples: bound by
@@ -286,11 +303,25 @@ class Store:
                     out.append((True, bulk_sql.insert_frames(n), params))
             else:
                 out.append((True, self._sql_frames, frames))
-        if sqlite_:
-            # An alarm's commit also writes its incident, log and receptions: as SQLAlchemy statements these cost
-            # 0.3 of the 0.5 ms a one-alarm commit took, all of it holding the GIL the event loop waits for.
-            out.extend(bulk_sql.incident_statements(receptions, list(snapshots.values()), events, notices))
-            return out
+        if acks:
+            # After the frames: an alarm's first ACK is numbered in the same batch that records its frame.
+            out.append((True, self._sql_acks, [(n, n, d, c) for (d, c), n in acks.items()]))
+        # On SQLite an alarm's commit also writes its incident, log and receptions as plain SQL: as SQLAlchemy
+        # statements these cost 0.3 of the 0.5 ms a one-alarm commit took, all of it holding the GIL the event
+        # loop waits for.
+        incident = bulk_sql.incident_statements if sqlite_ else self._incident_statements
+        out.extend(incident(receptions, list(snapshots.values()), events, notices))
+        return out
+
+    def _incident_statements(
+        self,
+        receptions: list[ReceptionRow],
+        snapshots: list[dict[str, Any]],
+        events: list[Event],
+        notices: list[NoticeRow],
+    ) -> list[tuple[bool, Any, Any]]:
+        """PostgreSQL: an alarm's incident, log, receptions and notices, as SQLAlchemy statements."""
+        out: list[tuple[bool, Any, Any]] = []
         if receptions:
             rows = [
                 {
@@ -305,7 +336,7 @@ class Store:
             ]
             out.append((False, self._insert(t.receptions).on_conflict_do_nothing(), rows))
         if snapshots:
-            rows = [_incident_row(d) for d in snapshots.values()]
+            rows = [_incident_row(d) for d in snapshots]
             stmt = self._insert(t.incidents)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[t.incidents.c.id],
@@ -338,6 +369,7 @@ class Store:
             rx_ms=f.rx_ms,
             incident_id=f.incident_id,
             frame=f.frame,
+            first_rx_ms=f.first_rx_ms,
         )
         return (await conn.execute(stmt.on_conflict_do_nothing().returning(t.frames.c.counter))).first() is not None
 
@@ -373,9 +405,15 @@ class Store:
         async with self.engine.begin() as c:
             await c.execute(text("SELECT pg_notify('nightwatch', :p)"), {"p": payload})
 
-    async def frame_bytes(self, conn: AsyncConnection, device_id: int, counter: int) -> bytes | None:
-        q = select(t.frames.c.frame).where(t.frames.c.device_id == device_id, t.frames.c.counter == counter)
-        return (await conn.execute(q)).scalar()
+    async def frame_recent(self, conn: AsyncConnection, device_id: int, counter: int, incident_id: str) -> Recent:
+        """What a replica remembers of an incident's frame: its bytes, its first copy's time, its ACK numbers."""
+        q = select(t.frames).where(t.frames.c.device_id == device_id, t.frames.c.counter == counter)
+        row = (await conn.execute(q)).first()
+        if row is None:
+            return Recent("", incident_id, 0, {}, b"")
+        recent = Recent(row.event, incident_id, row.rx_ms, {}, row.frame or b"")
+        recent.acks, recent.first_rx_ms = row.acks, row.first_rx_ms or 0
+        return recent
 
     async def overdue_devices(self, now_ms: int) -> list[tuple[int, int, int]]:
         """(device, last seen, period) of rings past two heartbeat periods and a margin (see actions.tick)."""
@@ -425,10 +463,20 @@ class Store:
         return u.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def device_key(self, device_id: int) -> bytes | None:
+        found = await self.device_window(device_id)
+        return None if found is None else found[0]
+
+    async def device_window(self, device_id: int) -> tuple[bytes, int, int] | None:
+        """A device's key and replay window (highest counter, bitmap): a replica that learns of a new ring starts
+        where provisioning put it (its ``counter_start``), not at counter 0."""
         async with self.engine.connect() as conn:
-            q = select(t.devices.c.root_key).where(t.devices.c.device_id == device_id)
-            stored = (await conn.execute(q)).scalar()
-            return None if stored is None else self.sealer.open(device_id, stored)
+            q = select(t.devices.c.root_key, t.devices.c.highest, t.devices.c.bitmap).where(
+                t.devices.c.device_id == device_id
+            )
+            row = (await conn.execute(q)).first()
+            if row is None:
+                return None
+            return self.sealer.open(device_id, row.root_key), row.highest, row.bitmap & ((1 << 64) - 1)
 
     async def claim(self, f: FrameSeen) -> bool:
         """Record an accepted frame; True only for the one caller that recorded it first. Atomic on both
@@ -441,6 +489,7 @@ class Store:
             "rx_ms": f.rx_ms,
             "incident_id": f.incident_id,
             "frame": f.frame,
+            "first_rx_ms": f.first_rx_ms,
         }
         stmt = self._insert(t.frames).values(**row).on_conflict_do_nothing().returning(t.frames.c.counter)
         async with self.engine.begin() as conn:
@@ -574,18 +623,27 @@ class Store:
             .where((t.frames.c.rx_ms >= since) | t.frames.c.incident_id.in_(open_ids))
             .order_by(t.frames.c.rx_ms)
         )
-        for r in await conn.execute(q):
-            state.recent[(r.device_id, r.counter)] = Recent(r.event, r.incident_id, r.rx_ms, {}, r.frame or b"")
-        ids = [r.incident_id for r in state.recent.values() if r.incident_id]
-        if not ids:
+        for row in await conn.execute(q):
+            recent = Recent(row.event, row.incident_id, row.rx_ms, {}, row.frame or b"")
+            recent.acks, recent.first_rx_ms = row.acks, row.first_rx_ms or 0
+            if row.acks and not row.incident_id:
+                # It was answered before the restart, so its retries are answered after it (an incident's are
+                # answered with the incident's state).
+                recent.ack_state = ACK_CANCELLED if row.event in ("cancel", "duress") else ACK_RECEIVED
+            # remember() also indexes its pseudonym: a copy after the restart is known as a copy.
+            state.remember((row.device_id, row.counter), recent, now_ms)
+        by_incident: dict[str, list[Recent]] = {}
+        for recent in state.recent.values():
+            if recent.incident_id:
+                by_incident.setdefault(recent.incident_id, []).append(recent)
+        if not by_incident:
             return
-        by_incident = {r.incident_id: r for r in state.recent.values() if r.incident_id}
-        q2 = select(t.receptions).where(t.receptions.c.incident_id.in_(ids))
+        q2 = select(t.receptions).where(t.receptions.c.incident_id.in_(list(by_incident)))
         for row in await conn.execute(q2):
-            heard = by_incident[row.incident_id].heard
-            best = heard.get(row.gateway_id)
-            if best is None or (row.rssi is not None and (best[1] is None or row.rssi > best[1])):
-                heard[row.gateway_id] = (row.radio, row.rssi)
+            for recent in by_incident[row.incident_id]:
+                best = recent.heard.get(row.gateway_id)
+                if best is None or (row.rssi is not None and (best[1] is None or row.rssi > best[1])):
+                    recent.heard[row.gateway_id] = (row.radio, row.rssi)
 
 
 def _signed64(v: int) -> int:

@@ -23,10 +23,16 @@ from firmware.keyring import Keyring
 from firmware.power import DEEP, sleep_plan
 from firmware.ticks import ticks_diff
 from protocol import ack
-from protocol.constants import ACK_CANCELLED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED
+from protocol.constants import ACK_CANCELLED, ACK_CLOSED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED, ACK_UNAVAILABLE
 from protocol.keys import DeviceKeys
 
-_ACK_STATES = {"ack-received": ACK_RECEIVED, "ack-help": ACK_HELP_ON_THE_WAY, "ack-cancelled": ACK_CANCELLED}
+_ACK_STATES = {
+    "ack-received": ACK_RECEIVED,
+    "ack-help": ACK_HELP_ON_THE_WAY,
+    "ack-cancelled": ACK_CANCELLED,
+    "ack-closed": ACK_CLOSED,
+    "ack-unavailable": ACK_UNAVAILABLE,
+}
 _PATTERNS = ("sos", "escort", "test", "cancel", "duress")
 
 try:

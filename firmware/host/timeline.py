@@ -4,14 +4,28 @@ Inline form: comma-separated ``EVENT@MS``, e.g. ``down@1000,up@3500,ack-received
 A file holds the same items separated by commas, spaces or new lines, with ``#`` comments. Events:
 
 - ``down``, ``up``: the button; ``press-D``: down now and up D ms later (file or inline).
-- ``ack-received``, ``ack-help``, ``ack-cancelled``: a real ACK for the ring's current uplink, encoded with its
-  key and put on air for the fake LoRa modem; ``ack-forged``: the same with a broken MIC.
+- ``ack-received``, ``ack-help``, ``ack-cancelled``, ``ack-closed``, ``ack-unavailable``: a real ACK for the
+  ring's current uplink, encoded with its key and put on air for the fake LoRa modem; ``ack-forged``: the same
+  with a broken MIC.
 - ``battery-N``: the cell now reads N percent (0..100).
 - ``powercut``: all power lost and back at once (RAM and RTC memory gone, flash kept).
 - ``end``: stop here (default: 60 s after the last event).
 """
 
-KINDS = ("down", "up", "press", "ack-received", "ack-help", "ack-cancelled", "ack-forged", "battery", "powercut", "end")
+KINDS = (
+    "down",
+    "up",
+    "press",
+    "ack-received",
+    "ack-help",
+    "ack-cancelled",
+    "ack-closed",
+    "ack-unavailable",
+    "ack-forged",
+    "battery",
+    "powercut",
+    "end",
+)
 
 
 class TimelineError(ValueError):

@@ -236,12 +236,15 @@ def test_a_retry_after_a_lost_ack_is_answered_again_with_the_current_state() -> 
     assert len(first.effects.downlinks) == 1
     same_burst = _send(w, frame, "gw-centraal", at=T0 + 300)
     assert same_burst.effects.downlinks == []  # one answer per retry, not one per gateway
-    retry = _send(w, frame, "gw-centraal", at=T0 + 5000)
+    # A retry is the same alarm, seconds older: its ``age`` differs, so its bytes do.
+    retry_frame, _ = w.frame(30, EVENT_SOS, counter=c, age=5)
+    retry = _send(w, retry_frame, "gw-centraal", at=T0 + 5000)
     (down,) = retry.effects.downlinks
     assert ack.decode(w.ring(30), bytes.fromhex(down.payload["frame"]), c).state == ACK_RECEIVED
     inc = w.state.incidents[f"30-{c}"]
     actions.accept(w.state, inc.id, inc.offered_to[0], T0 + 6000)
-    later = _send(w, frame, "gw-breestraat", at=T0 + 9000)
+    later_frame, _ = w.frame(30, EVENT_SOS, counter=c, age=9)
+    later = _send(w, later_frame, "gw-breestraat", at=T0 + 9000)
     got = ack.decode(w.ring(30), bytes.fromhex(later.effects.downlinks[0].payload["frame"]), c)
     assert got.state == ACK_HELP_ON_THE_WAY
     seqs = [first.effects.downlinks[0], down, later.effects.downlinks[0]]
@@ -281,7 +284,8 @@ def test_an_open_alarm_is_remembered_past_the_copy_horizon() -> None:
     later = T0 + w.state.timing.recent_ms + 60_000
     other, _ = w.frame(52, EVENT_HEARTBEAT, flags=0, aux=60)
     _send(w, other, at=later)  # something else arrives and ages the cache
-    retry = _send(w, frame, "gw-centraal", at=later + 1000)
+    retry_frame, _ = w.frame(51, EVENT_SOS, counter=c, age=(later + 1000 - T0) // 1000)
+    retry = _send(w, retry_frame, "gw-centraal", at=later + 1000)
     assert retry.outcome == Outcome.DUPLICATE  # not a replay: help has not come yet
     assert ack.decode(w.ring(51), bytes.fromhex(retry.effects.downlinks[0].payload["frame"]), c).state == ACK_RECEIVED
 

@@ -18,7 +18,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.gateway import topics
 from protocol import ack
-from protocol.constants import ACK_RECEIVED
+from protocol.constants import ACK_UNAVAILABLE
 from protocol.keys import DeviceKeys
 from tests.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
 from tests.dispatch.world import envelope, provision
@@ -250,4 +250,5 @@ def test_the_dispatch_service_works_under_the_acl_with_its_default_user(
             gw.close()
     assert set(gw.topics) == {topics.downlink("gw-a")}
     doc = json.loads(gw.received[0][1])
-    assert ack.decode(DeviceKeys(ROOT_KEY), bytes.fromhex(doc["frame"]), 1).state == ACK_RECEIVED
+    # No responder is registered here: the ring is told at once that nobody can come (docs/lifecycle.md).
+    assert ack.decode(DeviceKeys(ROOT_KEY), bytes.fromhex(doc["frame"]), 1).state == ACK_UNAVAILABLE

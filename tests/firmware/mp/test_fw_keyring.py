@@ -1,11 +1,14 @@
 """The key ring application on fakes: what goes on air and what the wearer feels, for each gesture."""
 
 from firmware import feedback
+from protocol import ack
 from protocol.constants import (
     ACK_CANCELLED,
+    ACK_CLOSED,
     ACK_HELP_ON_THE_WAY,
     ACK_RECEIVED,
     ACK_REQUEST_GAP,
+    ACK_UNAVAILABLE,
     EVENT_CANCEL,
     EVENT_DURESS,
     EVENT_ESCORT,
@@ -336,19 +339,83 @@ def test_low_battery_crossed_during_deep_sleep_is_reported_on_wake():
     assert app.low_battery and app.heartbeat_at == s.clock.ticks_ms()
 
 
-def test_sos_held_again_after_ack_calls_again_with_the_same_counter():
+def test_sos_held_again_after_help_is_a_new_alarm_with_a_new_counter():
+    # The wearer's alarm was answered, then ended without the ring hearing it; ten minutes later they press
+    # again. A repeated counter would be a copy of the old alarm, which dispatch answers as the old alarm.
     s = _booted()
     s.press(2100)
     s.run_for(500)
-    counter = s.app.alarm.counter
-    assert s.ack(ACK_RECEIVED)
-    s.run_for(10000)
+    first = s.app.alarm.counter
+    assert s.ack(ACK_RECEIVED) and s.ack(ACK_HELP_ON_THE_WAY)
+    s.run_for(600000)
     t0 = s.t
     s.press(2100)
     s.run_for(20000)
     again = _uplinks(s, "ble", t0)
-    assert len(again) >= 3 and set(u.counter for u in again) == {counter}
-    assert s.app.alarm.state == 0 and s.app.alarm.next_at is not None  # retrying until a new ACK
+    assert len(again) >= 3 and set(u.counter for u in again) == {s.app.alarm.counter}
+    assert s.app.alarm.counter > first and again[0].event == EVENT_SOS
+    assert s.app.alarm.state == 0 and s.app.alarm.next_at is not None  # retrying until its own ACK
+    # The old alarm's ACKs no longer change anything: the ring listens for its newest press only.
+    s.ack(ACK_CLOSED, counter=first)
+    assert s.app.alarm is not None and s.notes("downlink")[-1] == "ignored"
+
+
+def test_every_hold_is_a_new_counter_even_before_any_answer():
+    s = _booted()
+    s.press(2100)
+    s.run_for(3000)
+    first = s.app.alarm.counter
+    s.press(2100)
+    s.run_for(3000)
+    assert s.app.alarm.counter == first + 1
+
+
+def test_closed_ends_the_alarm_with_its_own_pulse_and_stops_listening():
+    s = _booted()
+    s.press(2100)
+    s.run_for(500)
+    assert s.ack(ACK_RECEIVED) and s.ack(ACK_HELP_ON_THE_WAY)
+    s.run_for(5000)
+    t_closed = s.t
+    assert s.ack(ACK_CLOSED)
+    s.run_for(5000)
+    assert s.app.alarm is None and s.app.player.pattern == feedback.IDLE
+    assert s.vibration(t_closed, t_closed + 5000) == [(0, 1500)]  # one very long pulse
+    assert s.board.lora.mode != "rx"
+    assert "closed" in s.notes("feedback")
+
+
+def test_unavailable_is_felt_as_five_short_and_help_can_still_follow():
+    s = _booted()
+    s.press(2100)
+    s.run_for(500)
+    assert s.ack(ACK_RECEIVED)
+    s.run_for(4000)
+    t_none = s.t
+    assert s.ack(ACK_UNAVAILABLE)
+    s.run_for(3000)
+    assert s.app.player.pattern == feedback.UNAVAILABLE
+    assert len(s.vibration(t_none, t_none + 3000)) == 5 and all(ms == 120 for _, ms in s.vibration(t_none))
+    assert s.board.lora.mode == "rx"  # still listening: someone may yet be sent
+    assert s.ack(ACK_HELP_ON_THE_WAY)
+    assert s.app.player.pattern == feedback.HELP
+
+
+def test_an_older_or_repeated_ack_seq_changes_nothing():
+    s = _booted()
+    s.press(2100)
+    s.run_for(500)
+    counter = s.app.alarm.counter
+    late_received = ack.encode(s.keys, ack.Ack(counter, ACK_RECEIVED, 0, 0))
+    help_now = ack.encode(s.keys, ack.Ack(counter, ACK_HELP_ON_THE_WAY, 1, 5))
+    assert s.board.lora.deliver(help_now)
+    s.app.poll(s.clock.ticks_ms())
+    assert s.app.alarm.state == ACK_HELP_ON_THE_WAY
+    for frame in (late_received, help_now):  # delivered late, or replayed
+        assert s.board.lora.deliver(frame)
+        s.app.poll(s.clock.ticks_ms())
+    assert s.app.alarm.state == ACK_HELP_ON_THE_WAY and s.app.player.pattern == feedback.HELP
+    assert s.notes("downlink") == ["ignored", "ignored"]
 
 
 def _heartbeats_across_deep_sleep(s: Sim, n: int) -> list:

@@ -1,0 +1,99 @@
+"""The dispatch pipeline and actions on a real SQLite database, restartable: after :meth:`Desk.restart` the
+service knows only what it committed, as after a crash. Used by the lifecycle tests and the stateful model."""
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from basestation.dispatch.assignment import Policy
+from basestation.dispatch.effects import Effects
+from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.pipeline import Context, UplinkPipeline
+from basestation.dispatch.state import DispatchState
+from basestation.dispatch.store import Store
+from tests.dispatch.world import World, envelope, topic
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def migrated(directory: Path) -> Path:
+    """A migrated, empty database file, copied from one made once per process: alembic takes a second or so, and
+    the stateful model opens one database per example."""
+    key = "template"
+    if key not in _TEMPLATES:
+        template = directory / "template.db"
+        upgrade(f"sqlite+aiosqlite:///{template}")
+        _TEMPLATES[key] = template
+    fresh = directory / f"dispatch-{len(list(directory.glob('dispatch-*.db')))}.db"
+    shutil.copyfile(_TEMPLATES[key], fresh)
+    return fresh
+
+
+class Desk:
+    """One dispatch service's decisions on a real database: every effect committed before the next step."""
+
+    def __init__(self, path: Path, world: World | None = None, policy: Policy | None = None) -> None:
+        self.url = f"sqlite+aiosqlite:///{path}"
+        self.world = world if world is not None else World()
+        self.policy = policy if policy is not None else self.world.state.policy
+        self.timing = self.world.state.timing
+        self.world.state.policy = self.policy
+        self.loop = asyncio.new_event_loop()
+        self.store = Store(self.url)
+        self.state = self.world.state
+        self.pipeline = self.world.pipeline
+        self._run(self._register())
+
+    def _run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    async def _register(self) -> None:
+        for gw in self.state.gateways.values():
+            await self.store.save_gateway(gw)
+        for r in self.state.responders.values():
+            await self.store.save_responder(r)
+
+    def ring(self, device_id: int) -> None:
+        """Provision a key ring in the database and in memory."""
+        keys_known = device_id in self.world.roots
+        self.world.ring(device_id)
+        if not keys_known:
+            self._run(self.store.add_device(device_id, self.world.roots[device_id], None, 0))
+
+    def commit(self, eff: Effects) -> Effects:
+        self._run(self.store.apply(eff.durable))
+        return eff
+
+    def send(
+        self,
+        frame: bytes,
+        gw: str = "gw-breestraat",
+        at: int = 0,
+        radio: str = "lora",
+        rssi: float = -90.0,
+        rx: int = 0,
+    ) -> Context:
+        """One copy heard by gateway ``gw`` at dispatch time ``at`` (its own receive time ``rx``, default ``at``)."""
+        ctx = self.pipeline.handle(topic(gw), envelope(frame, gw, rx or at, radio, rssi), at)
+        self.commit(ctx.effects)
+        return ctx
+
+    def act(self, fn: Callable[..., Effects], *args: Any, **kwargs: Any) -> Effects:
+        return self.commit(fn(self.state, *args, **kwargs))
+
+    def restart(self, now_ms: int) -> None:
+        """A new process: memory rebuilt from the database alone."""
+        self.state = DispatchState(policy=self.policy, timing=self.timing)
+        self._run(self.store.load(self.state, now_ms))
+        self.pipeline = UplinkPipeline(self.state)
+        self.world.state, self.world.pipeline = self.state, self.pipeline
+
+    def events(self, incident_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._run(self.store.incident_events(incident_id))
+        return result
+
+    def close(self) -> None:
+        self._run(self.store.close())
+        self.loop.close()
