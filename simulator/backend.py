@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from basestation.dispatch.effects import Effects
-from basestation.dispatch.incidents import State
+from basestation.dispatch.incidents import Event, State
 from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.pipeline import Context
 from basestation.gateway.core import Deduper, encode_envelope
 from basestation.gateway.record import ReceivedFrame
-from protocol.constants import EVENT_ESCORT, EVENT_SOS
+from simulator.alarm_plan import AGAIN_AFTER_CLOSE, ESCORT, SOS
+from simulator.reach import Entry, Logs
 from simulator.trace import AlarmTrace
 from simulator.world import H_MS
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 TICK_MS = 1000  # the dispatch clock (settings.tick_s)
 RECOVERY_EVERY_MS = 5_000  # settings.recovery_every_s
+ON_THE_WAY_MS = 10_000  # a responder who accepted taps "on the way" as they set off
 Z95 = 1.645  # the standard normal's 95th percentile: a log-normal from its median and p95
 
 
@@ -32,6 +35,7 @@ class Backend:
         self._ticking = False
         self._sweeping = False
         self._delivered: set[bytes] = set()  # pseudonyms of ring frames dispatch has resolved
+        self.logs = Logs()  # dispatch's incident log as it commits it, in virtual ms
 
     # ---- gateways and broker ----------------------------------------------------------------------------
 
@@ -92,15 +96,7 @@ class Backend:
         frame_trace = e.exact.frame_trace
         trace = frame_trace.get(frame) if origin == "ring" else None
         if trace is not None:
-            path = trace.paths[radio]
-            if path.dispatch_ms is None:
-                # The hops of the first copy to reach dispatch over this radio, so the shares add up.
-                path.gateway_rx_ms, path.gateway_out_ms, path.broker_ms = chain
-                path.dispatch_ms = done
-                path.gateway_id = gw_id
-            alarm = ctx.up is not None and ctx.up.event in (EVENT_SOS, EVENT_ESCORT)
-            if ctx.outcome == Outcome.ACCEPTED and alarm and trace.accepted_ms is None:
-                self._opened(trace, ctx.device_id, radio, done)
+            self._at_dispatch(trace, ctx, radio, chain, done)
         if origin == "ring" and ctx.outcome == Outcome.REPLAY and frame in frame_trace:
             c.alarm_copies_as_replay += 1
         if ctx.outcome == Outcome.UNKNOWN_DEVICE and not self._sweeping:
@@ -108,17 +104,40 @@ class Backend:
             e.push(e.now + RECOVERY_EVERY_MS, "sweep", ())
         self._effects(ctx.effects, done)
 
-    def _opened(self, trace: AlarmTrace, device_id: int, radio: str, done: float) -> None:
-        e = self.e
-        trace.accepted_ms = done
-        trace.first_radio = radio
-        inc_id = e.dispatch.state.open_by_device.get(device_id)
-        if inc_id is None:
+    def _at_dispatch(
+        self, trace: AlarmTrace, ctx: Context, radio: str, chain: tuple[float, float, float] | None, done: float
+    ) -> None:
+        """A copy of a press was handled: the first one's hops, and what dispatch made of the press."""
+        if ctx.outcome == Outcome.UNKNOWN_DEVICE:
+            return  # held for the recovery sweep, which hands it on if it finds the ring
+        path = trace.paths[radio]
+        if path.dispatch_ms is None and chain is not None:
+            # The hops of the first copy to reach dispatch over this radio, so the shares add up.
+            path.gateway_rx_ms, path.gateway_out_ms, path.broker_ms = chain
+            path.dispatch_ms = done
+            path.gateway_id = ctx.reception.gateway_id if ctx.reception is not None else ""
+        if trace.at_dispatch_ms is not None:
             return
-        trace.incident_id = inc_id
-        self.trace_by_incident[inc_id] = trace
+        trace.at_dispatch_ms = self.e.now
+        trace.dispatch_outcome = str(ctx.outcome)
+        recent = self.e.dispatch.state.recent.get((ctx.device_id, ctx.counter))
+        holder = None if recent is None else recent.incident_id
+        if holder is None:
+            return
+        trace.incident_id = holder
+        inc = self.e.dispatch.state.incidents[holder]
+        if inc.counter == ctx.counter and holder not in self.trace_by_incident:
+            self._opened(trace, holder, radio, done)
+
+    def _opened(self, trace: AlarmTrace, incident_id: str, radio: str, done: float) -> None:
+        """The press opened an incident (not folded into the person's open one): its screen and its close."""
+        e = self.e
+        if trace.kind in (SOS, ESCORT):
+            trace.accepted_ms = done  # the latency budget's alarms: SOS and escort
+            trace.first_radio = radio
+        self.trace_by_incident[incident_id] = trace
         e.counters.incidents += 1
-        e.push(done + e.sc.behaviour.operator_close_min * 60_000, "resolve", (inc_id, "operator"))
+        e.push(done + e.sc.behaviour.operator_close_min * 60_000, "resolve", (incident_id, "operator"))
 
     def sweep(self) -> None:
         """The recovery sweep (SPEC 7.5) over the frames no device claimed, as the service runs it."""
@@ -130,7 +149,12 @@ class Backend:
         e.counters.sweep_s += time.perf_counter() - t0
         for ctx in found:
             e.counters.outcomes["recovered_" + str(ctx.outcome)] += 1
-            self._effects(ctx.effects, e.now + e.hops.draw("dispatch"))
+            done = e.now + e.hops.draw("dispatch")
+            rec = ctx.reception
+            trace = None if rec is None else e.exact.frame_trace.get(rec.frame)
+            if trace is not None and rec is not None:
+                self._at_dispatch(trace, ctx, rec.radio, None, done)
+            self._effects(ctx.effects, done)
 
     def _incident_of(self, frame: bytes) -> Any:
         trace = self.e.exact.frame_trace.get(frame)
@@ -140,6 +164,10 @@ class Backend:
 
     def _effects(self, eff: Effects, t: float) -> None:
         e = self.e
+        start = e.sc.start_unix_ms
+        for row in eff.durable:
+            if isinstance(row, Event):
+                self.logs.add(row.incident_id, Entry(float(row.at_ms - start), row.kind, dict(row.data)))
         for push in eff.pushes:
             if push.topic != "incident":
                 continue
@@ -193,10 +221,18 @@ class Backend:
             trace = self.trace_by_incident.get(incident_id)
             if trace is not None and trace.responder_accept_ms is None:
                 trace.responder_accept_ms = e.now
+            e.push(e.now + ON_THE_WAY_MS, "on_the_way", (incident_id, responder_id))
             e.push(e.now + e.sc.behaviour.on_scene_min * 60_000, "resolve", (incident_id, responder_id))
         else:
             eff = e.dispatch.decline(incident_id, responder_id, now)
         self._effects(eff, e.now + e.hops.draw("dispatch"))
+
+    def on_the_way(self, incident_id: str, responder_id: str) -> None:
+        e = self.e
+        inc = e.dispatch.state.incidents.get(incident_id)
+        if inc is None or not inc.active:
+            return  # cancelled by the wearer while the responder was getting ready
+        self._effects(e.dispatch.on_the_way(incident_id, responder_id, e.unix_ms(e.now)), e.now)
 
     def resolve(self, incident_id: str, by: str) -> None:
         """A responder back from the scene, or an operator closing what nobody took."""
@@ -210,3 +246,8 @@ class Backend:
         if by == "operator":
             e.counters.operator_closed += 1
         self._effects(e.dispatch.resolve(incident_id, by, e.unix_ms(e.now)), e.now)
+        trace = self.trace_by_incident.get(incident_id)
+        if trace is not None and trace.again_after_close_ms is not None:
+            # The wearer's alarm is over (their ring says so, if it heard): some minutes on, they press again.
+            e.push(e.now + trace.again_after_close_ms, "gesture", (trace.ring, SOS, AGAIN_AFTER_CLOSE, None))
+            trace.again_after_close_ms = None

@@ -49,6 +49,9 @@ class DispatchModel:
     def decline(self, incident_id: str, responder_id: str, unix_ms: int) -> Effects:
         return actions.decline(self.state, incident_id, responder_id, unix_ms, self.pipeline)
 
+    def on_the_way(self, incident_id: str, responder_id: str, unix_ms: int) -> Effects:
+        return actions.on_the_way(self.state, incident_id, responder_id, unix_ms)
+
     def resolve(self, incident_id: str, responder_id: str, unix_ms: int) -> Effects:
         return actions.resolve(self.state, incident_id, responder_id, unix_ms)
 

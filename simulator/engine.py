@@ -133,6 +133,7 @@ class Engine:
             "downlink": self.downlinks.send,
             "downlink_end": self.downlinks.end,
             "respond": backend.respond,
+            "on_the_way": backend.on_the_way,
             "resolve": backend.resolve,
             "tick": backend.tick,
             "hour": self._hour,

@@ -4,6 +4,7 @@ Each ring is a SimRing (the real firmware on the fakes); this module puts its wa
 its records into the alarm traces and into frames on air (BLE bursts to ble_air, LoRa uplinks to lora_air).
 """
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,11 +13,21 @@ from firmware.airtime import UPLINK_CHANNELS
 from firmware.config import DEFAULTS
 from protocol import uplink
 from protocol.constants import ACK_CANCELLED, ACK_CLOSED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED, ACK_UNAVAILABLE
-from simulator.gestures import presses
+from simulator.alarm_plan import (
+    AGAIN_WHILE_OPEN,
+    CANCEL,
+    DURESS,
+    DURESS_WORD,
+    ESCORT,
+    FALSE_ALARM,
+    SOS,
+    first_act,
+)
+from simulator.gestures import gesture
 from simulator.lora_air import Tx
 from simulator.ring import Record, SimRing
 from simulator.trace import AlarmTrace
-from simulator.world import ESCORT, SOS, World
+from simulator.world import World
 
 if TYPE_CHECKING:
     from simulator.engine import Engine
@@ -28,6 +39,27 @@ _ACK_EVENTS = {
     ACK_CLOSED: "ack-closed",
     ACK_UNAVAILABLE: "ack-unavailable",
 }
+# The ring's feedback patterns that tell the wearer where their alarm stands, by the name the report gives them.
+_SHOWN = {
+    "received": "received",
+    "help": "help",
+    "help_locator": "help",
+    "unavailable": "unavailable",
+    "closed": "closed",
+    "cancelled": "cancelled",
+    "not_reached": "not_reached",
+}
+UNPLANNED = "unplanned_"  # a gesture the ring recognised as other than the one the wearer meant
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """The gesture the wearer started, until the ring says what it recognised."""
+
+    kind: str
+    act: str
+    t: float
+    again_after_close_ms: int | None
 
 
 def ring_settings(world: World, i: int) -> dict[str, Any] | None:
@@ -45,6 +77,8 @@ class ExactRings:
         self.traces: list[AlarmTrace] = []
         self._open_trace: dict[int, AlarmTrace] = {}  # ring -> its alarm being pressed or sent
         self._pid: dict[int, bytes] = {}  # ring -> pseudonym of its open alarm's counter
+        self._intent: dict[int, Intent] = {}
+        self.unexpected: list[tuple[int, str, str, str]] = []  # (ring, act, meant, recognised): a word read otherwise
         self.ring_frames: list[tuple[int, str, bytes]] = []  # (ring, radio, frame): every exact frame, for checks
         self.keep_frames = len(engine.world.exact) <= 5000
 
@@ -63,9 +97,13 @@ class ExactRings:
             boot = min(boot, max(0, first_alarm.get(i, boot) - 60_000), int(e.end_ms))
             e.push(boot, "boot", (i,))
         for plan in world.alarms:
-            e.push(plan.at_ms, "gesture", (plan.ring, plan.kind, plan.cancel_at_ms is not None))
+            e.push(plan.at_ms, "gesture", (plan.ring, plan.kind, first_act(plan), plan.again_after_close_ms))
             if plan.cancel_at_ms is not None:
-                e.push(plan.cancel_at_ms, "gesture", (plan.ring, "cancel", False))
+                e.push(plan.cancel_at_ms, "gesture", (plan.ring, CANCEL, plan.act, None))
+            if plan.duress_at_ms is not None:
+                e.push(plan.duress_at_ms, "gesture", (plan.ring, DURESS, DURESS_WORD, None))
+            if plan.again_at_ms is not None:
+                e.push(plan.again_at_ms, "gesture", (plan.ring, SOS, AGAIN_WHILE_OPEN, None))
 
     def schedule(self, ring: SimRing) -> None:
         if ring.wake_at is not None:
@@ -90,47 +128,81 @@ class ExactRings:
         ring.button(int(np.ceil(self.e.now)), pressed)
         self.schedule(ring)
 
-    def gesture(self, i: int, kind: str, false_alarm: bool) -> None:
-        """The wearer's hand: an SOS hold, or a word of short presses (escort, cancel)."""
+    def gesture(self, i: int, kind: str, act: str, again_after_close_ms: int | None) -> None:
+        """The wearer's hand: an SOS hold, or a word (escort, cancel, duress) as this ring's firmware spells it.
+        What it means is the firmware's to say (``_on_record``): a press becomes a trace when the ring recognises it."""
         e = self.e
-        t = e.now
-        for down, up in presses(kind == SOS, t):
+        ring = self.rings[i]
+        for down, up in gesture(kind, ring.cfg, e.now):
             e.push(down, "button", (i, True))
             e.push(up, "button", (i, False))
-        if kind in (SOS, ESCORT):
-            x, y, _ = e.world.people.position(np.array([i]), t)
-            trace = AlarmTrace(
-                i, kind, t, x=float(x[0]), y=float(y[0]), false_alarm=false_alarm, sf=int(e.world.people.sf[i])
-            )
-            self.traces.append(trace)
-            self._open_trace[i] = trace
+        self._intent[i] = Intent(kind, act, e.now, again_after_close_ms)
+
+    def _recognised(self, ring: SimRing, value: str, t: float) -> None:
+        """The firmware recognised a gesture: a press (SOS, escort, duress) opens a trace; a cancel marks the alarm
+        it cancels. A gesture other than the one the wearer meant is recorded as what the ring made of it."""
+        i = ring.index
+        intent = self._intent.pop(i, None)
+        if intent is not None and intent.kind != value:
+            self.unexpected.append((i, intent.act, intent.kind, value))
+            intent = None
+        if value == CANCEL:
+            trace = self._open_trace.get(i)
+            if trace is not None and trace.cancel_pressed_ms is None:
+                trace.cancel_pressed_ms = t if intent is None else intent.t
+            return
+        if value not in (SOS, ESCORT, DURESS):
+            return
+        e = self.e
+        pressed = t if intent is None else intent.t
+        x, y, _ = e.world.people.position(np.array([i]), pressed)
+        trace = AlarmTrace(
+            i,
+            value,
+            pressed,
+            recognised_ms=t,
+            x=float(x[0]),
+            y=float(y[0]),
+            false_alarm=intent is not None and intent.act == FALSE_ALARM,
+            sf=int(e.world.people.sf[i]),
+            act=UNPLANNED + value if intent is None else intent.act,
+            again_after_close_ms=None if intent is None else intent.again_after_close_ms,
+        )
+        self.traces.append(trace)
+        self._open_trace[i] = trace
 
     def _on_record(self, ring: SimRing, rec: Record) -> None:
         kind, t = rec["kind"], float(rec["t_ms"])
+        if kind == "pattern":
+            self._recognised(ring, str(rec["value"]), t)
+            return
         trace = self._open_trace.get(ring.index)
-        if kind == "pattern" and rec["value"] in (SOS, ESCORT) and trace is not None:
-            if trace.recognised_ms is None:
-                trace.recognised_ms = t
-        elif kind == "uplink" and trace is not None and trace.recognised_ms is not None and not trace.counter:
+        if kind == "uplink" and trace is not None and not trace.counter:
             trace.counter = int(rec["value"])
             self._pid[ring.index] = uplink.pseudonym(ring.keys, trace.counter)
         elif kind == "radio":
             self._on_air(ring, rec, trace, t)
+        elif kind == "feedback" and trace is not None and rec["value"] in _SHOWN:
+            trace.shown.append(_SHOWN[rec["value"]])
         elif kind == "ack":
             name = _ACK_EVENTS.get(int(rec["value"]))
             if name is not None:
                 ring.inputs.append((int(t) - ring.boot_ms, name))
-        if kind == "ack" and trace is not None:
-            state = int(rec["value"])
-            app = ring.app
-            if state == ACK_HELP_ON_THE_WAY and trace.help_ring_ms is None:
-                trace.help_ring_ms = t
-            if (
-                state in (ACK_RECEIVED, ACK_HELP_ON_THE_WAY)
-                and trace.ack_ring_ms is None
-                and (app is not None and app.alarm is not None and app.alarm.counter == trace.counter)
-            ):
-                trace.ack_ring_ms = t
+            if trace is not None:
+                self._acked(ring, trace, int(rec["value"]), t)
+
+    def _acked(self, ring: SimRing, trace: AlarmTrace, state: int, t: float) -> None:
+        app = ring.app
+        # The ring listens for its newest press only: an ACK is this trace's when the alarm in flight is its counter.
+        ours = app is not None and app.alarm is not None and app.alarm.counter == trace.counter
+        if state == ACK_HELP_ON_THE_WAY and trace.help_ring_ms is None:
+            trace.help_ring_ms = t
+        if state in (ACK_RECEIVED, ACK_HELP_ON_THE_WAY) and trace.ack_ring_ms is None and ours:
+            trace.ack_ring_ms = t
+        if state == ACK_UNAVAILABLE and trace.unavailable_ring_ms is None and ours:
+            trace.unavailable_ring_ms = t
+        if state == ACK_CLOSED and trace.closed_ring_ms is None and ours:
+            trace.closed_ring_ms = t
 
     def _on_air(self, ring: SimRing, rec: Record, trace: AlarmTrace | None, t: float) -> None:
         e = self.e

@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from simulator import reach_report
 from simulator.summary import HOP_LABELS, HOPS
 
 
@@ -89,8 +90,8 @@ def markdown(s: dict[str, Any], plots: list[Path]) -> str:
     ]
     for k, v in al.items():
         lines.append(f"| {k.replace('_', ' ')} | {v} |")
+    lines += ["", *reach_report.markdown(s["reach"])]
     lines += [
-        "",
         f"## Heartbeats (idle rings, {lora_name})",
         "",
         f"{hb['sent']} sent, {hb['delivered']} delivered (ratio {hb['delivery_ratio']}); of "

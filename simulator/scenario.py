@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from basestation.dispatch.state import Timing
+
 LEIDEN_CENTRE = (52.1601, 4.4970)
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -84,12 +86,33 @@ class Burst:
 
 
 @dataclass(frozen=True, slots=True)
+class Acts:
+    """What wearers do besides one SOS or escort (docs/lifecycle.md). The shares are of the genuine (not false)
+    SOS alarms, and each alarm does at most one of these; delays are uniform between the two bounds."""
+
+    again_share: float = 0.0  # the wearer holds SOS again while help comes ...
+    again_after_min: tuple[float, float] = (2.0, 8.0)  # ... this long after the first press
+    again_after_close_share: float = 0.0  # the wearer holds SOS again after the alarm was resolved ...
+    again_after_close_min: tuple[float, float] = (1.0, 10.0)  # ... this long after the resolve
+    duress_share: float = 0.0  # an SOS, then the duress word (a cancel under coercion) ...
+    duress_after_s: tuple[float, float] = (10.0, 90.0)  # ... this long after the hold
+    late_cancel_share: float = 0.0  # an SOS, then the cancel word after dispatch's cancel window ...
+    late_cancel_after_s: tuple[float, float] = (180.0, 600.0)  # ... this long after the hold
+    escort_out_of_hours_per_hour: float = 0.0  # escorts asked for while no patrol responder is on shift
+
+    @property
+    def sos_shares(self) -> tuple[float, float, float, float]:
+        return (self.duress_share, self.late_cancel_share, self.again_share, self.again_after_close_share)
+
+
+@dataclass(frozen=True, slots=True)
 class Alarms:
     sos_per_hour: float
     escort_per_hour: float
     false_share: float
     cancel_after_s: tuple[float, float]
     bursts: tuple[Burst, ...]
+    acts: Acts = field(default_factory=Acts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,9 +419,42 @@ def _alarms(al: _Reader, duration_h: float) -> Alarms:
         false_share=al.number("false_share", 0.3, 0, 1),
         cancel_after_s=al.pair("cancel_after_s", [4.0, 60.0], 0, 3600),
         bursts=tuple(bursts),
+        acts=_acts(al),
     )
     al.done()
     return alarms
+
+
+def _ordered_pair(al: _Reader, key: str, default: tuple[float, float], lo: float, hi: float) -> tuple[float, float]:
+    a, b = al.pair(key, list(default), lo, hi)
+    if b < a:
+        raise al._fail(key, f"expected [low, high], got {[a, b]}")
+    return a, b
+
+
+def _acts(al: _Reader) -> Acts:
+    d = Acts()
+    acts = Acts(
+        again_share=al.number("again_share", d.again_share, 0, 1),
+        again_after_min=_ordered_pair(al, "again_after_min", d.again_after_min, 0.5, 600),
+        again_after_close_share=al.number("again_after_close_share", d.again_after_close_share, 0, 1),
+        again_after_close_min=_ordered_pair(al, "again_after_close_min", d.again_after_close_min, 0, 600),
+        duress_share=al.number("duress_share", d.duress_share, 0, 1),
+        duress_after_s=_ordered_pair(al, "duress_after_s", d.duress_after_s, 0, 3600),
+        late_cancel_share=al.number("late_cancel_share", d.late_cancel_share, 0, 1),
+        late_cancel_after_s=_ordered_pair(al, "late_cancel_after_s", d.late_cancel_after_s, 0, 3600),
+        escort_out_of_hours_per_hour=al.number("escort_out_of_hours_per_hour", 0.0, 0, 100_000),
+    )
+    if sum(acts.sos_shares) > 1 + 1e-9:
+        raise ScenarioError(
+            f"{al.source}: alarms: again_share, again_after_close_share, duress_share and late_cancel_share add up "
+            "to more than 1 (each genuine SOS does at most one of them)"
+        )
+    window_s = Timing().cancel_window_ms / 1000
+    if acts.late_cancel_after_s[0] <= window_s:
+        # A cancel inside the window stands the responders down: that is a false alarm (false_share), not this.
+        raise al._fail("late_cancel_after_s", f"must start after dispatch's cancel window of {window_s:.0f} s")
+    return acts
 
 
 def _responders(tables: list[_Reader]) -> tuple[ResponderSpec, ...]:

@@ -10,8 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from simulator.alarm_plan import ESCORT_OUT_OF_HOURS, planned_presses
 from simulator.bulk import DIST_BIN_M
 from simulator.engine import Engine
+from simulator.reach import Press, Verdict, judge
+from simulator.reach import summarise as reach_summary
 from simulator.trace import AlarmTrace
 
 BUDGET_MS = {"ble": 300.0, "lora": 600.0}
@@ -105,6 +108,29 @@ def latency(traces: list[AlarmTrace]) -> dict[str, Any]:
     return out
 
 
+def verdicts(engine: Engine) -> list[Verdict]:
+    """Each press judged against the incident log of the dispatch core the engine ran (simulator/reach.py)."""
+    timeout = engine.dispatch.state.policy.offer_timeout_ms
+    return [
+        judge(
+            Press(t.ring, t.ring + 1, t.counter, t.kind, t.act, t.pressed_ms, t.at_dispatch_ms, tuple(t.shown)),
+            engine.backend.logs,
+            timeout,
+            engine.end_ms,
+        )
+        for t in engine.traces
+    ]
+
+
+def reach(engine: Engine) -> dict[str, Any]:
+    out = reach_summary(verdicts(engine), engine.dispatch.state.policy.offer_timeout_ms, ESCORT_OUT_OF_HOURS)
+    out["planned"] = planned_presses(engine.world.alarms)
+    out["recognised_otherwise"] = [
+        {"ring": i, "act": act, "meant": meant, "recognised": got} for i, act, meant, got in engine.exact.unexpected
+    ]
+    return out
+
+
 def summarise(engine: Engine) -> dict[str, Any]:
     w, sc, c = engine.world, engine.sc, engine.counters
     b = engine.bulk.totals
@@ -169,7 +195,7 @@ def summarise(engine: Engine) -> dict[str, Any]:
         "alarms": {
             "planned": len(w.alarms),
             "pressed": len(traces),
-            "by_kind": {k: sum(1 for t in traces if t.kind == k) for k in ("sos", "escort")},
+            "by_kind": {k: sum(1 for t in traces if t.kind == k) for k in ("sos", "escort", "duress")},
             "false_alarms": sum(1 for t in traces if t.false_alarm),
             "incidents": c.incidents,
             "on_screen": sum(1 for t in traces if t.screen_ms is not None),
@@ -183,6 +209,7 @@ def summarise(engine: Engine) -> dict[str, Any]:
             "never_acked_first_radio": {r: sum(1 for t in never_acked if t.first_radio == r) for r in ("ble", "lora")},
             "operator_closed": c.operator_closed,
         },
+        "reach": reach(engine),
         "latency_ms": {**latency(traces), "lora_by_sf": lora_by_sf(traces, sc.rings.sf)},
         "exact_frames": dict(c.exact_frames),
         "gateway_copies": dict(c.gateway_copies),

@@ -1,4 +1,5 @@
-"""What the engine records about each alarm, hop by hop, for the reports (virtual ms from the scenario start)."""
+"""What the engine records about each press (SOS, escort, duress), hop by hop, for the reports (virtual ms from the
+scenario start)."""
 
 from dataclasses import dataclass, field
 
@@ -37,3 +38,11 @@ class AlarmTrace:
     cancelled_ms: float | None = None
     attempts: int = 0
     first_radio: str = ""
+    act: str = ""  # what the person did (simulator/alarm_plan.py ACTS)
+    at_dispatch_ms: float | None = None  # dispatch handled its first copy (None: no copy ever reached dispatch)
+    dispatch_outcome: str = ""  # ... and what the pipeline made of that copy
+    unavailable_ring_ms: float | None = None  # the ring verified "nobody can come"
+    closed_ring_ms: float | None = None  # ... "it is over"
+    cancel_pressed_ms: float | None = None  # the wearer started a cancel word of this alarm
+    shown: list[str] = field(default_factory=list)  # what the ring showed its wearer for this press, in order
+    again_after_close_ms: int | None = None  # the wearer will hold SOS again this long after the resolve

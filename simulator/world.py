@@ -12,20 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.acts import plan_acts
+from simulator.alarm_plan import ESCORT, SOS, AlarmPlan
 from simulator.radio import BoolArray, FloatArray, IntArray
 from simulator.scenario import Scenario
 from simulator.space import Projection
 
 H_MS = 3_600_000
-SOS, ESCORT = "sos", "escort"
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmPlan:
-    ring: int
-    at_ms: int  # when the wearer starts the gesture
-    kind: str  # sos | escort
-    cancel_at_ms: int | None  # a false alarm: when the wearer starts the cancel word
 
 
 @dataclass
@@ -164,7 +157,7 @@ def build(sc: Scenario) -> World:
         rng.integers(0, 8, size=n),
         *_radio_and_cell(sc, n),
     )
-    alarms = _alarms(sc, rng, people, proj)
+    alarms = plan_acts(sc, _alarms(sc, rng, people, proj), people.out_from, people.out_to)
     exact = list(range(n)) if sc.rings.exact == "all" else sorted({al.ring for al in alarms})
     return World(sc, proj, gws, people, alarms, exact)
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.world import ESCORT, H_MS, SOS, World
+from simulator.alarm_plan import ESCORT, SOS
+from simulator.world import H_MS, World
 
 BOOT_LEAD_S = 3.0  # a ring boots (and sends its boot heartbeat) this long before its wearer presses
 CANCEL_AFTER_S = 5.0  # a false alarm's cancel word starts this long after the hold began
