@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 WEB := basestation/dispatch/web
 WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all venv web native test soak lint format bench demo firmware clean
+.PHONY: all venv web native test soak mutate lint format bench demo firmware clean
 
 all: test
 
@@ -47,6 +47,22 @@ soak: $(STAMP) native
 	tests/dispatch/test_burst.py tests/dispatch/test_flood.py \
 	tests/protocol/test_codec_properties.py tests/dispatch/test_envelope.py tests/gateway/test_semtech.py \
 	tests/dispatch/test_mqtt_wire.py tests/dispatch/test_api_schemathesis.py tests/test_fuzz_targets.py
+
+# Mutation testing of incidents, assignment and lifecycle (docs/testing.md): about a minute, not part of `make test`.
+# mutmut runs in a fresh copy of the sources without mypyc's extensions: Python imports an extension in place of the
+# module's source, so the mutants would never run, and the tests refuse extensions older than their source.
+MUTATION := build/mutation
+
+mutate: $(STAMP)
+	rm -rf $(MUTATION) && mkdir -p $(MUTATION)
+	tar -cf - --exclude='*.so' --exclude=__pycache__ --exclude=node_modules \
+		basestation nightwatch protocol tests pyproject.toml uv.lock | tar -xf - -C $(MUTATION)
+	cd $(MUTATION) && $(CURDIR)/$(BIN)/mutmut run --max-children 2
+	cd $(MUTATION) && $(CURDIR)/$(BIN)/mutmut results
+	# The score per module; below 90 % killed fails.
+	cd $(MUTATION) && $(CURDIR)/$(BIN)/mutmut results --all true | awk '{ split($$1, p, "."); n[p[3]]++; \
+		k[p[3]] += ($$NF == "killed") } END { for (m in n) { printf "%-11s %3d of %3d killed, %5.1f %%\n", m, \
+		k[m], n[m], 100 * k[m] / n[m]; if (k[m] < 0.9 * n[m]) low = 1 } exit low }'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
