@@ -128,14 +128,12 @@ def test_an_unknown_distance_ranks_last(
         assert [r.id for _, r in out] == ["far", "unknown"]
 
 
-@pytest.mark.parametrize("half", ["responder_lon", "incident_lon"])
-def test_half_a_position_is_an_unknown_position(half: str) -> None:
+@pytest.mark.parametrize("missing", ["responder_lat", "responder_lon", "incident_lat", "incident_lon"])
+def test_half_a_position_is_an_unknown_position(missing: str) -> None:
     r = _r("anna", NEAR)
     inc = _inc()
-    if half == "responder_lon":
-        r.lon = None
-    else:
-        inc.lon = None
+    who, coordinate = missing.split("_")
+    setattr(r if who == "responder" else inc, coordinate, None)
     [(d, _)] = ranked(inc, [r], T0, Policy(), set())
     assert d == float("inf")
 

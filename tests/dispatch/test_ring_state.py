@@ -2,6 +2,8 @@
 state tells the wearer the truth, which copies are answered, when nobody can come, how an ACK is numbered and
 through which gateway it goes (docs/lifecycle.md)."""
 
+import logging
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -245,15 +247,21 @@ def test_each_ack_for_a_counter_takes_the_next_seq() -> None:
     assert recent.acks == 44
 
 
-def test_the_last_seq_is_used_and_then_no_more_acks_go_out() -> None:
+def test_the_last_seq_is_used_and_then_no_more_acks_go_out(caplog: pytest.LogCaptureFixture) -> None:
     st_, eff, recent = _state(), Effects(), _recent(acks=ACK_SEQ_MAX)
     assert queue_ack(st_, eff, DEVICE, 3, recent, ACK_RECEIVED, "gw-a", T0)
     assert _opened(eff.downlinks[0].payload, 3).seq == ACK_SEQ_MAX == 255
     # SPEC 6: seq never wraps. The ring's next press takes a new counter.
-    assert not queue_ack(st_, eff, DEVICE, 3, recent, ACK_CLOSED, "gw-a", T0 + 1)
-    assert st_.acks_withheld == 1
+    with caplog.at_level(logging.WARNING, logger="nightwatch.dispatch.lifecycle"):
+        assert not queue_ack(st_, eff, DEVICE, 3, recent, ACK_CLOSED, "gw-a", T0 + 1)
+        assert not queue_ack(st_, eff, DEVICE, 3, recent, ACK_CLOSED, "gw-a", T0 + 2)
+    assert st_.acks_withheld == 2  # each ACK not sent is counted
     assert len(eff.downlinks) == 1 and len(eff.durable) == 1
     assert (recent.acks, recent.ack_state, recent.acked_ms) == (256, ACK_RECEIVED, T0)
+    # The operators' log names the ring and the counter.
+    assert [r.getMessage() for r in caplog.records] == [
+        f"device {DEVICE} counter 3: all ACK numbers used; no more ACKs for it"
+    ] * 2
 
 
 @pytest.mark.parametrize(("eta", "sent"), [(0, 0), (12, 12), (255, 255), (256, 255), (10_000, 255), (-3, 0)])
@@ -261,6 +269,12 @@ def test_the_eta_sent_fits_its_byte(eta: int, sent: int) -> None:
     eff = Effects()
     queue_ack(_state(), eff, DEVICE, 3, _recent(), ACK_HELP_ON_THE_WAY, "gw-a", T0, eta_min=eta)
     assert _opened(eff.downlinks[0].payload, 3).eta_min == sent
+
+
+def test_an_ack_given_no_eta_carries_none() -> None:
+    eff = Effects()
+    queue_ack(_state(), eff, DEVICE, 3, _recent(), ACK_HELP_ON_THE_WAY, "gw-a", T0)
+    assert _opened(eff.downlinks[0].payload, 3).eta_min == ack.ETA_UNKNOWN == 0
 
 
 def test_keys_given_are_used_instead_of_the_resolvers() -> None:
