@@ -91,6 +91,12 @@ def run(
         d, met = r["press_to_screen"], r["budget_met"]
         verdict = "no alarm over this radio" if met is None else "met" if met else "MISSED"
         console.print(f"{name}: recognised SOS to screen p95 {d['p95']} ms (budget {r['budget_ms']:.0f}): {verdict}")
+    reach = s["reach"]
+    share = "-" if reach["share"] is None else f"{reach['share']:.1%}"
+    console.print(
+        f"presses that reached a person: {reach['reached']} of {reach['judged']} ({share}); "
+        f"{reach['cancelled_in_window']} cancelled in the window, {reach['never_heard']} never heard by dispatch"
+    )
     if s["attacker"] is not None:
         a = s["attacker"]
         console.print(

@@ -25,6 +25,7 @@ from simulator.alarm_plan import (
 )
 from simulator.gestures import gesture
 from simulator.lora_air import Tx
+from simulator.reach import SHOWN_AS
 from simulator.ring import Record, SimRing
 from simulator.trace import AlarmTrace
 from simulator.world import World
@@ -38,16 +39,6 @@ _ACK_EVENTS = {
     ACK_CANCELLED: "ack-cancelled",
     ACK_CLOSED: "ack-closed",
     ACK_UNAVAILABLE: "ack-unavailable",
-}
-# The ring's feedback patterns that tell the wearer where their alarm stands, by the name the report gives them.
-_SHOWN = {
-    "received": "received",
-    "help": "help",
-    "help_locator": "help",
-    "unavailable": "unavailable",
-    "closed": "closed",
-    "cancelled": "cancelled",
-    "not_reached": "not_reached",
 }
 UNPLANNED = "unplanned_"  # a gesture the ring recognised as other than the one the wearer meant
 
@@ -182,8 +173,8 @@ class ExactRings:
             self._pid[ring.index] = uplink.pseudonym(ring.keys, trace.counter)
         elif kind == "radio":
             self._on_air(ring, rec, trace, t)
-        elif kind == "feedback" and trace is not None and rec["value"] in _SHOWN:
-            trace.shown.append(_SHOWN[rec["value"]])
+        elif kind == "feedback" and trace is not None and rec["value"] in SHOWN_AS:
+            trace.shown.append(SHOWN_AS[rec["value"]])
         elif kind == "ack":
             name = _ACK_EVENTS.get(int(rec["value"]))
             if name is not None:

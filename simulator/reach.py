@@ -21,6 +21,16 @@ NEVER_HEARD, CANCELLED, UNJUDGED = "never_heard", "cancelled_in_window", "run_en
 ESCALATED_LEVEL = 2
 # What the wearer was shown, as the ring's feedback patterns name it.
 SHOWN = ("received", "help", "unavailable", "closed", "cancelled")
+# The ring's feedback patterns (firmware/feedback.py) that tell the wearer where their press stands, by those names.
+SHOWN_AS = {
+    "received": "received",
+    "help": "help",
+    "help_locator": "help",
+    "unavailable": "unavailable",
+    "closed": "closed",
+    "cancelled": "cancelled",
+    "not_reached": "not_reached",
+}
 
 
 @dataclass(frozen=True, slots=True)

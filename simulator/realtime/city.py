@@ -16,8 +16,17 @@ from typing import Any
 import numpy as np
 
 from protocol import uplink
-from protocol.constants import ACK_CANCELLED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED, ACK_STATE_NAMES
+from protocol.constants import (
+    ACK_CANCELLED,
+    ACK_CLOSED,
+    ACK_HELP_ON_THE_WAY,
+    ACK_RECEIVED,
+    ACK_STATE_NAMES,
+    ACK_UNAVAILABLE,
+)
+from simulator.alarm_plan import AGAIN_AFTER_CLOSE, AGAIN_WHILE_OPEN, CANCEL, SOS
 from simulator.exact_rings import ring_settings
+from simulator.reach import SHOWN_AS
 from simulator.realtime.air import Air
 from simulator.realtime.clock import WallClock
 from simulator.realtime.gateways import SimGateways
@@ -28,6 +37,8 @@ from simulator.ring import Record, SimRing
 from simulator.world import World
 
 Say = Callable[[str], None]
+CANCEL_WAIT_MS = 40_000.0  # the longest a responder waits for a wearer's cancel to reach dispatch
+AGAIN_AFTER_S = 0.5  # the wearer who holds SOS again does so this soon after "help on the way" or "it is over"
 
 
 class LiveCity:
@@ -59,6 +70,7 @@ class LiveCity:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.frames = {"ble": 0, "lora": 0}
         self.downlinks_on_air = 0
+        self.pending = 0  # second holds due but not pressed yet
         gateways.on_downlink = self._downlink
         responders.on_push = self.on_push
 
@@ -70,18 +82,35 @@ class LiveCity:
         self.where[index] = (float(x[0]), float(y[0]))
         return self.rings.add(index, index + 1, self.world.root_key(index), ring_settings(self.world, index))
 
-    def press(self, index: int, kind: str, false_alarm: bool = False) -> LiveTrace | None:
-        """The wearer starts ``kind`` (sos, escort, cancel) now; an alarm gets a trace."""
+    def press(
+        self, index: int, kind: str, false_alarm: bool = False, act: str = "", again: str = ""
+    ) -> LiveTrace | None:
+        """The wearer starts ``kind`` (sos, escort, duress, cancel) now; a press (all but a cancel) gets a trace.
+        ``again``: the wearer will hold SOS again once the ring says help is coming, or once the alarm is over."""
         self.rings.gesture(index, kind)
-        if kind == "cancel":
+        if kind == CANCEL:
             trace = self._open.get(index)
             if trace is not None:
                 trace.cancel_ms = self.clock.ms()
             return trace
-        trace = LiveTrace(index, index + 1, kind, self.clock.ms(), false_alarm)
+        trace = LiveTrace(index, index + 1, kind, self.clock.ms(), false_alarm, act or kind, again)
         self.traces.append(trace)
         self._open[index] = trace
         return trace
+
+    def _again(self, trace: LiveTrace, when: str) -> None:
+        """The wearer of ``trace`` holds SOS again, if that is what they were to do ``when``."""
+        if trace.again != when:
+            return
+        trace.again = ""
+        self.pending += 1
+
+        def hold() -> None:
+            self.pending -= 1
+            self.say(f"key ring {trace.device_id} held its button again: SOS ({when.replace('_', ' ')})")
+            self.press(trace.ring, SOS, act=when)
+
+        asyncio.get_running_loop().call_later(AGAIN_AFTER_S, hold)
 
     def _on_record(self, ring: SimRing, rec: Record) -> None:
         kind, t = rec["kind"], float(rec["t_ms"])
@@ -96,6 +125,10 @@ class LiveCity:
             self._on_air(ring, rec, t)
         elif kind == "ack":
             self._ack(ring, int(rec["value"]), t, trace)
+        elif kind == "feedback" and trace is not None and rec["value"] in SHOWN_AS:
+            trace.shown.append(SHOWN_AS[rec["value"]])
+            if SHOWN_AS[rec["value"]] == "help":
+                self._again(trace, AGAIN_WHILE_OPEN)
 
     def _on_air(self, ring: SimRing, rec: Record, t: float) -> None:
         frame, radio = bytes.fromhex(rec["frame"]), rec["radio"]
@@ -124,6 +157,10 @@ class LiveCity:
             trace.ack_ring_ms = t
         if state == ACK_CANCELLED and trace.cancelled_ms is None:
             trace.cancelled_ms = t
+        if state == ACK_UNAVAILABLE and trace.unavailable_ring_ms is None and ours:
+            trace.unavailable_ring_ms = t
+        if state == ACK_CLOSED and trace.closed_ring_ms is None and ours:
+            trace.closed_ring_ms = t
         name = ACK_STATE_NAMES.get(state, str(state)).replace("_", " ")
         self.say(f"key ring {trace.device_id} ({trace.kind}): vibrates and blinks '{name}'")
 
@@ -206,7 +243,15 @@ class LiveCity:
         else:
             self.say(f"responder {rid} accepted incident {incident_id} on their phone")
             await asyncio.sleep(self.on_scene_s)
-            await self.responders.resolve(incident_id, rid)
+            if trace is not None and trace.cancel_due_ms is not None:
+                # The responder is still there when the wearer cancels (a late cancel keeps the incident open:
+                # responders go and look); they resolve once it reached dispatch, or find the incident cancelled.
+                give_up = trace.cancel_due_ms + CANCEL_WAIT_MS
+                while trace.cancelled_ms is None and self.clock.ms() < give_up:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(self.on_scene_s)
+            if await self.responders.resolve(incident_id, rid) and trace is not None:
+                self._again(trace, AGAIN_AFTER_CLOSE)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

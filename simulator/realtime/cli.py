@@ -52,6 +52,12 @@ def run_realtime(
         console.print(
             f"{name}: recognised SOS to screen p95 {d['p95']} ms (budget {lat[radio]['budget_ms']:.0f}): {verdict}"
         )
+    reach = s["reach"]
+    share = "-" if reach["share"] is None else f"{reach['share']:.1%}"
+    console.print(
+        f"presses that reached a person: {reach['reached']} of {reach['judged']} ({share}); "
+        f"{reach['cancelled_in_window']} cancelled in the window, {reach['never_heard']} never heard by dispatch"
+    )
     bare = s["bare_broker_hop_ms"]
     console.print(
         f"bare broker hop p50 {bare['p50']} ms; broker to screen p50 {r['broker_to_screen_p50_x_bare']}x, "

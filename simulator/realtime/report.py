@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from simulator import reach_report
 from simulator.realtime.summary import HOP_LABELS, HOPS
 from simulator.report import hop_rows
 
@@ -76,6 +77,8 @@ def markdown(s: dict[str, Any], plots: list[Path]) -> str:
         "|---|---|",
     ]
     lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in al.items()]
+    if "reach" in s:
+        lines += ["", *reach_report.markdown(s["reach"])]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
 

@@ -10,7 +10,9 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -41,6 +43,28 @@ class Responders:
             (await self.http.put(f"/api/v1/responders/{rid}", json=body, headers=op)).raise_for_status()
             duty = {"on_duty": True, "lat": lat, "lon": lon}
             (await self.http.put("/api/v1/me/duty", json=duty, headers=self._auth(rid))).raise_for_status()
+
+    async def off_shift(self, people: list[tuple[str, str, str, list[str], float, float]], timezone: str) -> None:
+        """The operators mark the night patrol's shift as over: each responder with the ``patrol`` skill gets a shift
+        that leaves out the next ten minutes of the service's wall clock, so dispatch finds nobody for an escort."""
+        now = datetime.now(ZoneInfo(timezone)).replace(second=0, microsecond=0)
+        shift = f"{now + timedelta(minutes=10):%H:%M}-{now:%H:%M}"
+        op = self._auth("operator")
+        for rid, name, lang, skills, _lat, _lon in people:
+            if "patrol" in skills:
+                body = {"name": name, "language": lang, "skills": skills, "shift": shift}
+                (await self.http.put(f"/api/v1/responders/{rid}", json=body, headers=op)).raise_for_status()
+
+    async def incident_logs(self, device_ids: set[int]) -> dict[str, list[dict[str, Any]]]:
+        """Each incident of ``device_ids`` and its log, as dispatch committed it (the operators' view)."""
+        op = self._auth("operator")
+        listed = (await self.http.get("/api/v1/incidents", headers=op)).json()
+        out = {}
+        for doc in listed:
+            if int(doc["device_id"]) in device_ids:
+                view = (await self.http.get(f"/api/v1/incidents/{doc['id']}", headers=op)).json()
+                out[str(doc["id"])] = list(view.get("events", []))
+        return out
 
     async def provision(self, devices: list[tuple[int, bytes]]) -> None:
         prov = {"Authorization": f"Bearer {self.tokens.provisioner}"}

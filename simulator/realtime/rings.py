@@ -2,15 +2,15 @@
 by asyncio timers at the instants its power policy asks for, by the wearer's button and by ACKs on air.
 
 What a ring does is reported through its board's recorder (``on_record``): frames on air, patterns recognised,
-ACKs verified. The wearer's hand is a timeline of button edges, as in the virtual-time engine: an SOS is held
-2.6 s, a word (escort, cancel) is three short presses.
+ACKs verified. The wearer's hand is a timeline of button edges, as in the virtual-time engine (simulator/gestures.py):
+an SOS is held 2.6 s, a word (escort, cancel, duress) is the ring's own word of short and long presses.
 """
 
 import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from simulator.gestures import CLICK_GAP_MS, CLICK_MS, SOS_HOLD_MS
+from simulator.gestures import gesture
 from simulator.realtime.clock import WallClock
 from simulator.ring import Record, SimRing
 
@@ -63,13 +63,8 @@ class LiveRings:
         self._schedule(ring)
 
     def gesture(self, index: int, kind: str) -> None:
-        """The wearer starts ``kind`` now: ``sos`` (a hold), ``escort`` or ``cancel`` (a word of three presses)."""
-        if kind == "sos":
-            presses = [(0, SOS_HOLD_MS)]
-        else:
-            step = CLICK_MS + CLICK_GAP_MS
-            presses = [(k * step, k * step + CLICK_MS) for k in range(3)]
-        for down, up in presses:
+        """The wearer starts ``kind`` now: ``sos`` (a hold), or the ring's word for escort, cancel or duress."""
+        for down, up in gesture(kind, self.rings[index].cfg, 0.0):
             self._loop.call_later(down / 1000, self._button, index, True)
             self._loop.call_later(up / 1000, self._button, index, False)
 

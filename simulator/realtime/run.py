@@ -18,16 +18,25 @@ from typing import Any
 import httpx
 import numpy as np
 
+from simulator.alarm_plan import CANCEL, DURESS, DURESS_WORD, ESCORT_OUT_OF_HOURS, FALSE_ALARM
 from simulator.ble_reach import Reach, reliable_range_m
 from simulator.gestures import SOS_HOLD_MS
 from simulator.realtime import plots, report
-from simulator.realtime.city import LiveCity
+from simulator.realtime.city import AGAIN_AFTER_S, LiveCity
 from simulator.realtime.clock import WallClock
 from simulator.realtime.gateways import SimGateways
-from simulator.realtime.load import BOOT_LEAD_S, plan
+from simulator.realtime.load import (
+    BOOT_LEAD_S,
+    CANCEL_WINDOW_S,
+    LATE_CANCEL_AFTER_S,
+    OFF_SHIFT_GAP_S,
+    Press,
+    plan,
+)
 from simulator.realtime.observer import Observer
+from simulator.realtime.reached import planned, reach
 from simulator.realtime.responders import Responders
-from simulator.realtime.services import Tokens, services
+from simulator.realtime.services import Rules, Tokens, services
 from simulator.realtime.summary import ble_coverage, summarise
 from simulator.realtime.trace import LiveTrace
 from simulator.scenario import RadioSettings, Scenario
@@ -35,7 +44,8 @@ from simulator.world import World, build
 
 Progress = Callable[[float, dict[str, int]], None]  # (seconds into the run, live counters)
 PROBES_PER_S = 5.0
-SETTLE_S = 10.0  # after the last press, at most this long (plus the hold and the accept) for the ACKs
+# After the last press and its follow-ups, at most this long for the ACKs: a ring's LoRa may wait out its duty cycle.
+SETTLE_S = 30.0
 
 
 @dataclass
@@ -43,7 +53,9 @@ class Options:
     rate: float = 2.0  # alarms a second
     seconds: float = 20.0
     accept_s: float = 1.0  # a responder's time to accept, scripted short: a real night's 15-60 s would only wait
-    on_scene_s: float = 2.0  # then they resolve it, and are free for the next offer
+    # Then they resolve it, and are free for the next offer: long enough for a wearer who holds SOS again once help
+    # is on its way (2.6 s) to press while the incident is still open.
+    on_scene_s: float = 5.0
     broker: str = "mosquitto"  # or "amqtt"; or "external", listening on mqtt_port
     mqtt_port: int = 0
     mqtt_protocol: int = 5  # of an external broker
@@ -55,6 +67,7 @@ class Result:
     traces: list[LiveTrace]
     summary: dict[str, Any]
     files: list[Path] = field(default_factory=list)
+    incident_log: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # as the service committed it
 
 
 def staff(world: World, opts: Options) -> list[tuple[str, str, str, list[str], float, float]]:
@@ -82,7 +95,15 @@ async def run_async(sc: Scenario, opts: Options, out: Path | None = None, progre
     with tempfile.TemporaryDirectory(prefix="nightwatch-rt-") as tmp:
         work = Path(tmp)
         async with (
-            services(work, tokens, opts.broker, opts.dispatch, opts.mqtt_port, mqtt_protocol=opts.mqtt_protocol) as ep,
+            services(
+                work,
+                tokens,
+                opts.broker,
+                opts.dispatch,
+                opts.mqtt_port,
+                mqtt_protocol=opts.mqtt_protocol,
+                rules=Rules(sc.timezone, CANCEL_WINDOW_S),
+            ) as ep,
             httpx.AsyncClient(base_url=ep.http_base, timeout=10) as http,
         ):
             resp = Responders(clock, http, tokens)
@@ -95,7 +116,9 @@ async def run_async(sc: Scenario, opts: Options, out: Path | None = None, progre
                 await obs.start()
                 await resp.listen(["operator", *(p[0] for p in people)])
                 try:
-                    await _drive(city, obs, presses, clock, opts, progress)
+                    await _drive(city, obs, presses, clock, opts, progress, people)
+                    logs = await resp.incident_logs({p.ring + 1 for p in presses})
+                    end_ms = clock.ms()
                 finally:
                     await city.close()
                     await resp.close()
@@ -113,13 +136,14 @@ async def run_async(sc: Scenario, opts: Options, out: Path | None = None, progre
         "downlinks_on_air": city.downlinks_on_air,
     }
     summary = summarise(city.traces, obs.probe_ms(), meta)
+    summary["reach"] = reach(city.traces, logs, clock, end_ms, planned(presses))
     summary["ble_coverage"] = ble_coverage(city.traces, _nearest_scanner(world, city.where), _reach(sc.radio))
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         pngs = plots.all_plots(city.traces, obs.probe_ms(), summary, out)
         files = [*pngs, *report.write(summary, pngs, out)]
-    return Result(city.traces, summary, files)
+    return Result(city.traces, summary, files, logs)
 
 
 def _nearest_scanner(world: World, where: dict[int, tuple[float, float]]) -> dict[int, float]:
@@ -136,19 +160,46 @@ def _reach(radio: RadioSettings) -> Callable[[float], Reach]:
 
 
 async def _drive(
-    city: LiveCity, obs: Observer, presses: list[Any], clock: WallClock, opts: Options, progress: Progress | None
+    city: LiveCity,
+    obs: Observer,
+    presses: list[Press],
+    clock: WallClock,
+    opts: Options,
+    progress: Progress | None,
+    people: list[tuple[str, str, str, list[str], float, float]],
 ) -> None:
-    """Boot, press and probe on schedule, until every alarm settled or the deadline."""
+    """Boot, press and probe on schedule, until every press settled or the deadline."""
     loop = asyncio.get_running_loop()
     t0 = clock.ms() / 1000
+    due: list[int] = [0]  # gestures scheduled and not yet made
+
+    def at(t_s: float, fn: Callable[..., Any], *args: Any) -> None:
+        due[0] += 1
+
+        def fire() -> None:
+            due[0] -= 1
+            fn(*args)
+
+        loop.call_at(clock.loop_time((t0 + t_s) * 1000), fire)
+
     for p in presses:
         city.add_ring(p.ring, p.t_virtual_ms)
         loop.call_at(clock.loop_time((t0 + p.at_s - BOOT_LEAD_S) * 1000), city.rings.boot, p.ring)
-        loop.call_at(clock.loop_time((t0 + p.at_s) * 1000), _press, city, p.ring, p.kind, p.cancel_at_s)
+        at(p.at_s, _press, city, p, t0)
         if p.cancel_at_s is not None:
-            loop.call_at(clock.loop_time((t0 + p.cancel_at_s) * 1000), city.press, p.ring, "cancel")
+            at(p.cancel_at_s, city.press, p.ring, CANCEL)
+        if p.duress_at_s is not None:
+            at(p.duress_at_s, city.press, p.ring, DURESS, False, DURESS_WORD)
+    out_of_hours = [p.at_s for p in presses if p.act == ESCORT_OUT_OF_HOURS]
+    if out_of_hours:
+        off = asyncio.ensure_future(_off_shift(city, people, min(out_of_hours) - OFF_SHIFT_GAP_S / 2 + t0, clock))
     last = presses[-1].at_s
-    deadline = t0 + last + SOS_HOLD_MS / 1000 + opts.accept_s + SETTLE_S
+    # The latest follow-up: a second hold after "help on the way" and after the resolve, or a late cancel.
+    follow = max(
+        LATE_CANCEL_AFTER_S + opts.on_scene_s,
+        2 * (SOS_HOLD_MS / 1000 + opts.accept_s) + opts.on_scene_s + 2 * AGAIN_AFTER_S,
+    )
+    deadline = t0 + last + follow + SETTLE_S
     next_probe = t0
     while True:
         now = clock.ms() / 1000
@@ -157,17 +208,27 @@ async def _drive(
             next_probe += 1 / PROBES_PER_S
         if progress is not None:
             progress(now - t0, city.live())
-        settled = len(city.traces) == len(presses) and all(
-            t.help_ring_ms is not None or t.cancelled_ms is not None for t in city.traces
-        )
+        settled = not due[0] and not city.pending and all(t.settled and not t.again for t in city.traces)
         if settled or now > deadline:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # the streams' last events (a resolve, a cancel) arrive before the report
+    if out_of_hours:
+        await off
 
 
-def _press(city: LiveCity, ring: int, kind: str, cancel_at: float | None) -> None:
-    city.press(ring, kind, false_alarm=cancel_at is not None)
+async def _off_shift(
+    city: LiveCity, people: list[tuple[str, str, str, list[str], float, float]], at_s: float, clock: WallClock
+) -> None:
+    await asyncio.sleep(max(0.0, at_s - clock.ms() / 1000))
+    await city.responders.off_shift(people, city.world.scenario.timezone)
+    city.say("the night patrol's shift is over: escorts from now on find nobody")
+
+
+def _press(city: LiveCity, p: Press, t0: float) -> None:
+    trace = city.press(p.ring, p.kind, p.cancel_at_s is not None and p.act == FALSE_ALARM, p.act, p.again)
+    if trace is not None and p.cancel_at_s is not None:
+        trace.cancel_due_ms = (t0 + p.cancel_at_s) * 1000
 
 
 def _achieved(traces: list[LiveTrace]) -> float | None:

@@ -98,6 +98,24 @@ async def mosquitto(workdir: Path, port: int) -> AsyncIterator[None]:
         await asyncio.to_thread(proc.wait, 10)
 
 
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Dispatch settings a run sets: the shifts' zone, and the cancel window, shortened when a real-time run scripts
+    its people's acts in seconds (a late cancel would otherwise wait two minutes of wall clock)."""
+
+    timezone: str = "Europe/Amsterdam"
+    cancel_window_s: float | None = None
+
+    def settings(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"timezone": self.timezone}
+        if self.cancel_window_s is not None:
+            out["cancel_window_s"] = self.cancel_window_s
+        return out
+
+    def environ(self) -> dict[str, str]:
+        return {f"NIGHTWATCH_DISPATCH_{k.upper()}": str(v) for k, v in self.settings().items()}
+
+
 @contextlib.asynccontextmanager
 async def amqtt(port: int) -> AsyncIterator[None]:
     from nightwatch.demo.broker import EmbeddedBroker
@@ -126,7 +144,7 @@ async def _healthy(base: str, alive: Any, timeout: float = 60.0) -> None:
 
 @contextlib.asynccontextmanager
 async def dispatch_process(
-    workdir: Path, mqtt_port: int, protocol: int, http_port: int, tokens: Tokens
+    workdir: Path, mqtt_port: int, protocol: int, http_port: int, tokens: Tokens, rules: Rules | None = None
 ) -> AsyncIterator[None]:
     """``nightwatch dispatch`` in its own process: the real MqttLink, API and live stream on a SQLite file."""
     args = [
@@ -143,7 +161,8 @@ async def dispatch_process(
         *[a for tok, role in tokens.table().items() for a in ("--token", f"{tok}={role}")],
     ]
     log = (workdir / "dispatch.log").open("ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, **(rules or Rules()).environ()}
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         await _healthy(f"http://127.0.0.1:{http_port}", lambda: proc.poll() is None)
         yield
@@ -173,7 +192,13 @@ def _embedded_server() -> Any:
 
 @contextlib.asynccontextmanager
 async def dispatch_in_process(
-    workdir: Path, mqtt_port: int, protocol: int, http_port: int, tokens: Tokens, offer_timeout_s: float = 30.0
+    workdir: Path,
+    mqtt_port: int,
+    protocol: int,
+    http_port: int,
+    tokens: Tokens,
+    rules: Rules | None = None,
+    offer_timeout_s: float = 30.0,
 ) -> AsyncIterator[None]:
     """The same service in this process (its public create_app under uvicorn), for the demo."""
     import uvicorn
@@ -190,6 +215,7 @@ async def dispatch_in_process(
         http_port=http_port,
         tokens=tokens.table(),
         offer_timeout_s=offer_timeout_s,
+        **(rules or Rules()).settings(),
     )
     dispatcher = Dispatcher(settings)
     app = create_app(dispatcher, MqttLink(settings, dispatcher))
@@ -217,6 +243,7 @@ async def services(
     mqtt_port: int = 0,
     http_port: int = 0,
     mqtt_protocol: int = 5,
+    rules: Rules | None = None,
 ) -> AsyncIterator[Endpoints]:
     """A broker (``mosquitto``, or ``amqtt`` in process; Mosquitto falls back to amqtt when not installed; or
     ``external``: one already listening on ``mqtt_port`` and speaking ``mqtt_protocol``) and the dispatch service
@@ -233,5 +260,5 @@ async def services(
         elif broker == "amqtt":
             await stack.enter_async_context(amqtt(mqtt_port))
         start = dispatch_process if dispatch == "process" else dispatch_in_process
-        await stack.enter_async_context(start(workdir, mqtt_port, protocol, http_port, tokens))
+        await stack.enter_async_context(start(workdir, mqtt_port, protocol, http_port, tokens, rules))
         yield Endpoints("127.0.0.1", mqtt_port, protocol, f"http://127.0.0.1:{http_port}", tokens, broker)

@@ -122,7 +122,7 @@ def summarise(traces: list[LiveTrace], probe_ms: list[float], meta: dict[str, An
         "mode": "realtime",
         "alarms": {
             "pressed": len(traces),
-            "by_kind": {k: sum(1 for t in traces if t.kind == k) for k in ("sos", "escort")},
+            "by_kind": {k: sum(1 for t in traces if t.kind == k) for k in ("sos", "escort", "duress")},
             "false_alarms": sum(1 for t in traces if t.false_alarm),
             "recognised": sum(1 for t in traces if t.recognised_ms is not None),
             "incidents": sum(1 for t in traces if t.dispatch_ms is not None),

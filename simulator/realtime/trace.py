@@ -17,9 +17,12 @@ class RadioHops:
 class LiveTrace:
     ring: int
     device_id: int
-    kind: str  # sos | escort
+    kind: str  # sos | escort | duress
     pressed_ms: float
     false_alarm: bool = False
+    act: str = ""  # what the person did (simulator/alarm_plan.py ACTS)
+    again: str = ""  # a second hold still to come: AGAIN_WHILE_OPEN or AGAIN_AFTER_CLOSE
+    cancel_due_ms: float | None = None  # the wearer will cancel at this time: the responder stays until dispatch has it
     recognised_ms: float | None = None
     counter: int = 0
     radios: dict[str, RadioHops] = field(default_factory=lambda: {"ble": RadioHops(), "lora": RadioHops()})
@@ -35,7 +38,17 @@ class LiveTrace:
     help_ring_ms: float | None = None  # ... "help on the way"
     cancel_ms: float | None = None  # the wearer started the cancel word
     cancelled_ms: float | None = None  # the ring verified "cancelled"
+    unavailable_ring_ms: float | None = None  # ... "nobody can come"
+    closed_ring_ms: float | None = None  # ... "it is over"
+    shown: list[str] = field(default_factory=list)  # what the ring showed its wearer for this press, in order
     states: list[str] = field(default_factory=list)  # incident states as the operators saw them
+
+    @property
+    def settled(self) -> bool:
+        """The ring has told its wearer where the press stands: help, nobody, over, or the cancel heard."""
+        ends = (self.help_ring_ms, self.unavailable_ring_ms, self.closed_ring_ms, self.cancelled_ms)
+        cancel_answered = self.cancel_ms is None or self.cancelled_ms is not None
+        return any(t is not None for t in ends) and cancel_answered
 
     @property
     def incident_id(self) -> str:
