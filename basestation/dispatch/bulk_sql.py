@@ -19,7 +19,7 @@ from basestation.dispatch.incidents import Event
 
 MAX_VARIABLES = 32_766  # SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
-FRAME_COLUMNS = ("device_id", "counter", "event", "rx_ms", "incident_id", "frame", "first_rx_ms")
+FRAME_COLUMNS = ("device_id", "counter", "event", "rx_ms", "incident_id", "frame", "press_rx_ms")
 DEVICE_COLUMNS = ("device_id", "highest", "bitmap", "last_seen_ms", "battery", "heartbeat_min")
 
 
@@ -36,7 +36,7 @@ def insert_frames(rows: int) -> str:
         "ON CONFLICT (device_id, counter) DO UPDATE SET "
         "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
         "frame = coalesce(excluded.frame, frames.frame), "
-        "first_rx_ms = coalesce(frames.first_rx_ms, excluded.first_rx_ms)"
+        "press_rx_ms = coalesce(frames.press_rx_ms, excluded.press_rx_ms)"
     )
 
 

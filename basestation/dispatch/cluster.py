@@ -123,6 +123,8 @@ class Cluster:
                     recent = st.recent.get((ctx.device_id, ctx.counter)) or Recent(
                         EVENT_NAMES[up.event], inc_id, ctx.now_ms, {}, ctx.reception.frame
                     )
+                    if not recent.press_rx_ms:
+                        recent.age, recent.press_rx_ms = up.age, ctx.reception.rx_time_ms - up.age * 1000
                     recent.incident_id = inc_id
                     st.remember((ctx.device_id, ctx.counter), recent, ctx.now_ms)
                     ctx.outcome, ctx.copy_of = Outcome.DUPLICATE, recent

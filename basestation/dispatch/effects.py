@@ -31,8 +31,8 @@ class FrameSeen(msgspec.Struct, frozen=True, gc=False):
     event: str
     rx_ms: int
     incident_id: str | None
-    frame: bytes | None = None  # kept only for incidents: it routes the "help on the way" ACK after a restart
-    first_rx_ms: int | None = None  # the gateway's time of the first copy (SPEC 10a)
+    frame: bytes | None = None  # kept for incidents and cancels: their copies are answered after a restart
+    press_rx_ms: int | None = None  # when it was pressed, by the first copy's gateway clock (SPEC 10a)
 
 
 class AckSent(msgspec.Struct, frozen=True, gc=False):

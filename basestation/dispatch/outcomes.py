@@ -12,4 +12,4 @@ class Outcome(StrEnum):
     MALFORMED_ENVELOPE = "malformed_envelope"
     MALFORMED_FRAME = "malformed_frame"  # wrong length or version
     INVALID_BODY = "invalid_body"  # the MIC held but a field is out of range: a firmware fault, logged loudly
-    RATE_LIMITED = "rate_limited"  # supervision traffic over a device's budget; alarms are never limited
+    RATE_LIMITED = "rate_limited"  # over a device's budget: supervision dropped; alarms folded, counted, answered

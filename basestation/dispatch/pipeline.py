@@ -42,7 +42,6 @@ from protocol.constants import (
     REASON_MIC,
     REASON_UNKNOWN_DEVICE,
     REASON_VERSION,
-    UPLINK_MIC_OFFSET,
 )
 from protocol.errors import FrameError
 from protocol.keys import DeviceKeys
@@ -57,9 +56,7 @@ LOW_BATTERY_PCT = 15
 ESCALATED = 2  # Incident.escalation: operators and the monitoring centre's webhook
 UNRESOLVABLE_MAX = 100_000
 SAME_TRANSMISSION_MS = 5000  # copies of one transmission reach every gateway within this, spools excepted
-# Distinct retries of one frame remembered: as many as it can have ACK numbers (SPEC 6), four hours of an alarm
-# retried once a minute. Past that a recording could be answered again, within the device's budget.
-RETRIES_KEPT = 256
+AGE_SATURATED = 0xFFFF  # an uplink's age field at its top: older than it can say (SPEC 4.1)
 
 
 class Context:
@@ -198,7 +195,6 @@ class UplinkPipeline:
             rec = ctx.reception
             assert rec is not None
             fresh = Recent("", None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
-            fresh.first_rx_ms = rec.rx_time_ms
             self.state.remember((ctx.device_id, ctx.counter), fresh, ctx.now_ms)
             return
         known = self.state.recent.get((ctx.device_id, ctx.counter))
@@ -223,6 +219,7 @@ class UplinkPipeline:
         recent = self.state.recent.get((ctx.device_id, ctx.counter))
         if recent is not None:
             recent.event = EVENT_NAMES[up.event]
+            recent.age, recent.press_rx_ms = up.age, ctx.reception.rx_time_ms - up.age * 1000
         self._device_seen(ctx)
 
     def rate_limit(self, ctx: Context) -> None:
@@ -236,7 +233,7 @@ class UplinkPipeline:
         recent = self.state.recent.get((ctx.device_id, ctx.counter))
         if recent is None:
             recent = Recent(EVENT_NAMES[up.event], None, ctx.now_ms, {rec.gateway_id: (rec.radio, rec.rssi)}, rec.frame)
-            recent.first_rx_ms = rec.rx_time_ms
+            recent.age, recent.press_rx_ms = up.age, rec.rx_time_ms - up.age * 1000
             self.state.remember((ctx.device_id, ctx.counter), recent, ctx.now_ms)
         if up.event in (EVENT_SOS, EVENT_ESCORT):
             self._alarm(ctx, recent)
@@ -246,10 +243,13 @@ class UplinkPipeline:
             self._cancel(ctx, recent, forced=True)
         else:
             self._supervision(ctx)
-        frame = rec.frame if recent.incident_id else None
+        # The bytes are kept for what a restart must still answer: an incident's frames (they route its ACKs) and
+        # cancels (retried until answered). Other frames' copies after a restart cannot be told from recordings,
+        # so they are not answered (docs/lifecycle.md, "Restarts").
+        frame = rec.frame if recent.incident_id or up.event in (EVENT_CANCEL, EVENT_DURESS) else None
         ctx.effects.durable.append(
             FrameSeen(
-                ctx.device_id, ctx.counter, recent.event, ctx.now_ms, recent.incident_id, frame, recent.first_rx_ms
+                ctx.device_id, ctx.counter, recent.event, ctx.now_ms, recent.incident_id, frame, recent.press_rx_ms
             )
         )
 
@@ -425,17 +425,9 @@ class UplinkPipeline:
         rec, st = ctx.reception, self.state
         assert rec is not None
         inc = st.incidents.get(recent.incident_id) if recent.incident_id else None
-        # The same bytes heard long after the first copy, by the gateways' own clocks, are not the same
-        # transmission: a recording played back elsewhere would drag the location to the attacker, and answering
-        # it would spend airtime and ACK numbers. A genuine retry differs in its ``age`` byte, so it has other
-        # bytes and still counts.
-        if rec.frame == recent.frame:
-            first_rx = recent.first_rx_ms
-        elif len(recent.retries) < RETRIES_KEPT:
-            first_rx = recent.retries.setdefault(rec.frame[UPLINK_MIC_OFFSET:], rec.rx_time_ms)
-        else:
-            first_rx = recent.retries.get(rec.frame[UPLINK_MIC_OFFSET:], rec.rx_time_ms)
-        if abs(rec.rx_time_ms - first_rx) > SAME_TRANSMISSION_MS:
+        # A recording played back elsewhere would drag the location to the attacker, and answering it would spend
+        # airtime and ACK numbers: it counts as a copy, and nothing more.
+        if self._recorded(ctx, recent):
             return
         best = recent.heard.get(rec.gateway_id)
         if best is None or (rec.rssi is not None and (best[1] is None or rec.rssi > best[1])):
@@ -443,8 +435,8 @@ class UplinkPipeline:
         if inc is not None and self._reception(ctx, inc, recent):
             ctx.effects.snapshot(inc)
         # A retry means the ring did not hear our ACK: answer again, with the state as it is now. Copies of one
-        # retry heard by several gateways within REACK_MS get one answer between them.
-        # An alarm's copies are always answered (docs/lifecycle.md); other frames only if they asked for an ACK.
+        # retry heard by several gateways within REACK_MS get one answer between them. An alarm's copies are
+        # always answered (docs/lifecycle.md); other frames only if they asked for an ACK.
         owed = inc is not None or recent.ack_state is not None
         if not owed or rec.radio != "lora" or ctx.now_ms - recent.acked_ms < REACK_MS:
             return
@@ -453,6 +445,24 @@ class UplinkPipeline:
             self._ack(ctx, recent, state, inc)
         elif state is not None:
             st.acks_withheld += 1
+
+    def _recorded(self, ctx: Context, recent: Recent) -> bool:
+        """Whether a copy was recorded and played back: its ``age`` puts the press later (or earlier) than the first
+        copy's did, by the gateways' clocks. A retry or another gateway's copy puts it at the same moment, a
+        restart in between or not; a recording played back D seconds later puts it D seconds late (SPEC 10a)."""
+        rec = ctx.reception
+        assert rec is not None
+        if rec.frame == recent.frame and recent.age >= 0:
+            age = recent.age  # the same bytes: the same age, nothing to decrypt (two of every three uplinks)
+        else:
+            keys = ctx.keys or self.state.resolver.keys(ctx.device_id)
+            try:
+                age = uplink.open_verified(keys, rec.frame, ctx.counter).age
+            except FrameError:
+                return True
+        if age >= AGE_SATURATED or not recent.press_rx_ms:
+            return age < AGE_SATURATED  # an age at the top tells nothing; an unknown press time, nothing either
+        return abs(rec.rx_time_ms - age * 1000 - recent.press_rx_ms) > SAME_TRANSMISSION_MS
 
     def _reception(self, ctx: Context, inc: Incident, recent: Recent) -> bool:
         """Store where this copy was heard and re-locate; True when the estimate moved."""

@@ -27,9 +27,9 @@ frames = Table(
     Column("event", String(16), nullable=False),
     Column("rx_ms", BigInteger, nullable=False),
     Column("incident_id", String(40), nullable=True),
-    Column("frame", LargeBinary, nullable=True),  # kept for incidents only: routes the ACK after a restart
+    Column("frame", LargeBinary, nullable=True),  # kept for incidents and cancels: answered after a restart
     Column("acks", Integer, nullable=False, server_default="0"),  # ACKs sent for it: the next seq (SPEC 6)
-    Column("first_rx_ms", BigInteger, nullable=True),  # gateway time of its first copy (SPEC 10a)
+    Column("press_rx_ms", BigInteger, nullable=True),  # the press, by the first copy's gateway clock (SPEC 10a)
 )
 Index("frames_rx", frames.c.rx_ms)
 

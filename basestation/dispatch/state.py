@@ -37,11 +37,11 @@ class Recent(msgspec.Struct, gc=False):
     frame: bytes = b""
     ack_state: int | None = None  # the last ACK state sent (or owed) for this frame, sent again on a retry
     acked_ms: int = 0
-    first_rx_ms: int = 0  # gateway clock of the first copy
+    # When it was pressed, by the gateway clock: the first copy's receive time less its ``age``. A copy that puts
+    # the press later than this was recorded and played back (SPEC 10a); a retry puts it at the same moment.
+    press_rx_ms: int = 0
+    age: int = -1  # the first copy's age field, in s; -1 until decrypted (after a restart, until a copy needs it)
     acks: int = 0  # ACKs sent for this counter: the next one's seq (SPEC 6: never repeated, kept durably)
-    # When each other version of the frame (a retry: another ``age``) was first heard, by its MIC: the same bytes
-    # heard again much later are a recording (SPEC 10a). A fresh dict per Recent, filled only by retries.
-    retries: dict[bytes, int] = {}
 
 
 class DeviceInfo(msgspec.Struct, gc=False):

@@ -127,11 +127,11 @@ class Store:
         )
         # The claim may have written the frame before the act named its incident: fill that in.
         self._sql_frames = (
-            f"INSERT INTO frames (device_id, counter, event, rx_ms, incident_id, frame, first_rx_ms) "
+            f"INSERT INTO frames (device_id, counter, event, rx_ms, incident_id, frame, press_rx_ms) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (device_id, counter) DO UPDATE SET "
             "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
             "frame = coalesce(excluded.frame, frames.frame), "
-            "first_rx_ms = coalesce(frames.first_rx_ms, excluded.first_rx_ms)"
+            "press_rx_ms = coalesce(frames.press_rx_ms, excluded.press_rx_ms)"
         )
 
         # ACK numbers only grow (SPEC 6): a replica that numbered fewer cannot take one back.
@@ -265,7 +265,7 @@ class Store:
                 if prev is None or r.highest >= prev.highest:
                     devices[r.device_id] = r
             elif isinstance(r, FrameSeen):
-                frames.append((r.device_id, r.counter, r.event, r.rx_ms, r.incident_id, r.frame, r.first_rx_ms))
+                frames.append((r.device_id, r.counter, r.event, r.rx_ms, r.incident_id, r.frame, r.press_rx_ms))
             elif isinstance(r, ReceptionRow):
                 receptions.append(r)
             elif isinstance(r, IncidentSnapshot):
@@ -369,7 +369,7 @@ class Store:
             rx_ms=f.rx_ms,
             incident_id=f.incident_id,
             frame=f.frame,
-            first_rx_ms=f.first_rx_ms,
+            press_rx_ms=f.press_rx_ms,
         )
         return (await conn.execute(stmt.on_conflict_do_nothing().returning(t.frames.c.counter))).first() is not None
 
@@ -412,7 +412,7 @@ class Store:
         if row is None:
             return Recent("", incident_id, 0, {}, b"")
         recent = Recent(row.event, incident_id, row.rx_ms, {}, row.frame or b"")
-        recent.acks, recent.first_rx_ms = row.acks, row.first_rx_ms or 0
+        recent.acks, recent.press_rx_ms = row.acks, row.press_rx_ms or 0
         return recent
 
     async def overdue_devices(self, now_ms: int) -> list[tuple[int, int, int]]:
@@ -489,7 +489,7 @@ class Store:
             "rx_ms": f.rx_ms,
             "incident_id": f.incident_id,
             "frame": f.frame,
-            "first_rx_ms": f.first_rx_ms,
+            "press_rx_ms": f.press_rx_ms,
         }
         stmt = self._insert(t.frames).values(**row).on_conflict_do_nothing().returning(t.frames.c.counter)
         async with self.engine.begin() as conn:
@@ -625,8 +625,8 @@ class Store:
         )
         for row in await conn.execute(q):
             recent = Recent(row.event, row.incident_id, row.rx_ms, {}, row.frame or b"")
-            recent.acks, recent.first_rx_ms = row.acks, row.first_rx_ms or 0
-            if row.acks and not row.incident_id:
+            recent.acks, recent.press_rx_ms = row.acks, row.press_rx_ms or 0
+            if row.acks and row.frame and not row.incident_id:
                 # It was answered before the restart, so its retries are answered after it (an incident's are
                 # answered with the incident's state).
                 recent.ack_state = ACK_CANCELLED if row.event in ("cancel", "duress") else ACK_RECEIVED

@@ -2,7 +2,11 @@
 service knows only what it committed, as after a crash. Used by the lifecycle tests and the stateful model."""
 
 import asyncio
+import itertools
+import json
+import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,28 +17,37 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.pipeline import Context, UplinkPipeline
 from basestation.dispatch.state import DispatchState
 from basestation.dispatch.store import Store
-from tests.dispatch.world import World, envelope, topic
+from tests.dispatch.world import T0, World, envelope, topic
 
 _TEMPLATES: dict[str, Path] = {}
+_FRESH = itertools.count()
 
 
 def migrated(directory: Path) -> Path:
     """A migrated, empty database file, copied from one made once per process: alembic takes a second or so, and
-    the stateful model opens one database per example."""
-    key = "template"
+    the stateful model opens one database per example. Each copy has a name of its own: a name used before may
+    still have that database's write-ahead log beside it."""
+    key = str(directory)
     if key not in _TEMPLATES:
         template = directory / "template.db"
         upgrade(f"sqlite+aiosqlite:///{template}")
         _TEMPLATES[key] = template
-    fresh = directory / f"dispatch-{len(list(directory.glob('dispatch-*.db')))}.db"
+    fresh = directory / f"dispatch-{os.getpid()}-{next(_FRESH)}.db"
     shutil.copyfile(_TEMPLATES[key], fresh)
     return fresh
+
+
+def remove(path: Path) -> None:
+    """A database file and its write-ahead log."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 class Desk:
     """One dispatch service's decisions on a real database: every effect committed before the next step."""
 
     def __init__(self, path: Path, world: World | None = None, policy: Policy | None = None) -> None:
+        self.path = path
         self.url = f"sqlite+aiosqlite:///{path}"
         self.world = world if world is not None else World()
         self.policy = policy if policy is not None else self.world.state.policy
@@ -55,6 +68,10 @@ class Desk:
         for r in self.state.responders.values():
             await self.store.save_responder(r)
 
+    def save_responder(self, rid: str) -> None:
+        """A responder's duty and shift, as PUT /api/v1/responders and /me/duty store them."""
+        self._run(self.store.save_responder(self.state.responders[rid]))
+
     def ring(self, device_id: int) -> None:
         """Provision a key ring in the database and in memory."""
         keys_known = device_id in self.world.roots
@@ -63,14 +80,15 @@ class Desk:
             self._run(self.store.add_device(device_id, self.world.roots[device_id], None, 0))
 
     def commit(self, eff: Effects) -> Effects:
-        self._run(self.store.apply(eff.durable))
+        if eff.durable:
+            self._run(self.store.apply(eff.durable))
         return eff
 
     def send(
         self,
         frame: bytes,
         gw: str = "gw-breestraat",
-        at: int = 0,
+        at: int = T0,
         radio: str = "lora",
         rssi: float = -90.0,
         rx: int = 0,
@@ -93,6 +111,28 @@ class Desk:
     def events(self, incident_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._run(self.store.incident_events(incident_id))
         return result
+
+    def incident(self, incident_id: str) -> dict[str, Any] | None:
+        """An incident as memory holds it, else as the database does (a restart drops ended ones from memory)."""
+        inc = self.state.incidents.get(incident_id)
+        if inc is not None:
+            return inc.to_dict()
+        conn = sqlite3.connect(self.path)
+        try:
+            row = conn.execute("SELECT doc FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        finally:
+            conn.close()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def logged(self, incident_id: str) -> int:
+        """How many log entries the database holds for an incident (read straight from the file: it is asked
+        around every act of the stateful model)."""
+        conn = sqlite3.connect(self.path)
+        try:
+            row = conn.execute("SELECT count(*) FROM incident_events WHERE incident_id = ?", (incident_id,)).fetchone()
+        finally:
+            conn.close()
+        return int(row[0])
 
     def close(self) -> None:
         self._run(self.store.close())

@@ -335,7 +335,7 @@ def test_copies_after_a_restart_are_duplicates_that_refine_the_location(desk: De
 def test_a_late_copy_after_the_ring_moved_past_the_lookbehind_is_still_a_copy(desk: Desk) -> None:
     desk.ring(21)
     frame, c = desk.world.frame(21, EVENT_SOS)
-    desk.send(frame)
+    desk.send(frame, at=T0)
     for i in range(LOOKBEHIND + 4):  # heartbeats move the window on
         beat, _ = desk.world.frame(21, 5, flags=0, aux=60)
         desk.send(beat, at=T0 + 1000 + i)
@@ -349,7 +349,7 @@ def test_a_late_copy_after_the_ring_moved_past_the_lookbehind_is_still_a_copy(de
 def test_ack_numbers_never_repeat_across_a_restart(desk: Desk) -> None:
     desk.ring(22)
     frame, c = desk.world.frame(22, EVENT_SOS)
-    first = desk.send(frame)
+    first = desk.send(frame, at=T0)
     seqs = [a.seq for a in _acks(desk.world, 22, first.effects.downlinks, c)]
     desk.restart(T0 + 1000)
     inc = desk.state.incidents[f"22-{c}"]
