@@ -156,6 +156,24 @@ def test_a_responder_sees_and_acts_on_only_what_was_offered_to_them(api: Api) ->
         assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=_auth(ANNA)).status_code == 200
 
 
+def test_acts_on_an_ended_incident_answer_409_and_write_nothing(api: Api) -> None:
+    annas = api.alarm(7, ANNA_GW)
+    with httpx.Client(base_url=api.base, timeout=5) as http:
+        assert http.post(f"/api/v1/incidents/{annas}/decline", headers=_auth(ANNA)).status_code == 200
+        # Declined, then changed her mind: not hers any more until an operator offers it again.
+        r = http.post(f"/api/v1/incidents/{annas}/accept", json={"eta_min": 3}, headers=_auth(ANNA))
+        assert r.status_code == 409, r.text
+        assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=_auth(OPERATOR)).status_code == 200
+        before = http.get(f"/api/v1/incidents/{annas}", headers=_auth(OPERATOR)).json()
+        for action in ("decline", "on-the-way"):
+            r = http.post(f"/api/v1/incidents/{annas}/{action}", headers=_auth(ANNA))
+            assert r.status_code == 409, (action, r.status_code, r.text)
+        for action, body in (("escalate", None), ("assign", {"responder": "ben"}), ("resolve", {})):
+            r = http.post(f"/api/v1/incidents/{annas}/{action}", json=body, headers=_auth(OPERATOR))
+            assert r.status_code == 409, (action, r.status_code, r.text)
+        assert http.get(f"/api/v1/incidents/{annas}", headers=_auth(OPERATOR)).json() == before
+
+
 def test_no_one_but_an_operator_reads_a_responders_position(api: Api) -> None:
     api.alarm(3, BEN_GW)
     with httpx.Client(base_url=api.base, timeout=5) as http:

@@ -22,9 +22,12 @@ from starlette.routing import Route
 
 from basestation.dispatch import webhook
 from basestation.dispatch.api import create_app
+from basestation.dispatch.incidents import State
 from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from basestation.dispatch.store import incident_from_doc
+from basestation.dispatch.webpush import Subscription, WebPush
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
@@ -168,3 +171,58 @@ def test_only_emergencies_escalate_to_the_monitoring_centre(tmp_path: Path) -> N
             assert n.pending == 1
 
     asyncio.run(go())
+
+
+def test_a_duress_goes_to_the_monitoring_centre_whatever_its_kind(tmp_path: Path) -> None:
+    d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
+    centre = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
+
+    async def go() -> None:
+        async with httpx.AsyncClient() as http:
+            n = Notifier(d, http, escalation=centre)
+            base = {"state": "accepted", "escalation": 2, "location": None, "offered_to": ["anna"]}
+            n.on_incident({**base, "id": "3-1", "kind": "escort", "forced": True})
+            assert n.pending == 1
+
+    asyncio.run(go())
+
+
+def test_a_duress_is_pushed_to_everyone_offered_it_or_on_the_way(tmp_path: Path) -> None:
+    d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
+    push = WebPush(_private_pem(), "mailto:ops@nightwatch.invalid", httpx.AsyncClient())
+
+    async def go() -> None:
+        async with httpx.AsyncClient() as http:
+            n = Notifier(d, http, push=push)
+            for rid in ("anna", "bram", "cees"):
+                n.subscribe(rid, Subscription(f"http://127.0.0.1:9/push/{rid}", "p", "a"))
+            doc = {
+                "id": "4-1",
+                "kind": "sos",
+                "state": "accepted",
+                "escalation": 2,
+                "forced": True,
+                "location": None,
+                "press_ms": 0,
+                "offered_to": ["anna", "bram", "cees"],
+                "accepted_by": ["anna"],
+                "declined_by": ["cees"],
+            }
+            n.on_incident(doc)
+            n.on_incident(doc)  # once per responder
+            duress = [j for j in n._jobs if j.payload["type"] == "duress"]
+            assert sorted(j.responder_id or "" for j in duress) == ["anna", "bram"]
+            # Retried while the incident lasts, although it was accepted and escalated; not once it is over.
+            inc = incident_from_doc({**doc, "opened_ms": 0, "updated_ms": 0, "counter": 1, "device_id": 4})
+            d.state.incidents[inc.id] = inc
+            assert not any(n.moot(j) for j in duress)
+            inc.state = State.RESOLVED
+            assert all(n.moot(j) for j in duress)
+
+    asyncio.run(go())
+
+
+def _private_pem() -> str:
+    vapid = Vapid02()
+    vapid.generate_keys()
+    return str(vapid.private_pem().decode())

@@ -145,6 +145,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "event.duress": {"nl": "gedwongen annulering", "en": "forced cancel"},
     "event.cancel_after_window": {"nl": "late annulering: blijft open", "en": "late cancel: stays open"},
     "event.ack_queued": {"nl": "'hulp is onderweg' verstuurd", "en": "'help on the way' sent"},
+    "event.ack_queued_unavailable": {
+        "nl": "sleutelhanger meldt: niemand kan komen, bel 112",
+        "en": "key ring told: nobody can come, call 112",
+    },
+    "event.ack_queued_closed": {"nl": "sleutelhanger meldt: afgesloten", "en": "key ring told: closed"},
+    "event.unavailable": {"nl": "niemand beschikbaar", "en": "nobody available"},
+    "event.upgraded": {"nl": "opnieuw ingedrukt: nu een noodoproep", "en": "pressed again: now an SOS"},
     "event.assigned": {"nl": "door de meldkamer toegewezen", "en": "assigned by the operator"},
     "event.other": {"nl": "gebeurtenis: {kind}", "en": "event: {kind}"},
     "notice.silent_device": {"nl": "Sleutelhanger {subject} is stil", "en": "Key ring {subject} is silent"},
@@ -155,6 +162,14 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "notice.invalid_body": {"nl": "Ongeldig bericht van {subject}", "en": "Invalid message from {subject}"},
     "notice.recovery_overflow": {"nl": "Herstelwachtrij vol", "en": "Recovery queue full"},
+    "notice.duress": {
+        "nl": "DWANG: melding {subject} gedwongen geannuleerd, behandel als echt",
+        "en": "DURESS: alarm {subject} cancelled under force, treat as real",
+    },
+    "notice.unavailable": {
+        "nl": "Niemand beschikbaar voor melding {subject}: neem contact op",
+        "en": "Nobody available for alarm {subject}: follow up",
+    },
     "notice.other": {"nl": "Melding {kind}: {subject}", "en": "Notice {kind}: {subject}"},
     "notices.empty": {"nl": "Geen meldingen.", "en": "No notices."},
     "reg.devices": {"nl": "Sleutelhangers", "en": "Key rings"},

@@ -121,6 +121,8 @@ def event_text(t: T, ev: dict[str, Any], names: dict[str, str]) -> str:
     kind, data = ev["kind"], ev.get("data") or {}
     if kind == "offered" and data.get("by") == "operator":
         kind = "assigned"
+    elif kind == "ack_queued" and data.get("state") in ("unavailable", "closed"):
+        kind = f"ack_queued_{data['state']}"  # what the key ring was told
     try:
         label = t(f"event.{kind}")
     except KeyError:
@@ -131,6 +133,8 @@ def event_text(t: T, ev: dict[str, Any], names: dict[str, str]) -> str:
         label += ": " + ", ".join(names.get(r, r) for r in many)
     elif who == "operator":
         label += ": " + t("nav.operator")
+    elif who in ("duress", "unavailable"):
+        label += ": " + t(f"event.{who}")
     elif who and who != "wearer":
         label += ": " + names.get(str(who), str(who))
     return label
