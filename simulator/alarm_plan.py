@@ -27,6 +27,9 @@ ACTS = (
     ESCORT_OUT_OF_HOURS,
 )
 
+# Presses that follow another press of the same ring (the rest are each ring's first).
+FOLLOW_UPS = (DURESS_WORD, AGAIN_WHILE_OPEN, AGAIN_AFTER_CLOSE)
+
 
 @dataclass(frozen=True, slots=True)
 class AlarmPlan:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.alarm_plan import FOLLOW_UPS
 from simulator.realtime.trace import LiveTrace
 from simulator.summary import BUDGET_MS
 
@@ -100,7 +101,11 @@ def latency(traces: list[LiveTrace]) -> dict[str, Any]:
     return out
 
 
-def summarise(traces: list[LiveTrace], probe_ms: list[float], meta: dict[str, Any]) -> dict[str, Any]:
+def summarise(every: list[LiveTrace], probe_ms: list[float], meta: dict[str, Any]) -> dict[str, Any]:
+    # The budget is each ring's first press. A real-time run scripts a second press half a second after "help on
+    # the way" or the resolve (minutes, on a real night), when the ring's LoRa sub-bands are still closed by its
+    # first alarm's copies (1 % duty cycle): its copies wait for them, which says nothing about the services.
+    traces = [t for t in every if t.act not in FOLLOW_UPS]
     lat = latency(traces)
     bare = dist(probe_ms)
     server = [
@@ -121,8 +126,9 @@ def summarise(traces: list[LiveTrace], probe_ms: list[float], meta: dict[str, An
         **meta,
         "mode": "realtime",
         "alarms": {
-            "pressed": len(traces),
-            "by_kind": {k: sum(1 for t in traces if t.kind == k) for k in ("sos", "escort", "duress")},
+            "pressed": len(every),
+            "by_kind": {k: sum(1 for t in every if t.kind == k) for k in ("sos", "escort", "duress")},
+            "first_presses": len(traces),
             "false_alarms": sum(1 for t in traces if t.false_alarm),
             "recognised": sum(1 for t in traces if t.recognised_ms is not None),
             "incidents": sum(1 for t in traces if t.dispatch_ms is not None),
