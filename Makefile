@@ -39,14 +39,15 @@ test: $(STAMP) $(WEB_STAMP) native
 # The long versions of the fault tests (docs/reliability.md): 10,000 alarms through ten kills, a 60 s broker
 # outage, a 30,000-message burst, a 30 s flood of 1,000 frames/s from one ring, fuzzing with a hundred times the
 # examples (hypothesis, and schemathesis against the API), and two minutes of coverage-guided fuzzing (atheris)
-# per parser. `make test` runs each short.
+# per parser, and the alarm's lifecycle model (docs/lifecycle.md) at 200,000 examples. `make test` runs each short.
 soak: $(STAMP) native
 	NIGHTWATCH_TEST_ALARMS=10000 NIGHTWATCH_TEST_KILLS=10 NIGHTWATCH_TEST_OUTAGE_S=60 NIGHTWATCH_TEST_BURST=30000 \
 	NIGHTWATCH_TEST_FLOOD_S=30 NIGHTWATCH_TEST_ATHERIS_S=120 \
 	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/dispatch/test_kill.py tests/gateway/test_broker_outage.py \
 	tests/dispatch/test_burst.py tests/dispatch/test_flood.py \
 	tests/protocol/test_codec_properties.py tests/dispatch/test_envelope.py tests/gateway/test_semtech.py \
-	tests/dispatch/test_mqtt_wire.py tests/dispatch/test_api_schemathesis.py tests/test_fuzz_targets.py
+	tests/dispatch/test_mqtt_wire.py tests/dispatch/test_api_schemathesis.py tests/test_fuzz_targets.py \
+	tests/lifecycle/test_model.py
 
 # Mutation testing of incidents, assignment and lifecycle (docs/testing.md): about a minute, not part of `make test`.
 # mutmut runs in a fresh copy of the sources without mypyc's extensions: Python imports an extension in place of the
