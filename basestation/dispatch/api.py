@@ -500,6 +500,8 @@ def _prometheus(d: Dispatcher) -> str:
         f"nightwatch_writer_queue_depth {h['writer']['depth']}",
         "# TYPE nightwatch_unresolved_queue gauge",
         f"nightwatch_unresolved_queue {h['unresolved_queue']}",
+        "# TYPE nightwatch_acks_withheld_total counter",
+        f"nightwatch_acks_withheld_total {h['acks_withheld']}",
         "# TYPE nightwatch_stream_subscribers gauge",
         f"nightwatch_stream_subscribers {h['stream_subscribers']}",
     ]

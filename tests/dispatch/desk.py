@@ -23,14 +23,17 @@ _TEMPLATES: dict[str, Path] = {}
 _FRESH = itertools.count()
 
 
-def migrated(directory: Path) -> Path:
-    """A migrated, empty database file, copied from one made once per process: alembic takes a second or so, and
-    the stateful model opens one database per example. Each copy has a name of its own: a name used before may
-    still have that database's write-ahead log beside it."""
-    key = str(directory)
+def migrated(directory: Path, world: World | None = None) -> Path:
+    """A migrated database file, copied from one made once per process: alembic takes a second or so, and the
+    stateful model opens one database per example. With ``world``, its gateways and responders are in it already
+    (the same for every World). Each copy has a name of its own: a name used before may still have that database's
+    write-ahead log beside it."""
+    key = f"{directory}:{world is not None}"
     if key not in _TEMPLATES:
-        template = directory / "template.db"
+        template = directory / f"template-{len(_TEMPLATES)}.db"
         upgrade(f"sqlite+aiosqlite:///{template}")
+        if world is not None:
+            Desk(template, world).close()
         _TEMPLATES[key] = template
     fresh = directory / f"dispatch-{os.getpid()}-{next(_FRESH)}.db"
     shutil.copyfile(_TEMPLATES[key], fresh)
@@ -46,7 +49,9 @@ def remove(path: Path) -> None:
 class Desk:
     """One dispatch service's decisions on a real database: every effect committed before the next step."""
 
-    def __init__(self, path: Path, world: World | None = None, policy: Policy | None = None) -> None:
+    def __init__(
+        self, path: Path, world: World | None = None, policy: Policy | None = None, registered: bool = False
+    ) -> None:
         self.path = path
         self.url = f"sqlite+aiosqlite:///{path}"
         self.world = world if world is not None else World()
@@ -57,7 +62,8 @@ class Desk:
         self.store = Store(self.url)
         self.state = self.world.state
         self.pipeline = self.world.pipeline
-        self._run(self._register())
+        if not registered:  # a database from ``migrated(directory, world)`` has them
+            self._run(self._register())
 
     def _run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)

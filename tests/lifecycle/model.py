@@ -142,9 +142,11 @@ class AlarmLife(RuleBasedStateMachine):
     )
     def setup(self, start: int, counter_start: int, shifts: list[str | None], on_duty: list[bool]) -> None:
         world = World()
+        self.desk = Desk(migrated(_TMP, world), world, registered=True)
         for r, shift, duty in zip(world.state.responders.values(), shifts, on_duty, strict=True):
-            r.shift, r.on_duty = shift, duty
-        self.desk = Desk(migrated(_TMP), world)
+            if (r.shift, r.on_duty) != (shift, duty):
+                r.shift, r.on_duty = shift, duty
+                self.desk.save_responder(r.id)
         self.t0 = start
         root = bytes(range(16))  # fixed: an example replays exactly when hypothesis shrinks it
         world.roots[DEVICE] = root
