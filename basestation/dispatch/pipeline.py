@@ -334,7 +334,10 @@ class UplinkPipeline:
             self._duress(ctx, recent, target)
         elif target is not None and target.active:
             target.quiet_counter = max(target.quiet_counter, ctx.counter)
-            if ctx.now_ms - target.opened_ms <= st.timing.cancel_window_ms:
+            if target.forced:
+                # After a duress no cancel stands responders down: it may be made under the same coercion.
+                ctx.effects.durable.append(note(target, ctx.now_ms, "cancel_after_duress", counter=ctx.counter))
+            elif ctx.now_ms - target.opened_ms <= st.timing.cancel_window_ms:
                 ctx.effects.durable.append(
                     transition(target, State.CANCELLED, ctx.now_ms, "cancelled", by="wearer", counter=ctx.counter)
                 )

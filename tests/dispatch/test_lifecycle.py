@@ -133,6 +133,19 @@ def test_duress_before_anyone_accepted_is_escalated_and_offered_to_everyone_near
     assert set(inc.offered_to) == {"r-pieters", "r-hooglandse"}  # all within the radius, at once
 
 
+def test_no_cancel_after_a_duress_stands_responders_down() -> None:
+    w = World()
+    _, c = _sos(w, 19)
+    inc = w.state.incidents[f"19-{c}"]
+    duress, _ = w.frame(19, EVENT_DURESS, aux=1)
+    _send(w, duress, at=T0 + 5000)
+    _sos(w, 19, T0 + 10_000)  # made to press again, then to cancel that press
+    cancel, k = w.frame(19, EVENT_CANCEL, aux=1)
+    ctx = _send(w, cancel, at=T0 + 15_000)
+    assert inc.active and inc.forced and inc.escalation == 2
+    assert _states(w, 19, ctx.effects.downlinks, k) == [ACK_CANCELLED]  # the ring looks as after any cancel
+
+
 def test_duress_naming_an_alarm_already_over_opens_a_forced_incident() -> None:
     w = World()
     _, c = _sos(w, 7)

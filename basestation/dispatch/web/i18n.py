@@ -144,6 +144,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "event.pressed_again": {"nl": "opnieuw ingedrukt", "en": "pressed again"},
     "event.duress": {"nl": "gedwongen annulering", "en": "forced cancel"},
     "event.cancel_after_window": {"nl": "late annulering: blijft open", "en": "late cancel: stays open"},
+    "event.cancel_after_duress": {"nl": "annulering na dwang: blijft open", "en": "cancel after duress: stays open"},
     "event.ack_queued": {"nl": "'hulp is onderweg' verstuurd", "en": "'help on the way' sent"},
     "event.ack_queued_unavailable": {
         "nl": "sleutelhanger meldt: niemand kan komen, bel 112",
