@@ -118,7 +118,7 @@ class Log:
     first_heard: dict[bytes, int] = field(default_factory=dict)  # frame bytes -> when first delivered
     feedback: list[tuple[int, str]] = field(default_factory=list)
     assigned: set[tuple[str, str]] = field(default_factory=set)  # (incident, responder) offered by an operator
-    gestures: list[tuple[int, str]] = field(default_factory=list)  # what the wearer did, and when it started
+    gestures: list[tuple[int, str]] = field(default_factory=list)  # what the ring recognised the wearer did, when
 
 
 class AlarmLife(RuleBasedStateMachine):
@@ -180,6 +180,9 @@ class AlarmLife(RuleBasedStateMachine):
             self.air.append(Air(bytes.fromhex(rec["frame"]), rec["radio"], self.t0 + rec["t_ms"]))
         elif kind == "feedback":
             self.log.feedback.append((self.t0 + rec["t_ms"], rec["value"]))
+        elif kind == "pattern" and rec["value"] in ("sos", "escort", "cancel", "duress"):
+            # The moment the ring recognised what the wearer did: an SOS at the end of its 2 s hold.
+            self.log.gestures.append((self.t0 + rec["t_ms"], rec["value"]))
         elif kind == "uplink":
             counter = int(rec["value"])
             out = self.app.cancel if self.app.cancel is not None and self.app.cancel.counter == counter else None
@@ -228,20 +231,17 @@ class AlarmLife(RuleBasedStateMachine):
 
     @rule()
     def press_sos(self) -> None:
-        self.log.gestures.append((self.now, "sos"))
         self._button(True, 2100)
         self._button(False, 100)
 
     @precondition(lambda self: self.ready and self.app.alarm is None)
     @rule()
     def ask_to_be_walked_home(self) -> None:
-        self.log.gestures.append((self.now, "escort"))
         self._word(str(DEFAULTS["escort_word"]))
 
     @precondition(lambda self: self.ready and self.app.alarm is not None and self.app.alarm.event != 7)
     @rule(duress=st.booleans())
     def cancel(self, duress: bool) -> None:
-        self.log.gestures.append((self.now, "duress" if duress else "cancel"))
         self._word(str(DEFAULTS["duress_word"] if duress else DEFAULTS["cancel_word"]))
 
     @rule(ms=st.sampled_from(ADVANCES))
