@@ -30,10 +30,8 @@ from basestation.dispatch.effects import Downlink, Effects
 from basestation.dispatch.incidents import State
 from basestation.dispatch.lifecycle import PLANNED, ring_listening
 from basestation.dispatch.outcomes import Outcome
-from firmware.config import DEFAULTS, Config
-from firmware.fakes import FakeBoard, FakeClock
+from firmware.config import DEFAULTS
 from firmware.keyring import Keyring
-from firmware.ticks import ticks_diff
 from protocol import ack
 from protocol.constants import (
     ACK_CANCELLED,
@@ -45,9 +43,9 @@ from protocol.constants import (
     EVENT_ESCORT,
     EVENT_SOS,
 )
-from protocol.keys import DeviceKeys
 from tests.dispatch.desk import Desk, migrated, remove
 from tests.dispatch.world import GATEWAYS, World
+from tests.firmware.mp.sim import Sim
 
 DEVICE = 42
 ZONE = ZoneInfo("Europe/Amsterdam")
@@ -123,7 +121,7 @@ class Log:
 
 class AlarmLife(RuleBasedStateMachine):
     desk: Desk
-    app: Keyring
+    sim: Sim
 
     def __init__(self) -> None:
         super().__init__()
@@ -148,19 +146,17 @@ class AlarmLife(RuleBasedStateMachine):
                 r.shift, r.on_duty = shift, duty
                 self.desk.save_responder(r.id)
         self.t0 = start
-        root = bytes(range(16))  # fixed: an example replays exactly when hypothesis shrinks it
+        # The ring on the shared fakes, with a fixed key, so that an example replays exactly when hypothesis
+        # shrinks it; its records come to ``_record`` as they happen.
+        self.sim = Sim(counter_start=counter_start, device_id=DEVICE, sink=self._record)
+        root = self.sim.cfg.root_key
         world.roots[DEVICE] = root
         # Provisioned as POST /api/v1/devices does with the record `nightwatch provision --counter-start N` prints:
         # the window sits just below the ring's first counter (g).
         highest, bitmap = _window_before(counter_start)
         world.state.resolver.add(DEVICE, root, highest, bitmap)
         self.desk._run(self.desk.store.add_device(DEVICE, root, None, 0, highest, bitmap))
-        self.keys = DeviceKeys(root)
-        self.board = FakeBoard(FakeClock(), sink=self._record, keep=False)
-        self.clock = self.board.clock
-        self.cfg = Config(DEVICE, root, counter_start)
-        self.app = Keyring(self.board.hardware(), self.cfg, self.keys, self.clock.ticks_ms())
-        self.app.poll(self.clock.ticks_ms())
+        self.keys, self.board, self.clock = self.sim.keys, self.sim.board, self.sim.clock
         self.ready = True
 
     def teardown(self) -> None:
@@ -169,6 +165,10 @@ class AlarmLife(RuleBasedStateMachine):
             remove(self.desk.path)
 
     # -- the ring's side ---------------------------------------------------------------------------------------
+
+    @property
+    def app(self) -> Keyring:
+        return self.sim.app
 
     @property
     def now(self) -> int:
@@ -183,7 +183,7 @@ class AlarmLife(RuleBasedStateMachine):
         elif kind == "pattern" and rec["value"] in ("sos", "escort", "cancel", "duress"):
             # The moment the ring recognised what the wearer did: an SOS at the end of its 2 s hold.
             self.log.gestures.append((self.t0 + rec["t_ms"], rec["value"]))
-        elif kind == "uplink":
+        elif kind == "uplink" and self.ready:  # not the boot heartbeat, sent as the ring is made
             counter = int(rec["value"])
             out = self.app.cancel if self.app.cancel is not None and self.app.cancel.counter == counter else None
             if out is None and self.app.alarm is not None and self.app.alarm.counter == counter:
@@ -191,18 +191,6 @@ class AlarmLife(RuleBasedStateMachine):
             if out is not None and out.event in (*ALARMS, EVENT_CANCEL):
                 names = counter - out.aux if out.event in (EVENT_CANCEL, EVENT_DURESS) else 0
                 self.log.presses.append(Press(out.event, counter, self.now, names))
-
-    def _ring_until(self, elapsed: int) -> None:
-        """Step the ring at each of its deadlines up to ``elapsed`` virtual ms."""
-        while True:
-            now = self.clock.ticks_ms()
-            nxt = self.clock.elapsed + max(0, ticks_diff(self.app.next_deadline(now), now))
-            if nxt > elapsed:
-                self.clock.advance_to(elapsed)
-                self.app.poll(self.clock.ticks_ms())
-                return
-            self.clock.advance_to(nxt)
-            self.app.poll(self.clock.ticks_ms())
 
     def _run_for(self, ms: int) -> None:
         """The clock moves on: the ring steps, and dispatch's clock runs at each deadline it set (an offer timing
@@ -213,7 +201,7 @@ class AlarmLife(RuleBasedStateMachine):
             heap = self.desk.state.deadlines
             if heap:
                 step = min(step, max(self.clock.elapsed + 1, heap[0][0] - self.t0))
-            self._ring_until(min(end, step))
+            self.sim.run_until(min(end, step))
             self._dispatch(lambda: self.desk.act(actions.tick, self.desk.pipeline, self.now))
             while heap and heap[0][0] <= self.now:
                 heapq.heappop(heap)  # met by the tick just run

@@ -21,10 +21,12 @@ class Sim:
         clock_start: int = 0,
         counter_start: int = 1,
         device_id: int = DEVICE_ID,
+        sink=None,
     ):
         self.cfg = Config(device_id, KEY, counter_start, settings)
         self.keys = DeviceKeys(KEY)
-        self.board = FakeBoard(FakeClock(clock_start), battery=battery, storage=storage)
+        # With a sink, records go to it as they happen and are not kept (the lifecycle model reads them so).
+        self.board = FakeBoard(FakeClock(clock_start), sink, battery, storage, keep=sink is None)
         self.clock = self.board.clock
         self.app = Keyring(self.board.hardware(), self.cfg, self.keys, self.clock.ticks_ms())
         self.ack_seq = 0
