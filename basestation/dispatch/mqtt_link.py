@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 import msgspec
@@ -42,11 +44,20 @@ INFLIGHT_HIGH = 6000
 INFLIGHT_LOW = 3000
 RECEIVE_MAXIMUM = 16384  # what the broker may send unacknowledged: above INFLIGHT_HIGH, so pausing decides
 DRAIN_CHUNK = 256  # packets handled per turn of the event loop: about 4 ms of work in a flood
-KEEPALIVE_S = 30
-CONNECT_TIMEOUT_S = 10.0
 OUTBOX_MAX = 10_000
 STOP_DRAIN_S = 5.0
-RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# The largest packet taken from the broker, told to it in the CONNECT (MQTT 5): it then drops a larger message
+# for us rather than send one that would get the connection dropped at every redelivery.
+MAX_INBOUND = 1 << 20
+LIVENESS_TICK_S = 1.0  # at most this long between two looks at a connection's liveness
+
+
+def reconnect_delay_s(failures: int, initial_s: float, cap_s: float, draw: float) -> float:
+    """The wait before the next connection attempt: ``initial_s`` doubled for each failure since the last
+    healthy connection, capped, and scaled by a ``draw`` in [0, 1) to between half and all of it, so that
+    replicas cut off together do not come back in step (and the wait is never nothing)."""
+    full = min(cap_s, initial_s * 2.0 ** min(failures, 32))
+    return full * (0.5 + draw / 2)
 
 
 class _Ack(msgspec.Struct, gc=False):
@@ -69,13 +80,18 @@ class _Ack(msgspec.Struct, gc=False):
 class _Connection(asyncio.Protocol):
     def __init__(self, link: "MqttLink") -> None:
         self.link = link
-        self.reader = wire.Reader()
+        self.reader = wire.Reader(MAX_INBOUND)
         # Packets read but not yet handled. The event loop's reader hands over up to 32 socket reads (2 MB, some
         # 8,000 uplinks) in one go; handled then and there, they held everything else up for 100 ms and more,
         # the writer's commits included. They are handled in chunks, each a turn of the loop (MqttLink._drain).
         self.backlog: deque[tuple[int, int, bytes]] = deque()
         self.draining = False
         self.transport: asyncio.Transport | None = None
+        # When a byte last came from the broker (any packet proves the connection alive, the PINGRESP being only
+        # the one it owes us) and when our last PINGREQ went; time.monotonic().
+        self.last_rx = time.monotonic()
+        self.last_ping = self.last_rx
+        self.up_since = 0.0  # when the subscription was acknowledged; 0 until then
         self.connack: asyncio.Future[wire.Connack] = asyncio.get_running_loop().create_future()
         self.subacks: dict[int, asyncio.Future[bytes]] = {}
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -89,6 +105,7 @@ class _Connection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
         try:
             self.backlog.extend(self.reader.feed(data))
         except wire.MqttProtocolError as e:
@@ -137,6 +154,11 @@ class MqttLink:
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
+        # The keepalive of the current connection: ours, or the broker's Server Keep Alive when it sent one.
+        self.keepalive_s = settings.mqtt_keepalive_s
+        self.max_packet = wire.MAX_REMAINING + 5  # the broker's Maximum Packet Size, once it told us
+        self.liveness_timeouts = 0  # connections given up because the broker went silent
+        self.downlinks_too_large = 0
         self._status_tasks: set[asyncio.Task[None]] = set()
         # Downlinks: QoS 1 publishes, at most the broker's Receive Maximum unacknowledged (20 on a stock
         # Mosquitto); the rest wait in a bounded outbox, so an uplink never waits for a downlink.
@@ -182,25 +204,24 @@ class MqttLink:
 
     async def _connect(self) -> None:
         s = self.settings
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(
-            lambda: _Connection(self), s.mqtt_host, s.mqtt_port, ssl=mqtt_context(s) or None
-        )
+        made: list[_Connection] = []
+
+        def protocol() -> _Connection:
+            made.append(_Connection(self))
+            return made[-1]
+
         try:
-            conn.write(
-                wire.connect(
-                    s.mqtt_client_id,
-                    version=self.version,
-                    keepalive=KEEPALIVE_S,
-                    username=s.mqtt_username,
-                    password=s.mqtt_password,
-                    receive_maximum=RECEIVE_MAXIMUM,
-                )
-            )
-            ack = await asyncio.wait_for(asyncio.shield(conn.connack), CONNECT_TIMEOUT_S)
+            # A TCP connect to a host that drops SYNs takes minutes to fail, and a broker or middlebox that
+            # accepts and then says nothing would hold us for ever: the whole handshake has one deadline.
+            ack = await asyncio.wait_for(self._handshake(protocol), s.mqtt_connect_timeout_s)
+            conn = made[0]
             if ack.reason != 0:
                 raise ConnectionRefusedError(f"broker refused the connection: reason {ack.reason} {ack.reason_string}")
             self._quota = ack.receive_maximum if self.version == wire.V5 else 20
+            self.max_packet = ack.maximum_packet_size
+            # MQTT 5.0, 3.2.2.3.14: the broker's keepalive replaces ours. Its 0 turns the broker's check off, not
+            # ours: a PINGREQ may go at any time, and without one a silent connection would go unnoticed.
+            self.keepalive_s = ack.server_keepalive or s.mqtt_keepalive_s
             self._conn = conn
             up = UP_PREFIX + "+"
             if s.shared_group:
@@ -209,45 +230,111 @@ class MqttLink:
             if any(c >= 0x80 for c in codes):
                 raise ConnectionRefusedError(f"broker refused the subscriptions: {codes.hex()}")
         except BaseException:
-            conn.abort()
+            # Cancelled or timed out just as the connection was made, the transport exists all the same.
+            for c in made:
+                c.abort()
             raise
-        # What the broker had not acknowledged goes again, marked as a duplicate (MQTT 5.0, 4.4).
-        for pid, (topic, payload) in self._unacked.items():
-            conn.write(wire.publish(topic, payload, version=self.version, packet_id=pid, dup=True))
+        conn.up_since = time.monotonic()
+        self._resend_unacked(conn)
         self.connected.set()
         self._write_soon()
-        log.info("subscribed to %s", up)
+        log.info("subscribed to %s (keepalive %d s)", up, self.keepalive_s)
+
+    async def _handshake(self, protocol: Callable[[], _Connection]) -> wire.Connack:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(protocol, s.mqtt_host, s.mqtt_port, ssl=mqtt_context(s) or None)
+        conn.write(
+            wire.connect(
+                s.mqtt_client_id,
+                version=self.version,
+                keepalive=s.mqtt_keepalive_s,
+                username=s.mqtt_username,
+                password=s.mqtt_password,
+                receive_maximum=RECEIVE_MAXIMUM,
+                maximum_packet_size=MAX_INBOUND,
+            )
+        )
+        return await asyncio.shield(conn.connack)
+
+    def _resend_unacked(self, conn: _Connection) -> None:
+        """What the broker had not acknowledged goes again, marked as a duplicate (MQTT 5.0, 4.4), within what
+        this broker now lets us have in flight; the rest waits at the head of the outbox with new packet ids."""
+        again: list[tuple[str, bytes]] = []
+        out: list[bytes] = []
+        for pid, (topic, payload) in list(self._unacked.items()):
+            packet = wire.publish(topic, payload, version=self.version, packet_id=pid, dup=True)
+            if len(out) < self._quota and len(packet) <= self.max_packet:
+                out.append(packet)
+                continue
+            del self._unacked[pid]
+            if len(packet) <= self.max_packet:
+                again.append((topic, payload))
+            else:
+                self._too_large(topic, len(packet))
+        self._outbox.extendleft(reversed(again))
+        if out:
+            conn.write(b"".join(out))
 
     async def _subscribe(self, conn: _Connection, filters: list[str]) -> bytes:
         pid = self._packet_id()
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         conn.subacks[pid] = fut
         conn.write(wire.subscribe(pid, filters, version=self.version))
-        return await asyncio.wait_for(fut, CONNECT_TIMEOUT_S)
+        return await asyncio.wait_for(fut, self.settings.mqtt_connect_timeout_s)
 
     async def _stay_connected(self) -> None:
-        attempt = 0
+        s = self.settings
+        failures = 0  # attempts and short-lived connections since the last healthy one
         while not self._stopping:
             conn = self._conn
             if conn is not None:
                 await asyncio.shield(conn.closed)
+                # Healthy: it stayed up for a keepalive. One the broker takes and drops at once (a second replica
+                # with our client id, a poisoned session) backs off like a refusal instead of spinning.
+                lasted = time.monotonic() - conn.up_since if conn.up_since else 0.0
+                failures = 0 if lasted >= self.keepalive_s else failures + 1
             if self._stopping:
                 return
-            await asyncio.sleep(RETRY_S[min(attempt, len(RETRY_S) - 1)])
+            await asyncio.sleep(
+                reconnect_delay_s(failures, s.mqtt_reconnect_initial_s, s.mqtt_reconnect_max_s, random.random())
+            )
             try:
                 await self._connect()
-                attempt = 0
                 self.reconnects += 1
             except (TimeoutError, OSError, ConnectionError) as e:
-                attempt += 1
-                log.warning("broker unreachable (%s); trying again", e)
+                failures += 1
+                log.warning("broker unreachable (%r); trying again", e)
                 self._conn = None
 
     async def _ping(self) -> None:
+        """Keepalive both ways: a PINGREQ every half keepalive, which the broker must answer, and the connection
+        given up when nothing at all has come from the broker for ``mqtt_keepalive_factor`` keepalives. The
+        kernel cannot tell: a middlebox that swallows the traffic leaves both ends' sockets content for ever,
+        and the broker's redeliveries would go into it."""
+        factor = self.settings.mqtt_keepalive_factor
         while True:
-            await asyncio.sleep(KEEPALIVE_S / 2)
-            if self._conn is not None:
-                self._conn.write(wire.PINGREQ_PACKET)
+            conn, k = self._conn, self.keepalive_s
+            # A look at least every LIVENESS_TICK_S, or a connection made while we slept would wait for its first
+            # ping until the old one's was due.
+            nap = min(k / 4, LIVENESS_TICK_S)
+            if conn is not None and self.connected.is_set() and not self._paused:
+                # (Connecting has its own deadline; paused, we are the ones not reading.)
+                now = time.monotonic()
+                silent_for = now - conn.last_rx
+                if silent_for >= factor * k:
+                    self.liveness_timeouts += 1
+                    log.error(
+                        "nothing from the broker for %.1f s (keepalive %d s); dropping the connection", silent_for, k
+                    )
+                    conn.abort()
+                else:
+                    if now - conn.last_ping >= k / 2:
+                        conn.last_ping = now
+                        conn.write(wire.PINGREQ_PACKET)
+                    # Woken when the next ping or the silence deadline falls due, not a tick later.
+                    nap = min(nap, conn.last_rx + factor * k - now, conn.last_ping + k / 2 - now)
+            await asyncio.sleep(max(nap, 0.001))
 
     def _lost(self, conn: _Connection) -> None:
         if conn is not self._conn:
@@ -344,6 +431,8 @@ class MqttLink:
             self._paused_at = now
         else:
             self.paused_s += now - self._paused_at
+            # Time spent not reading says nothing of the broker: its silence is counted from here.
+            conn.last_rx = now
 
     def _write_soon(self) -> None:
         # One write per turn of the event loop carries every PUBACK that became due in it and every downlink
@@ -376,8 +465,11 @@ class MqttLink:
             "pauses": self.pauses,
             "paused_s": round(self.paused_s, 3),
             "reconnects": self.reconnects,
+            "keepalive_s": self.keepalive_s,
+            "liveness_timeouts": self.liveness_timeouts,
             "downlinks_waiting": len(self._outbox) + len(self._unacked),
             "downlinks_dropped": self.downlinks_dropped,
+            "downlinks_too_large": self.downlinks_too_large,
         }
 
     # -- downlinks -----------------------------------------------------------------------------------------
@@ -396,8 +488,24 @@ class MqttLink:
         while self._outbox and len(self._unacked) < self._quota:
             topic, payload = self._outbox.popleft()
             pid = self._packet_id()
+            packet = wire.publish(topic, payload, version=self.version, packet_id=pid)
+            if len(packet) > self.max_packet:
+                # Sent, it would get the connection dropped (MQTT 5.0, 3.1.2.11.4) with every uplink in hand,
+                # and be sent again after the reconnect.
+                self._too_large(topic, len(packet))
+                continue
             self._unacked[pid] = (topic, payload)
-            out.append(wire.publish(topic, payload, version=self.version, packet_id=pid))
+            out.append(packet)
+
+    def _too_large(self, topic: str, size: int) -> None:
+        self.downlinks_too_large += 1
+        self.downlinks_dropped += 1
+        log.error(
+            "downlink to %s of %d bytes is over the broker's maximum packet size (%d): dropped",
+            topic,
+            size,
+            self.max_packet,
+        )
 
     def _packet_id(self) -> int:
         for _ in range(65535):

@@ -24,6 +24,8 @@ MAX_REMAINING = 268_435_455
 PROP_SESSION_EXPIRY = 0x11
 PROP_RECEIVE_MAXIMUM = 0x21
 PROP_REASON_STRING = 0x1F
+PROP_SERVER_KEEP_ALIVE = 0x13
+PROP_MAXIMUM_PACKET_SIZE = 0x27
 
 # Bytes each property's value takes, for skipping the ones the service does not read (MQTT 5.0, 2.2.2.2).
 _FIXED = {0x01: 1, 0x02: 4, 0x11: 4, 0x13: 2, 0x17: 1, 0x19: 1, 0x21: 2, 0x22: 2, 0x23: 2, 0x24: 1, 0x25: 1}
@@ -51,6 +53,10 @@ class Connack:
     reason: int
     receive_maximum: int  # how many QoS 1 publishes the broker takes unacknowledged
     reason_string: str = ""
+    # The keepalive the broker wants instead of the client's (MQTT 5.0, 3.2.2.3.14); None when it left ours.
+    server_keepalive: int | None = None
+    # The largest packet the broker takes, fixed header included; larger ones get the client disconnected.
+    maximum_packet_size: int = MAX_REMAINING + 5
 
 
 # -- encoding --------------------------------------------------------------------------------------------------
@@ -88,6 +94,7 @@ def connect(
     clean_start: bool = False,
     session_expiry: int = 0xFFFFFFFF,
     receive_maximum: int = 4096,
+    maximum_packet_size: int | None = None,
 ) -> bytes:
     flags = 0x02 if clean_start else 0
     if username is not None:
@@ -98,6 +105,10 @@ def connect(
     if version == V5:
         props = bytes([PROP_SESSION_EXPIRY]) + session_expiry.to_bytes(4, "big")
         props += bytes([PROP_RECEIVE_MAXIMUM]) + receive_maximum.to_bytes(2, "big")
+        if maximum_packet_size is not None:
+            # The broker then drops what we could not read (MQTT 5.0, 3.1.2.11.4) instead of sending it and
+            # having the connection dropped for it, again at every redelivery.
+            props += bytes([PROP_MAXIMUM_PACKET_SIZE]) + maximum_packet_size.to_bytes(4, "big")
         body += varint(len(props)) + props
     body += _utf8(client_id)
     if username is not None:
@@ -249,12 +260,24 @@ def parse_publish(flags: int, body: bytes, version: int) -> Publish:
 def parse_connack(body: bytes, version: int) -> Connack:
     if len(body) < 2:
         raise MqttProtocolError("truncated CONNACK")
-    receive_maximum, reason_string = 65535, ""
-    if version == V5 and len(body) > 2:
-        props, _ = _properties(body, 2)
-        receive_maximum = int(props.get(PROP_RECEIVE_MAXIMUM, 65535)) or 65535
-        reason_string = str(props.get(PROP_REASON_STRING, ""))
-    return Connack(bool(body[0] & 1), body[1], receive_maximum, reason_string)
+    if version != V5 or len(body) == 2:
+        return Connack(bool(body[0] & 1), body[1], 65535)
+    props, _ = _properties(body, 2)
+    receive_maximum = int(props.get(PROP_RECEIVE_MAXIMUM, 65535))
+    if receive_maximum == 0:
+        raise MqttProtocolError("CONNACK receive maximum 0")  # MQTT 5.0, 3.2.2.3.3: a protocol error
+    max_packet = int(props.get(PROP_MAXIMUM_PACKET_SIZE, MAX_REMAINING + 5))
+    if max_packet == 0:
+        raise MqttProtocolError("CONNACK maximum packet size 0")  # MQTT 5.0, 3.2.2.3.6
+    keepalive = props.get(PROP_SERVER_KEEP_ALIVE)
+    return Connack(
+        bool(body[0] & 1),
+        body[1],
+        receive_maximum,
+        str(props.get(PROP_REASON_STRING, "")),
+        None if keepalive is None else int(keepalive),
+        max_packet,
+    )
 
 
 def parse_packet_id(body: bytes) -> int:

@@ -25,6 +25,17 @@ class DispatchSettings(BaseSettings):
     # replicas need 5 for the shared subscription.
     mqtt_protocol: Literal[4, 5] = 5
     mqtt_client_id: str = "nightwatch-dispatch"
+    # Liveness (docs/mqtt.md, "The dispatch service's link"): a PINGREQ every half keepalive, and a connection
+    # from which nothing has come for factor x keepalive is taken for dead and made again. A broker's Server Keep
+    # Alive replaces the keepalive. A black-holing middlebox keeps both kernels content: only this notices.
+    mqtt_keepalive_s: int = Field(30, ge=1, le=65535)
+    mqtt_keepalive_factor: float = Field(1.5, ge=1.0, le=4.0)
+    # TCP connect, TLS handshake and CONNACK together; the subscription's SUBACK gets as long again.
+    mqtt_connect_timeout_s: float = Field(10.0, gt=0, le=300)
+    # Reconnecting: the first delay after a healthy connection, doubled at each failure up to the cap, each
+    # drawn between half and all of it so that replicas and restarts spread out.
+    mqtt_reconnect_initial_s: float = Field(0.1, gt=0, le=60)
+    mqtt_reconnect_max_s: float = Field(5.0, gt=0, le=600)
     # Replicas on one PostgreSQL coordinate through it (cluster.py); None means: when the database is PostgreSQL.
     cluster: bool | None = None
     shared_group: str | None = None  # e.g. "dispatch": replicas split uplinks through $share/dispatch/...
@@ -117,6 +128,8 @@ class DispatchSettings(BaseSettings):
             raise ValueError("https_cert and https_key go together")
         if (self.mqtt_tls_cert is None) != (self.mqtt_tls_key is None):
             raise ValueError("mqtt_tls_cert and mqtt_tls_key go together")
+        if self.mqtt_reconnect_max_s < self.mqtt_reconnect_initial_s:
+            raise ValueError("mqtt_reconnect_max_s must not be below mqtt_reconnect_initial_s")
         if self.mqtt_tls_ca is not None and not self.mqtt_tls:
             # A CA file with mqtt:// would suggest a verified link that is in fact plain text.
             raise ValueError("mqtt_tls_ca needs an mqtts:// mqtt_url")

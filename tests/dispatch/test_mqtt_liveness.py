@@ -1,0 +1,216 @@
+"""The dispatch link's liveness against a real Mosquitto: a connection black-holed by a middlebox is noticed by
+the keepalive and made again, and the alarm the broker sent into the hole becomes an incident within two
+keepalives; the broker's CONNACK limits (Server Keep Alive, Receive Maximum, Maximum Packet Size) are obeyed; a
+broker that accepts and never answers costs one connect timeout."""
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from basestation.dispatch import mqtt_wire as wire
+from basestation.dispatch.effects import Downlink
+from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
+from protocol.constants import EVENT_SOS
+from tests.blackhole import Blackhole
+from tests.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from tests.dispatch.world import World, envelope, provision, topic
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
+
+KEEPALIVE_S = 2  # short, so that the black hole is noticed in seconds; the bound below is two of them
+GATEWAY = "gw-breestraat"
+
+
+def _broker(tmp_path: Path, extra_conf: str = "") -> MosquittoBroker:
+    binary = mosquitto_binary()
+    assert binary is not None
+    return MosquittoBroker(tmp_path / "broker", binary, extra_conf=extra_conf)
+
+
+def _settings(tmp_path: Path, host: str, port: int, **kw: object) -> DispatchSettings:
+    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
+    upgrade(db)
+    return DispatchSettings(
+        mqtt_url=f"mqtt://{host}:{port}",
+        mqtt_username=TEST_USERNAME,
+        database_url=db,
+        mqtt_reconnect_initial_s=0.05,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@asynccontextmanager
+async def _service(
+    settings: DispatchSettings, world: World | None = None
+) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
+    if world is not None:
+        await provision(settings.database_url, world.roots)
+    d = Dispatcher(settings)
+    await d.start()
+    link = MqttLink(settings, d)
+    await link.start()
+    try:
+        yield d, link
+    finally:
+        await link.stop()
+        await d.stop()
+
+
+async def _until(cond: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.01)
+
+
+def _publish(broker: MosquittoBroker, topic_: str, payload: bytes) -> None:
+    """As a gateway publishes: MQTT 3.1.1, QoS 1, done at the broker's PUBACK."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test-publisher", protocol=mqtt.MQTTv311)
+    c.username_pw_set(TEST_USERNAME)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        c.publish(topic_, payload, qos=1).wait_for_publish(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def _packets(data: bytes | bytearray) -> list[tuple[int, int, bytes]]:
+    # What went into the hole starts at a packet boundary: the link was idle when it was swallowed.
+    return wire.Reader().feed(bytes(data))
+
+
+def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becomes_an_incident(
+    tmp_path: Path,
+) -> None:
+    world = World()
+    frame, _ = world.frame(42, EVENT_SOS)
+    with _broker(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
+        settings = _settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=KEEPALIVE_S)
+
+        async def scenario() -> None:
+            async with _service(settings, world) as (d, link):
+                stream = d.bus.stream()
+                # Healthy first: a connection that lasted a keepalive resets the backoff.
+                await asyncio.sleep(KEEPALIVE_S)
+                assert link.figures()["keepalive_s"] == KEEPALIVE_S
+                [swallowed] = await asyncio.to_thread(hole.swallow)
+                blackout = time.monotonic()
+                # The broker still takes the old connection for alive: it sends the alarm into the hole and
+                # waits for a PUBACK that cannot come.
+                await asyncio.to_thread(_publish, broker, topic(GATEWAY), envelope(frame, GATEWAY))
+                while True:
+                    msg = await asyncio.wait_for(anext(stream), 2 * KEEPALIVE_S)
+                    if msg.topic == "incident":
+                        break
+                took = time.monotonic() - blackout
+                assert took <= 2 * KEEPALIVE_S, f"incident {took:.2f} s after the blackout"
+                assert msg.data["state"] in ("open", "offered", "escalated"), msg.data
+                # The broker redelivers right after its CONNACK, before the SUBACK that completes the reconnect.
+                await _until(lambda: link.reconnects == 1, KEEPALIVE_S)
+                assert link.liveness_timeouts == 1 and hole.accepted == 2
+                print(f"incident {took:.2f} s after the blackout, keepalive {KEEPALIVE_S} s")
+                assert topic(GATEWAY).encode() in swallowed.swallowed_down  # it was sent into the hole first
+                # The old connection carried only keepalives meanwhile, and no PUBACK: nothing not yet durable.
+                assert {kind for kind, _, _ in _packets(swallowed.swallowed_up)} <= {wire.PINGREQ}
+
+        asyncio.run(scenario())
+
+
+def test_the_brokers_server_keepalive_replaces_ours(tmp_path: Path) -> None:
+    # Mosquitto: "do not set below 10 seconds".
+    with _broker(tmp_path, "max_keepalive 10\n") as broker:
+        settings = _settings(tmp_path, broker.host, broker.port, mqtt_keepalive_s=60)
+
+        async def scenario() -> None:
+            async with _service(settings) as (_, link):
+                assert link.keepalive_s == 10
+
+        asyncio.run(scenario())
+
+
+def _downlink(i: int, pad: int = 0) -> Downlink:
+    return Downlink(GATEWAY, {"id": f"dl-{i}", "frame": "11" * 16, "pad": "x" * pad})
+
+
+def test_no_more_downlinks_in_flight_than_the_broker_allows(tmp_path: Path) -> None:
+    """Mosquitto sends max_inflight_messages as its Receive Maximum, and disconnects a client that goes past it.
+    With the link black-holed no PUBACK comes back, so what it sent meanwhile is its whole window."""
+    with (
+        _broker(tmp_path, "max_inflight_messages 3\n") as broker,
+        Blackhole(broker.host, broker.port) as hole,
+        Recorder(broker, [DOWN_PREFIX + "#"]) as downs,
+    ):
+        settings = _settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=1)
+
+        async def scenario() -> None:
+            async with _service(settings) as (_, link):
+                [swallowed] = await asyncio.to_thread(hole.swallow)
+                for i in range(10):
+                    link.publish_downlink(_downlink(i))
+                # Past the silence the link gives up on the connection and sends the rest on the next one.
+                await _until(lambda: link.reconnects == 1, 10)
+                sent = [p for p in _packets(swallowed.swallowed_up) if p[0] == wire.PUBLISH]
+                assert len(sent) == 3
+                want = {f"dl-{i}" for i in range(10)}
+                await asyncio.to_thread(downs.wait_for, lambda r: want <= _ids(r), 10)
+                assert want <= _ids(downs)
+                assert link.liveness_timeouts == 1 and link.reconnects == 1  # never disconnected for the quota
+                assert link.figures()["downlinks_waiting"] == 0
+
+        asyncio.run(scenario())
+
+
+def _ids(rec: Recorder) -> set[str]:
+    return {json.loads(p)["id"] for p in rec.payloads(DOWN_PREFIX)}
+
+
+def test_a_downlink_over_the_brokers_maximum_packet_size_is_dropped_not_sent(tmp_path: Path) -> None:
+    """Sent, it would get the link disconnected, and sent again after each reconnect."""
+    with _broker(tmp_path, "max_packet_size 2000\n") as broker, Recorder(broker, [DOWN_PREFIX + "#"]) as downs:
+        settings = _settings(tmp_path, broker.host, broker.port)
+
+        async def scenario() -> None:
+            async with _service(settings) as (_, link):
+                assert link.max_packet == 2000
+                link.publish_downlink(_downlink(1, pad=1800))  # 1,910 bytes as a packet: fits
+                link.publish_downlink(_downlink(2, pad=2000))
+                link.publish_downlink(_downlink(3))
+                await asyncio.to_thread(downs.wait_for, lambda r: {"dl-1", "dl-3"} <= _ids(r), 10)
+                assert _ids(downs) == {"dl-1", "dl-3"}
+                figures = link.figures()
+                assert figures["downlinks_too_large"] == 1 and figures["downlinks_dropped"] == 1
+                assert figures["reconnects"] == 0 and figures["downlinks_waiting"] == 0
+
+        asyncio.run(scenario())
+
+
+def test_a_broker_that_accepts_and_never_answers_costs_one_connect_timeout(tmp_path: Path) -> None:
+    with socket.socket() as mute:
+        # The kernel completes the TCP handshake into the backlog; nobody ever reads the CONNECT.
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()
+        host, port = mute.getsockname()
+        settings = _settings(tmp_path, host, port, mqtt_connect_timeout_s=0.5)
+
+        async def scenario() -> None:
+            link = MqttLink(settings, Dispatcher(settings))
+            began = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await link.start()
+            assert 0.5 <= time.monotonic() - began < 5
+
+        asyncio.run(scenario())
