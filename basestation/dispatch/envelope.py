@@ -1,17 +1,19 @@
 """Parsing the gateways' uplink envelope (docs/mqtt.md) into one reception record. Pure: bytes in, record out.
 
 Everything a gateway sends is untrusted input: a malformed envelope is a counted outcome with a reason, never a
-crash. Unknown fields are ignored so gateways can add fields before the service knows them.
+crash. What is refused is exactly what the published JSON Schema refuses (``envelope_schema``, which generates it;
+tests/dispatch/test_envelope_schema.py holds the two to it). Unknown fields are ignored, by both.
 """
 
 import re
 
 import msgspec
+from msgspec import UNSET
 
-from basestation.dispatch.envelope_schema import Radio, decode
+from basestation.dispatch.envelope_schema import GATEWAY_ID, Radio, decode
 
 UP_PREFIX = "nightwatch/v1/up/"
-_GATEWAY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_GATEWAY_ID = re.compile(GATEWAY_ID)
 MAX_PAYLOAD = 4096
 
 
@@ -56,12 +58,13 @@ def gateway_of(topic: str) -> str:
 
 
 def _hex(text: str) -> bytes | None:
-    # bytes.fromhex also takes spaces between bytes: the length check refuses them.
+    """The bytes of lower-case hex, else None. bytes.fromhex also takes upper case and spaces between bytes;
+    writing the bytes back refuses both in one comparison, cheaper than a pattern."""
     try:
         raw = bytes.fromhex(text)
     except ValueError:
         return None
-    return raw if len(raw) * 2 == len(text) else None
+    return raw if raw.hex() == text else None
 
 
 def parse(topic: str, payload: bytes) -> Reception:
@@ -80,18 +83,23 @@ def parse(topic: str, payload: bytes) -> Reception:
         raise EnvelopeError("gateway_id differs from the topic")
     frame = _hex(doc.frame)
     if frame is None:
-        raise EnvelopeError("frame must be hex")
-    if doc.forwarder is not None and (doc.forwarder != doc.forwarder.lower() or _hex(doc.forwarder) is None):
+        raise EnvelopeError("frame must be lower-case hex")
+    # Absent optional fields are UNSET (an explicit null is refused); the record says None. The integers may
+    # have come spelt as floats (5.0), which msgspec checked are whole.
+    unset = UNSET
+    forwarder = doc.forwarder
+    if forwarder is not unset and _hex(forwarder) is None:
         raise EnvelopeError("forwarder must be 16 lower-case hex digits")
+    rssi, snr, freq, datr, tmst = doc.rssi, doc.snr, doc.freq_mhz, doc.datr, doc.tmst
     return Reception(
         gw,
-        doc.rx_time_ms,
+        int(doc.rx_time_ms),
         doc.radio,
         frame,
-        doc.rssi,
-        doc.snr,
-        doc.freq_mhz,
-        doc.datr,
-        doc.tmst,
-        doc.forwarder,
+        None if rssi is unset else rssi,
+        None if snr is unset else snr,
+        None if freq is unset else freq,
+        None if datr is unset else datr,
+        None if tmst is unset else int(tmst),
+        None if forwarder is unset else forwarder,
     )

@@ -1,6 +1,7 @@
 """The pure core: frame checks, duplicate suppression and the envelope. No I/O; time is always passed in."""
 
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -106,8 +107,37 @@ class Deduper:
             table.popitem(last=False)
 
 
+# What the envelope can carry of a radio's metadata (docs/schemas/uplink-envelope.schema.json). A forwarder that
+# reports nonsense (an RSSI of +90 dBm, a frequency of -1) loses that field, never the frame: the service refuses
+# an envelope outside the schema, and the frame may be an alarm.
+_RANGES: dict[str, tuple[float, float]] = {
+    "rssi": (-200, 50),
+    "snr": (-50, 50),
+    "freq_mhz": (0, 10_000),
+    "tmst": (0, 0xFFFFFFFF),
+    "chan": (0, 255),
+    "rfch": (0, 255),
+}
+_INTEGERS = frozenset({"tmst", "chan", "rfch"})
+_DATR_MAX = 32
+_EUI = re.compile(r"[0-9a-f]{16}")
+
+
+def _carried(name: str, value: object) -> bool:
+    if value is None:
+        return False
+    if name in _RANGES:
+        low, high = _RANGES[name]
+        kind = int if name in _INTEGERS else (int, float)
+        return isinstance(value, kind) and not isinstance(value, bool) and low <= value <= high
+    if name == "datr":
+        return isinstance(value, str) and len(value) <= _DATR_MAX
+    return isinstance(value, str) and _EUI.fullmatch(value) is not None  # forwarder
+
+
 def envelope(record: ReceivedFrame, gateway_id: str) -> dict[str, Any]:
-    """The uplink envelope of docs/mqtt.md. Fields the radio did not report are left out."""
+    """The uplink envelope of docs/mqtt.md. Fields the radio did not report, or reported beyond what the
+    envelope can carry, are left out."""
     env: dict[str, Any] = {
         "v": ENVELOPE_VERSION,
         "gateway_id": gateway_id,
@@ -125,7 +155,7 @@ def envelope(record: ReceivedFrame, gateway_id: str) -> dict[str, Any]:
         "chan": record.chan,
         "rfch": record.rfch,
     }
-    env.update((k, v) for k, v in optional.items() if v is not None)
+    env.update((k, v) for k, v in optional.items() if _carried(k, v))
     return env
 
 
