@@ -21,6 +21,7 @@ from protocol.constants import (
     DIR_UP,
     LOOKAHEAD,
     LOOKBEHIND,
+    PSEUDONYM_OFFSET,
     PSEUDONYM_SIZE,
     REASON_MIC,
     REASON_UNKNOWN_DEVICE,
@@ -39,6 +40,12 @@ from protocol.table import PseudonymTable
 # OpenSSL does the AES; on the CPU's AES instructions (protocol/_aesni.c) a ring's keys hold no context, and the
 # cache saves only building them again with a first MIC and keystream, ~4.5 us.
 HOT_KEYS = 16384
+# Pseudonyms of counters that left their device's window below (SPEC 7.3), the most recent this many over all
+# devices: a recording of such a frame, replayed later, is then known as an old frame of its device and refused
+# as a replay, instead of waiting for a recovery sweep that cannot place it (the sweep looks above the window).
+# One retires per accepted frame, so in a city of 100k rings heard hourly this is the last hour and more, in under
+# 10 MB. What is older than that, or older than a restart, is still an unknown device.
+RETIRED = 1 << 17
 # The window moves in steps of this many counters, holding up to STEP - 1 more above the lookahead than SPEC 7.3
 # requires: a device's pseudonym key (an AES context to build) is then needed on one accept in STEP, not on each.
 SLIDE_STEP = 4
@@ -59,6 +66,7 @@ class Resolver:
         horizon: int = RECOVERY_HORIZON,
         expected_devices: int = 1024,
         step: int = SLIDE_STEP,
+        retired: int = RETIRED,
     ) -> None:
         self.lookahead = lookahead
         self.step = step
@@ -75,6 +83,14 @@ class Resolver:
         self._count = array("B")  # slot -> how many pseudonyms are held
         self._table = PseudonymTable(expected_devices * (lookahead + step - 1))
         self._hot: OrderedDict[int, DeviceKeys] = OrderedDict()
+        # A ring of the retired: entry i holds a pseudonym, the slot and the counter it was of, and ``_old`` maps
+        # each pseudonym to its entry. Grown as counters retire, then written over oldest first.
+        self.retired = retired
+        self._old = PseudonymTable()
+        self._old_pids = array("Q")
+        self._old_slots = array("I")
+        self._old_counters = array("Q")
+        self._old_next = 0
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -167,11 +183,18 @@ class Resolver:
         base, count, off, span = self._base[slot], self._count[slot], slot * self._span, self._span
         top = base + count - 1
         if count and (hi < base or lo > top):
+            if lo > top:
+                for c in range(base, top + 1):
+                    self._retire(slot, c, self._pids[off + c % span])
             self._clear(slot)
             count = 0
         if count:
             table, pids = self._table, self._pids
-            for c in (*range(base, min(top, lo - 1) + 1), *range(max(base, hi + 1), top + 1)):
+            for c in range(base, min(top, lo - 1) + 1):
+                pos = off + c % span
+                table.remove(pids[pos], pos)
+                self._retire(slot, c, pids[pos])
+            for c in range(max(base, hi + 1), top + 1):
                 pos = off + c % span
                 table.remove(pids[pos], pos)
             new = [*range(lo, min(hi, base - 1) + 1), *range(max(lo, top + 1), hi + 1)]
@@ -188,6 +211,38 @@ class Resolver:
             self._table.insert(pid, pos)
         self._base[slot] = lo
         self._count[slot] = hi - lo + 1
+
+    def _retire(self, slot: int, counter: int, pid: int) -> None:
+        if not self.retired:
+            return
+        i = self._old_next
+        if i < len(self._old_pids):
+            self._old.remove(self._old_pids[i], i)
+            self._old_pids[i], self._old_slots[i], self._old_counters[i] = pid, slot, counter
+        else:
+            self._old_pids.append(pid)
+            self._old_slots.append(slot)
+            self._old_counters.append(counter)
+        self._old.insert(pid, i)
+        self._old_next = (i + 1) % self.retired
+
+    def behind(self, frame: bytes) -> tuple[int, int, str] | None:
+        """(device id, counter, verdict) of a frame that resolved to no device because its counter has left its
+        device's window below, and whose MIC verifies under it; else None. The verdict is the replay window's
+        (``replay``, ``too_old``), or ``behind_window`` for a counter never accepted: the window no longer
+        recognises it (SPEC 7.3), so it is not accepted late. For frames ``resolve`` found no device for only."""
+        pid = int.from_bytes(frame[PSEUDONYM_OFFSET : PSEUDONYM_OFFSET + PSEUDONYM_SIZE], "big")
+        for i in self._old.find(pid):
+            slot = self._old_slots[i]
+            device_id = self._ids[slot]
+            counter = self._old_counters[i]
+            # A freed or reused slot, or a window since put back over this counter (a device added again).
+            if device_id is None or counter >= self._base[slot]:
+                continue
+            if uplink.verify(self._keys(slot), frame, counter):
+                verdict = self._replay[slot].check(counter)
+                return device_id, counter, "behind_window" if verdict == ACCEPT else verdict
+        return None
 
     def candidates(self, pid: bytes) -> list[tuple[int, int]]:
         """(device id, counter) pairs whose pseudonym is ``pid``: almost always none or one."""

@@ -156,6 +156,13 @@ class UplinkPipeline:
                 ctx.stop(Outcome.BAD_MIC)
             else:
                 assert e.reason == REASON_UNKNOWN_DEVICE
+                old = self.state.resolver.behind(rec.frame)
+                if old is not None:
+                    # A recording of a frame its ring has moved past: no sweep could place it (the sweep looks
+                    # ahead of the window), and counting it unknown would hide a replay.
+                    ctx.device_id, ctx.counter = old[0], old[1]
+                    ctx.stop(Outcome.REPLAY, old[2])
+                    return
                 if rec.frame[1:7] not in self.state.unresolvable:
                     self._hold_unresolved(rec, ctx.now_ms)
                 ctx.stop(Outcome.UNKNOWN_DEVICE)
@@ -561,9 +568,11 @@ class UplinkPipeline:
         finish: bool = True,
     ) -> list[Context]:
         """Frames the sweep found continue through the pipeline from the replay check; the rest are given up,
-        counted and logged: nothing vanishes unseen."""
+        counted and logged: nothing vanishes unseen. One line a sweep, however many: sweeps are spaced apart, and
+        a flood of recordings or garbage must not become a flood of log lines."""
         st = self.state
         out = []
+        given_up: dict[str, int] = {}
         for rec, _ in held:
             r = found.get(rec.frame)
             if r is None:
@@ -571,13 +580,22 @@ class UplinkPipeline:
                 st.unresolvable[rec.frame[1:7]] = None
                 while len(st.unresolvable) > UNRESOLVABLE_MAX:
                     st.unresolvable.popitem(last=False)
-                log.warning("frame from gateway %s matches no device after recovery", rec.gateway_id)
+                given_up[rec.gateway_id] = given_up.get(rec.gateway_id, 0) + 1
                 continue
             ctx = Context("", b"", now_ms, reception=rec, device_id=r.device_id, counter=r.counter, keys=r.keys)
             self.decode("", b"", now_ms, first_step=2, ctx=ctx)
             if finish:
                 self.finish(ctx)
             out.append(ctx)
+        if given_up:
+            busiest = sorted(given_up.items(), key=lambda kv: -kv[1])[:3]
+            log.warning(
+                "%d frame(s) from %d gateway(s) match no device after recovery (most from %s; %d given up in all)",
+                sum(given_up.values()),
+                len(given_up),
+                ", ".join(f"{gw} {n}" for gw, n in busiest),
+                st.unresolved_given_up,
+            )
         return out
 
 

@@ -381,6 +381,8 @@ class Dispatcher:
                 "checkpoints": self.store.checkpoints,
             },
             "unresolved_queue": len(self.state.unresolved),
+            "unresolved_dropped": self.state.unresolved_dropped,
+            "unresolved_given_up": self.state.unresolved_given_up,
             "acks_withheld": self.state.acks_withheld,
             "stream_subscribers": self.bus.subscribers,
             "pipeline_p99_ms": round(lat[int(len(lat) * 0.99)], 3) if lat else None,
