@@ -11,11 +11,13 @@ Usage:
         client connects to hole.host, hole.port
         hole.swallow()      # the live connections go silent; a reconnect gets through
         hole.accepted       # connections made through the proxy so far
+        hole.arrivals       # when each client connection came, also those the broker was not there for
 """
 
 import asyncio
 import contextlib
 import threading
+import time
 from types import TracebackType
 
 
@@ -40,6 +42,7 @@ class Blackhole:
         self.host = "127.0.0.1"
         self.port = 0
         self.accepted = 0
+        self.arrivals: list[float] = []  # time.monotonic() of every connection a client made, forwarded or not
         self.pairs: list[_Pair] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="blackhole", daemon=True)
@@ -95,6 +98,7 @@ class Blackhole:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+        self.arrivals.append(time.monotonic())
         try:
             b_reader, b_writer = await asyncio.open_connection(*self.upstream)
         except OSError:

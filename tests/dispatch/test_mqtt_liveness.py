@@ -4,6 +4,7 @@ keepalives; the broker's CONNACK limits (Server Keep Alive, Receive Maximum, Max
 broker that accepts and never answers costs one connect timeout."""
 
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -45,8 +46,7 @@ def _settings(tmp_path: Path, host: str, port: int, **kw: object) -> DispatchSet
         mqtt_url=f"mqtt://{host}:{port}",
         mqtt_username=TEST_USERNAME,
         database_url=db,
-        mqtt_reconnect_initial_s=0.05,
-        **kw,  # type: ignore[arg-type]
+        **{"mqtt_reconnect_initial_s": 0.05, **kw},  # type: ignore[arg-type]
     )
 
 
@@ -212,5 +212,43 @@ def test_a_broker_that_accepts_and_never_answers_costs_one_connect_timeout(tmp_p
             with pytest.raises(TimeoutError):
                 await link.start()
             assert 0.5 <= time.monotonic() - began < 5
+
+        asyncio.run(scenario())
+
+
+def test_reconnect_waits_double_to_the_cap_and_start_again_after_a_healthy_connection(tmp_path: Path) -> None:
+    """The broker killed: each attempt (a connection the proxy takes and cannot forward) waits at least half
+    the doubled delay, up to the cap. Once a connection has stayed up for a keepalive, the next loss is
+    retried after the first short wait again, not the cap."""
+    initial, cap = 0.1, 2.0
+    with _broker(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
+        settings = _settings(
+            tmp_path,
+            hole.host,
+            hole.port,
+            mqtt_keepalive_s=1,
+            mqtt_reconnect_initial_s=initial,
+            mqtt_reconnect_max_s=cap,
+        )
+
+        async def down_for(seconds: float) -> tuple[float, list[float]]:
+            await asyncio.to_thread(broker.kill)
+            killed = time.monotonic()
+            await asyncio.sleep(seconds)
+            return killed, [t for t in hole.arrivals if t > killed]
+
+        async def scenario() -> None:
+            async with _service(settings) as (_, link):
+                killed, tries = await down_for(5.0)
+                gaps = [b - a for a, b in itertools.pairwise([killed, *tries])]
+                assert 4 <= len(gaps) <= 8, gaps  # 0.05-0.1, 0.1-0.2, 0.2-0.4, 0.4-0.8, 0.8-1.6, 1-2 ...
+                for failures, gap in enumerate(gaps):
+                    assert gap >= 0.5 * min(cap, initial * 2**failures), gaps
+                await asyncio.to_thread(broker.start)
+                await _until(link.connected.is_set, cap + 5)
+                await asyncio.sleep(1.5)  # up for more than a keepalive: healthy
+                killed, tries = await down_for(1.0)
+                # Not reset, the wait would be at least half the cap.
+                assert tries and tries[0] - killed < 0.5 * cap, (killed, tries)
 
         asyncio.run(scenario())
