@@ -3,7 +3,9 @@
 Uplinks are subscribed at QoS 1 with a persistent session and acknowledged only after their effects are
 committed. A service killed at any instant leaves its unacknowledged messages with the broker, which redelivers
 them. A message whose handling failed is never acknowledged: the connection is dropped and made again, and the
-broker sends it once more.
+broker sends it once more. A connection from which the broker has sent nothing for 1.5 keepalives (settings) is given up
+the same way: a middlebox that swallows traffic leaves the sockets of both ends content (docs/mqtt.md, "The
+dispatch service's link").
 
 Why not a general client library: every uplink of the city passes here. gmqtt spent a task, a future and a
 property parse on each message and about 45 us of CPU with them (bench/dispatch_bench.py); here a message is
