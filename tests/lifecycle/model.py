@@ -263,6 +263,11 @@ class AlarmLife(RuleBasedStateMachine):
         recent = self.desk.state.recent.get((DEVICE, counter))
         if recent is None or recent.event not in ("sos", "escort", "duress"):
             return
+        # Only the ring's newest alarm frame when it sent this copy carries its latest press: a late retry of an
+        # older one (a duress is retried for minutes) may belong to an incident that ended since, rightly.
+        newest = max((p.counter for p in self.log.presses if p.kind in ALARMS and p.at_ms <= copy.sent_ms), default=0)
+        if counter != newest:
+            return
         pressed = [t for t, kind in self.log.gestures if kind != "cancel" and t <= copy.sent_ms]
         if not pressed:
             return
