@@ -3,14 +3,14 @@
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import time
 from typing import Annotated, Any, Literal
 
 import httpx
 import msgspec
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import Receive, Scope, Send
@@ -19,7 +19,7 @@ from basestation.dispatch import actions, operator_actions, sse
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
 from basestation.dispatch.bus import Message
-from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.mqtt_link import MqttLink, link_figures
 from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.referrals import REFERRALS, catalogue
 from basestation.dispatch.service import Dispatcher, now_ms
@@ -379,6 +379,18 @@ async def assign(incident_id: str, body: AssignIn, d: D, _: Operator) -> dict[st
     return d.state.incidents[incident_id].to_dict()
 
 
+@router.get("/dead-letters", tags=["supervision"], responses=AUTH)
+async def dead_letters(
+    d: D,
+    _: Operator,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> list[dict[str, Any]]:
+    """Messages the service set aside because handling them could never succeed: each with its topic, its
+    payload and the error, newest first. They were acknowledged, so the broker no longer holds them."""
+    return await d.store.dead_letters(limit, before_id)
+
+
 @router.get("/notices", tags=["supervision"], responses=AUTH)
 async def notices(d: D, _: Operator) -> list[dict[str, Any]]:
     return await d.store.notices()
@@ -424,8 +436,9 @@ class _App(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAPI:
-    """The service as an ASGI app; its lifespan loads the state, then subscribes to MQTT (when ``link``)."""
+def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAPI:
+    """The service as an ASGI app; its lifespan loads the state, then subscribes through each of ``links`` (one
+    per broker) and sends downlinks through all of them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -438,12 +451,14 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
                 for rid, endpoint, p256dh, auth in await dispatcher.store.subscriptions():
                     notifier.subscribe(rid, Subscription(endpoint, p256dh, auth))
                 task = asyncio.create_task(notifier.run(), name="dispatch-notify")
-            if link is not None:
+            for link in links:
+                dispatcher.publishers.append(link.publish)
                 await link.start()
             try:
                 yield
             finally:
-                if link is not None:
+                for link in links:
+                    dispatcher.publishers.remove(link.publish)
                     await link.stop()
                 if task is not None:
                     task.cancel()
@@ -462,7 +477,7 @@ def create_app(dispatcher: Dispatcher, link: "MqttLink | None" = None) -> FastAP
     async def healthz() -> Response:
         # Encoded here, not by FastAPI's generic serializer: monitors and the benchmark poll this many times a
         # second while uplinks stream in.
-        mqtt = link.figures() if link is not None else None
+        mqtt = link_figures(links)
         doc = {"ok": True, **dispatcher.health(), "mqtt": mqtt}
         return Response(_json.encode(doc), media_type="application/json")
 
@@ -508,6 +523,9 @@ def _prometheus(d: Dispatcher) -> str:
         f"nightwatch_unresolved_dropped_total {h['unresolved_dropped']}",
         "# TYPE nightwatch_acks_withheld_total counter",
         f"nightwatch_acks_withheld_total {h['acks_withheld']}",
+        "# HELP nightwatch_dead_letters_total Messages set aside as never to be handled (GET /api/v1/dead-letters).",
+        "# TYPE nightwatch_dead_letters_total counter",
+        f"nightwatch_dead_letters_total {h['dead_letters']}",
         "# TYPE nightwatch_stream_subscribers gauge",
         f"nightwatch_stream_subscribers {h['stream_subscribers']}",
     ]

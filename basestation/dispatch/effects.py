@@ -60,7 +60,9 @@ class IncidentSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class NoticeRow:
-    kind: str  # silent_device, gateway_offline, low_battery, invalid_body, recovery_overflow, unavailable, duress
+    # silent_device, gateway_offline, low_battery, invalid_body, recovery_overflow, unavailable, duress;
+    # from the MQTT link: downlink_refused, dead_letter
+    kind: str
     subject: str
     at_ms: int
     data: dict[str, Any] = field(default_factory=dict)
@@ -82,17 +84,20 @@ class Downlink:
     it, called when it is first read: an alarm's ACK is encoded after the alarm's push has gone out, not in
     front of it (three AES operations, on a ring's first alarm the building of a key context too)."""
 
-    __slots__ = ("_make", "_payload", "gateway_id")
+    __slots__ = ("_make", "_payload", "alarm", "gateway_id")
 
     def __init__(
         self,
         gateway_id: str,
         payload: dict[str, Any] | None = None,
         make: Callable[[], dict[str, Any]] | None = None,
+        alarm: bool = False,
     ) -> None:
         if (payload is None) == (make is None):
             raise ValueError("a downlink takes its payload or the function that makes it")
         self.gateway_id = gateway_id
+        # The answer to an alarm (SOS, escort, cancel, duress): never dropped on the way, unlike a heartbeat's.
+        self.alarm = alarm
         self._payload = payload
         self._make = make
 

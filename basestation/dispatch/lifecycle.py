@@ -32,6 +32,8 @@ REACK_MS = 2000  # copies of one retry heard by several gateways within this get
 # The states an incident waits for a responder in: the ones ``assignment.plan`` acts in, and in which "nobody
 # can come" is decided.
 PLANNED = frozenset({State.OPEN, State.OFFERED, State.ESCALATED})
+# The frames whose answer the wearer waits for, by ``Recent.event``: their ACKs are never dropped on the way out.
+ALARM_EVENTS = frozenset({"sos", "escort", "cancel", "duress"})
 
 
 def ring_listening(inc: Incident) -> bool:
@@ -102,7 +104,8 @@ def queue_ack(
         # Encoded when the downlink is sent, after the commit: the alarm's push goes out first.
         return {"id": msg_id, "frame": ack.encode(k, answer).hex(), "uplink": heard.hex()}
 
-    eff.downlinks.append(Downlink(gateway_id, make=payload))
+    alarm = recent.event in ALARM_EVENTS or recent.incident_id is not None
+    eff.downlinks.append(Downlink(gateway_id, make=payload, alarm=alarm))
     return True
 
 

@@ -2,8 +2,10 @@
 
 Uplinks are subscribed at QoS 1 with a persistent session and acknowledged only after their effects are
 committed. A service killed at any instant leaves its unacknowledged messages with the broker, which redelivers
-them. A message whose handling failed is never acknowledged: the connection is dropped and made again, and the
-broker sends it once more. A connection from which the broker has sent nothing for 1.5 keepalives (settings) is given up
+them. A message whose handling failed for a passing reason (the database away) is never acknowledged: the
+connection is dropped and made again, and the broker sends it once more. One that can never be handled (failures.py)
+is set aside in the dead-letter table with its error and then acknowledged: sent again, it would stop every message
+behind it for ever. A connection from which the broker has sent nothing for 1.5 keepalives (settings) is given up
 the same way: a middlebox that swallows traffic leaves the sockets of both ends content (docs/mqtt.md, "The
 dispatch service's link").
 
@@ -22,15 +24,15 @@ import random
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 import msgspec
 
 from basestation.dispatch import mqtt_wire as wire
 from basestation.dispatch.effects import Downlink
 from basestation.dispatch.envelope import UP_PREFIX
-from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.failures import describe, permanent
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.tls import mqtt_context
 
@@ -62,6 +64,34 @@ def reconnect_delay_s(failures: int, initial_s: float, cap_s: float, draw: float
     return full * (0.5 + draw / 2)
 
 
+Done = Callable[[BaseException | None], None]
+
+
+class Handler(Protocol):
+    """What the link hands its messages to (the Dispatcher is one). ``done`` is called once the message's
+    effects are durable, or with the error that stopped it: only then is it acknowledged to the broker."""
+
+    def submit(self, topic: str, payload: bytes, done: Done) -> None: ...
+
+    async def on_gateway_status(self, gateway_id: str, payload: bytes) -> None: ...
+
+    def set_aside(self, topic: str, payload: bytes, error: str, done: Done) -> None:
+        """Keep a message that can never be handled, with its error, where operators see it; ``done`` as above."""
+        ...
+
+    def link_notice(self, kind: str, subject: str, data: dict[str, Any]) -> None:
+        """Something operators must see (a refused downlink, a message set aside): recorded and pushed."""
+        ...
+
+
+class _Out(msgspec.Struct, frozen=True, gc=False):
+    """A downlink on its way: in the outbox, then in flight until the broker's PUBACK."""
+
+    topic: str
+    payload: bytes
+    alarm: bool
+
+
 class _Ack(msgspec.Struct, gc=False):
     """One received QoS 1 PUBLISH awaiting its PUBACK. A Struct outside the collector's view: one is made for
     every uplink, and the only cycle it is in (link, its queue, the ack) ends when the ack leaves the queue."""
@@ -69,12 +99,18 @@ class _Ack(msgspec.Struct, gc=False):
     link: "MqttLink"
     conn: "_Connection"
     packet_id: int
+    topic: str
+    payload: bytes  # kept until acknowledged: a message that can never be handled is set aside with it
     ok: bool = False
+    aside: bool = False  # being set aside: whatever else reports on it now is not about its handling
 
     def __call__(self, error: BaseException | None) -> None:
         if error is None:
             self.ok = True
             self.link._write_soon()
+        elif not self.aside and permanent(error):
+            self.aside = True
+            self.link._set_aside(self, error)
         else:
             self.link._failed(self.conn, error)
 
@@ -144,9 +180,13 @@ class _Connection(asyncio.Protocol):
 
 
 class MqttLink:
-    def __init__(self, settings: DispatchSettings, dispatcher: Dispatcher) -> None:
+    """One connection to one broker. It takes a ``handler`` for what comes in and hands out ``publish`` for
+    downlinks; the caller wires the two (``dispatcher.publishers.append(link.publish)``), so that one service
+    may publish through two links to two brokers (docs/deploy.md)."""
+
+    def __init__(self, settings: DispatchSettings, handler: Handler) -> None:
         self.settings = settings
-        self.dispatcher = dispatcher
+        self.handler = handler
         self.version = wire.V5 if settings.mqtt_protocol == 5 else wire.V311
         self.connected = asyncio.Event()
         self._conn: _Connection | None = None
@@ -164,16 +204,22 @@ class MqttLink:
         self._status_tasks: set[asyncio.Task[None]] = set()
         # Downlinks: QoS 1 publishes, at most the broker's Receive Maximum unacknowledged (20 on a stock
         # Mosquitto); the rest wait in a bounded outbox, so an uplink never waits for a downlink.
-        self._outbox: deque[tuple[str, bytes]] = deque()
-        self._unacked: dict[int, tuple[str, bytes]] = {}
+        self._outbox: deque[_Out] = deque()
+        self._supervision_waiting = 0  # of the outbox: the part OUTBOX_MAX bounds
+        self._unacked: dict[int, _Out] = {}
         self._quota = 20
         self._next_id = 0
         self.downlinks_dropped = 0
+        # Downlinks the broker took but would not pass on (PUBACK reason 0x80 and above, MQTT 5): each one
+        # logged with its reason and shown to operators (``Handler.link_notice``).
+        self.downlinks_refused = 0
+        # Taken with "no matching subscribers" (0x10): the gateway was not listening; the ring's retry will ask.
+        self.downlinks_unheard = 0
+        self.set_aside = 0  # messages handed to the dead-letter table (``_set_aside``)
         self.pauses = 0
         self.paused_s = 0.0  # time spent not reading because too much was in hand
         self._paused_at = 0.0
         self.reconnects = 0
-        dispatcher.publish = self.publish_downlink
 
     # -- connection ----------------------------------------------------------------------------------------
 
@@ -262,18 +308,19 @@ class MqttLink:
     def _resend_unacked(self, conn: _Connection) -> None:
         """What the broker had not acknowledged goes again, marked as a duplicate (MQTT 5.0, 4.4), within what
         this broker now lets us have in flight; the rest waits at the head of the outbox with new packet ids."""
-        again: list[tuple[str, bytes]] = []
+        again: list[_Out] = []
         out: list[bytes] = []
-        for pid, (topic, payload) in list(self._unacked.items()):
-            packet = wire.publish(topic, payload, version=self.version, packet_id=pid, dup=True)
+        for pid, down in list(self._unacked.items()):
+            packet = wire.publish(down.topic, down.payload, version=self.version, packet_id=pid, dup=True)
             if len(out) < self._quota and len(packet) <= self.max_packet:
                 out.append(packet)
                 continue
             del self._unacked[pid]
             if len(packet) <= self.max_packet:
-                again.append((topic, payload))
+                again.append(down)
+                self._supervision_waiting += not down.alarm
             else:
-                self._too_large(topic, len(packet))
+                self._too_large(down, len(packet))
         self._outbox.extendleft(reversed(again))
         if out:
             conn.write(b"".join(out))
@@ -350,9 +397,16 @@ class MqttLink:
             log.warning("connection to the broker lost; reconnecting")
 
     def _failed(self, conn: _Connection, error: BaseException) -> None:
-        log.error("handling an uplink failed (%r); reconnecting so the broker redelivers it", error)
+        log.error("handling a message failed (%r); reconnecting so the broker redelivers it", error)
         if conn is self._conn:
             conn.abort()
+
+    def _set_aside(self, ack: _Ack, error: BaseException) -> None:
+        """A message whose handling can never succeed (failures.py): into the dead-letter table, then
+        acknowledged, so that it is not sent again for ever with every message behind it waiting."""
+        self.set_aside += 1
+        log.error("message on %s can never be handled (%s); setting it aside", ack.topic, describe(error))
+        self.handler.set_aside(ack.topic, ack.payload, describe(error), ack)
 
     # -- receiving -----------------------------------------------------------------------------------------
 
@@ -376,8 +430,7 @@ class MqttLink:
         if kind == wire.PUBLISH:
             self._on_publish(conn, wire.parse_publish(flags, body, self.version))
         elif kind == wire.PUBACK:
-            if self._unacked.pop(wire.parse_packet_id(body), None) is not None and self._outbox:
-                self._write_soon()
+            self._puback(body)
         elif kind == wire.CONNACK:
             if not conn.connack.done():
                 conn.connack.set_result(wire.parse_connack(body, self.version))
@@ -394,7 +447,7 @@ class MqttLink:
     def _on_publish(self, conn: _Connection, p: wire.Publish) -> None:
         done: Any
         if p.qos:
-            done = _Ack(self, conn, p.packet_id)
+            done = _Ack(self, conn, p.packet_id, p.topic, p.payload)
             self._pending.append(done)
             if len(self._pending) >= INFLIGHT_HIGH and not self._paused:
                 self._pause(conn, True)
@@ -403,7 +456,7 @@ class MqttLink:
         topic = p.topic
         try:
             if topic.startswith(UP_PREFIX):
-                self.dispatcher.submit(topic, p.payload, done)
+                self.handler.submit(topic, p.payload, done)
             elif topic.startswith(STATUS_PREFIX) and topic.endswith("/status"):
                 self._status(topic[len(STATUS_PREFIX) : -len("/status")], p.payload, done)
             else:
@@ -412,7 +465,7 @@ class MqttLink:
             done(e)
 
     def _status(self, gateway_id: str, payload: bytes, done: Any) -> None:
-        task = asyncio.get_running_loop().create_task(self.dispatcher.on_gateway_status(gateway_id, payload))
+        task = asyncio.get_running_loop().create_task(self.handler.on_gateway_status(gateway_id, payload))
         self._status_tasks.add(task)
 
         def finished(t: asyncio.Task[None]) -> None:
@@ -471,42 +524,78 @@ class MqttLink:
             "liveness_timeouts": self.liveness_timeouts,
             "downlinks_waiting": len(self._outbox) + len(self._unacked),
             "downlinks_dropped": self.downlinks_dropped,
+            "downlinks_refused": self.downlinks_refused,
+            "downlinks_unheard": self.downlinks_unheard,
+            "set_aside": self.set_aside,
             "downlinks_too_large": self.downlinks_too_large,
         }
 
     # -- downlinks -----------------------------------------------------------------------------------------
 
-    def publish_downlink(self, down: Downlink) -> None:
-        if len(self._outbox) >= OUTBOX_MAX:
-            # Ten thousand ACKs waiting means the broker is gone; the ring's next retry is answered again.
+    def publish(self, down: Downlink) -> None:
+        if not down.alarm and self._supervision_waiting >= OUTBOX_MAX:
+            # Ten thousand heartbeat ACKs waiting means the broker is gone; the ring's next heartbeat is answered.
+            # An alarm's ACK is never dropped here: what it tells the wearer (help comes, nobody can come, it is
+            # over) may not come again, and alarms are few (each ring's ACKs are rate-limited: docs/dispatch.md).
             self.downlinks_dropped += 1
-            log.error("downlink outbox full: dropped the ACK for %s", down.payload.get("id"))
+            log.error("downlink outbox full: dropped the supervision ACK for %s", down.payload.get("id"))
             return
-        self._outbox.append((DOWN_PREFIX + down.gateway_id, json.dumps(down.payload).encode()))
+        self._outbox.append(_Out(DOWN_PREFIX + down.gateway_id, json.dumps(down.payload).encode(), down.alarm))
+        self._supervision_waiting += not down.alarm
         self._write_soon()
 
     def _take_outbox(self, out: list[bytes]) -> None:
         """Move queued downlinks into ``out`` as PUBLISH packets, as many as the broker lets us have in flight."""
         while self._outbox and len(self._unacked) < self._quota:
-            topic, payload = self._outbox.popleft()
+            down = self._outbox.popleft()
+            self._supervision_waiting -= not down.alarm
             pid = self._packet_id()
-            packet = wire.publish(topic, payload, version=self.version, packet_id=pid)
+            packet = wire.publish(down.topic, down.payload, version=self.version, packet_id=pid)
             if len(packet) > self.max_packet:
                 # Sent, it would get the connection dropped (MQTT 5.0, 3.1.2.11.4) with every uplink in hand,
                 # and be sent again after the reconnect.
-                self._too_large(topic, len(packet))
+                self._too_large(down, len(packet))
                 continue
-            self._unacked[pid] = (topic, payload)
+            self._unacked[pid] = down
             out.append(packet)
 
-    def _too_large(self, topic: str, size: int) -> None:
+    def _too_large(self, down: _Out, size: int) -> None:
         self.downlinks_too_large += 1
         self.downlinks_dropped += 1
         log.error(
             "downlink to %s of %d bytes is over the broker's maximum packet size (%d): dropped",
-            topic,
+            down.topic,
             size,
             self.max_packet,
+        )
+        self._refused(down, 0x95, f"over the broker's maximum packet size ({self.max_packet} bytes)")
+
+    def _puback(self, body: bytes) -> None:
+        pid, reason, why = wire.parse_puback(body, self.version)
+        down = self._unacked.pop(pid, None)
+        if down is None:
+            return
+        if reason >= 0x80:
+            self.downlinks_refused += 1
+            log.error("the broker refused the downlink to %s: reason 0x%02x %s", down.topic, reason, why)
+            self._refused(down, reason, why)
+        elif reason == 0x10:
+            self.downlinks_unheard += 1
+        if self._outbox:
+            self._write_soon()
+
+    def _refused(self, down: _Out, reason: int, why: str) -> None:
+        """Tell operators: a refused ACK is a ring that was not told (an ACL, a quota), and not sending it again
+        is right only because the same refusal would follow."""
+        gateway = down.topic[len(DOWN_PREFIX) :]
+        try:
+            msg_id = json.loads(down.payload).get("id")
+        except ValueError:
+            msg_id = None
+        self.handler.link_notice(
+            "downlink_refused",
+            gateway,
+            {"reason": reason, "reason_string": why, "id": msg_id, "alarm": down.alarm},
         )
 
     def _packet_id(self) -> int:
@@ -515,6 +604,24 @@ class MqttLink:
             if self._next_id not in self._unacked:
                 return self._next_id
         raise RuntimeError("every packet id is in flight")
+
+
+def link_figures(links: Sequence[MqttLink]) -> dict[str, object] | None:
+    """/healthz's "mqtt": the one broker's figures; with several, their sums, "connected" while any link is (the
+    service still hears the city), and each broker's own under "brokers"."""
+    if not links:
+        return None
+    each = [link.figures() for link in links]
+    if len(each) == 1:
+        return each[0]
+    out: dict[str, object] = {}
+    for key, value in each[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = sum(cast(float, f[key]) for f in each)
+    out["connected"] = any(f["connected"] for f in each)
+    out["brokers_connected"] = sum(1 for f in each if f["connected"])
+    out["brokers"] = [{"broker": link.settings.mqtt_url, **f} for link, f in zip(links, each, strict=True)]
+    return out
 
 
 def _ignore(error: BaseException | None) -> None:

@@ -143,7 +143,11 @@ def puback(packet_id: int) -> bytes:
 
 
 class Reader:
-    """Splits the byte stream from the broker into packets: (type, flags, body) for each complete one."""
+    """Splits the byte stream from the broker into packets: (type, flags, body) for each complete one.
+
+    ``max_packet`` counts the whole packet, fixed header included, as the Maximum Packet Size a client declares
+    does (MQTT 5.0, 3.1.2.11.4): the same number can go in the CONNECT and here, and a larger packet is a protocol
+    error, noticed from its fixed header, before any of its body is kept."""
 
     def __init__(self, max_packet: int = 1 << 20) -> None:
         self._buf = bytearray()
@@ -173,8 +177,8 @@ class Reader:
                     raise MqttProtocolError("malformed remaining length")
             if not complete:
                 break  # the length itself is not all here yet
-            if length > self.max_packet:
-                raise MqttProtocolError(f"packet of {length} bytes is over the limit")
+            if i - pos + length > self.max_packet:
+                raise MqttProtocolError(f"packet of {i - pos + length} bytes is over the limit")
             if end - i < length:
                 break
             out.append((first >> 4, first & 0x0F, bytes(buf[i : i + length])))
@@ -285,6 +289,19 @@ def parse_packet_id(body: bytes) -> int:
     if len(body) < 2:
         raise MqttProtocolError("truncated acknowledgement")
     return int.from_bytes(body[:2], "big")
+
+
+def parse_puback(body: bytes, version: int) -> tuple[int, int, str]:
+    """A PUBACK's packet id, reason code and reason string. MQTT 5.0, 3.4.2.1: a body of two bytes is success,
+    and 0x80 and above are refusals; 3.1.1 has no reason."""
+    pid = parse_packet_id(body)
+    if version != V5 or len(body) == 2:
+        return pid, 0, ""
+    reason, why = body[2], ""
+    if len(body) > 3:
+        props, _ = _properties(body, 3)
+        why = str(props.get(PROP_REASON_STRING, ""))
+    return pid, reason, why
 
 
 def suback_codes(body: bytes, version: int) -> bytes:

@@ -83,6 +83,18 @@ notices = Table(
     Column("data", JSON, nullable=False),
 )
 
+# Messages set aside (failures.py): acknowledged to the broker, kept here with their error for operators.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(256), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("error", String(500), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+)
+Index("dead_letters_at", dead_letters.c.at_ms)
+
 responders = Table(
     "responders",
     metadata,

@@ -17,7 +17,7 @@ from basestation.dispatch import actions
 from basestation.dispatch.assignment import Policy
 from basestation.dispatch.bus import Bus
 from basestation.dispatch.cluster import Cluster
-from basestation.dispatch.effects import Downlink, Effects
+from basestation.dispatch.effects import Downlink, Effects, NoticeRow, Push
 from basestation.dispatch.gc_policy import Collector
 from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.migrate import upgrade
@@ -37,6 +37,14 @@ Done = Callable[[BaseException | None], None]
 
 def _nothing(_: BaseException | None) -> None:
     pass
+
+
+def _degrees(value: float, limit: float) -> float | None:
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if -limit <= f <= limit else None
 
 
 def now_ms() -> int:
@@ -61,8 +69,11 @@ class Dispatcher:
         self.pipeline = UplinkPipeline(self.state)
         self.writer = Writer(self.store, delay_s=settings.commit_delay_ms / 1000)
         self.bus = Bus()
-        self.publish: Publish | None = None
+        # Where downlinks go: each link's ``publish`` (mqtt_link.py), one per broker; none in tests of the core.
+        self.publishers: list[Publish] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._notices: set[asyncio.Task[None]] = set()
+        self.dead_letters = 0  # messages set aside since start (set_aside)
         self._lock = asyncio.Lock()
         self.latency_ms: list[float] = []  # ingest to push, most recent first-copy alarms
         self.cluster: Cluster | None = None
@@ -180,10 +191,49 @@ class Dispatcher:
         pos = doc.get("position")
         lat = lon = None
         if isinstance(pos, dict) and all(isinstance(pos.get(k), int | float) for k in ("lat", "lon")):
-            lat, lon = float(pos["lat"]), float(pos["lon"])
+            # JSON's integers have no bound: float() of 10**400 raises, and a status that raised would be set
+            # aside. A position off the globe is no position.
+            lat, lon = _degrees(pos["lat"], 90), _degrees(pos["lon"], 180)
+            if lat is None or lon is None:
+                lat = lon = None
         eff = actions.gateway_status(self.state, gateway_id, online, lat, lon, now_ms())
         await self.carry_out(eff)
         await self.store.save_gateway(self.state.gateways[gateway_id])
+
+    def link_notice(self, kind: str, subject: str, data: dict[str, Any]) -> None:
+        """An operator notice from the MQTT link (a downlink refused, a message set aside): kept and pushed."""
+        row = NoticeRow(kind, subject, now_ms(), data)
+        eff = Effects()
+        eff.durable.append(row)
+        eff.pushes.append(Push("notice", {"kind": kind, "subject": subject, "at_ms": row.at_ms, **data}))
+        task = asyncio.get_running_loop().create_task(self.carry_out(eff))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    def set_aside(self, topic: str, payload: bytes, error: str, done: Done) -> None:
+        """Keep a message whose handling can never succeed in the dead-letter table with its error, tell
+        operators, then call ``done`` (and the link acknowledges it); ``done`` gets the error if keeping it
+        failed, and the message waits at the broker instead (failures.py)."""
+        parts = topic.split("/")
+        subject = parts[3] if len(parts) > 3 else topic
+        row = NoticeRow("dead_letter", subject[:64], now_ms(), {"topic": topic, "error": error})
+
+        async def keep() -> None:
+            letter = await self.store.set_aside(topic[:256], payload, error, row)
+            self.dead_letters += 1
+            eff = Effects()
+            eff.pushes.append(
+                Push(
+                    "notice",
+                    {"kind": row.kind, "subject": row.subject, "at_ms": row.at_ms, "dead_letter": letter, **row.data},
+                )
+            )
+            await self.carry_out(eff)
+
+        task = asyncio.get_running_loop().create_task(keep())
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+        task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
 
     async def act(self, fn: Callable[..., Effects], *args: Any, **kwargs: Any) -> None:
         """Run a responder or operator action on an incident (see actions.py) and carry out its effects."""
@@ -213,9 +263,10 @@ class Dispatcher:
             self.writer.enqueue(eff.durable, done, eff.urgent)
             return
 
-        def committed(_: None) -> None:
-            self.send_downlinks(eff)
-            done(None)
+        def committed(error: BaseException | None) -> None:
+            if error is None:
+                self.send_downlinks(eff)
+            done(error)
 
         self.writer.enqueue(eff.durable, committed, eff.urgent)
 
@@ -244,9 +295,9 @@ class Dispatcher:
         self.send_downlinks(eff)
 
     def send_downlinks(self, eff: Effects) -> None:
-        if eff.downlinks and self.publish is not None:
+        for publish in self.publishers:
             for down in eff.downlinks:
-                self.publish(down)
+                publish(down)
 
     # -- the clock -----------------------------------------------------------------------------------------
 
@@ -379,7 +430,9 @@ class Dispatcher:
                 "commits_inline": self.store.commits_inline,
                 "commits_in_thread": self.store.commits_in_thread,
                 "checkpoints": self.store.checkpoints,
+                "set_aside": self.writer.set_aside,
             },
+            "dead_letters": self.dead_letters,
             "unresolved_queue": len(self.state.unresolved),
             "unresolved_dropped": self.state.unresolved_dropped,
             "unresolved_given_up": self.state.unresolved_given_up,

@@ -456,6 +456,9 @@ class Store:
             counts["frames"] = res.rowcount
             res = await conn.execute(delete(t.notices).where(t.notices.c.at_ms < before_ms))
             counts["notices"] = res.rowcount
+            # A dead letter may hold a frame and where it was heard: kept no longer than the frames are.
+            res = await conn.execute(delete(t.dead_letters).where(t.dead_letters.c.at_ms < before_ms))
+            counts["dead_letters"] = res.rowcount
         return counts
 
     def conninfo(self) -> str:
@@ -585,6 +588,37 @@ class Store:
 
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(t.metadata.tables[table]))).scalar_one())
+
+    async def set_aside(self, topic: str, payload: bytes, error: str, notice: NoticeRow) -> int:
+        """Keep a message that cannot be handled, and its operator notice, in one transaction; its id."""
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                t.dead_letters.insert().values(topic=topic, payload=payload, error=error, at_ms=notice.at_ms)
+            )
+            await conn.execute(
+                t.notices.insert().values(
+                    kind=notice.kind, subject=notice.subject, at_ms=notice.at_ms, data=notice.data
+                )
+            )
+        assert res.inserted_primary_key is not None
+        return int(res.inserted_primary_key[0])
+
+    async def dead_letters(self, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
+        """Messages set aside, newest first; ``before_id`` pages back. The payload as text where it is UTF-8
+        (envelopes are JSON), else as hex."""
+        q = select(t.dead_letters).order_by(t.dead_letters.c.id.desc()).limit(limit)
+        if before_id is not None:
+            q = q.where(t.dead_letters.c.id < before_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        out = []
+        for r in rows:
+            try:
+                body: dict[str, str] = {"payload": bytes(r.payload).decode("utf-8")}
+            except UnicodeDecodeError:
+                body = {"payload_hex": bytes(r.payload).hex()}
+            out.append({"id": r.id, "topic": r.topic, "error": r.error, "at_ms": r.at_ms, **body})
+        return out
 
     async def notices(self, limit: int = 100) -> list[dict[str, Any]]:
         q = select(t.notices).order_by(t.notices.c.id.desc()).limit(limit)

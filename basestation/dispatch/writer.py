@@ -3,7 +3,10 @@
 While one commit runs, the records of the messages arriving meanwhile queue up and go together in the next one:
 at low load a message waits for one commit, at high load a commit carries hundreds of messages. A failed commit
 is retried with backoff, never dropped: until it succeeds no message behind it is acknowledged, so the broker
-keeps them, and the records are idempotent, so a retry writes nothing twice.
+keeps them, and the records are idempotent, so a retry writes nothing twice. That holds for failures that pass
+(failures.py). A batch the database refuses for good (a constraint, a value it cannot store) is committed again
+message by message; the messages it still refuses are handed back with the error, and the link sets them aside
+(dead letters), so that one bad record does not hold up every message behind it.
 
 An idle writer waits ``delay_s`` (the ``commit_delay_ms`` setting, 1 ms) after the first records arrive before it
 commits, as PostgreSQL's ``commit_delay`` does. Two things come of it. The other gateways' copies of an alarm,
@@ -28,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from basestation.dispatch.effects import Durable
+from basestation.dispatch.failures import permanent
 from basestation.dispatch.store import Store
 
 log = logging.getLogger("nightwatch.dispatch.writer")
@@ -35,7 +39,8 @@ log = logging.getLogger("nightwatch.dispatch.writer")
 # Called with None once the records are committed: the MQTT adapter's own acknowledgement callback fits as is, so
 # a message needs no closure of its own (closures kept alive until the commit were most of what the young
 # generation collections walked in a flood).
-Committed = Callable[[None], None]
+# With an error instead when the database refused the records for good.
+Committed = Callable[[BaseException | None], None]
 
 
 class Writer:
@@ -55,6 +60,7 @@ class Writer:
         self.commit_s = 0.0  # wall time spent committing, all commits
         self.max_commit_ms = 0.0
         self.failures = 0
+        self.set_aside = 0  # messages whose records the database refused for good, handed back with the error
 
     @property
     def depth(self) -> int:
@@ -80,9 +86,13 @@ class Writer:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def committed(_: None) -> None:
-            if not fut.done():
+        def committed(error: BaseException | None) -> None:
+            if fut.done():
+                return
+            if error is None:
                 fut.set_result(None)
+            else:
+                fut.set_exception(error)
 
         self.enqueue(records, committed, urgent)
         await fut
@@ -112,15 +122,40 @@ class Writer:
                         count += len(item[0])
                 self._busy = True
                 try:
-                    await self._commit([r for records, _ in items for r in records], inline)
+                    refused = await self._commit_items(items, inline)
                     inline = False
                 finally:
                     self._busy = False
-                for _, committed in items:
+                for i, (_, committed) in enumerate(items):
                     try:
-                        committed(None)
+                        committed(refused.get(i))
                     except Exception:
                         log.exception("after-commit callback failed")
+
+    async def _commit_items(
+        self, items: list[tuple[Sequence[Durable], Committed]], inline: bool
+    ) -> dict[int, BaseException]:
+        """Commit the records of ``items`` together; those the database refuses for good, by the index of their
+        item. Only a refused batch is split: then each item alone, so the others are committed all the same."""
+        try:
+            await self._commit([r for records, _ in items for r in records], inline)
+            return {}
+        except Exception as e:
+            if len(items) == 1:
+                self._refused(e)
+                return {0: e}
+        refused: dict[int, BaseException] = {}
+        for i, (records, _) in enumerate(items):
+            try:
+                await self._commit(list(records), False)
+            except Exception as e:
+                self._refused(e)
+                refused[i] = e
+        return refused
+
+    def _refused(self, error: Exception) -> None:
+        self.set_aside += 1
+        log.error("the database refused a message's records for good (%r); it is set aside", error)
 
     async def _commit(self, batch: list[Durable], inline: bool) -> None:
         delay = 0.05
@@ -130,8 +165,10 @@ class Writer:
                 await self.store.apply(batch, inline)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as e:
                 self.failures += 1
+                if permanent(e):
+                    raise
                 log.exception("commit of %d records failed; retrying in %.2f s", len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -84,6 +84,7 @@ def _burst(tmp_path: Path, extra_conf: str) -> int:
             d = Dispatcher(settings)
             await d.start()
             link = MqttLink(settings, d)
+            d.publishers.append(link.publish)
             await link.start()
             last, still = -1, 0.0
             while True:  # until everything queued for us has arrived and nothing more comes for 2 s

@@ -104,6 +104,7 @@ def test_a_flooding_ring_delays_no_one_else_out_of_their_incident(tmp_path: Path
             for rid, (lat, lon) in RESPONDERS.items():
                 d.state.responders[rid] = Responder(rid, rid, "nl", ["patrol"], True, lat, lon)
             link = MqttLink(settings, d)
+            d.publishers.append(link.publish)
             await link.start()
             stream = d.bus.stream()
             pushed: list[dict[str, object]] = []

@@ -59,6 +59,7 @@ async def _service(
     d = Dispatcher(settings)
     await d.start()
     link = MqttLink(settings, d)
+    d.publishers.append(link.publish)
     await link.start()
     try:
         yield d, link
@@ -160,7 +161,7 @@ def test_no_more_downlinks_in_flight_than_the_broker_allows(tmp_path: Path) -> N
             async with _service(settings) as (_, link):
                 [swallowed] = await asyncio.to_thread(hole.swallow)
                 for i in range(10):
-                    link.publish_downlink(_downlink(i))
+                    link.publish(_downlink(i))
                 # Past the silence the link gives up on the connection and sends the rest on the next one.
                 await _until(lambda: link.reconnects == 1, 10)
                 sent = [p for p in _packets(swallowed.swallowed_up) if p[0] == wire.PUBLISH]
@@ -186,9 +187,9 @@ def test_a_downlink_over_the_brokers_maximum_packet_size_is_dropped_not_sent(tmp
         async def scenario() -> None:
             async with _service(settings) as (_, link):
                 assert link.max_packet == 2000
-                link.publish_downlink(_downlink(1, pad=1800))  # 1,910 bytes as a packet: fits
-                link.publish_downlink(_downlink(2, pad=2000))
-                link.publish_downlink(_downlink(3))
+                link.publish(_downlink(1, pad=1800))  # 1,910 bytes as a packet: fits
+                link.publish(_downlink(2, pad=2000))
+                link.publish(_downlink(3))
                 await asyncio.to_thread(downs.wait_for, lambda r: {"dl-1", "dl-3"} <= _ids(r), 10)
                 assert _ids(downs) == {"dl-1", "dl-3"}
                 figures = link.figures()

@@ -63,7 +63,7 @@ def test_two_replicas_one_incident_per_alarm(tmp_path: Path, postgres: PrivatePo
                     tokens={OPERATOR: "operator", ANNA: "responder:anna"},
                 )
                 d = Dispatcher(s)
-                app = create_app(d, MqttLink(s, d))
+                app = create_app(d, [MqttLink(s, d)])
                 replicas.append((d, app))
             (_, app_a), (_, app_b) = replicas
             async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
@@ -201,7 +201,7 @@ def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: Priva
                     database_url=db,
                 )
                 d = Dispatcher(s)
-                replicas.append((d, create_app(d, MqttLink(s, d))))
+                replicas.append((d, create_app(d, [MqttLink(s, d)])))
             (a, app_a), (b, app_b) = replicas
             async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
                 await asyncio.to_thread(publish, range(1, wave + 1))

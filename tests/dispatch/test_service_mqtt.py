@@ -63,7 +63,7 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
         async def scenario() -> None:
             d = Dispatcher(settings)
             link = MqttLink(settings, d)
-            app = create_app(d, link)
+            app = create_app(d, [link])
             async with app.router.lifespan_context(app):
                 http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch")
                 hdr = {"Authorization": f"Bearer {OPERATOR}"}

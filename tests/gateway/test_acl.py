@@ -233,6 +233,7 @@ def test_the_dispatch_service_works_under_the_acl_with_its_default_user(
         d = Dispatcher(settings)
         await d.start()
         link = MqttLink(settings, d)
+        d.publishers.append(link.publish)
         try:
             await link.start()
             gw.client.publish(topics.uplink("gw-a"), envelope(frame, "gw-a"), qos=1)

@@ -63,7 +63,7 @@ class LiveService:
     def _run(self) -> None:
         async def main() -> None:
             self.dispatcher = Dispatcher(self.settings)
-            app = create_app(self.dispatcher, MqttLink(self.settings, self.dispatcher))
+            app = create_app(self.dispatcher, [MqttLink(self.settings, self.dispatcher)])
             config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
             self._server = Server(config, self.dispatcher.bus)
             await self._server.serve()

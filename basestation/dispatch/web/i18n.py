@@ -171,6 +171,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "nl": "Niemand beschikbaar voor melding {subject}: neem contact op",
         "en": "Nobody available for alarm {subject}: follow up",
     },
+    "notice.downlink_refused": {
+        "nl": "Broker weigerde antwoord naar gateway {subject}: sleutelhanger kreeg het niet",
+        "en": "Broker refused an answer to gateway {subject}: the key ring did not get it",
+    },
+    "notice.dead_letter": {
+        "nl": "Bericht van {subject} apart gezet: niet te verwerken",
+        "en": "Message from {subject} set aside: it cannot be handled",
+    },
     "notice.other": {"nl": "Melding {kind}: {subject}", "en": "Notice {kind}: {subject}"},
     "notices.empty": {"nl": "Geen meldingen.", "en": "No notices."},
     "reg.devices": {"nl": "Sleutelhangers", "en": "Key rings"},
