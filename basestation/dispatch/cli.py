@@ -73,7 +73,7 @@ async def serve(settings: DispatchSettings) -> None:
         log.warning("compiled modules that run code their source no longer holds: %s; run `make native`", stale)
     log.info("hot path: %d of %d modules compiled (nightwatch/native.py)", len(native.loaded()), len(native.MODULES))
     dispatcher = Dispatcher(settings)
-    app = create_app(dispatcher, [MqttLink(settings, dispatcher)])
+    app = create_app(dispatcher, [MqttLink(broker, dispatcher) for broker in settings.brokers()])
     config = uvicorn.Config(
         app, host=settings.http_host, port=settings.http_port, log_level="warning", **uvicorn_options(settings)
     )

@@ -73,7 +73,9 @@ class Handler(Protocol):
 
     def submit(self, topic: str, payload: bytes, done: Done) -> None: ...
 
-    async def on_gateway_status(self, gateway_id: str, payload: bytes) -> None: ...
+    async def on_gateway_status(self, gateway_id: str, payload: bytes, via: str = "") -> None:
+        """A gateway's status as the broker at ``via`` (its URL) has it."""
+        ...
 
     def set_aside(self, topic: str, payload: bytes, error: str, done: Done) -> None:
         """Keep a message that can never be handled, with its error, where operators see it; ``done`` as above."""
@@ -465,7 +467,9 @@ class MqttLink:
             done(e)
 
     def _status(self, gateway_id: str, payload: bytes, done: Any) -> None:
-        task = asyncio.get_running_loop().create_task(self.handler.on_gateway_status(gateway_id, payload))
+        task = asyncio.get_running_loop().create_task(
+            self.handler.on_gateway_status(gateway_id, payload, self.settings.mqtt_url)
+        )
         self._status_tasks.add(task)
 
         def finished(t: asyncio.Task[None]) -> None:

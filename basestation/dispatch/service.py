@@ -74,6 +74,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._notices: set[asyncio.Task[None]] = set()
         self.dead_letters = 0  # messages set aside since start (set_aside)
+        self._gateway_links: dict[str, dict[str, bool]] = {}  # gateway -> broker -> online there
         self._lock = asyncio.Lock()
         self.latency_ms: list[float] = []  # ingest to push, most recent first-copy alarms
         self.cluster: Cluster | None = None
@@ -179,7 +180,10 @@ class Dispatcher:
         if ctx.outcome is not Outcome.ACCEPTED and ctx.outcome is not Outcome.DUPLICATE:
             log.debug("uplink stopped: %s %s", ctx.outcome, ctx.detail)
 
-    async def on_gateway_status(self, gateway_id: str, payload: bytes) -> None:
+    async def on_gateway_status(self, gateway_id: str, payload: bytes, via: str = "") -> None:
+        """A gateway's retained status, as ``via`` (a broker) has it. With two brokers a gateway is online while
+        it is online on either: its connection to one going down (and its will said so there) is not the
+        gateway going down."""
         try:
             doc = json.loads(payload) if payload else {"state": "offline"}
         except ValueError:
@@ -187,7 +191,9 @@ class Dispatcher:
             return
         if not isinstance(doc, dict):
             return
-        online = doc.get("state", doc.get("status")) == "online"
+        by_broker = self._gateway_links.setdefault(gateway_id, {})
+        by_broker[via] = doc.get("state", doc.get("status")) == "online"
+        online = any(by_broker.values())
         pos = doc.get("position")
         lat = lon = None
         if isinstance(pos, dict) and all(isinstance(pos.get(k), int | float) for k in ("lat", "lon")):

@@ -14,6 +14,10 @@ class DispatchSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTWATCH_DISPATCH_", extra="forbid")
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # A second, independent broker that every gateway also publishes to (its mqtt_mirror): the service subscribes
+    # to both, and the pipeline takes the second copy of each frame for what it is (docs/deploy.md). Same
+    # credentials, TLS and client id; downlinks go out through both.
+    mqtt_mirror_url: str | None = None
     # The user deploy/mosquitto/nightwatch.acl lets read every gateway's uplinks and nobody else.
     mqtt_username: str | None = "nightwatch-dispatch"
     mqtt_password: str | None = None
@@ -81,12 +85,12 @@ class DispatchSettings(BaseSettings):
     # How long an idle writer waits for more records before it commits. See writer.py.
     commit_delay_ms: float = Field(1.0, ge=0, le=50)
 
-    @field_validator("mqtt_url")
+    @field_validator("mqtt_url", "mqtt_mirror_url")
     @classmethod
-    def _mqtt_url(cls, v: str) -> str:
-        u = urlparse(v)
+    def _mqtt_url(cls, v: str | None) -> str | None:
+        u = urlparse(v or "mqtt://host")
         if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-            raise ValueError("mqtt_url must look like mqtt://host:port or mqtts://host:port")
+            raise ValueError("an MQTT URL must look like mqtt://host:port or mqtts://host:port")
         return v
 
     @field_validator("timezone")
@@ -130,10 +134,18 @@ class DispatchSettings(BaseSettings):
             raise ValueError("mqtt_tls_cert and mqtt_tls_key go together")
         if self.mqtt_reconnect_max_s < self.mqtt_reconnect_initial_s:
             raise ValueError("mqtt_reconnect_max_s must not be below mqtt_reconnect_initial_s")
+        if self.mqtt_mirror_url is not None and urlparse(self.mqtt_mirror_url).scheme != urlparse(self.mqtt_url).scheme:
+            raise ValueError("mqtt_url and mqtt_mirror_url take the same scheme: one TLS setting serves both")
         if self.mqtt_tls_ca is not None and not self.mqtt_tls:
             # A CA file with mqtt:// would suggest a verified link that is in fact plain text.
             raise ValueError("mqtt_tls_ca needs an mqtts:// mqtt_url")
         return self
+
+    def brokers(self) -> list["DispatchSettings"]:
+        """One settings object per broker to subscribe to: this one, and the mirror's when there is one."""
+        if self.mqtt_mirror_url is None:
+            return [self]
+        return [self, self.model_copy(update={"mqtt_url": self.mqtt_mirror_url, "mqtt_mirror_url": None})]
 
     def sealing_key(self) -> bytes | None:
         return None if self.key_sealing_key is None else bytes.fromhex(self.key_sealing_key.get_secret_value())

@@ -218,7 +218,7 @@ async def dispatch_in_process(
         **(rules or Rules()).settings(),
     )
     dispatcher = Dispatcher(settings)
-    app = create_app(dispatcher, [MqttLink(settings, dispatcher)])
+    app = create_app(dispatcher, [MqttLink(broker, dispatcher) for broker in settings.brokers()])
     config = uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning")
     server = _embedded_server()(config, dispatcher.bus)
     serving = asyncio.create_task(server.serve())
