@@ -16,6 +16,9 @@ from basestation.gateway.settings import GatewaySettings
 def gateway(
     gateway_id: Annotated[str | None, typer.Option("--id", help="Gateway id, part of every topic.")] = None,
     mqtt: Annotated[str | None, typer.Option("--mqtt", help="Broker URL, mqtt://host:port or mqtts://.")] = None,
+    mqtt_mirror: Annotated[
+        str | None, typer.Option("--mqtt-mirror", help="A second broker that gets every frame too, from its own spool.")
+    ] = None,
     ble: Annotated[bool | None, typer.Option("--ble/--no-ble", help="Scan BLE adverts.")] = None,
     semtech_udp: Annotated[
         str | None, typer.Option("--semtech-udp", help="HOST:PORT for Semtech UDP packet forwarders.")
@@ -36,6 +39,7 @@ def gateway(
     given: dict[str, Any] = {
         "id": gateway_id,
         "mqtt": mqtt,
+        "mqtt_mirror": mqtt_mirror,
         "ble": ble,
         "semtech_udp": semtech_udp,
         "position": position,

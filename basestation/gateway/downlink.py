@@ -156,3 +156,37 @@ def build_txpk(dl: Downlink, heard: ReceivedFrame | None, radio: RadioDefaults) 
         txpk["imme"] = False
         txpk["tmst"] = (heard.tmst + dl.delay_ms * 1000) & 0xFFFFFFFF  # the counter wraps at 2^32 µs
     return forwarder, txpk
+
+
+class RecentIds:
+    """Which downlink ids were seen lately, so each request is carried out once.
+
+    The dispatch service publishes every downlink on each broker a gateway uses (docs/gateway.md, "Mirror
+    broker"), so a gateway with a mirror receives two copies; a second transmission would cost the ring's
+    channel airtime under its duty cycle and tell the ring nothing new. An id is remembered for ``memory_s``
+    from its first copy (not refreshed by later ones) and at most ``max_entries`` of them, oldest forgotten
+    first. A copy later than that is carried out again: an ACK is stale by then, and a repeated ACK is harmless
+    to the ring, whereas remembering without bound is not harmless to the gateway.
+    """
+
+    def __init__(self, memory_s: float = 600.0, max_entries: int = 10_000) -> None:
+        if memory_s <= 0 or max_entries < 1:
+            raise ValueError("need memory_s > 0 and max_entries >= 1")
+        self.memory_s = memory_s
+        self.max_entries = max_entries
+        self._first: OrderedDict[str, float] = OrderedDict()  # id -> when first seen, oldest first
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def first(self, ident: str, now: float) -> bool:
+        """True for the first copy of ``ident`` (remembered from ``now``, a monotonic clock), False for a copy
+        of one seen less than ``memory_s`` ago."""
+        while self._first and now - next(iter(self._first.values())) >= self.memory_s:
+            self._first.popitem(last=False)
+        if ident in self._first:
+            return False
+        self._first[ident] = now
+        if len(self._first) > self.max_entries:
+            self._first.popitem(last=False)
+        return True

@@ -9,6 +9,9 @@ Order: frames are handed to paho in spool order, and paho sends in that order, w
 publish made while paho is still resending after a CONNACK can overtake the resent ones. So new frames are
 handed over only once the SUBACK of the downlink subscription has arrived: paho queued the SUBSCRIBE before
 its resends and handles the SUBACK after it finished them.
+
+One sink serves one broker and reads one spool (broker_paths.py): with a mirror broker there are two sinks, each
+with its own client, spool and counts, so a broker that is down holds up nothing on the other.
 """
 
 import asyncio
@@ -23,9 +26,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from basestation.gateway import topics
-from basestation.gateway.settings import GatewaySettings
+from basestation.gateway.settings import BrokerAddress, GatewaySettings
 from basestation.gateway.spool import Spool
-from basestation.gateway.stats import Stats
+from basestation.gateway.stats import DeliveryStats
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +37,16 @@ class MqttSink:
     def __init__(
         self,
         settings: GatewaySettings,
+        broker: BrokerAddress,
         spool: Spool,
-        stats: Stats,
+        stats: DeliveryStats,
         loop: asyncio.AbstractEventLoop,
         on_downlink: Callable[[bytes], None],
         online: bytes,
         offline: bytes,
     ) -> None:
         self._settings = settings
+        self._broker = broker
         self._spool = spool
         self._stats = stats
         self._loop = loop
@@ -63,16 +68,20 @@ class MqttSink:
         self.connect_failures = 0  # refused or failed connection attempts (TLS, auth, network)
         self.on_acknowledged: Callable[[int], None] | None = None  # benchmark hook: spool seq acked
 
+        # The mirror's client id is suffixed although it talks to another broker: were both URLs to reach one
+        # cluster (two listeners, or brokers sharing sessions), equal ids would take each other's session over
+        # and throw each other off every reconnect. The primary keeps the id it always had.
+        suffix = "" if broker.name == "primary" else f"-{broker.name}"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"nightwatch-gw-{settings.id}",
+            client_id=f"nightwatch-gw-{settings.id}{suffix}",
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )
         if settings.username is not None:
             password = settings.password.get_secret_value() if settings.password else None
             client.username_pw_set(settings.username, password)
-        if settings.mqtt_tls:
+        if broker.tls:
             client.tls_set(
                 ca_certs=str(settings.tls_ca) if settings.tls_ca else None,
                 certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -93,7 +102,7 @@ class MqttSink:
     # --- called on the asyncio thread -------------------------------------------------------------
 
     def start(self) -> None:
-        self._client.connect_async(self._settings.mqtt_host, self._settings.mqtt_port, self._settings.mqtt_keepalive_s)
+        self._client.connect_async(self._broker.host, self._broker.port, self._settings.mqtt_keepalive_s)
         self._client.loop_start()
         self.pump()
 
@@ -104,7 +113,7 @@ class MqttSink:
             try:
                 await asyncio.to_thread(info.wait_for_publish, timeout_s)
             except (ValueError, RuntimeError) as err:  # the connection went while stopping
-                log.warning("offline status not sent: %s", err)
+                log.warning("offline status not sent to the %s broker: %s", self._broker.name, err)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
         # Acks still queued on the loop must not touch the spool, which closes next; those rows are
@@ -144,7 +153,9 @@ class MqttSink:
         info = self._client.publish(self._topic, payload, qos=1)
         # NO_CONN still queues the message inside paho; it goes out, in order, after the reconnect.
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
-            log.warning("publish refused by the client (%s); frame %d stays spooled", info.rc, seq)
+            log.warning(
+                "publish refused by the %s client (%s); frame %d stays spooled", self._broker.name, info.rc, seq
+            )
             self._backlog = True
             return False
         self._inflight[info.mid] = seq
@@ -157,7 +168,7 @@ class MqttSink:
             return  # status, stats or txack
         if failed:
             self._stats.rejected += 1
-            log.error("broker refused frame %d (check its ACL); it stays spooled", seq)
+            log.error("%s broker refused frame %d (check its ACL); it stays spooled", self._broker.name, seq)
         else:
             self._done.append(seq)
             if not self._flush_scheduled:
@@ -211,9 +222,9 @@ class MqttSink:
     def _connected(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any) -> None:
         if reason.is_failure:
             self.connect_failures += 1
-            log.error("broker refused the connection: %s", reason)
+            log.error("%s broker refused the connection: %s", self._broker.name, reason)
             return
-        log.info("connected to %s:%d", self._settings.mqtt_host, self._settings.mqtt_port)
+        log.info("connected to the %s broker %s:%d", self._broker.name, self._broker.host, self._broker.port)
         client.publish(topics.status(self._settings.id), self._online, qos=1, retain=True)
         client.subscribe(topics.downlink(self._settings.id), qos=1)
         self._to_loop(self._set_connected, True)
@@ -221,12 +232,14 @@ class MqttSink:
     def _connect_failed(self, client: mqtt.Client, userdata: Any) -> None:
         self.connect_failures += 1
         if self.connect_failures == 1 or self.connect_failures % 100 == 0:
-            log.warning("cannot connect to the broker (%d attempts); spooling", self.connect_failures)
+            log.warning(
+                "cannot connect to the %s broker (%d attempts); spooling", self._broker.name, self.connect_failures
+            )
 
     def _disconnected(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
-        log.warning("disconnected from the broker (%s); spooling", reason)
+        log.warning("disconnected from the %s broker (%s); spooling", self._broker.name, reason)
         self._to_loop(self._set_connected, False)
 
     def _published(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any) -> None:

@@ -1,5 +1,8 @@
 """The relay: sources in, spool and MQTT out. It wires the pure core to the I/O shells and owns no policy
-of its own beyond the order of the steps: check shape, remember the route, dedupe, spool, publish."""
+of its own beyond the order of the steps: check shape, remember the route, dedupe, spool, publish.
+
+Everything goes to each broker path (broker_paths.py): the primary's, and the mirror's when ``mqtt_mirror`` is
+set. Downlinks come from every broker and are carried out once per id."""
 
 import asyncio
 import contextlib
@@ -7,14 +10,23 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bleak.backends.scanner import BaseBleakScanner
 
 from basestation.gateway import VERSION, topics
 from basestation.gateway.ble import BleSource
+from basestation.gateway.broker_paths import BrokerPath
 from basestation.gateway.core import Deduper, encode_envelope, frame_problem, pseudonym
-from basestation.gateway.downlink import DownlinkError, RadioDefaults, Routes, build_txpk, parse_downlink
+from basestation.gateway.downlink import (
+    DownlinkError,
+    RadioDefaults,
+    RecentIds,
+    Routes,
+    build_txpk,
+    parse_downlink,
+)
 from basestation.gateway.mqtt_sink import MqttSink
 from basestation.gateway.record import ReceivedFrame
 from basestation.gateway.settings import GatewaySettings
@@ -36,14 +48,21 @@ class Relay:
         spool: Spool,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        mirror: Spool | None = None,
     ) -> None:
+        brokers = settings.brokers
+        if (mirror is not None) != (len(brokers) > 1):
+            raise ValueError("a mirror spool goes with a mirror broker (mqtt_mirror), and only with one")
         self.settings = settings
-        self.spool = spool
         self.stats = Stats()
+        # The primary's delivery counts are the relay's own Stats, so ``acknowledged`` keeps its meaning.
+        self.paths = [BrokerPath(brokers[0], spool, self.stats)]
+        if mirror is not None:
+            self.paths.append(BrokerPath(brokers[1], mirror))
         self.dedupe = Deduper(window_s=settings.dedupe_window_s, memory_s=max(600.0, settings.dedupe_window_s))
+        self.downlink_ids = RecentIds()
         self.routes = Routes()
         self.udp: SemtechListener | None = None
-        self.sink: MqttSink | None = None
         self._clock = clock
         self._monotonic = monotonic
         self._log = RateLimitedLog()
@@ -60,6 +79,20 @@ class Relay:
         return _json(doc)
 
     @property
+    def spool(self) -> Spool:
+        """The primary broker's spool."""
+        return self.paths[0].spool
+
+    @property
+    def sink(self) -> MqttSink | None:
+        """The primary broker's sink."""
+        return self.paths[0].sink
+
+    @property
+    def sinks(self) -> list[MqttSink]:
+        return [p.sink for p in self.paths if p.sink is not None]
+
+    @property
     def udp_enabled(self) -> bool:
         return self.settings.semtech_udp is not None
 
@@ -69,18 +102,28 @@ class Relay:
         self.on_frames([rec])
 
     def on_frames(self, records: list[ReceivedFrame]) -> None:
-        """Frames heard together (one datagram) are spooled in one commit, then offered to MQTT."""
-        accepted: list[tuple[int, bytes]] = []
-        with self.spool.transaction():
+        """Frames heard together (one datagram) are spooled in one commit per broker path, then offered to
+        each path's MQTT sink. Two spools are two files, so their commits are not one: a kill between them
+        leaves a frame in one spool only, and that broker still gets it."""
+        offers: list[list[tuple[int, bytes]]] = [[] for _ in self.paths]
+        with contextlib.ExitStack() as commits:
+            for path in self.paths:
+                commits.enter_context(path.spool.transaction())
             for rec in records:
-                row = self._accept(rec)
-                if row is not None:
-                    accepted.append(row)
-        if self.sink is not None:
-            for seq, payload in accepted:
-                self.sink.offer(seq, payload)
+                accepted = self._accept(rec)
+                if accepted is None:
+                    continue
+                name, payload, repeated = accepted
+                for path, rows in zip(self.paths, offers, strict=True):
+                    rows.append((path.spool.add(rec.frame, name, payload, rec.rx_time, repeated), payload))
+                self.stats.forwarded += 1
+        for path, rows in zip(self.paths, offers, strict=True):
+            if path.sink is not None:
+                for seq, payload in rows:
+                    path.sink.offer(seq, payload)
 
-    def _accept(self, rec: ReceivedFrame) -> tuple[int, bytes] | None:
+    def _accept(self, rec: ReceivedFrame) -> tuple[bytes, bytes, bool] | None:
+        """The pseudonym, envelope and repeated flag of a frame to spool, or None when it goes no further."""
         self.stats.heard[rec.radio] += 1
         problem = frame_problem(rec.frame)
         if problem is not None:
@@ -94,18 +137,21 @@ class Relay:
         name = pseudonym(rec.frame)
         if sighting.repeats == 2:
             # The device repeated this counter: an alarm or a cancel, not a heartbeat (docs/gateway.md).
-            self.spool.mark_repeated(name)
+            for path in self.paths:
+                path.spool.mark_repeated(name)
         if not sighting.forward:
             self.stats.duplicates += 1
             return None
-        payload = encode_envelope(rec, self.settings.id)
-        seq = self.spool.add(rec.frame, name, payload, rec.rx_time, repeated=sighting.repeats > 1)
-        self.stats.forwarded += 1
-        return seq, payload
+        return name, encode_envelope(rec, self.settings.id), sighting.repeats > 1
 
     # --- downlinks ----------------------------------------------------------------------------------
 
     def on_downlink(self, payload: bytes) -> None:
+        ident = _downlink_id(payload)
+        if ident is not None and not self.downlink_ids.first(ident, self._monotonic()):
+            # The dispatch service publishes each downlink on every broker: one transmission, one result.
+            self.stats.downlinks["duplicate"] += 1
+            return
         try:
             dl = parse_downlink(payload)
             heard = self.routes.get(dl.uplink) if dl.uplink is not None else None
@@ -113,7 +159,6 @@ class Relay:
         except DownlinkError as err:
             self.stats.downlinks[err.reason] += 1
             log.warning("downlink refused: %s", err.reason)
-            ident = _downlink_id(payload)
             self._txack(ident, None, err.reason)
             return
         if self.udp is None or not self.udp.send(forwarder, txpk, dl.id):
@@ -127,21 +172,23 @@ class Relay:
         self._txack(downlink_id, eui, result)
 
     def _txack(self, downlink_id: str | None, forwarder: str | None, result: str) -> None:
-        if self.sink is None:
-            return
         doc = {"id": downlink_id, "forwarder": forwarder, "result": result, "time_ms": round(self._clock() * 1000)}
-        self.sink.publish_extra(topics.txack(self.settings.id), _json(doc), retain=False)
+        for sink in self.sinks:
+            sink.publish_extra(topics.txack(self.settings.id), _json(doc), retain=False)
 
     # --- stats --------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        oldest = self.spool.oldest_rx_time()
-        age = None if oldest is None else round(max(0.0, self._clock() - oldest), 3)
-        snap = self.stats.snapshot(self.spool.depth, age, self.spool.evicted)
+        """The stats message: the primary broker's figures at the top level, as before there was a mirror,
+        and the mirror's under ``"mirror"``."""
+        now = self._clock()
+        snap = self.stats.snapshot()
+        primary, *others = self.paths
+        snap.update(primary.snapshot(now))
+        for path in others:
+            snap[path.name] = path.snapshot(now)
         snap["gateway_id"] = self.settings.id
-        snap["time_ms"] = round(self._clock() * 1000)
-        snap["inflight"] = self.sink.inflight if self.sink is not None else 0
-        snap["mqtt_connect_failures"] = self.sink.connect_failures if self.sink is not None else 0
+        snap["time_ms"] = round(now * 1000)
         snap["ble_scanning"] = self.ble_scanning
         return snap
 
@@ -149,12 +196,14 @@ class Relay:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.stats_interval_s)
-            if self.sink is not None:
-                self.sink.publish_extra(topics.stats(self.settings.id), _json(self.snapshot()), retain=True)
+            payload = _json(self.snapshot())
+            for sink in self.sinks:
+                sink.publish_extra(topics.stats(self.settings.id), payload, retain=True)
 
 
 def _downlink_id(payload: bytes) -> str | None:
-    # Best effort, so the dispatch service can match the refusal to its request.
+    # Best effort, read before the request is checked: a refusal still names its request for the dispatch
+    # service, and the second copy of a refused request is known as a copy too.
     try:
         ident = json.loads(payload).get("id")
     except (ValueError, RecursionError, AttributeError):
@@ -197,15 +246,27 @@ async def run(
 ) -> None:
     """Run the gateway until ``stop`` is set. ``ble_backend`` injects a bleak scanner backend."""
     settings.spool.parent.mkdir(parents=True, exist_ok=True)
-    spool = Spool(settings.spool, max_frames=settings.spool_max_frames, synchronous=settings.spool_synchronous)
-    relay = Relay(settings, spool)
+
+    def open_spool(path: Path) -> Spool:
+        return Spool(path, max_frames=settings.spool_max_frames, synchronous=settings.spool_synchronous)
+
+    mirror = None if settings.mqtt_mirror is None else open_spool(settings.mirror_spool)
+    if mirror is None and settings.mirror_spool.exists():
+        log.warning(
+            "%s is left from a mirror broker no longer set: frames still in it are not sent (remove the file "
+            "once they are not needed)",
+            settings.mirror_spool,
+        )
+    relay = Relay(settings, open_spool(settings.spool), mirror=mirror)
     loop = asyncio.get_running_loop()
-    sink = MqttSink(settings, spool, relay.stats, loop, relay.on_downlink, relay.status(True), relay.status(False))
-    relay.sink = sink
-    log.info("gateway %s starting, %d frames spooled", settings.id, spool.depth)
+    online, offline = relay.status(True), relay.status(False)
+    for path in relay.paths:
+        path.sink = MqttSink(settings, path.broker, path.spool, path.counts, loop, relay.on_downlink, online, offline)
+        log.info("gateway %s starting, %d frames spooled for the %s broker", settings.id, path.spool.depth, path.name)
     transport: asyncio.DatagramTransport | None = None
     try:
-        sink.start()
+        for sink in relay.sinks:
+            sink.start()
         endpoint = settings.udp_endpoint
         if endpoint is not None:
             transport, relay.udp = await listen(
@@ -222,6 +283,8 @@ async def run(
     finally:
         if transport is not None:
             transport.close()
-        await sink.stop()
-        spool.close()
+        # At once: a broker that is down must not delay the other's offline status.
+        await asyncio.gather(*(sink.stop() for sink in relay.sinks))
+        for path in relay.paths:
+            path.spool.close()
         log.info("gateway %s stopped", settings.id)

@@ -1,6 +1,7 @@
 """The gateway's one typed settings object: command line first, then NIGHTWATCH_GATEWAY_* variables."""
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -30,12 +31,25 @@ class Endpoint:
         return cls(host, port)
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """One broker the gateway publishes to: ``primary`` (``mqtt``) or ``mirror`` (``mqtt_mirror``)."""
+
+    name: str
+    host: str
+    port: int
+    tls: bool
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTWATCH_GATEWAY_", extra="ignore")
 
     # Part of every topic name: no MQTT wildcards or separators in it.
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     mqtt: str = "mqtt://127.0.0.1:1883"
+    # A second, independent broker that gets every frame too, from its own spool (docs/gateway.md, "Mirror
+    # broker"). Credentials and TLS settings are the same for both.
+    mqtt_mirror: str | None = None
     username: str | None = None
     password: SecretStr | None = None
     tls_ca: Path | None = None
@@ -62,9 +76,11 @@ class GatewaySettings(BaseSettings):
     dedupe_window_s: float = Field(default=5.0, ge=0, le=300)
     stats_interval_s: float = Field(default=60.0, gt=0)
 
-    @field_validator("mqtt")
+    @field_validator("mqtt", "mqtt_mirror")
     @classmethod
-    def _check_url(cls, value: str) -> str:
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("MQTT URL must look like mqtt://host:port or mqtts://host:port")
@@ -94,20 +110,43 @@ class GatewaySettings(BaseSettings):
             raise ValueError("tls_cert and tls_key go together")
         return self
 
+    @model_validator(mode="after")
+    def _check_mirror(self) -> "GatewaySettings":
+        if self.mqtt_mirror is not None:
+            primary, mirror = self.brokers
+            if (primary.host, primary.port) == (mirror.host, mirror.port):
+                # One broker twice is no mirror: its restart would still stop both paths.
+                raise ValueError("mqtt_mirror must be another broker than mqtt")
+        return self
+
+    @property
+    def brokers(self) -> list[BrokerAddress]:
+        """The primary broker, then the mirror if there is one."""
+        urls = [("primary", self.mqtt)] + ([] if self.mqtt_mirror is None else [("mirror", self.mqtt_mirror)])
+        return [self._address(name, url) for name, url in urls]
+
+    def _address(self, name: str, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        assert parts.hostname is not None
+        tls = parts.scheme == "mqtts" or self.tls_ca is not None
+        return BrokerAddress(name, parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883), tls)
+
+    @property
+    def mirror_spool(self) -> Path:
+        """The mirror broker's own spool, beside the primary's: ``spool.sqlite3`` gives ``spool.mirror.sqlite3``."""
+        return self.spool.with_name(f"{self.spool.stem}.mirror{self.spool.suffix}")
+
     @property
     def mqtt_host(self) -> str:
-        host = urlsplit(self.mqtt).hostname
-        assert host is not None
-        return host
+        return self.brokers[0].host
 
     @property
     def mqtt_tls(self) -> bool:
-        return urlsplit(self.mqtt).scheme == "mqtts" or self.tls_ca is not None
+        return self.brokers[0].tls
 
     @property
     def mqtt_port(self) -> int:
-        parts = urlsplit(self.mqtt)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        return self.brokers[0].port
 
     @property
     def udp_endpoint(self) -> Endpoint | None:

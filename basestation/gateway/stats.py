@@ -6,32 +6,37 @@ from typing import Any
 
 
 @dataclass
-class Stats:
-    heard: Counter[str] = field(default_factory=Counter)  # copies heard, by radio
-    forwarded: int = 0  # distinct frames put in the spool for the broker
+class DeliveryStats:
+    """What one broker's MQTT sink counts. Each broker has its own, so one broker's PUBACKs never stand in
+    for the other's."""
+
     acknowledged: int = 0  # frames the broker acknowledged (PUBACK)
     rejected: int = 0  # PUBACKs carrying a failure reason code (MQTT 5); rows stay spooled
+
+
+@dataclass
+class Stats(DeliveryStats):
+    """The relay's counters. Its ``acknowledged`` and ``rejected`` are the primary broker's."""
+
+    heard: Counter[str] = field(default_factory=Counter)  # copies heard, by radio
+    forwarded: int = 0  # distinct frames put in the spool(s) for the broker(s), once each
     duplicates: int = 0  # copies suppressed inside the window
     malformed: Counter[str] = field(default_factory=Counter)  # bad inputs, by "source.reason"
     downlinks: Counter[str] = field(default_factory=Counter)  # downlink outcomes
     txack: Counter[str] = field(default_factory=Counter)  # TX_ACK results from forwarders
     ble_failures: int = 0  # times the BLE scanner could not start
 
-    def snapshot(self, spool_depth: int, spool_oldest_age_s: float | None, evicted: int) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
+        """The relay's own counters; each broker's delivery figures come from its path (broker_paths.py)."""
         return {
             "heard": dict(self.heard),
             "forwarded": self.forwarded,
-            "acknowledged": self.acknowledged,
-            "rejected": self.rejected,
             "duplicates": self.duplicates,
             "malformed": dict(self.malformed),
             "malformed_total": sum(self.malformed.values()),
             "downlinks": dict(self.downlinks),
             "txack": dict(self.txack),
             "ble_failures": self.ble_failures,
-            "spool_depth": spool_depth,
-            "spool_oldest_age_s": spool_oldest_age_s,
-            "spool_evicted": evicted,
         }
 
 
