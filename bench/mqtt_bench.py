@@ -120,38 +120,18 @@ class _Window:
 
 
 class _LinkHandler:
-    """The link's ``Handler``: each uplink counted and released for its PUBACK at once, once the link has taken
-    its connection as its own.
-
-    Until then, ``done`` is held. The broker sends a session's queued messages right behind the CONNACK, and the
-    link handles them before its ``_connect`` resumes and sets ``_conn``; ``_flush`` sends only the PUBACKs of
-    messages that came on ``_conn``, and drops the others, meant for a connection already gone. Released at once,
-    those messages would stay unacknowledged in the session. (The service's uplinks wait for a commit, which
-    mostly comes later; one without durable effects is released at once, and meets the same.) Holding them
-    until the link is ``connected`` is no way out: that waits for the SUBACK, which the broker sends behind the
-    queued messages, and with thousands held the link stops reading (``INFLIGHT_HIGH``) before it gets there.
-    """
+    """The link's ``Handler``: each uplink counted and released for its PUBACK at once, as the service does with
+    one that has nothing to commit."""
 
     def __init__(self, tally: _Tally, finished: asyncio.Event) -> None:
         self.tally = tally
         self.finished = finished
-        self.link: Any = None  # the link this handler serves, set once it exists
-        self.held: list[Any] = []
 
     def submit(self, topic: str, payload: bytes, done: Any) -> None:
         complete = self.tally.take(topic, payload)
-        if self.link._conn is None:
-            self.held.append(done)
-        else:
-            self.release()
-            done(None)  # handled: the link may acknowledge it now, in its next write
+        done(None)  # handled: the link may acknowledge it now, in its next write
         if complete:
             self.finished.set()
-
-    def release(self) -> None:
-        for done in self.held:
-            done(None)
-        self.held.clear()
 
     async def on_gateway_status(self, gateway_id: str, payload: bytes, via: str = "") -> None:
         return None
@@ -188,10 +168,9 @@ async def _link(job: _Job, tally: _Tally, window: _Window) -> None:
         mqtt_keepalive_s=KEEPALIVE_S,
     )
     handler = _LinkHandler(tally, finished)
-    link = handler.link = MqttLink(settings, handler)
+    link = MqttLink(settings, handler)
     window.start()
     await link.start()  # connected and subscribed
-    handler.release()
     if tally.expected:
         await asyncio.wait_for(finished.wait(), DRAIN_TIMEOUT_S)
     await link.stop()  # the last PUBACKs, then DISCONNECT

@@ -508,6 +508,11 @@ class MqttLink:
             ack = pending.popleft()
             if ack.conn is conn:
                 out.append(wire.puback(ack.packet_id))
+            else:
+                # A broker sends a session's queued messages right behind its CONNACK: those handled before
+                # this connection became ``_conn`` (the SUBACK still to come) are acknowledged on it all the
+                # same. On a connection already lost the write is nothing, and the broker sends them again.
+                ack.conn.write(wire.puback(ack.packet_id))
         if conn is None:
             return
         if self.connected.is_set():
