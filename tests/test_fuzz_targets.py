@@ -25,7 +25,7 @@ def _fuzz(target: str, seconds: int, work: Path) -> subprocess.CompletedProcess[
     )
 
 
-@pytest.mark.parametrize("target", ["frame", "envelope", "semtech"])
+@pytest.mark.parametrize("target", ["frame", "envelope", "semtech", "mqtt"])
 def test_a_parser_survives_coverage_guided_fuzzing(target: str, tmp_path: Path) -> None:
     run = _fuzz(target, SECONDS, tmp_path)
     crashes = [p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-"))]

@@ -104,6 +104,19 @@ def test_a_broken_stream_is_a_protocol_error(data: bytes, why: str) -> None:
         wire.Reader().feed(data)
 
 
+@pytest.mark.parametrize(("remaining", "taken"), [(297, True), (298, False)])
+def test_the_size_limit_counts_the_fixed_header(remaining: int, taken: bool) -> None:
+    # MQTT 5.0, 3.1.2.11.4: the Maximum Packet Size a client declares counts the whole packet, and the link gives
+    # its reader the number it declared.
+    packet = b"\x30" + wire.varint(remaining) + bytes(remaining)  # 300 and 301 bytes in all
+    reader = wire.Reader(300)
+    if taken:
+        assert [len(body) for _, _, body in reader.feed(packet)] == [remaining]
+    else:
+        with pytest.raises(wire.MqttProtocolError, match="301 bytes is over the limit"):
+            reader.feed(packet[:3])  # the fixed header alone tells
+
+
 @pytest.mark.parametrize(
     ("flags", "body"),
     [
