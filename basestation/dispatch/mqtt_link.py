@@ -133,6 +133,7 @@ class _Connection(asyncio.Protocol):
         self.last_ping = self.last_rx
         self.up_since = 0.0  # when the subscription was acknowledged; 0 until then
         self.connack: asyncio.Future[wire.Connack] = asyncio.get_running_loop().create_future()
+        self.accepted = False  # its CONNACK came: a packet before it, or a second one, is a protocol error
         self.subacks: dict[int, asyncio.Future[bytes]] = {}
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -266,12 +267,19 @@ class MqttLink:
             ack = await asyncio.wait_for(self._handshake(protocol), s.mqtt_connect_timeout_s)
             conn = made[0]
             if ack.reason != 0:
+                if self.version == wire.V5 and ack.reason == 1:
+                    # A 3.1.1-only broker answers a v5 CONNECT with 3.1.1's code 1 (3.2.2.3), as NATS does.
+                    raise ConnectionRefusedError("the broker speaks only MQTT 3.1.1: set mqtt_protocol to 4")
                 raise ConnectionRefusedError(f"broker refused the connection: reason {ack.reason} {ack.reason_string}")
             self._quota = ack.receive_maximum if self.version == wire.V5 else 20
             self.max_packet = ack.maximum_packet_size
             # MQTT 5.0, 3.2.2.3.14: the broker's keepalive replaces ours. Its 0 turns the broker's check off, not
             # ours: a PINGREQ may go at any time, and without one a silent connection would go unnoticed.
             self.keepalive_s = ack.server_keepalive or s.mqtt_keepalive_s
+            if conn.closed.done():
+                # Closed with its CONNACK, in the same read: no SUBACK can come, and waiting for one would cost the
+                # whole connect timeout.
+                raise ConnectionError("the broker closed the connection with its CONNACK")
             self._conn = conn
             up = UP_PREFIX + "+"
             if s.shared_group:
@@ -282,6 +290,9 @@ class MqttLink:
         except BaseException:
             # Cancelled or timed out just as the connection was made, the transport exists all the same.
             for c in made:
+                # Nobody waits for its CONNACK now: failed later by the connection's loss, it would be logged as an
+                # exception never retrieved.
+                c.connack.cancel()
                 c.abort()
             raise
         conn.up_since = time.monotonic()
@@ -429,15 +440,24 @@ class MqttLink:
             conn.draining = False
 
     def _packet(self, conn: _Connection, kind: int, flags: int, body: bytes) -> None:
+        if not conn.accepted and kind != wire.CONNACK:
+            # MQTT 5.0, 3.2.0-1: a server's first packet is its CONNACK. A message taken before it would be handled
+            # on a connection the broker may yet refuse.
+            raise wire.MqttProtocolError(f"packet type {kind} before the CONNACK")
         if kind == wire.PUBLISH:
             self._on_publish(conn, wire.parse_publish(flags, body, self.version))
         elif kind == wire.PUBACK:
             self._puback(body)
         elif kind == wire.CONNACK:
-            if not conn.connack.done():
+            if conn.accepted:
+                raise wire.MqttProtocolError("a second CONNACK")  # MQTT 5.0, 3.2.0-2
+            conn.accepted = True
+            if not conn.connack.done():  # (done: given up on at the connect timeout)
                 conn.connack.set_result(wire.parse_connack(body, self.version))
         elif kind == wire.SUBACK:
-            fut = conn.subacks.pop(wire.parse_packet_id(body), None)
+            # Looked up, not taken out: should the codes fail to parse, the connection's loss fails the waiter,
+            # which would otherwise wait out the connect timeout.
+            fut = conn.subacks.get(wire.parse_packet_id(body))
             if fut is not None and not fut.done():
                 fut.set_result(wire.suback_codes(body, self.version))
         elif kind == wire.DISCONNECT:

@@ -369,15 +369,6 @@ OVER = b"\x30" + wire.varint(MAX_INBOUND - 4 + 1)
 AT_LIMIT = _publish(UP, bytes(MAX_INBOUND - 4 - 2 - len(UP) - 2 - 1), pid=9)
 assert len(AT_LIMIT) == MAX_INBOUND
 
-DUPLICATE_CONNACK_BUG = (
-    "the link ignores a second CONNACK (MQTT 5.0, 3.2.0-2: a server sends one per connection, so a second is a "
-    "protocol error, 4.13); patch in the report of issue 23"
-)
-EARLY_PUBLISH_BUG = (
-    "the link hands a PUBLISH that comes before the CONNACK to the service (MQTT 5.0, 3.2.0-1: a server's first "
-    "packet is its CONNACK) and waits for the connect timeout; patch in the report of issue 23"
-)
-
 STEADY_DROPS = [
     pytest.param([b"\x30\xff\xff\xff\xff\x01"], id="remaining-length-of-five-bytes"),
     pytest.param([b"\x30\x80\x80", b"\x80\x80"], id="remaining-length-cut-and-malformed"),
@@ -412,12 +403,10 @@ STEADY_DROPS = [
     pytest.param(
         [_connack(b"\x21\x00\x05")],
         id="second-CONNACK",
-        marks=pytest.mark.xfail(strict=True, reason=DUPLICATE_CONNACK_BUG),
     ),
     pytest.param(
         [_packet(0x20, b"\x00")],
         id="second-CONNACK-cut-short",
-        marks=pytest.mark.xfail(strict=True, reason=DUPLICATE_CONNACK_BUG),
     ),
 ]
 
@@ -454,12 +443,6 @@ def _v5_connack(props: bytes) -> bytes:
     return _packet(0x20, b"\x00\x00" + props)
 
 
-BAD_SUBACK_BUG = (
-    "a malformed SUBACK for the link's SUBSCRIBE drops the connection, but the SUBACK's waiter was taken out of "
-    "the connection's table before the parse failed, so nothing fails it: the link tries again only after the "
-    "connect timeout; patch in the report of issue 23"
-)
-
 HANDSHAKE_DROPS = [
     pytest.param(_handshake(_connack(b"\x21\x00\x00")), id="CONNACK-receive-maximum-0"),
     pytest.param(_handshake(_connack(b"\x27\x00\x00\x00\x00")), id="CONNACK-maximum-packet-size-0"),
@@ -471,7 +454,6 @@ HANDSHAKE_DROPS = [
     pytest.param(
         _handshake(_publish(UP, b"early", qos=0)),
         id="PUBLISH-before-CONNACK",
-        marks=pytest.mark.xfail(strict=True, reason=EARLY_PUBLISH_BUG),
     ),
     pytest.param(_handshake(wire.PINGREQ_PACKET), id="PINGREQ-instead-of-CONNACK"),
     pytest.param(_handshake(suback=lambda pid: _suback(pid, b"\x01\x87")), id="SUBACK-not-authorized"),
@@ -479,13 +461,11 @@ HANDSHAKE_DROPS = [
     pytest.param(
         _handshake(suback=lambda pid: _suback(pid, props=b"\x07\x1f")),
         id="SUBACK-properties-past-it",
-        marks=pytest.mark.xfail(strict=True, reason=BAD_SUBACK_BUG),
     ),
     pytest.param(_handshake(suback=lambda pid: _packet(0x90, b"\x00")), id="SUBACK-cut-short"),
     pytest.param(
         _handshake(suback=lambda pid: _connack()),
         id="second-CONNACK-instead-of-SUBACK",
-        marks=pytest.mark.xfail(strict=True, reason=DUPLICATE_CONNACK_BUG),
     ),
 ]
 
@@ -530,7 +510,6 @@ _hostile = st.one_of(
         lambda t: _publish(UP, b"", props=wire.varint(len(t[1]) + t[0]) + t[1])
     ),
     st.integers(0x2A + 1, 0x7F).map(lambda pid: _publish(UP, b"x", props=bytes([2, pid, 0]))),
-    # (Not a second CONNACK: the link ignores one, see DUPLICATE_CONNACK_BUG.)
     st.sampled_from([b"\x40\x00", b"\x40\x01\x00", b"\x90\x01\x00"]),
 )
 
@@ -605,14 +584,6 @@ def test_whatever_the_broker_sends_the_link_ends_in_step_or_connected_again(
 # -- the edges of the handshake ------------------------------------------------------------------------------
 
 
-HANG_UP_BUG = (
-    "a broker that closes the connection in the same breath as its CONNACK is noticed only after the connect "
-    "timeout (10 s by default): the link sends its SUBSCRIBE into the closed connection and waits for a SUBACK; "
-    "patch in the report of issue 23"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=HANG_UP_BUG)
 def test_a_broker_that_hangs_up_with_its_connack_is_tried_again_at_once() -> None:
     async def connack_and_close(s: _Session) -> None:
         await s.expect(wire.CONNECT)
@@ -642,14 +613,6 @@ def test_a_broker_that_hangs_up_after_its_connack_is_tried_again_at_once() -> No
     asyncio.run(_run([_hang_up, connack_then_close], check))
 
 
-MUTE_BUG = (
-    "after a connect timeout the CONNACK's future is failed when the connection goes, and nobody retrieves its "
-    "exception: asyncio logs 'Future exception was never retrieved' with a traceback at every attempt; patch in "
-    "the report of issue 23"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=MUTE_BUG)
 def test_a_broker_mute_after_connect_costs_one_connect_timeout_and_leaves_no_stray_error() -> None:
     async def mute(s: _Session) -> None:
         await s.expect(wire.CONNECT)
