@@ -34,32 +34,39 @@ def _frame() -> tuple[Callable[[bytes], None], list[bytes]]:
     from protocol.keys import DeviceKeys
 
     keys = DeviceKeys(bytes(range(16)))
+    # The compiled decoders are what the service runs; their sources steer the search (``_with_source``).
+    uplinks = _with_source(uplink, "protocol.uplink")
+    decoders = [m.decode for m in (*uplinks, *_with_source(ack, "protocol.ack"))]
 
     def one(data: bytes) -> None:
         counter = int.from_bytes(data[:4].ljust(4, b"\0"), "big") or 1
         frame = data[4:]
-        for decode in (uplink.decode, ack.decode):
+        for decode in decoders:
             with contextlib.suppress(FrameError):
                 decode(keys, frame, counter)
         # The same contents under a MIC that holds: what a stolen key can make the service decrypt and check.
         head = frame[:UPLINK_MIC_OFFSET].ljust(UPLINK_MIC_OFFSET, b"\0")
         sealed = head + keys.mic(DIR_UP, counter, 0, head, UPLINK_MIC_SIZE)
-        with contextlib.suppress(FrameError):
-            uplink.decode(keys, sealed, counter)
+        for module in uplinks:
+            with contextlib.suppress(FrameError):
+                module.decode(keys, sealed, counter)
 
     good = uplink.encode(keys, uplink.Uplink(7, 42, EVENT_SOS, 80))
     return one, [(7).to_bytes(4, "big") + good]
 
 
 def _envelope() -> tuple[Callable[[bytes], None], list[bytes]]:
-    from basestation.dispatch.envelope import EnvelopeError, parse
+    from basestation.dispatch import envelope
 
     topics = ["nightwatch/v1/up/gw-1", "nightwatch/v1/up/", "nightwatch/v1/up/gw 1", "nightwatch/v1/down/gw-1"]
+    # Each copy of the module has its own EnvelopeError.
+    parsers = [(m.parse, m.EnvelopeError) for m in _with_source(envelope, "basestation.dispatch.envelope")]
 
     def one(data: bytes) -> None:
         topic = topics[data[0] % len(topics)] if data else topics[0]
-        with contextlib.suppress(EnvelopeError):
-            parse(topic, data[1:])
+        for parse, error in parsers:
+            with contextlib.suppress(error):
+                parse(topic, data[1:])
 
     doc = {"v": 1, "gateway_id": "gw-1", "rx_time_ms": 1, "radio": "lora", "frame": "10" * 24, "rssi": -90.5}
     doc |= {"snr": 7.5, "freq_mhz": 868.1, "datr": "SF9BW125", "tmst": 5, "forwarder": "0016c001ff10a235"}
@@ -99,6 +106,13 @@ def _instrumented_source(name: str) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     exec(atheris.patch_code(compile(path.read_bytes(), str(path), "exec"), True), module.__dict__)
     return module
+
+
+def _with_source(module: ModuleType, name: str) -> list[ModuleType]:
+    """The module, and its instrumented source when the module is compiled (else it is instrumented itself)."""
+    if str(module.__file__).endswith(".so"):
+        return [_instrumented_source(name), module]
+    return [module]
 
 
 def _mqtt() -> tuple[Callable[[bytes], None], list[bytes]]:
