@@ -408,7 +408,21 @@ class Service:
     async def provision(self, fleets: list[Fleet]) -> None:
         """Key rings straight into the devices table in one transaction, sealed as Store.add_device seals them
         (the API's POST /devices inserts them one by one; 15k of those would dominate the set-up time)."""
-        await asyncio.to_thread(upgrade, self.db)
+        if "PYTHONPATH" in self.env:
+            # Another checkout (bench.ab --a-path) migrates its own database: it may not know this one's newest
+            # migrations, and would refuse to start on a database that has them.
+            migrate = "import sys; from basestation.dispatch.migrate import upgrade; upgrade(sys.argv[1])"
+            env = dict(os.environ, **self.env)
+            # Run from that checkout: ``-c`` puts the working directory ahead of PYTHONPATH.
+            await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-c", migrate, f"sqlite+aiosqlite:///{self.db_path.resolve()}"],
+                env=env,
+                cwd=self.env["PYTHONPATH"],
+                check=True,
+            )
+        else:
+            await asyncio.to_thread(upgrade, self.db)
         store = Store(self.db)
         sealer = KeySealer(self.sealing_key)
         now_ms = time.time_ns() // 1_000_000
