@@ -1,4 +1,5 @@
-"""`nightwatch keyring run` (one key ring on fake hardware) and `nightwatch provision` (a new key ring)."""
+"""`nightwatch keyring run` (one key ring on fake hardware), `nightwatch provision` (a new key ring) and
+`nightwatch card` (its wearer's card)."""
 
 import json
 import os
@@ -14,6 +15,7 @@ import typer
 from firmware.config import Config, dump
 from firmware.host.interpreter import MissingInterpreterError, micropython_binary
 from firmware.host.timeline import TimelineError, load
+from nightwatch.card_cmd import LabelOption, card_command, make_card, write_card
 from protocol.keys import parse_root_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,22 +110,33 @@ def provision(
     ),
     counter_start: Annotated[int, typer.Option("--counter-start", min=1, max=0xFFFFFFFF)] = 1,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config file.")] = False,
+    card: Annotated[Path | None, typer.Option("--card", help="Also write the wearer's card, a PDF, here.")] = None,
+    label: LabelOption = None,
 ) -> None:
     """Make a new key ring identity: write its config file, print the record for the dispatch service.
 
-    The root key appears only in the file (mode 0600) and in the printed record.
+    The root key appears only in the file (mode 0600) and in the printed record. The label goes into the record
+    and onto the card.
     """
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; --force replaces it (and orphans the old key)", param_hint="--out")
+    # Made before the key exists: a card that cannot be made costs nothing yet.
+    made = make_card(device_id, label) if card is not None else None
     key = secrets.token_bytes(16)
     cfg = Config(device_id, key, counter_start)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(dump(cfg) + "\n")
     os.chmod(out, 0o600)
-    print(json.dumps({"device_id": device_id, "root_key": key.hex(), "counter_start": counter_start}))
+    if card is not None and made is not None:
+        write_card(card, *made)
+    record: dict[str, Any] = {"device_id": device_id, "root_key": key.hex(), "counter_start": counter_start}
+    if label is not None:
+        record["label"] = label
+    print(json.dumps(record))
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(keyring_app, name="keyring")
     app.command(name="provision")(provision)
+    app.command(name="card")(card_command)

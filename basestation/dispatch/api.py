@@ -24,6 +24,7 @@ from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.referrals import REFERRALS, catalogue
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.sse import EventStream
+from basestation.dispatch.state import DeviceInfo
 from basestation.dispatch.views import incident_view, visible_to
 from basestation.dispatch.web.routes import install as install_web
 from basestation.dispatch.webpush import Subscription, WebPush
@@ -193,6 +194,7 @@ async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
     if not await d.store.add_device(body.device_id, key, body.label, now_ms(), highest, bitmap):
         raise HTTPException(status.HTTP_409_CONFLICT, "device id already provisioned")
     d.state.resolver.add(body.device_id, key, highest, bitmap)
+    d.state.devices.setdefault(body.device_id, DeviceInfo())  # on the board's registry (and its card) at once
     await d.registry_changed("device", {"device_id": body.device_id})
     return {"device_id": body.device_id, "label": body.label}
 
@@ -203,6 +205,7 @@ async def remove_device(device_id: DeviceId, d: D, _: Provisioner) -> Response:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
     if device_id in d.state.resolver:
         d.state.resolver.remove(device_id)
+    d.state.devices.pop(device_id, None)
     await d.registry_changed("device_removed", {"device_id": device_id})
     return Response(status_code=204)
 
@@ -471,6 +474,9 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     app.state.notifier = None
     app.state.tokens = TokenTable(dispatcher.settings.tokens)
     app.include_router(router)
+    from basestation.dispatch.card_api import router as card_router  # here: it takes its refusals from this module
+
+    app.include_router(card_router)
     install_web(app)
 
     @app.get("/healthz", tags=["operations"], response_model=None)

@@ -32,7 +32,7 @@ from basestation.dispatch.effects import Effects, FrameSeen
 from basestation.dispatch.incidents import Incident, incident_id
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.pipeline import Context
-from basestation.dispatch.state import Gateway, Recent
+from basestation.dispatch.state import DeviceInfo, Gateway, Recent
 from basestation.dispatch.store import incident_from_doc
 from protocol.constants import EVENT_CANCEL, EVENT_DURESS, EVENT_ESCORT, EVENT_NAMES, EVENT_SOS
 
@@ -262,5 +262,7 @@ class Cluster:
             found = await self.d.store.device_window(data["device_id"])
             if found is not None and data["device_id"] not in st.resolver:
                 st.resolver.add(data["device_id"], *found)
+                st.devices.setdefault(data["device_id"], DeviceInfo())
         elif kind == "device_removed" and data["device_id"] in st.resolver:
             st.resolver.remove(data["device_id"])
+            st.devices.pop(data["device_id"], None)

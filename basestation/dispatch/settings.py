@@ -9,6 +9,10 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# 000 after Leiden's area code is no subscriber's number; .invalid is a name that never resolves (RFC 6761).
+PATROL_PHONE_PLACEHOLDER = "+31 71 000 0000"
+PUBLIC_URL_PLACEHOLDER = "https://nightwatch.invalid"
+
 
 class DispatchSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTWATCH_DISPATCH_", extra="forbid")
@@ -65,6 +69,12 @@ class DispatchSettings(BaseSettings):
     # None: no tiles, the map draws the shipped outline of Leiden's centre and works with no internet at all.
     map_tile_url: str | None = None
 
+    # Public contact details printed on every wearer's card (card.py). The defaults are placeholders to be
+    # replaced before cards go out: a card printed with either is marked SAMPLE, so it is never handed out by
+    # mistake. public_url is where people reach the service from outside; its /walk page is the QR code's target.
+    patrol_phone: str = Field(PATROL_PHONE_PLACEHOLDER, pattern=r"^\+?[0-9][0-9 ()-]{2,30}$")
+    public_url: str = PUBLIC_URL_PLACEHOLDER
+
     cancel_window_s: float = Field(120.0, gt=0)
     offer_timeout_s: float = Field(30.0, gt=0)
     broadcast_after_s: float = Field(90.0, gt=0)
@@ -92,6 +102,14 @@ class DispatchSettings(BaseSettings):
         if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
             raise ValueError("an MQTT URL must look like mqtt://host:port or mqtts://host:port")
         return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        u = urlparse(v)
+        if u.scheme not in ("http", "https") or not u.hostname or u.query or u.fragment:
+            raise ValueError("public_url must look like https://host[/path], with no query or fragment")
+        return v.rstrip("/")
 
     @field_validator("timezone")
     @classmethod

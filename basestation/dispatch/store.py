@@ -528,6 +528,15 @@ class Store:
             res = await conn.execute(delete(t.devices).where(t.devices.c.device_id == device_id))
             return bool(res.rowcount)
 
+    async def device(self, device_id: int) -> dict[str, Any] | None:
+        """A registered ring's id, label and registration time (never its key); None when there is no such ring."""
+        async with self.engine.connect() as conn:
+            q = select(t.devices.c.device_id, t.devices.c.label, t.devices.c.created_ms).where(
+                t.devices.c.device_id == device_id
+            )
+            row = (await conn.execute(q)).first()
+            return None if row is None else dict(row._mapping)
+
     async def save_responder(self, r: Responder) -> None:
         row = {
             "id": r.id,

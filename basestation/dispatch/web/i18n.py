@@ -195,6 +195,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "reg.skills": {"nl": "Vaardigheden", "en": "Skills"},
     "reg.heartbeat": {"nl": "Hartslag (min)", "en": "Heartbeat (min)"},
     "reg.empty": {"nl": "Leeg.", "en": "Empty."},
+    "reg.card": {"nl": "Kaart voor de drager", "en": "Wearer's card"},
+    "reg.print_card": {"nl": "Kaart afdrukken (PDF)", "en": "Print card (PDF)"},
     "health.throughput": {"nl": "Doorvoer", "en": "Throughput"},
     "health.per_s": {"nl": "{n} berichten/s", "en": "{n} msg/s"},
     "health.queue": {"nl": "Wachtrij", "en": "Queue depth"},

@@ -183,6 +183,33 @@
     }
   });
 
+  // A wearer's card: the API wants the bearer header, which a plain link cannot send, so the PDF is fetched here
+  // and opened from memory. The tab is opened before the fetch, while the click still allows a new window.
+  document.addEventListener("click", async (e) => {
+    const link = e.target.closest("[data-card]");
+    if (!link) return;
+    e.preventDefault();
+    const tab = window.open("", "_blank");
+    try {
+      const r = await fetch(link.getAttribute("href"), { headers: { Authorization: "Bearer " + token() } });
+      if (r.status === 401) return logout();
+      if (!r.ok) throw new Error(r.statusText);
+      const url = URL.createObjectURL(await r.blob());
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      if (tab) tab.location.href = url;
+      else {
+        // The browser refused the tab: the card is saved as a file instead, and the board stays open.
+        const save = document.createElement("a");
+        save.href = url;
+        save.download = `nightwatch-card-${link.dataset.card}.pdf`;
+        save.click();
+      }
+    } catch (err) {
+      if (tab) tab.close();
+      toast(t("error.generic", { detail: err.message }));
+    }
+  });
+
   document.addEventListener("submit", async (e) => {
     const form = e.target;
     if (form.id === "login-form") {
