@@ -15,7 +15,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import Receive, Scope, Send
 
-from basestation.dispatch import actions, operator_actions, sse
+from basestation.dispatch import actions, handover_api, operator_actions, sse
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
 from basestation.dispatch.bus import Message
@@ -373,6 +373,13 @@ async def escalate(incident_id: str, d: D, _: Operator) -> dict[str, Any]:
     """Escalate now: the monitoring centre is told and everyone on duty nearby is offered the alarm."""
     await _act(d, operator_actions.escalate, incident_id, now_ms(), d.pipeline)
     return d.state.incidents[incident_id].to_dict()
+
+
+@router.post("/incidents/{incident_id}/handover", tags=["incidents"], responses={**AUTH, **_refusals(404)})
+async def handover(incident_id: str, request: Request, d: D, who: Operator) -> handover_api.HandoverOut:
+    """Hand the incident over to 112, whatever its state: the script to read out, in Dutch and English, and its
+    facts. Logged as `handed_to_112` with the operator, and sent to the monitoring centre (`handover_112`)."""
+    return await handover_api.hand_over(d, request.app.state.notifier, incident_id, who)
 
 
 @router.post("/incidents/{incident_id}/assign", tags=["incidents"], responses={**BODY, **_refusals(409)})

@@ -1,4 +1,5 @@
-"""Bearer tokens with roles: operator, responder (bound to one responder id) and provisioning.
+"""Bearer tokens with roles: operator (optionally named, ``operator:mira``), responder (bound to one responder id)
+and provisioning.
 
 A grant may end: ``responder:anna;expires=2026-03-01T06:00:00Z`` is refused from that instant on, so a token
 handed out for one night shift stops working without anyone having to remember to revoke it.
@@ -22,6 +23,8 @@ class Principal:
     role: str
     responder_id: str | None = None
     expires_ms: int | None = None  # Unix ms; None: until the token is removed from the settings
+    # An operator grant's name: what the audit trail says about who handed an incident over to 112, say.
+    operator: str | None = None
 
 
 def _digest(token: str) -> bytes:
@@ -39,9 +42,17 @@ class TokenTable:
     def add(self, token: str, grant: str) -> None:
         grant, _, expiry = grant.partition(";")
         role, _, who = grant.partition(":")
-        if role not in ROLES or (role == "responder") != bool(who) or len(token) < 16:
-            raise ValueError("a grant is operator, provisioning or responder:<id>, with a token of 16+ characters")
-        self._by_digest[_digest(token)] = Principal(role, who or None, _expiry_ms(expiry) if expiry else None)
+        # A responder grant names its responder, an operator's may name the operator, a provisioning one nobody.
+        misnamed = (role == "responder" and not who) or (role == "provisioning" and bool(who))
+        if role not in ROLES or misnamed or len(token) < 16:
+            raise ValueError(
+                "a grant is operator[:<name>], provisioning or responder:<id>, with a token of 16+ characters"
+            )
+        expires = _expiry_ms(expiry) if expiry else None
+        if role == "operator":
+            self._by_digest[_digest(token)] = Principal(role, None, expires, who or None)
+        else:
+            self._by_digest[_digest(token)] = Principal(role, who or None, expires)
 
     def lookup(self, token: str, now_ms: int | None = None) -> Principal | None:
         """The token's principal, or None when it is unknown or has expired."""

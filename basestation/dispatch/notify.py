@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from basestation.dispatch import webhook
+from basestation.dispatch import handover, webhook
 from basestation.dispatch.messages import incident_text
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.webpush import Subscription, WebPush
@@ -25,6 +25,7 @@ log = logging.getLogger("nightwatch.dispatch.notify")
 
 BACKOFF_S = (0.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 WEBHOOK_GIVE_UP_S = 3600.0
+EVENT_HANDOVER = "handover_112"  # the monitoring centre's webhook event for an operator's hand-over to 112
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,10 @@ class Notifier:
         emergency = inc["kind"] == "sos" or inc.get("forced", False)
         if self.escalation is not None and emergency and inc["escalation"] >= 2 and inc["id"] not in self._escalated:
             self._escalated.add(inc["id"])
-            self._add("webhook", inc["id"], self.escalation, {"event": "escalation", "data": {**inc, "text": text}})
+            # With the script an operator would read out, so that the centre can hand over to 112 at once.
+            script = self._script(inc)
+            data = {**inc, "text": text, "handover": script}
+            self._add("webhook", inc["id"], self.escalation, {"event": "escalation", "data": data})
         if self.push is None:
             return
         if inc.get("forced") and inc["state"] not in ("resolved", "cancelled"):
@@ -124,6 +128,18 @@ class Notifier:
             }
             for sub in self.subscriptions.get(rid, []):
                 self._add("webpush", inc["id"], sub, payload, rid)
+
+    def _script(self, inc: dict[str, Any]) -> dict[str, Any]:
+        names = {r.id: r.name for r in self.d.state.responders.values()}
+        return handover.build(inc, names, self.d.settings.timezone, time.time_ns() // 1_000_000).to_dict()
+
+    def hand_over(self, incident_id: str, data: dict[str, Any]) -> bool:
+        """An operator handed the incident over to 112: the monitoring centre gets the same script and fields, each
+        time it is handed over (the incident may have changed since). False when there is no monitoring centre."""
+        if self.escalation is None:
+            return False
+        self._add("webhook", incident_id, self.escalation, {"event": EVENT_HANDOVER, "data": data})
+        return True
 
     def _duress(self, inc: dict[str, Any], text: dict[str, dict[str, str]]) -> None:
         """Everyone offered the alarm or on the way to it learns that the wearer was forced to cancel it: the one

@@ -53,7 +53,8 @@ class DispatchSettings(BaseSettings):
     # Both set: the API, the web app and the stream are served over HTTPS only (docs/tls.md).
     https_cert: Path | None = None
     https_key: Path | None = None
-    # token -> "operator" | "responder:<id>" | "provisioning", each optionally ";expires=<ISO 8601 time>" (auth.py)
+    # token -> "operator[:<name>]" | "responder:<id>" | "provisioning", each optionally ";expires=<ISO 8601 time>"
+    # (auth.py); an operator's name is what the audit trail shows, of a hand-over to 112 say
     tokens: dict[str, str] = Field(default_factory=dict)
     # Seals device root keys in the database (AES-256-GCM); 64 hex digits. Without it keys are stored as given.
     key_sealing_key: SecretStr | None = None

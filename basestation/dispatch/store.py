@@ -593,6 +593,13 @@ class Store:
         async with self.engine.connect() as conn:
             return [{"at_ms": r.at_ms, "kind": r.kind, "data": r.data} for r in await conn.execute(q)]
 
+    async def incident(self, incident_id: str) -> dict[str, Any] | None:
+        """One incident's last snapshot, ended ones included (memory holds only the active ones after a restart)."""
+        q = select(t.incidents.c.doc).where(t.incidents.c.id == incident_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).first()
+            return None if row is None else dict(row.doc)
+
     async def count(self, table: str) -> int:
 
         async with self.engine.connect() as conn:

@@ -164,6 +164,7 @@ def test_only_emergencies_escalate_to_the_monitoring_centre(tmp_path: Path) -> N
         async with httpx.AsyncClient() as http:
             n = Notifier(d, http, escalation=centre)
             base = {"state": "escalated", "escalation": 2, "forced": False, "location": None, "offered_to": []}
+            base |= {"opened_ms": 0}
             n.on_incident({**base, "id": "1-1", "kind": "escort"})
             assert n.pending == 0
             n.on_incident({**base, "id": "2-1", "kind": "sos"})
@@ -180,7 +181,7 @@ def test_a_duress_goes_to_the_monitoring_centre_whatever_its_kind(tmp_path: Path
     async def go() -> None:
         async with httpx.AsyncClient() as http:
             n = Notifier(d, http, escalation=centre)
-            base = {"state": "accepted", "escalation": 2, "location": None, "offered_to": ["anna"]}
+            base = {"state": "accepted", "escalation": 2, "location": None, "offered_to": ["anna"], "opened_ms": 0}
             n.on_incident({**base, "id": "3-1", "kind": "escort", "forced": True})
             assert n.pending == 1
 

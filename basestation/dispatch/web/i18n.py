@@ -16,6 +16,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "lang.label": {"nl": "Taal", "en": "Language"},
     "lang.nl": {"nl": "Nederlands", "en": "Nederlands"},
     "lang.en": {"nl": "English", "en": "English"},
+    # Nightwatch is no replacement for 112: every page says so, in both languages at once (routes._render).
+    "n112.call": {"nl": "Bij nood: bel 112.", "en": "In an emergency, call 112."},
+    "n112.not": {"nl": "Nightwatch vervangt 112 niet.", "en": "Nightwatch does not replace 112."},
     "login.title": {"nl": "Inloggen", "en": "Sign in"},
     "login.token": {"nl": "Toegangscode (token)", "en": "Access token"},
     "login.help": {
@@ -116,6 +119,25 @@ STRINGS: dict[str, dict[str, str]] = {
     "op.assign": {"nl": "Toewijzen aan", "en": "Assign to"},
     "op.assign_submit": {"nl": "Toewijzen", "en": "Assign"},
     "op.resolve": {"nl": "Sluiten", "en": "Close"},
+    "op.handover": {"nl": "Overdragen aan 112", "en": "Hand over to 112"},
+    "op.handed": {"nl": "Aan 112 overgedragen", "en": "Handed over to 112"},
+    "handover.title": {"nl": "Overdracht aan 112", "en": "Hand-over to 112"},
+    "handover.read": {
+        "nl": "Bel 112 en lees dit voor. Beide talen staan hieronder.",
+        "en": "Call 112 and read this out. Both languages are below.",
+    },
+    "handover.recorded": {"nl": "Vastgelegd om {time} door {who}.", "en": "Recorded at {time} by {who}."},
+    "handover.centre_queued": {
+        "nl": "De alarmcentrale krijgt dezelfde tekst.",
+        "en": "The monitoring centre is sent the same text.",
+    },
+    "handover.centre_none": {
+        "nl": "Geen alarmcentrale ingesteld: alleen vastgelegd.",
+        "en": "No monitoring centre is set up: recorded only.",
+    },
+    "handover.copy": {"nl": "Kopiëren", "en": "Copy"},
+    "handover.copied": {"nl": "Gekopieerd", "en": "Copied"},
+    "handover.close": {"nl": "Sluiten", "en": "Close"},
     "col.state": {"nl": "Status", "en": "State"},
     "col.kind": {"nl": "Soort", "en": "Kind"},
     "col.opened": {"nl": "Geopend", "en": "Opened"},
@@ -154,6 +176,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "event.unavailable": {"nl": "niemand beschikbaar", "en": "nobody available"},
     "event.upgraded": {"nl": "opnieuw ingedrukt: nu een noodoproep", "en": "pressed again: now an SOS"},
     "event.assigned": {"nl": "door de meldkamer toegewezen", "en": "assigned by the operator"},
+    "event.handed_to_112": {"nl": "overgedragen aan 112", "en": "handed over to 112"},
     "event.other": {"nl": "gebeurtenis: {kind}", "en": "event: {kind}"},
     "notice.silent_device": {"nl": "Sleutelhanger {subject} is stil", "en": "Key ring {subject} is silent"},
     "notice.gateway_offline": {"nl": "Gateway {subject} is offline", "en": "Gateway {subject} is offline"},
@@ -178,6 +201,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "notice.dead_letter": {
         "nl": "Bericht van {subject} apart gezet: niet te verwerken",
         "en": "Message from {subject} set aside: it cannot be handled",
+    },
+    "notice.handed_to_112": {
+        "nl": "Melding {subject} overgedragen aan 112",
+        "en": "Alarm {subject} handed over to 112",
     },
     "notice.other": {"nl": "Melding {kind}: {subject}", "en": "Notice {kind}: {subject}"},
     "notices.empty": {"nl": "Geen meldingen.", "en": "No notices."},
@@ -259,6 +286,13 @@ def translator(lang: str) -> Callable[..., str]:
         return text(lang, key, **values)
 
     return t
+
+
+def both(lang: str, *keys: str) -> list[tuple[str, str]]:
+    """Each language's text of ``keys`` joined, the page's own language first: for what everyone must be able to
+    read whichever language the page is in."""
+    order = sorted(LANGUAGES, key=lambda code: code != lang)
+    return [(code, " ".join(text(code, key) for key in keys)) for code in order]
 
 
 def catalogue(lang: str) -> dict[str, str]:

@@ -58,6 +58,7 @@ def _render(request: Request, name: str, **ctx: Any) -> Response:
         "languages": i18n.LANGUAGES,
         "strings": i18n.catalogue(lang),
         "now_ms": now_ms(),
+        "notice_112": i18n.both(lang, "n112.call", "n112.not"),
     }
     return templates.TemplateResponse(request, name, {**base, **ctx}, headers={"Cache-Control": "no-store"})
 

@@ -132,7 +132,7 @@ def event_text(t: T, ev: dict[str, Any], names: dict[str, str]) -> str:
     if many:
         label += ": " + ", ".join(names.get(r, r) for r in many)
     elif who == "operator":
-        label += ": " + t("nav.operator")
+        label += ": " + t("nav.operator") + (f" ({data['operator']})" if data.get("operator") else "")
     elif who in ("duress", "unavailable"):
         label += ": " + t(f"event.{who}")
     elif who and who != "wearer":
