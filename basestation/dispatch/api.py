@@ -394,7 +394,7 @@ async def dead_letters(
     d: D,
     _: Operator,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> list[dict[str, Any]]:
     """Messages the service set aside because handling them could never succeed: each with its topic, its
     payload and the error, newest first. They were acknowledged, so the broker no longer holds them."""
