@@ -12,10 +12,10 @@ import httpx
 import msgspec
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.types import Receive, Scope, Send
 
-from basestation.dispatch import actions, handover_api, operator_actions, sse
+from basestation.dispatch import actions, handover_api, intake, operator_actions, sse
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
 from basestation.dispatch.bus import Message
@@ -147,6 +147,57 @@ class ResolveIn(_In):
         if v is not None and v not in REFERRALS:
             raise ValueError("unknown referral; see /api/v1/referrals")
         return v
+
+
+class IncidentIn(_In):
+    """A phone call an operator logs: who called, what they ask for, and where."""
+
+    kind: Literal["escort", "worried", "emergency"] = Field(
+        description="escort: walk me home (the patrol); worried: a welfare check by the patrol; emergency: as an SOS"
+    )
+    callback_number: str = Field(
+        min_length=6,
+        max_length=32,
+        pattern=r"^\+?[0-9][0-9 ()./-]*$",
+        description="the number to call back: digits, an optional leading +, spaces, dashes, dots or brackets;"
+        " 6 to 15 digits",
+    )
+    caller_name: str | None = Field(None, max_length=120)
+    lat: float | None = Field(None, ge=-90, le=90, description="a point on the map, with lon")
+    lon: float | None = Field(None, ge=-180, le=180)
+    address: str | None = Field(
+        None,
+        max_length=200,
+        description="as the caller said it, stored and shown; not geocoded: an incident with an address and no"
+        " lat/lon has no position until an operator places it",
+    )
+    notes: str | None = Field(None, max_length=2000)
+
+    @field_validator("callback_number")
+    @classmethod
+    def _digits(cls, v: str) -> str:
+        digits = sum(c.isdigit() for c in v)
+        if not 6 <= digits <= 15:
+            raise ValueError("a phone number has 6 to 15 digits")
+        return v.strip()
+
+    @field_validator("caller_name", "address", "notes")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v.strip() or None if v is not None else None
+
+    @model_validator(mode="after")
+    def _where(self) -> "IncidentIn":
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together")
+        if self.lat is None and self.address is None:
+            raise ValueError("where: lat and lon, or an address, or both")
+        return self
+
+    def call(self) -> intake.Call:
+        return intake.Call(
+            self.kind, self.callback_number, self.caller_name, self.lat, self.lon, self.address, self.notes
+        )
 
 
 def _dispatcher(request: Request) -> Dispatcher:
@@ -300,6 +351,22 @@ async def seen(incident_id: str, request: Request, d: D, who: RespondingOnly) ->
     if notifier is not None:
         notifier.seen.add((incident_id, who.responder_id or ""))
     return {"status": "seen"}
+
+
+@router.post("/incidents", status_code=201, tags=["incidents"], responses=BODY)
+async def new_incident(body: IncidentIn, request: Request, d: D, who: Operator) -> dict[str, Any]:
+    """Log a phone call as an incident: offered at once to the nearest on-duty responders, as a key ring's alarm
+    is. The callback number is shown to operators and to the responder who accepts, to nobody else."""
+    at = now_ms()
+    while True:
+        new_id = request.app.state.intake_ids.next(at)
+        try:
+            await d.act(intake.open_call, new_id, body.call(), who.operator, at, d.pipeline)
+        except intake.IdTakenError:
+            continue  # the next id is a larger one: this ends
+        except actions.ActionError as e:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+        return d.state.incidents[new_id].to_dict()
 
 
 @router.get("/incidents", tags=["incidents"], responses=AUTH)
@@ -480,6 +547,7 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     app.state.dispatcher = dispatcher
     app.state.notifier = None
     app.state.tokens = TokenTable(dispatcher.settings.tokens)
+    app.state.intake_ids = intake.IntakeIds()
     app.include_router(router)
     from basestation.dispatch.card_api import router as card_router  # here: it takes its refusals from this module
 

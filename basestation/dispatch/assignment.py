@@ -136,7 +136,8 @@ def available(r: Responder, now_ms: int, policy: Policy, busy: set[str]) -> bool
 
 
 def suits(r: Responder, inc: Incident) -> bool:
-    return inc.kind != Kind.ESCORT or "patrol" in r.skills
+    # A welfare check is a patrol's visit, as an escort is.
+    return inc.kind == Kind.SOS or "patrol" in r.skills
 
 
 def ranked(

@@ -23,6 +23,8 @@ class State(StrEnum):
 class Kind(StrEnum):
     SOS = "sos"
     ESCORT = "escort"
+    # A welfare check logged by an operator from a phone call ("I am worried about ..."): no ring has it.
+    WORRIED = "worried"
 
 
 TERMINAL = frozenset({State.RESOLVED, State.CANCELLED})
@@ -49,6 +51,16 @@ class Event:
     at_ms: int
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+# Incidents an operator logs from a phone call have a device id from here up: key rings' ids are 32 bits
+# (SPEC 4), so no ring's incident can ever share an intake's id, and the code that reads a device from an id
+# (the replicas' lock) works unchanged. No key ring exists for these ids: nothing is ever sent to one.
+INTAKE_DEVICE_BASE = 1 << 32
+
+
+def from_ring(device_id: int) -> bool:
+    return device_id < INTAKE_DEVICE_BASE
 
 
 def incident_id(device_id: int, counter: int) -> str:
@@ -85,13 +97,18 @@ class Incident:
     unavailable: bool = False  # nobody could take it: the ring was told "call 112" and the operators saw it
     presses: int = 1  # presses folded into this incident, rate-limited ones included
     eta_min: int = 0  # the first accepting responder's estimate, sent with "help on the way"
+    # A phone call an operator logged (intake.py); None on a key ring's incident.
+    callback_number: str | None = None
+    caller_name: str | None = None
+    address: str | None = None
+    notes: str | None = None
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "id": self.id,
             "device_id": self.device_id,
             "counter": self.counter,
@@ -114,6 +131,13 @@ class Incident:
             "presses": self.presses,
             "eta_min": self.eta_min,
         }
+        if self.callback_number is not None:
+            doc["source"] = "phone"
+            doc["callback_number"] = self.callback_number
+            doc["caller_name"] = self.caller_name
+            doc["address"] = self.address
+            doc["notes"] = self.notes
+        return doc
 
 
 def transition(inc: Incident, to: State, at_ms: int, name: str, **data: Any) -> Event:

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from basestation.dispatch.effects import AckSent, Downlink, Effects
-from basestation.dispatch.incidents import Incident, State, note
+from basestation.dispatch.incidents import Incident, State, from_ring, note
 from basestation.dispatch.state import DispatchState, Recent
 from protocol import ack
 from protocol.constants import (
@@ -116,8 +116,9 @@ def best_lora(recent: Recent) -> str | None:
 
 
 def tell_ring(st: DispatchState, inc: Incident, now_ms: int, eff: Effects) -> None:
-    """Send the ring the incident's state now, on its latest press's counter (a change it must feel)."""
-    if not ring_listening(inc) or inc.device_id not in st.resolver:
+    """Send the ring the incident's state now, on its latest press's counter (a change it must feel). A phone
+    intake has no ring: it is told nothing."""
+    if not from_ring(inc.device_id) or not ring_listening(inc) or inc.device_id not in st.resolver:
         return
     recent = st.recent.get((inc.device_id, inc.ring_counter))
     if recent is None:

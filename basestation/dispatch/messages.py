@@ -8,6 +8,7 @@ LANGUAGES = ("nl", "en")
 _KIND = {
     "sos": {"nl": "Noodoproep", "en": "Emergency alarm"},
     "escort": {"nl": "Verzoek: loop mee naar huis", "en": "Request: walk me home"},
+    "worried": {"nl": "Zorgmelding: ga even kijken", "en": "Welfare check: go and see"},
 }
 _FORCED = {"nl": "GEDWONGEN ANNULERING - neem dit serieus", "en": "FORCED CANCEL - treat as real"}
 _STATE = {

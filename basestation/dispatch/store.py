@@ -93,6 +93,10 @@ def incident_from_doc(doc: dict[str, Any]) -> Incident:
         unavailable=doc.get("unavailable", False),
         presses=doc.get("presses", 1),
         eta_min=doc.get("eta_min", 0),
+        callback_number=doc.get("callback_number"),
+        caller_name=doc.get("caller_name"),
+        address=doc.get("address"),
+        notes=doc.get("notes"),
     )
 
 

@@ -6,6 +6,10 @@ from typing import Any
 from basestation.dispatch.auth import Principal
 
 RESPONDER_FIELDS = ("id", "kind", "state", "forced", "opened_ms", "press_ms", "updated_ms", "location")
+# A phone intake's: where and what, for everyone it is offered to.
+CALL_FIELDS = ("source", "address", "notes")
+# Who called, and how to reach them: only for the responder who accepted (and operators).
+CALLER_FIELDS = ("callback_number", "caller_name")
 
 
 def readers(doc: dict[str, Any]) -> tuple[str, ...]:
@@ -27,4 +31,8 @@ def incident_view(who: Principal, doc: dict[str, Any], name: Callable[[str], str
     view = {k: doc.get(k) for k in RESPONDER_FIELDS}
     view["accepted_by"] = [name(r) for r in doc.get("accepted_by", ())]
     view["you_accepted"] = who.responder_id in doc.get("accepted_by", ())
+    if "callback_number" in doc:
+        view.update({k: doc.get(k) for k in CALL_FIELDS})
+        if view["you_accepted"]:
+            view.update({k: doc.get(k) for k in CALLER_FIELDS})
     return view

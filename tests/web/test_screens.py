@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch.incidents import State
+from basestation.dispatch.incidents import Kind, State
 from basestation.dispatch.web import i18n, screens
 
 WEB = Path(i18n.__file__).parent
@@ -31,9 +31,8 @@ def test_every_key_the_templates_and_scripts_use_exists() -> None:
     assert used - prefixes - set(i18n.STRINGS) == set()
     # Keys built at run time from a state, a kind or a language.
     built = {f"state.{s.value}" for s in State}
-    built |= {f"kind.{k}" for k in ("sos", "escort", "duress")} | {
-        f"kind.short.{k}" for k in ("sos", "escort", "duress")
-    }
+    kinds = [*(k.value for k in Kind), "duress"]
+    built |= {f"kind.{k}" for k in kinds} | {f"kind.short.{k}" for k in kinds}
     built |= {f"lang.{lang}" for lang in i18n.LANGUAGES}
     assert built - set(i18n.STRINGS) == set()
 

@@ -33,6 +33,11 @@ class Card:
     distance_m: float | None
     accepted_by: list[str]
     route_url: str | None = None
+    # A phone intake's: where and what for everyone offered it; who called only for a responder who accepted.
+    address: str | None = None
+    notes: str | None = None
+    callback_number: str | None = None
+    caller_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ def card(doc: dict[str, Any], names: dict[str, str], me: Position | None, you: s
     loc = doc.get("location")
     dist = distance_m(me.lat, me.lon, loc["lat"], loc["lon"]) if me is not None and loc else None
     others = [names.get(r, r) for r in doc.get("accepted_by", ()) if r != you]
+    accepted = you is not None and you in doc.get("accepted_by", ())
     return Card(
         id=doc["id"],
         kind=kind_of(doc),
@@ -71,6 +77,10 @@ def card(doc: dict[str, Any], names: dict[str, str], me: Position | None, you: s
         distance_m=dist,
         accepted_by=others,
         route_url=route_url(me, loc),
+        address=doc.get("address"),
+        notes=doc.get("notes"),
+        callback_number=doc.get("callback_number") if accepted else None,
+        caller_name=doc.get("caller_name") if accepted else None,
     )
 
 
@@ -93,7 +103,7 @@ def responder_screen(
             # Accepted by someone else still shows: a second responder may go too, and sees who is coming.
             alarms.append(card(doc, names, me, rid))
     # The most urgent first: a duress before an SOS before an escort, then the oldest press.
-    order = {"duress": 0, "sos": 1, "escort": 2}
+    order = {"duress": 0, "sos": 1, "escort": 2, "worried": 2}
     alarms.sort(key=lambda c: (order.get(c.kind, 3), c.press_ms))
     if alarms:
         out.alarm, out.waiting = alarms[0], len(alarms) - 1

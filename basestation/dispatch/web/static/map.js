@@ -108,6 +108,18 @@ window.NightwatchMap = (function () {
       if (msg.type === "incident") incidentMarker(doc);
       else if (msg.type === "gateway") gateway(doc);
     });
+    // The intake form (intake.js) takes the point a click gives, and shows it while the form is open.
+    let picked = null;
+    map.on("click", (e) => {
+      if (!document.getElementById("intake")?.open) return;
+      document.dispatchEvent(new CustomEvent("nw:intake-point", { detail: { lat: e.latlng.lat, lon: e.latlng.lng } }));
+    });
+    document.addEventListener("nw:intake-show", (e) => {
+      if (picked) picked.remove();
+      picked = null;
+      const p = e.detail;
+      if (p) picked = L.marker([p.lat, p.lon], { icon: label("nw-above nw-pick", "&#10010; " + escape(t("intake.where"))), keyboard: false }).addTo(map);
+    });
     // A new connection may have missed anything: load it all again.
     document.body.addEventListener("htmx:sseOpen", () => load().catch(() => {}));
     // Duty changes are not on the stream: look again every 15 s.

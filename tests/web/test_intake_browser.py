@@ -1,0 +1,109 @@
+"""The operator's phone intake in a real browser (Debian's Chromium driven by Playwright), against the real dispatch
+service: "New request" on the board, a click on the map for where, the nearest patrols' distance, and the request
+offered to the nearest patrol member, who accepts on her phone and only then sees the callback number. No key ring
+is involved: nothing goes down to one. The form's picture goes to docs/screenshots/operator-intake.png."""
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.brokers import start_broker
+from tests.web.live import ANNA, BEN, OPERATOR, LiveService
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PHONE, SCREENSHOTS
+from tests.web.test_browser import pytestmark as needs_browser
+from tests.web.test_handover_browser import _context, _login, _until
+
+pytestmark = needs_browser
+ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk
+BEN_AT = (52.1400, 4.5200)  # across town
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    tmp = tmp_path_factory.mktemp("intake")
+    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+        with svc.http(OPERATOR) as op:
+            for rid, name in (("anna", "Anna de Vries"), ("ben", "Ben Okafor")):
+                r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "language": "nl", "skills": ["patrol"]})
+                assert r.status_code == 200, r.text
+        with svc.http(BEN) as ben:
+            assert (
+                ben.put("/api/v1/me/duty", json={"on_duty": True, "lat": BEN_AT[0], "lon": BEN_AT[1]}).status_code
+                == 200
+            )
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_a_phone_call_logged_on_the_board_reaches_the_nearest_patrol_who_accepts(
+    svc: LiveService, browser: Browser
+) -> None:
+    assert svc.dispatcher is not None
+    phone = _context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
+                     permissions=["geolocation"])  # fmt: skip
+    desk = _context(browser, "en-GB", DESK)
+    try:
+        anna = _login(phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna.click("[data-duty=on]")
+        anna.wait_for_selector(".duty.is-on")
+        board = _login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
+
+        board.click("[data-intake-open]")
+        board.wait_for_selector("#intake[open]")
+        board.fill("#intake-name", "Sanne")
+        board.fill("#intake-callback", "+31 6 1234 5678")
+        board.check("#intake input[name=kind][value=worried]")
+        # Where: a click on the board's map, beside the form. The nearest patrols are shown with their distance.
+        board.wait_for_selector("#op-map.leaflet-container")
+        box = board.locator("#op-map").bounding_box()
+        assert box is not None
+        board.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        board.wait_for_selector("#intake [data-intake-point]:has-text('Point on the map')")
+        board.wait_for_selector("#intake [data-intake-nearest]:has-text('Nearest patrols: Anna de Vries')")
+        nearest = board.inner_text("#intake [data-intake-nearest]")
+        assert "Ben Okafor" in nearest and nearest.index("Anna") < nearest.index("Ben")
+        assert " m" in nearest or " km" in nearest
+        board.fill("#intake-address", "Kloksteeg 1")
+        board.fill("#intake-notes", "Her friend has not answered for an hour")
+        board.screenshot(path=str(SCREENSHOTS / "operator-intake.png"))
+
+        # Bad input is refused with the API's reason, and the form stays open with what was typed.
+        board.fill("#intake-callback", "call me")
+        board.click("#intake button[type=submit]")
+        board.wait_for_selector("#intake [data-intake-error]:visible")
+        assert "callback_number" in board.inner_text("#intake [data-intake-error]")
+        assert not svc.dispatcher.state.incidents
+        board.fill("#intake-callback", "+31 6 1234 5678")
+        board.click("#intake button[type=submit]")
+        board.wait_for_selector("#intake", state="hidden")
+        _until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
+        iid = next(iter(svc.dispatcher.state.incidents))
+        inc = svc.dispatcher.state.incidents[iid]
+        assert inc.kind == "worried" and inc.address == "Kloksteeg 1" and inc.lat is not None
+        assert inc.offered_to == ["anna"]
+
+        row = f"#board [data-incident='{iid}']"
+        board.wait_for_selector(f"{row}[data-state=offered]", timeout=3000)
+        assert "+31 6 1234 5678 (Sanne)" in board.inner_text(f"{row} [data-callback]")
+
+        # Anna's phone: where and what, not who called, until she accepts.
+        anna.wait_for_selector(f"[data-alarm-id='{iid}']", timeout=3000)
+        assert anna.inner_text(".alarm [data-address]") == "Kloksteeg 1"
+        assert anna.locator("[data-callback]").count() == 0
+        anna.click("[data-action=accept]")
+        anna.wait_for_selector(f"[data-engaged-id='{iid}'] [data-callback]", timeout=3000)
+        link = anna.locator(f"[data-engaged-id='{iid}'] [data-callback] a")
+        assert link.inner_text() == "+31 6 1234 5678" and link.get_attribute("href") == "tel:+31612345678"
+        board.wait_for_selector(f"{row}[data-state=accepted]", timeout=3000)
+        assert svc.dispatcher.state.incidents[iid].accepted_by == ["anna"]
+    finally:
+        phone.close()
+        desk.close()
