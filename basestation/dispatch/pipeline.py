@@ -56,6 +56,7 @@ LOW_BATTERY_PCT = 15
 ESCALATED = 2  # Incident.escalation: operators and the monitoring centre's webhook
 UNRESOLVABLE_MAX = 100_000
 SAME_TRANSMISSION_MS = 5000  # copies of one transmission reach every gateway within this, spools excepted
+COPIES_KEPT = 16  # distinct frames of one counter whose first receive time is kept: a ring retries fewer
 AGE_SATURATED = 0xFFFF  # an uplink's age field at its top: older than it can say (SPEC 4.1)
 
 
@@ -462,6 +463,17 @@ class UplinkPipeline:
         restart in between or not; a recording played back D seconds later puts it D seconds late (SPEC 10a)."""
         rec = ctx.reception
         assert rec is not None
+        copies = recent.copies
+        if not copies and recent.frame and recent.press_rx_ms and recent.age >= 0:
+            copies[recent.frame] = recent.press_rx_ms + recent.age * 1000  # the first copy's receive time
+        first_rx = copies.get(rec.frame)
+        if first_rx is None:
+            if len(copies) < COPIES_KEPT:
+                copies[rec.frame] = rec.rx_time_ms
+        elif rec.rx_time_ms - first_rx > SAME_TRANSMISSION_MS:
+            # These very bytes were received long before. The press time alone cannot tell when the copy it was
+            # taken from was itself played back late; the bytes can (a gateway's spool keeps its receive time).
+            return True
         if rec.frame == recent.frame and recent.age >= 0:
             age = recent.age  # the same bytes: the same age, nothing to decrypt (two of every three uplinks)
         else:

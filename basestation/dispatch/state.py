@@ -42,6 +42,9 @@ class Recent(msgspec.Struct, gc=False):
     press_rx_ms: int = 0
     age: int = -1  # the first copy's age field, in s; -1 until decrypted (after a restart, until a copy needs it)
     acks: int = 0  # ACKs sent for this counter: the next one's seq (SPEC 6: never repeated, kept durably)
+    # When each distinct frame of this counter was first received, by the gateway's clock (at most COPIES_KEPT):
+    # a retry carries a new age and so new bytes, and only a recording repeats bytes heard long before.
+    copies: dict[bytes, int] = {}
 
 
 class DeviceInfo(msgspec.Struct, gc=False):
