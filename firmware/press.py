@@ -110,11 +110,13 @@ class PressRecogniser:
         self._presses += 1
         self._t_last_up = t_up
         self._in_word = True
+        if self._presses > self.cfg.max_presses:
+            # Checked before a long press closes the word: eight clicks and a long one are fumbling too.
+            self._reset_word()
+            return NONE
         if length >= self.cfg.click_max_ms:
             self._long = True
             return self._close_word()
-        if self._presses > self.cfg.max_presses:
-            self._reset_word()
         return NONE
 
     def _close_word(self) -> int:

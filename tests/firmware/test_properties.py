@@ -1,6 +1,6 @@
 """Property tests (hypothesis, CPython) for the press recogniser, the counter store and the ledger."""
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from firmware import press
@@ -71,6 +71,7 @@ def test_hold_fires_exactly_for_presses_reaching_hold(spans: list[tuple[int, int
 
 
 @given(presses_st)
+@example([(100, 100)] * 8 + [(100, 800)])  # eight clicks and a long press: nine, one too many (found by hypothesis)
 @settings(max_examples=300, deadline=None)
 def test_words_are_well_formed_and_never_during_a_press(spans: list[tuple[int, int]]) -> None:
     edges, _downs = _edges(spans)
