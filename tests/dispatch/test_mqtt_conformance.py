@@ -7,6 +7,7 @@ tested against"."""
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -423,5 +424,68 @@ def test_an_mqtt5_link_to_a_broker_of_311_only_fails_its_start_at_once(target: T
         with pytest.raises(ConnectionError):
             await link.start()
         assert time.monotonic() - began < 2
+
+    asyncio.run(scenario())
+
+
+def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_arrives(
+    target: Target, tmp_path: Path
+) -> None:
+    """A middlebox swallows the live connection both ways: the link's keepalive notices, it connects again, and
+    the alarm the broker sent into the hole becomes an incident, within two keepalives where the broker resends
+    at the reconnect, and within its redelivery timer more on NATS."""
+    world, gw = World(), _gateway_id()
+    payload, _ = _alarm(world, gw)
+
+    async def scenario() -> None:
+        with Blackhole(target.broker.host, target.broker.port) as hole:
+            settings = _settings(target, tmp_path, via=(hole.host, hole.port), mqtt_keepalive_s=KEEPALIVE_S)
+            async with _service(settings, world) as (d, link):
+                await asyncio.sleep(KEEPALIVE_S)  # a healthy connection first
+                await asyncio.to_thread(hole.swallow)
+                blackout = time.monotonic()
+                await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
+                bound = 2 * KEEPALIVE_S + (0 if target.kind.redelivers_on_reconnect else _ack_wait(target))
+                await _until(lambda: _opened(d), bound + 5)
+                took = time.monotonic() - blackout
+                print(f"{target.kind.name}: incident {took:.2f} s after the blackout")
+                assert took <= bound, f"incident {took:.2f} s after the blackout (bound {bound} s)"
+                assert link.liveness_timeouts >= 1 and hole.accepted >= 2
+
+    asyncio.run(scenario())
+
+
+def _ack_wait(t: Target) -> float:
+    return float(getattr(t.broker, "ack_wait_s", 0))
+
+
+def test_a_message_that_can_never_be_handled_is_set_aside_and_not_delivered_again(
+    target: Target, tmp_path: Path
+) -> None:
+    """The database refuses the alarm's frame for good (a constraint): the message goes to the dead-letter table
+    and is acknowledged, so the broker does not send it again, to this connection or the next one."""
+    world, gw = World(), _gateway_id()
+    payload, _ = _alarm(world, gw)
+    client_id = f"dispatch-{uuid.uuid4().hex[:8]}"
+    settings = _settings(target, tmp_path, client_id)
+    db = settings.database_url.split("///", 1)[1]
+    with sqlite3.connect(db) as c:
+        c.execute(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON frames WHEN NEW.device_id = {DEVICE} "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a constraint'); END"
+        )
+
+    async def scenario() -> None:
+        async with _service(settings, world) as (d, link):
+            await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
+            await _until(lambda: d.dead_letters == 1, 10)
+            [letter] = await d.store.dead_letters()
+            assert letter["error"] == "IntegrityError: refused by a constraint"
+            # Past NATS's redelivery timer: nothing comes again on this connection.
+            await asyncio.sleep(_ack_wait(target) + 1)
+            assert link.set_aside == 1
+        async with _service(settings) as (d, link):
+            await asyncio.sleep(_ack_wait(target) + 1)
+            assert link.set_aside == 0 and d.dead_letters == 0
 
     asyncio.run(scenario())
