@@ -380,7 +380,7 @@ class UplinkPipeline:
                 ctx.effects.durable.append(note(target, now, "escalated", level=2, by="duress"))
         row = NoticeRow("duress", target.id, now, {"device_id": ctx.device_id})
         ctx.effects.durable.append(row)
-        ctx.effects.pushes.append(_notice(row))
+        ctx.effects.pushes.append(notice_push(row))
         if target.state in PLANNED:
             self.offer(target, now, ctx.effects)
         ctx.effects.snapshot(target)
@@ -391,7 +391,7 @@ class UplinkPipeline:
         if up.event == EVENT_LOW_BATTERY or (up.battery != 255 and up.battery <= LOW_BATTERY_PCT):
             row = NoticeRow("low_battery", str(ctx.device_id), ctx.now_ms, {"battery": up.battery})
             ctx.effects.durable.append(row)
-            ctx.effects.pushes.append(_notice(row))
+            ctx.effects.pushes.append(notice_push(row))
         if up.event == EVENT_TEST or up.flags & FLAG_ACK_REQUESTED:
             self._ack(ctx, self.state.recent[(ctx.device_id, ctx.counter)], ACK_RECEIVED, None)
 
@@ -429,7 +429,7 @@ class UplinkPipeline:
                 effects.durable.append(transition(inc, State.ESCALATED, now_ms, "escalated", level=2, by="unavailable"))
             row = NoticeRow("unavailable", inc.id, now_ms, {"kind": inc.kind.value, "device_id": inc.device_id})
             effects.durable.append(row)
-            effects.pushes.append(_notice(row))
+            effects.pushes.append(notice_push(row))
 
     def copy(self, ctx: Context, recent: Recent) -> None:
         """A duplicate: note which gateway heard it, and refine the incident's location if it has one."""
@@ -551,7 +551,7 @@ class UplinkPipeline:
         log.error("invalid frame body from device %s counter %s: %s", ctx.device_id, ctx.counter, reason)
         row = NoticeRow("invalid_body", str(ctx.device_id), ctx.now_ms, {"reason": reason, "counter": ctx.counter})
         ctx.effects.durable.append(row)
-        ctx.effects.pushes.append(_notice(row))
+        ctx.effects.pushes.append(notice_push(row))
         ctx.stop(Outcome.INVALID_BODY, reason)
 
     def _hold_unresolved(self, rec: envelope.Reception, now_ms: int) -> None:
@@ -611,5 +611,5 @@ class UplinkPipeline:
         return out
 
 
-def _notice(row: NoticeRow) -> Push:
+def notice_push(row: NoticeRow) -> Push:
     return Push("notice", {"kind": row.kind, "subject": row.subject, "at_ms": row.at_ms, **row.data})

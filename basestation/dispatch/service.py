@@ -10,19 +10,19 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from basestation.dispatch import actions
 from basestation.dispatch.assignment import Policy
 from basestation.dispatch.bus import Bus
 from basestation.dispatch.cluster import Cluster
-from basestation.dispatch.effects import Downlink, Effects, NoticeRow, Push
+from basestation.dispatch.effects import Downlink, Effects, NoticeRow
 from basestation.dispatch.gc_policy import Collector
 from basestation.dispatch.keystore import KeySealer
 from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.outcomes import Outcome
-from basestation.dispatch.pipeline import Context, UplinkPipeline
+from basestation.dispatch.pipeline import Context, UplinkPipeline, notice_push
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.state import DeviceInfo, DispatchState, Timing
 from basestation.dispatch.store import Store
@@ -211,10 +211,8 @@ class Dispatcher:
         row = NoticeRow(kind, subject, now_ms(), data)
         eff = Effects()
         eff.durable.append(row)
-        eff.pushes.append(Push("notice", {"kind": kind, "subject": subject, "at_ms": row.at_ms, **data}))
-        task = asyncio.get_running_loop().create_task(self.carry_out(eff))
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
+        eff.pushes.append(notice_push(row))
+        self._in_background(self.carry_out(eff))
 
     def set_aside(self, topic: str, payload: bytes, error: str, done: Done) -> None:
         """Keep a message whose handling can never succeed in the dead-letter table with its error, tell
@@ -225,21 +223,24 @@ class Dispatcher:
         row = NoticeRow("dead_letter", subject[:64], now_ms(), {"topic": topic, "error": error})
 
         async def keep() -> None:
+            # The letter and its notice row in one transaction (the store's), so the notice is only pushed.
             letter = await self.store.set_aside(topic[:256], payload, error, row)
             self.dead_letters += 1
             eff = Effects()
-            eff.pushes.append(
-                Push(
-                    "notice",
-                    {"kind": row.kind, "subject": row.subject, "at_ms": row.at_ms, "dead_letter": letter, **row.data},
-                )
-            )
+            push = notice_push(row)
+            push.data["dead_letter"] = letter
+            eff.pushes.append(push)
             await self.carry_out(eff)
 
-        task = asyncio.get_running_loop().create_task(keep())
+        task = self._in_background(keep())
+        task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A task nobody awaits, held until it ends (the event loop keeps only weak references to tasks)."""
+        task = asyncio.get_running_loop().create_task(work)
         self._notices.add(task)
         task.add_done_callback(self._notices.discard)
-        task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
+        return task
 
     async def act(self, fn: Callable[..., Effects], *args: Any, **kwargs: Any) -> None:
         """Run a responder or operator action on an incident (see actions.py) and carry out its effects."""
