@@ -20,6 +20,11 @@ from basestation.dispatch.incidents import Event
 MAX_VARIABLES = 32_766  # SQLite's default SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
 FRAME_COLUMNS = ("device_id", "counter", "event", "rx_ms", "incident_id", "frame", "press_rx_ms")
+# The earliest press time any copy gave wins (SPEC 10a); a row without one takes the first given.
+EARLIER_PRESS = (
+    "CASE WHEN frames.press_rx_ms IS NULL OR excluded.press_rx_ms < frames.press_rx_ms "
+    "THEN excluded.press_rx_ms ELSE frames.press_rx_ms END"
+)
 DEVICE_COLUMNS = ("device_id", "highest", "bitmap", "last_seen_ms", "battery", "heartbeat_min")
 
 
@@ -36,7 +41,7 @@ def insert_frames(rows: int) -> str:
         "ON CONFLICT (device_id, counter) DO UPDATE SET "
         "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
         "frame = coalesce(excluded.frame, frames.frame), "
-        "press_rx_ms = coalesce(frames.press_rx_ms, excluded.press_rx_ms)"
+        f"press_rx_ms = {EARLIER_PRESS}"
     )
 
 

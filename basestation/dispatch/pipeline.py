@@ -484,7 +484,17 @@ class UplinkPipeline:
                 return True
         if age >= AGE_SATURATED or not recent.press_rx_ms:
             return age < AGE_SATURATED  # an age at the top tells nothing; an unknown press time, nothing either
-        return abs(rec.rx_time_ms - age * 1000 - recent.press_rx_ms) > SAME_TRANSMISSION_MS
+        press_ms = rec.rx_time_ms - age * 1000
+        if press_ms < recent.press_rx_ms:
+            # A copy can only be heard late, never early: each one's press time is the press plus how late it
+            # came, and a recording's is later still. The earliest any authentic copy gives is the truest, and it
+            # is kept durably: a restart must not leave a late first copy as the measure (SPEC 10a).
+            recent.press_rx_ms = press_ms
+            ctx.effects.durable.append(
+                FrameSeen(ctx.device_id, ctx.counter, recent.event, recent.rx_ms, recent.incident_id, None, press_ms)
+            )
+            return False
+        return press_ms - recent.press_rx_ms > SAME_TRANSMISSION_MS
 
     def _reception(self, ctx: Context, inc: Incident, recent: Recent) -> bool:
         """Store where this copy was heard and re-locate; True when the estimate moved."""

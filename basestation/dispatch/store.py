@@ -135,7 +135,7 @@ class Store:
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (device_id, counter) DO UPDATE SET "
             "incident_id = coalesce(excluded.incident_id, frames.incident_id), "
             "frame = coalesce(excluded.frame, frames.frame), "
-            "press_rx_ms = coalesce(frames.press_rx_ms, excluded.press_rx_ms)"
+            f"press_rx_ms = {bulk_sql.EARLIER_PRESS}"
         )
 
         # ACK numbers only grow (SPEC 6): a replica that numbered fewer cannot take one back.

@@ -373,3 +373,21 @@ def test_ack_numbers_never_repeat_across_a_restart(desk: Desk) -> None:
     retry, _ = desk.world.frame(22, EVENT_SOS, counter=c, age=4)
     seqs += [a.seq for a in _acks(desk.world, 22, desk.send(retry, at=T0 + 4000).effects.downlinks, c)]
     assert seqs == [0, 1, 2]
+
+
+def test_after_a_restart_a_recording_is_measured_against_the_earliest_press_time_heard(desk: Desk) -> None:
+    # The ring pressed at T0. Its first copy dispatch heard came 50 s late; another, heard with it, only 30 s late.
+    desk.ring(22)
+    _, c = desk.world.frame(22, EVENT_SOS)
+    late, _ = desk.world.frame(22, EVENT_SOS, counter=c, age=10)
+    less_late, _ = desk.world.frame(22, EVENT_SOS, counter=c, age=30)
+    assert desk.send(late, at=T0 + 60_000).outcome == Outcome.ACCEPTED
+    desk.send(less_late, at=T0 + 60_000)
+    desk.restart(T0 + 61_000)
+    # A playback of the less late copy 20 s on gives the first copy's very press time, but 20 s after the earliest.
+    assert desk.send(less_late, "gw-centraal", T0 + 80_000).effects.downlinks == []
+    # A genuine retry is answered, and its press time, the truest yet, is kept.
+    retry, _ = desk.world.frame(22, EVENT_SOS, counter=c, age=96)
+    assert _states(desk.world, 22, desk.send(retry, at=T0 + 96_000).effects.downlinks, c) == [ACK_RECEIVED]
+    desk.restart(T0 + 97_000)
+    assert desk.state.recent[(22, c)].press_rx_ms == T0

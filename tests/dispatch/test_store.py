@@ -78,6 +78,35 @@ def test_a_batch_applied_twice_writes_each_row_once_and_reloads(db_url: str) -> 
     asyncio.run(go())
 
 
+def test_a_frame_keeps_the_earliest_press_time_any_copy_gave(db_url: str) -> None:
+    # A copy is heard late or on time, never early (SPEC 6.4): the earliest press time is the truest, whichever
+    # order the copies came in, one per batch or several in one.
+    upgrade(db_url)
+
+    async def go() -> tuple[int, int]:
+        store = Store(db_url)
+        try:
+            await store.add_device(7, bytes(16), None, T0)
+            await store.apply([FrameSeen(7, 3, "sos", T0, "7-3", b"\x10" * 24, T0 - 5000)])
+            await store.apply([FrameSeen(7, 3, "sos", T0, "7-3", None, T0 - 9000)])
+            await store.apply([FrameSeen(7, 3, "sos", T0, "7-3", None, T0 - 7000)])
+            await store.apply([FrameSeen(7, 3, "sos", T0, "7-3", None, None)])
+            await store.apply(
+                [
+                    FrameSeen(7, 4, "sos", T0, "7-3", b"\x11" * 24, T0 - 1000),
+                    FrameSeen(7, 4, "sos", T0, "7-3", None, T0 - 4000),
+                    FrameSeen(7, 4, "sos", T0, "7-3", None, T0 - 2000),
+                ]
+            )
+            state = DispatchState()
+            await store.load(state, T0 + 1000)
+            return state.recent[(7, 3)].press_rx_ms, state.recent[(7, 4)].press_rx_ms
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == (T0 - 9000, T0 - 4000)
+
+
 def test_racing_copies_have_exactly_one_winner(db_url: str) -> None:
     upgrade(db_url)
 

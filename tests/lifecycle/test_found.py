@@ -56,3 +56,27 @@ def test_a_copy_whose_bytes_were_heard_long_before_is_a_recording_even_when_its_
             ("uplink_heard", dict(gw=gw, i=6, keep=False, rssi=-60)),
         ],
     )
+
+
+def test_a_restart_keeps_the_earliest_press_time_and_when_each_copy_was_first_heard() -> None:
+    # The first copy of the SOS dispatch heard was a retry delivered late, so the press time taken from it was late
+    # too. A restart then forgot which bytes had been heard when, and the recording of that first copy, played back
+    # 31 s later, put the press within 5 s of that late time: answered, a recording spent airtime (invariant h).
+    # The earliest press time any authentic copy gives and the first receive time of each copy survive a restart.
+    gw = "gw-breestraat"
+    _live(
+        dict(start=1_774_741_200_000, counter_start=1, shifts=[None, None, None], on_duty=[False, False, False]),
+        [
+            ("ask_to_be_walked_home", {}),
+            ("uplink_lost", dict(i=0)),
+            ("wait", dict(ms=185000)),
+            ("press_sos", {}),
+            ("uplink_heard", dict(gw=gw, i=8, keep=True, rssi=-60)),
+            ("uplink_heard", dict(gw=gw, i=10, keep=False, rssi=-60)),
+            ("restart", {}),
+            ("uplink_lost", dict(i=0)),
+            ("uplink_lost", dict(i=0)),
+            ("wait", dict(ms=31000)),
+            ("uplink_heard", dict(gw=gw, i=48, keep=False, rssi=-60)),
+        ],
+    )
