@@ -56,7 +56,9 @@ def test_pages_speak_the_browsers_language_and_the_switch_sticks(tmp_path: Path)
         assert r.status_code == 303 and r.headers["location"] == "/ui/operator"
         r = await http.get("/ui/", headers={"Accept-Language": "nl-NL"})
         assert '<html lang="en"' in r.text  # the cookie wins over the browser
-        for evil in ("https://example.org/", "//example.org/ui/", "/ui//example.org"):
+        r = await http.get("/ui/lang/en", params={"next": "/walk"})
+        assert r.headers["location"] == "/walk"
+        for evil in ("https://example.org/", "//example.org/ui/", "/ui//example.org", "/walkies", "/ui/\\evil"):
             r = await http.get("/ui/lang/nl", params={"next": evil})
             assert r.headers["location"] == "/ui/"
         assert (await http.get("/ui/lang/de")).status_code == 404

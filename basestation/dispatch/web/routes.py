@@ -90,7 +90,9 @@ async def switch_language(lang: str, next: str = "/ui/") -> Response:
     """A plain link switches the language (no script needed); the choice outlives the browser's preference."""
     if lang not in i18n.LANGUAGES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such language")
-    target = next if next.startswith("/ui/") and "//" not in next else "/ui/"  # never an open redirect
+    # Never an open redirect: only our own pages, the public ones (/walk) included.
+    ours = (next == "/walk" or next.startswith(("/ui/", "/walk/", "/walk?"))) and "//" not in next and "\\" not in next
+    target = next if ours else "/ui/"
     resp = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
     resp.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
     return resp
