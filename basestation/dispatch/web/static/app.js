@@ -263,6 +263,8 @@
     document.body.addEventListener("htmx:sseOpen", () => { connection(true); refresh(); });
     document.body.addEventListener("htmx:sseError", () => connection(false));
     setInterval(tick, 1000);
+    // The public pages (walk me home, aftercare) need no token and have their own scripts.
+    if (page === "walk" || page === "aftercare") return;
     if (page === "login") {
       // A link with the token in its fragment (`make demo` prints them) signs in at once. The fragment never
       // reaches the server or its logs, and is wiped from the address bar and history here.
