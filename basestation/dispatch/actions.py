@@ -110,6 +110,20 @@ def on_the_way(st: DispatchState, incident_id: str, responder_id: str, now_ms: i
     return eff
 
 
+def arrived(st: DispatchState, incident_id: str, responder_id: str, now_ms: int) -> Effects:
+    """The responder who accepted is with the person: a walk-me-home request's own page says so. The incident
+    stays open (they walk on together) until it is resolved; saying it again writes nothing."""
+    inc = _current(st, incident_id, responder_id)
+    if responder_id not in inc.accepted_by:
+        raise ActionError("accept the incident first")
+    if inc.arrived_ms:
+        return Effects()
+    eff = _move(inc, State.ON_THE_WAY, now_ms, "arrived", responder=responder_id)
+    inc.arrived_ms = now_ms
+    eff.snapshot(inc)
+    return eff
+
+
 def resolve(st: DispatchState, incident_id: str, by: str, now_ms: int, referral: str | None = None) -> Effects:
     inc = _incident(st, incident_id)
     eff = _move(inc, State.RESOLVED, now_ms, "resolved", by=by, referral=referral)

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import dataclasses
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import time
@@ -357,16 +358,24 @@ async def seen(incident_id: str, request: Request, d: D, who: RespondingOnly) ->
 async def new_incident(body: IncidentIn, request: Request, d: D, who: Operator) -> dict[str, Any]:
     """Log a phone call as an incident: offered at once to the nearest on-duty responders, as a key ring's alarm
     is. The callback number is shown to operators and to the responder who accepts, to nobody else."""
+    new_id = await open_intake(request, d, body.call(), who.operator)
+    return d.state.incidents[new_id].to_dict()
+
+
+async def open_intake(request: Request, d: Dispatcher, call: intake.Call, operator: str | None) -> str:
+    """Open an incident for a request without a ring (a phone call, the walk-me-home page, the telephony hook)
+    and return its id."""
     at = now_ms()
+    ids: intake.IntakeIds = request.app.state.intake_ids
     while True:
-        new_id = request.app.state.intake_ids.next(at)
+        new_id = ids.next(at)
         try:
-            await d.act(intake.open_call, new_id, body.call(), who.operator, at, d.pipeline)
+            await d.act(intake.open_call, new_id, call, operator, at, d.pipeline)
         except intake.IdTakenError:
             continue  # the next id is a larger one: this ends
         except actions.ActionError as e:
             raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
-        return d.state.incidents[new_id].to_dict()
+        return new_id
 
 
 @router.get("/incidents", tags=["incidents"], responses=AUTH)
@@ -415,6 +424,15 @@ async def decline(incident_id: str, d: D, who: RespondingOnly) -> dict[str, str]
 async def on_the_way(incident_id: str, d: D, who: RespondingOnly) -> dict[str, Any]:
     _offered(d, who, incident_id)
     await _act(d, actions.on_the_way, incident_id, who.responder_id, now_ms())
+    return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
+
+
+@router.post("/incidents/{incident_id}/arrived", tags=["incidents"], responses={**AUTH, **_refusals(404, 409)})
+async def arrived(incident_id: str, d: D, who: RespondingOnly) -> dict[str, Any]:
+    """The responder who accepted is with the person. A walk-me-home request's page then says so; the incident
+    stays open until it is resolved. Saying it again changes nothing."""
+    _offered(d, who, incident_id)
+    await _act(d, actions.arrived, incident_id, who.responder_id, now_ms())
     return incident_view(who, d.state.incidents[incident_id].to_dict(), _names(d))
 
 
@@ -552,6 +570,10 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     from basestation.dispatch.card_api import router as card_router  # here: it takes its refusals from this module
 
     app.include_router(card_router)
+    from basestation.dispatch.walk_api import router as walk_router  # the same: it takes this module's refusals
+
+    app.include_router(walk_router)
+    app.state.walk_refused = Counter()
     install_web(app)
 
     @app.get("/healthz", tags=["operations"], response_model=None)
@@ -564,7 +586,7 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
-        return Response(_prometheus(dispatcher), media_type="text/plain; version=0.0.4")
+        return Response(_prometheus(dispatcher, app.state.walk_refused), media_type="text/plain; version=0.0.4")
 
     return app
 
@@ -580,7 +602,7 @@ def make_notifier(d: Dispatcher, http: httpx.AsyncClient) -> Notifier | None:
     return Notifier(d, http, hooks, escalation, push)
 
 
-def _prometheus(d: Dispatcher) -> str:
+def _prometheus(d: Dispatcher, refused: Counter[str] | None = None) -> str:
     h = d.health()
     lines = [
         "# HELP nightwatch_uplinks_total Uplink messages by pipeline outcome.",
@@ -607,6 +629,9 @@ def _prometheus(d: Dispatcher) -> str:
         "# HELP nightwatch_dead_letters_total Messages set aside as never to be handled (GET /api/v1/dead-letters).",
         "# TYPE nightwatch_dead_letters_total counter",
         f"nightwatch_dead_letters_total {h['dead_letters']}",
+        "# HELP nightwatch_walk_refused_total Walk-me-home requests refused, by why (docs/walk.md).",
+        "# TYPE nightwatch_walk_refused_total counter",
+        *(f'nightwatch_walk_refused_total{{why="{w}"}} {n}' for w, n in sorted((refused or {}).items())),
         "# TYPE nightwatch_stream_subscribers gauge",
         f"nightwatch_stream_subscribers {h['stream_subscribers']}",
     ]

@@ -102,6 +102,12 @@ class Incident:
     caller_name: str | None = None
     address: str | None = None
     notes: str | None = None
+    # How a request without a ring came in: "phone" (an operator logged a call), "walk" (the public page),
+    # "telephony" or "sms" (the signed hook). Where a walk-me-home request is going.
+    source: str | None = None
+    destination: str | None = None
+    # When the responder on the way said they are with the person: the person's own page says so (walk.py).
+    arrived_ms: int = 0
 
     @property
     def active(self) -> bool:
@@ -130,13 +136,15 @@ class Incident:
             "unavailable": self.unavailable,
             "presses": self.presses,
             "eta_min": self.eta_min,
+            "arrived_ms": self.arrived_ms,
         }
         if self.callback_number is not None:
-            doc["source"] = "phone"
+            doc["source"] = self.source or "phone"
             doc["callback_number"] = self.callback_number
             doc["caller_name"] = self.caller_name
             doc["address"] = self.address
             doc["notes"] = self.notes
+            doc["destination"] = self.destination
         return doc
 
 

@@ -37,6 +37,8 @@ class Call:
     lon: float | None = None
     address: str | None = None
     notes: str | None = None
+    source: str = "phone"  # or "walk", "telephony", "sms": see Incident.source
+    destination: str | None = None
 
 
 class IntakeIds:
@@ -76,12 +78,16 @@ def open_call(
         caller_name=call.caller_name,
         address=call.address,
         notes=call.notes,
+        source=call.source,
+        destination=call.destination,
     )
     st.incidents[inc.id] = inc
     st.open_by_device[device_id] = inc.id
     eff = Effects()
-    who = {"by": "operator"} if operator is None else {"by": "operator", "operator": operator}
-    eff.durable.append(note(inc, now_ms, "opened", kind=inc.kind.value, source="phone", request=call.kind, **who))
+    who = {"by": "operator" if call.source == "phone" else "caller"}
+    if operator is not None:
+        who["operator"] = operator
+    eff.durable.append(note(inc, now_ms, "opened", kind=inc.kind.value, source=call.source, request=call.kind, **who))
     pipeline.offer(inc, now_ms, eff)
     eff.snapshot(inc)
     return eff

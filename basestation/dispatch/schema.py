@@ -128,3 +128,42 @@ push_subscriptions = Table(
     Column("p256dh", String(200), nullable=False),
     Column("auth", String(64), nullable=False),
 )
+
+# Walk-me-home requests from the public page and the telephony hook (walk.py): the reference the person follows
+# their request by, the hash of the secret their browser holds, and what the abuse limits count.
+walk_requests = Table(
+    "walk_requests",
+    metadata,
+    Column("reference", String(16), primary_key=True),
+    Column("incident_id", String(64), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("client", String(64), nullable=True),  # the requester's network address (None from the hook)
+    Column("source", String(16), nullable=False),
+    Column("lang", String(2), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("walk_requests_phone", walk_requests.c.phone, walk_requests.c.created_ms)
+Index("walk_requests_client", walk_requests.c.client, walk_requests.c.created_ms)
+Index("walk_requests_incident", walk_requests.c.incident_id)
+
+# Numbers operators blocked from the walk-me-home page and the hook.
+blocked_numbers = Table(
+    "blocked_numbers",
+    metadata,
+    Column("phone", String(20), primary_key=True),
+    Column("reason", String(200), nullable=True),
+    Column("by", String(64), nullable=True),
+    Column("at_ms", BigInteger, nullable=False),
+)
+
+# An operator's word on the walk-me-home page's hours (walk.Override): one row at most.
+walk_override = Table(
+    "walk_override",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(8), nullable=False),
+    Column("until_ms", BigInteger, nullable=False),
+    Column("by", String(64), nullable=True),
+    Column("at_ms", BigInteger, nullable=False),
+)

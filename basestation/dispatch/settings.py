@@ -75,6 +75,13 @@ class DispatchSettings(BaseSettings):
     # mistake. public_url is where people reach the service from outside; its /walk page is the QR code's target.
     patrol_phone: str = Field(PATROL_PHONE_PLACEHOLDER, pattern=r"^\+?[0-9][0-9 ()-]{2,30}$")
     public_url: str = PUBLIC_URL_PLACEHOLDER
+    # The public walk-me-home page (walk.py, docs/walk.md): open during these hours on ``timezone``'s wall clock
+    # (the patrol's; "" for always) unless an operator opens or closes it. Requests per number and per network
+    # address in an hour; a national number (one leading 0) is read with this country code.
+    walk_hours: str = Field("01:00-05:00", pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
+    walk_per_phone_hour: int = Field(3, ge=1, le=100)
+    walk_per_address_hour: int = Field(10, ge=1, le=1000)
+    phone_country_code: str = Field("31", pattern=r"^[1-9][0-9]{0,2}$")
 
     cancel_window_s: float = Field(120.0, gt=0)
     offer_timeout_s: float = Field(30.0, gt=0)

@@ -97,6 +97,9 @@ def incident_from_doc(doc: dict[str, Any]) -> Incident:
         caller_name=doc.get("caller_name"),
         address=doc.get("address"),
         notes=doc.get("notes"),
+        source=doc.get("source"),
+        destination=doc.get("destination"),
+        arrived_ms=doc.get("arrived_ms", 0),
     )
 
 
@@ -463,6 +466,9 @@ class Store:
             # A dead letter may hold a frame and where it was heard: kept no longer than the frames are.
             res = await conn.execute(delete(t.dead_letters).where(t.dead_letters.c.at_ms < before_ms))
             counts["dead_letters"] = res.rowcount
+            # A walk-me-home request's number and network address (walk.py): the incident keeps what happened.
+            res = await conn.execute(delete(t.walk_requests).where(t.walk_requests.c.created_ms < before_ms))
+            counts["walk_requests"] = res.rowcount
         return counts
 
     def conninfo(self) -> str:

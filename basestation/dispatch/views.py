@@ -5,9 +5,9 @@ from typing import Any
 
 from basestation.dispatch.auth import Principal
 
-RESPONDER_FIELDS = ("id", "kind", "state", "forced", "opened_ms", "press_ms", "updated_ms", "location")
+RESPONDER_FIELDS = ("id", "kind", "state", "forced", "opened_ms", "press_ms", "updated_ms", "location", "arrived_ms")
 # A phone intake's: where and what, for everyone it is offered to.
-CALL_FIELDS = ("source", "address", "notes")
+CALL_FIELDS = ("source", "address", "notes", "destination")
 # Who called, and how to reach them: only for the responder who accepted (and operators).
 CALLER_FIELDS = ("callback_number", "caller_name")
 

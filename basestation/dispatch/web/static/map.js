@@ -128,5 +128,23 @@ window.NightwatchMap = (function () {
     return map;
   }
 
-  return { incident, operator };
+  // The walk-me-home page: where the person is, by a tap on the map (or their browser's position, which the page
+  // sets with place()). onPick gets {lat, lon}; the marker can be dragged to correct it.
+  function picker(el, tileUrl, t, onPick) {
+    const map = base(el, tileUrl);
+    let marker = null;
+    function place(lat, lon, fromMap) {
+      if (!marker) {
+        marker = L.marker([lat, lon], { draggable: true, icon: label("nw-above nw-pick", "&#10010; " + escape(t("walk.you_are_here"))), title: t("walk.you_are_here"), alt: t("walk.you_are_here") }).addTo(map);
+        marker.on("dragend", () => { const p = marker.getLatLng(); onPick({ lat: p.lat, lon: p.lng }); });
+      } else marker.setLatLng([lat, lon]);
+      if (!fromMap) map.setView([lat, lon], Math.max(map.getZoom(), 16));
+      onPick({ lat, lon });
+    }
+    map.on("click", (e) => place(e.latlng.lat, e.latlng.lng, true));
+    map.outlineReady.then((geo) => map.fitBounds(geo.getBounds(), { maxZoom: 16 })).catch(() => {});
+    return { map, place, clear: () => { if (marker) marker.remove(); marker = null; } };
+  }
+
+  return { incident, operator, picker };
 })();

@@ -1,0 +1,22 @@
+"""The public walk-me-home page, /walk: no account, no token. The address printed on every wearer's card
+(card.WALK_PATH) and the one to give out on posters. Its script (static/walk.js) talks to /api/v1/walk."""
+
+from fastapi import APIRouter, Request, Response
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/walk")
+async def walk_page(request: Request) -> Response:
+    from basestation.dispatch.web.routes import _d, _render  # routes includes this router: imported when asked
+
+    d = _d(request)
+    s = d.settings
+    return _render(
+        request,
+        "walk.html",
+        page="walk",
+        tile_url=s.map_tile_url,
+        patrol_phone=s.patrol_phone,
+        hours=s.walk_hours,
+    )
