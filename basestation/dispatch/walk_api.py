@@ -19,6 +19,7 @@ from basestation.dispatch import actions, intake, walk
 from basestation.dispatch.api import AUTH, BODY, _In, _refusals, open_intake
 from basestation.dispatch.auth import Operator
 from basestation.dispatch.effects import Effects
+from basestation.dispatch.geo import distance_m
 from basestation.dispatch.incidents import Incident, State, transition
 from basestation.dispatch.referrals import aftercare
 from basestation.dispatch.service import Dispatcher, now_ms
@@ -187,14 +188,18 @@ async def _view(d: Dispatcher, row: WalkRequest, lang: str) -> dict[str, Any]:
     doc = inc.to_dict() if inc is not None else await d.store.incident(row.incident_id)
     if doc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such request")
-    accepted_ms, name = None, None
-    if doc.get("accepted_by"):
-        rid = doc["accepted_by"][0]
-        r = d.state.responders.get(rid)
+    eta_ms, name = None, None
+    if doc.get("accepted_by") and doc["state"] in ("accepted", "on_the_way"):
+        r = d.state.responders.get(doc["accepted_by"][0])
         name = r.name if r is not None else None
         events = await d.store.incident_events(row.incident_id)
         accepted_ms = next((e["at_ms"] for e in events if e["kind"] == "accepted"), None)
-    view = walk.person_view(doc, name, accepted_ms)
+        loc = doc.get("location")
+        far = None
+        if r is not None and r.lat is not None and r.lon is not None and loc:
+            far = distance_m(r.lat, r.lon, loc["lat"], loc["lon"])
+        eta_ms = walk.expected_ms(int(doc.get("eta_min") or 0), accepted_ms, far, now_ms())
+    view = walk.person_view(doc, name, eta_ms)
     view["reference"] = row.reference
     view["patrol_phone"] = d.settings.patrol_phone
     if view["status"] == "done" and doc.get("referral"):

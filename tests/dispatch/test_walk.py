@@ -99,23 +99,40 @@ BASE = {"opened_ms": 1000, "updated_ms": 2000, "accepted_by": [], "unavailable":
 VIEWS = [
     ({"state": "offered"}, None, None, "looking", True),
     ({"state": "escalated", "unavailable": True}, None, None, "nobody", True),
-    ({"state": "accepted", "accepted_by": ["anna"], "eta_min": 5}, "Anna de Vries", 10_000, "coming", True),
-    ({"state": "on_the_way", "accepted_by": ["anna"], "arrived_ms": 9}, "Anna de Vries", 10_000, "arrived", True),
-    ({"state": "resolved", "accepted_by": ["anna"]}, "Anna de Vries", 10_000, "done", False),
+    ({"state": "accepted", "accepted_by": ["anna"], "eta_min": 5}, "Anna de Vries", 310_000, "coming", True),
+    ({"state": "on_the_way", "accepted_by": ["anna"], "arrived_ms": 9}, "Anna de Vries", None, "arrived", True),
+    ({"state": "resolved", "accepted_by": ["anna"]}, "Anna de Vries", None, "done", False),
     ({"state": "cancelled"}, None, None, "cancelled", False),
 ]
 
 
-@pytest.mark.parametrize(("change", "name", "accepted_ms", "status", "can_cancel"), VIEWS)
+@pytest.mark.parametrize(("change", "name", "eta_ms", "status", "can_cancel"), VIEWS)
 def test_the_person_reads_where_their_request_is_and_nothing_more(
-    change: dict[str, Any], name: str | None, accepted_ms: int | None, status: str, can_cancel: bool
+    change: dict[str, Any], name: str | None, eta_ms: int | None, status: str, can_cancel: bool
 ) -> None:
-    view = walk.person_view({**BASE, **change}, name, accepted_ms)
+    view = walk.person_view({**BASE, **change}, name, eta_ms)
     assert view["status"] == status and view["can_cancel"] == can_cancel
     assert not {"accepted_by", "offered_to", "location", "callback_number", "device_id"} & set(view)
     if status == "coming":
         assert view["responder"] == "Anna"  # a first name only
-        assert view["eta_ms"] == 10_000 + 5 * 60_000
+        assert view["eta_ms"] == 310_000
+
+
+ETAS = [
+    # (their own estimate, accepted at, how far they are, now, expected)
+    (5, 10_000, 400.0, 20_000, 310_000),  # their word first
+    (0, 10_000, 700.0, 20_000, 20_000 + 650_000),  # else the walk from where they are: 700 m is about 11 min
+    (0, 10_000, 0.0, 20_000, 20_000),
+    (0, 10_000, None, 20_000, None),  # no position: no time is promised
+    (5, None, None, 20_000, None),
+]
+
+
+@pytest.mark.parametrize(("eta_min", "accepted_ms", "far", "now", "expected"), ETAS)
+def test_the_time_expected_is_their_word_or_the_walk_and_never_made_up(
+    eta_min: int, accepted_ms: int | None, far: float | None, now: int, expected: int | None
+) -> None:
+    assert walk.expected_ms(eta_min, accepted_ms, far, now) == expected
 
 
 def test_references_are_short_readable_and_secrets_are_only_kept_hashed() -> None:

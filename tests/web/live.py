@@ -55,6 +55,8 @@ class LiveService:
                 PROVISION: "provisioning",
             },
             tick_s=0.2,
+            walk_hours="",  # the walk-me-home page open at any hour: tests close it through the operators' API
+            patrol_phone="+31 71 555 0100",
         )
         self._server: Server | None = None
         self._thread = threading.Thread(target=self._run, name="dispatch-web", daemon=True)

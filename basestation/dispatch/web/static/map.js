@@ -142,7 +142,8 @@ window.NightwatchMap = (function () {
       onPick({ lat, lon });
     }
     map.on("click", (e) => place(e.latlng.lat, e.latlng.lng, true));
-    map.outlineReady.then((geo) => map.fitBounds(geo.getBounds(), { maxZoom: 16 })).catch(() => {});
+    // The centre in view, unless a place was set meanwhile (the outline may load after the browser's position).
+    map.outlineReady.then((geo) => { if (!marker) map.fitBounds(geo.getBounds(), { maxZoom: 16 }); }).catch(() => {});
     return { map, place, clear: () => { if (marker) marker.remove(); marker = null; } };
   }
 

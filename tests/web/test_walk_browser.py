@@ -1,0 +1,146 @@
+"""The public walk-me-home page in a real browser (Debian's Chromium driven by Playwright), against the real dispatch
+service: a student with no key ring asks to be walked home from her phone, with her browser's position; the
+nearest patrol member accepts on her own phone; the student's page says "Anna of the patrol is coming" with the
+time expected, then the student cancels, and Anna is stood down. Outside the patrol's hours the page says who to
+call instead. The 112 notice is on every page, in both languages. Pictures go to docs/screenshots/walk-*.png."""
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.brokers import start_broker
+from tests.web.live import ANNA, OPERATOR, LiveService
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, SCREENSHOTS
+from tests.web.test_browser import pytestmark as needs_browser
+from tests.web.test_handover_browser import _context, _login, _notice_says_both, _until
+
+pytestmark = needs_browser
+ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk
+STUDENT_AT = (52.1590, 4.4900)  # on the Breestraat, a street away
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    tmp = tmp_path_factory.mktemp("walk")
+    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+        with svc.http(OPERATOR) as op:
+            r = op.put("/api/v1/responders/anna", json={"name": "Anna de Vries", "language": "nl", "skills": ["patrol"]})
+            assert r.status_code == 200, r.text
+        yield svc
+
+
+def _picture(page: Page, name: str) -> None:
+    page.evaluate("window.scrollTo(0, 0)")  # the header is sticky: from the top it is drawn once, at the top
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
+    svc: LiveService, browser: Browser
+) -> None:
+    assert svc.dispatcher is not None
+    anna_phone = _context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
+                          permissions=["geolocation"])  # fmt: skip
+    student = _context(browser, "en-GB", PHONE, geolocation={"latitude": STUDENT_AT[0], "longitude": STUDENT_AT[1]},
+                       permissions=["geolocation"])  # fmt: skip
+    try:
+        anna = _login(anna_phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna.click("[data-duty=on]")
+        anna.wait_for_selector(".duty.is-on")
+
+        page = student.new_page()
+        page.goto(svc.url + "/walk")
+        page.wait_for_selector("#walk-form:visible")
+        _notice_says_both(page, "header", "en")
+        page.fill("#walk-name", "Sanne Bakker")
+        page.fill("#walk-phone", "06 1234 5678")
+        # Where: her browser's position, once she asks for it (the browser's own consent prompt is granted here).
+        page.click("[data-walk-locate]")
+        page.wait_for_selector("#walk-located:has-text('Location found')")
+        page.wait_for_selector("#walk-map .nw-pick")
+        page.fill("#walk-destination", "Haarlemmerstraat 100")
+        _picture(page, "walk-request.png")
+
+        # A form not filled in is refused in her words, and nothing is sent.
+        page.fill("#walk-phone", "call me")
+        page.click("#walk-form button[type=submit]")
+        page.wait_for_selector("#walk-error:visible")
+        assert "check what you entered" in page.inner_text("#walk-error")
+        assert not svc.dispatcher.state.incidents
+        page.fill("#walk-phone", "06 1234 5678")
+        page.click("#walk-form button[type=submit]")
+
+        page.wait_for_selector("#walk-status:visible")
+        reference = page.inner_text("[data-walk-ref]")
+        assert len(reference) == 7 and reference[3] == "-"
+        page.wait_for_selector("[data-walk-state]:has-text('Finding a patrol member')")
+        _until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
+        iid, inc = next(iter(svc.dispatcher.state.incidents.items()))
+        assert inc.kind == "escort" and inc.source == "walk" and inc.offered_to == ["anna"]
+        assert inc.lat == pytest.approx(STUDENT_AT[0]) and inc.destination == "Haarlemmerstraat 100"
+
+        # Anna's phone: where she is and where she is going; the number only once Anna accepts.
+        anna.wait_for_selector(f"[data-alarm-id='{iid}']", timeout=3000)
+        assert anna.locator("[data-callback]").count() == 0
+        anna.click("[data-action=accept]")
+        anna.wait_for_selector(f"[data-engaged-id='{iid}'] [data-callback]", timeout=3000)
+        assert "+31612345678" in anna.inner_text(f"[data-engaged-id='{iid}'] [data-callback]")
+
+        # The student's own page says so by itself, with Anna's first name only.
+        page.wait_for_selector("[data-walk-state][data-status=coming]", timeout=8000)
+        said = page.inner_text("[data-walk-state]")
+        assert said == "Anna of the patrol is coming." and "Vries" not in page.inner_text("#walk-status")
+        # No estimate given on accepting: the time expected is the walk from where Anna is, a street away.
+        assert page.inner_text("[data-walk-eta]").startswith("Expected around ")
+        _picture(page, "walk-coming.png")
+
+        # A reload loses nothing: the request is kept in her browser.
+        page.reload()
+        page.wait_for_selector("[data-walk-state][data-status=coming]", timeout=8000)
+        assert page.inner_text("[data-walk-ref]") == reference
+
+        # She no longer needs it: she cancels (and confirms), and Anna is stood down.
+        page.once("dialog", lambda d: d.accept())
+        page.click("[data-walk-cancel]")
+        page.wait_for_selector("[data-walk-state][data-status=cancelled]", timeout=5000)
+        assert page.locator("[data-walk-cancel]").is_hidden() and page.locator("[data-walk-again]").is_visible()
+        assert svc.dispatcher.state.incidents[iid].state == "cancelled"
+        anna.wait_for_selector(f"[data-standdown-id='{iid}']", timeout=5000)
+    finally:
+        anna_phone.close()
+        student.close()
+
+
+def test_outside_the_hours_the_page_says_who_to_call_in_dutch_and_in_english(
+    svc: LiveService, browser: Browser
+) -> None:
+    with svc.http(OPERATOR) as op:
+        assert op.put("/api/v1/walk/override", json={"state": "closed"}).status_code == 200
+    nl = _context(browser, "nl-NL", PHONE)
+    try:
+        page = nl.new_page()
+        page.goto(svc.url + "/walk")
+        page.wait_for_selector("#walk-closed:visible")
+        assert page.locator("#walk-form").is_hidden()
+        text = page.inner_text("#walk-closed")
+        assert "neemt nu geen verzoeken aan" in text and "+31 71 555 0100" in text and "112" in text
+        assert page.get_attribute("#walk-closed a[href^='tel:']", "href") == "tel:+31715550100"
+        _notice_says_both(page, "header", "nl")
+        _picture(page, "walk-closed.png")
+        page.click("a[data-lang=en]")
+        page.wait_for_selector("html[lang=en]")
+        page.wait_for_selector("#walk-closed:visible")
+        assert "not taking requests" in page.inner_text("#walk-closed")
+        _notice_says_both(page, "header", "en")
+    finally:
+        nl.close()
+        with svc.http(OPERATOR) as op:
+            op.put("/api/v1/walk/override", json={"state": "hours"})
