@@ -139,6 +139,11 @@ class AssignIn(_In):
     responder: str = Field(max_length=120, description="A responder id from GET /api/v1/responders.")
 
 
+class PlaceIn(_In):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class ResolveIn(_In):
     referral: str | None = Field(None, max_length=64, description="An id from GET /api/v1/referrals.")
 
@@ -474,6 +479,15 @@ async def assign(incident_id: str, body: AssignIn, d: D, _: Operator) -> dict[st
     return d.state.incidents[incident_id].to_dict()
 
 
+@router.post("/incidents/{incident_id}/place", tags=["incidents"], responses={**BODY, **_refusals(409)})
+async def place(incident_id: str, body: PlaceIn, d: D, who: Operator) -> dict[str, Any]:
+    """Put a request without a key ring (a phone call or the walk-me-home page that gave only an address) on the
+    map; if nobody has accepted it, it is offered to whoever is nearest to that point now. 409 for a ring's alarm,
+    which the gateways place, and for one that is over."""
+    await _act(d, operator_actions.place, incident_id, body.lat, body.lon, now_ms(), d.pipeline, who.operator)
+    return d.state.incidents[incident_id].to_dict()
+
+
 @router.get("/dead-letters", tags=["supervision"], responses=AUTH)
 async def dead_letters(
     d: D,
@@ -573,6 +587,9 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     from basestation.dispatch.walk_api import router as walk_router  # the same: it takes this module's refusals
 
     app.include_router(walk_router)
+    from basestation.dispatch.hook_api import router as hook_router  # the same, through walk_api
+
+    app.include_router(hook_router)
     app.state.walk_refused = Counter()
     install_web(app)
 

@@ -4,7 +4,8 @@ request the lifecycle forbids raises ActionError, which the API turns into a 409
 
 from basestation.dispatch.actions import ActionError, offer
 from basestation.dispatch.effects import Effects
-from basestation.dispatch.incidents import Incident, State, TransitionError, transition
+from basestation.dispatch.incidents import Incident, State, TransitionError, from_ring, note, transition
+from basestation.dispatch.intake import CLICK_RADIUS_M
 from basestation.dispatch.pipeline import ESCALATED, UplinkPipeline
 from basestation.dispatch.state import DispatchState
 
@@ -56,5 +57,34 @@ def assign(st: DispatchState, incident_id: str, responder_id: str, now_ms: int) 
     to = State.OFFERED if inc.state == State.OPEN else inc.state
     eff = Effects()
     eff.durable.append(transition(inc, to, now_ms, "offered", responders=[responder_id], by="operator"))
+    eff.snapshot(inc)
+    return eff
+
+
+def place(
+    st: DispatchState,
+    incident_id: str,
+    lat: float,
+    lon: float,
+    now_ms: int,
+    pipeline: UplinkPipeline,
+    operator: str | None = None,
+) -> Effects:
+    """Put a request without a ring where the operator found it on the map (a caller gave only an address, or the
+    walk-me-home page only words). Nobody has taken it yet: it is offered to whoever is nearest to that point now,
+    besides those already offered it. A ring's alarm is placed by the gateways that heard it, never by hand."""
+    inc = _waiting(st, incident_id)
+    if from_ring(inc.device_id):
+        raise ActionError("a key ring's alarm is placed by the gateways that heard it")
+    inc.lat, inc.lon, inc.radius_m = lat, lon, CLICK_RADIUS_M
+    inc.updated_ms = now_ms
+    eff = Effects()
+    who = {"by": "operator"} if operator is None else {"by": "operator", "operator": operator}
+    eff.durable.append(note(inc, now_ms, "located", lat=lat, lon=lon, radius_m=CLICK_RADIUS_M, **who))
+    if not inc.accepted_by:
+        # Whoever it was offered to at an unknown distance may be across town: the nearest to the place is asked
+        # now, without waiting for that offer to time out.
+        st.last_offer_ms.pop(inc.id, None)
+        offer(st, pipeline, inc, now_ms, eff)
     eff.snapshot(inc)
     return eff

@@ -8,14 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
-from basestation.dispatch import actions, intake
+from basestation.dispatch import actions, intake, operator_actions
 from basestation.dispatch.api import create_app
 from basestation.dispatch.auth import Principal
 from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Event, Kind, State, from_ring
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.views import incident_view
-from tests.dispatch.world import T0, World
+from protocol.constants import EVENT_SOS
+from tests.dispatch.world import T0, World, envelope, topic
 
 PIETERSKERK = (52.1578, 4.4855)
 CALL = intake.Call("escort", "+31 6 1234 5678", "Sanne", *PIETERSKERK, "Kloksteeg 1", "student, alone")
@@ -270,3 +271,39 @@ def test_an_address_only_call_and_a_restart_keep_the_caller(tmp_path: Path) -> N
 
     _serve(tmp_path, first)
     _serve(tmp_path, second)
+
+
+def test_an_operator_places_an_address_only_call_and_the_nearest_is_offered_it(tmp_path: Path) -> None:
+    body = {"kind": "escort", "callback_number": "071-5123456", "address": "Rapenburg 70"}
+
+    async def scenario(d: Dispatcher, http: httpx.AsyncClient, sent: list[Any]) -> None:
+        await _crew(http)
+        iid = (await http.post("/api/v1/incidents", json=body, headers=_h(OP))).json()["id"]
+        before = list(d.state.incidents[iid].offered_to)
+        # Where Bob stands, across town from Anna.
+        where = {"lat": 52.1401, "lon": 4.5199}
+        assert (await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=_h(ANNA))).status_code == 403
+        for bad in ({"lat": 91.0, "lon": 4.5}, {"lat": "52.1", "lon": 4.5}, {"lat": 52.1}):
+            r = await http.post(f"/api/v1/incidents/{iid}/place", json=bad, headers=_h(OP))
+            assert r.status_code == 422, bad
+        r = await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=_h(OP))
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert doc["location"] == {**where, "radius_m": intake.CLICK_RADIUS_M}
+        assert "bob" in doc["offered_to"] and set(before) <= set(doc["offered_to"])
+        events = (await http.get(f"/api/v1/incidents/{iid}", headers=_h(OP))).json()["events"]
+        located = [e["data"] for e in events if e["kind"] == "located"]
+        assert located == [{**where, "radius_m": intake.CLICK_RADIUS_M, "by": "operator", "operator": "mira"}]
+        # Over: nothing more to place.
+        await http.post(f"/api/v1/incidents/{iid}/resolve", json={}, headers=_h(OP))
+        assert (await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=_h(OP))).status_code == 409
+
+    _serve(tmp_path, scenario)
+
+
+def test_a_key_rings_alarm_is_placed_by_its_gateways_never_by_hand() -> None:
+    w = World()
+    frame, c = w.frame(7, EVENT_SOS)
+    w.pipeline.handle(topic("gw-breestraat"), envelope(frame, "gw-breestraat", T0, "lora", -80.0), T0)
+    with pytest.raises(actions.ActionError, match="gateways"):
+        operator_actions.place(w.state, f"7-{c}", 52.0, 4.0, T0 + 1000, w.pipeline)
