@@ -1,36 +1,230 @@
-"""Aftercare a responder can point a person to when closing an incident: the well-being resources of Leiden
-University and the city (the university's student well-being roadmap). Shown in Dutch and English."""
+"""Aftercare a responder can point a person to when closing an incident, with how to reach it, in Dutch and English.
 
+Victim support comes first: the people a patrol meets at night may have been attacked, and the students' petition
+for a safer Leiden asks for better help "for students and victims". Then the student well-being resources on
+Leiden University's well-being page, and last the two programmes that are for student associations rather than for
+one person. A contact is written here only when it is certain; an unknown one stays empty.
+
+Ids are stored with resolved incidents: an id, once used, keeps its meaning and is never removed.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-REFERRALS: dict[str, dict[str, Any]] = {
-    "wellbeing-office": {
-        "nl": "Student Well-being Office van de Universiteit Leiden",
-        "en": "Leiden University Student Well-being Office",
-        "contact": "studentwellbeing@sea.leidenuniv.nl",
-    },
-    "wellbeing-roadmap": {
-        "nl": "Routekaart studentenwelzijn: waar je terechtkunt, binnen en buiten de universiteit",
-        "en": "Student well-being roadmap: where to turn, inside and outside the university",
-        "contact": "studentwellbeing@sea.leidenuniv.nl",
-    },
-    "peer-listener": {
-        "nl": "Vertrouwenspersoon (peer listener) van de eigen studentenvereniging",
-        "en": "Confidential peer listener of the student association",
-        "contact": None,
-    },
-    "ggd-social-safety": {
-        "nl": "GGD Hollands Midden: sociale veiligheid",
-        "en": "GGD Hollands Midden: social safety",
-        "contact": None,
-    },
-    "are-you-ok": {
-        "nl": "Are you OK? (Rutgers): grensoverschrijdend gedrag voorkomen",
-        "en": "Are you OK? (Rutgers): preventing sexually transgressive behaviour",
-        "contact": None,
-    },
-}
+LANGUAGES = ("nl", "en")
+GROUPS = ("victims", "students", "associations")
+
+Text = Mapping[str, str]  # one text per language in LANGUAGES
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    id: str
+    group: str  # one of GROUPS
+    name: Text
+    about: Text  # one line: what it is for, and for whom
+    phone: str | None = None  # as written for people to dial
+    free_call: bool = False
+    hours: Text | None = None  # when the phone is answered
+    email: str | None = None
+    web: str | None = None  # a host name; the page links it over https
+    reach: Text | None = None  # how to reach it when it has no address of its own
+
+    def contact(self) -> str | None:
+        return self.phone or self.email or self.web
+
+
+WELLBEING_EMAIL = "studentwellbeing@sea.leidenuniv.nl"
+
+ENTRIES: tuple[Referral, ...] = (
+    Referral(
+        id="slachtofferhulp",
+        group="victims",
+        name={"nl": "Slachtofferhulp Nederland", "en": "Slachtofferhulp Nederland (Victim Support Netherlands)"},
+        about={
+            "nl": "Gratis hulp na een misdrijf, verkeersongeval of calamiteit: iemand om mee te praten, praktisch en "
+            "juridisch advies, ook over aangifte doen.",
+            "en": "Free help after a crime, traffic accident or disaster: someone to talk to, practical and legal "
+            "advice, including about reporting it to the police.",
+        },
+        phone="0900 0101",
+        web="slachtofferhulp.nl",
+    ),
+    Referral(
+        id="centrum-seksueel-geweld",
+        group="victims",
+        name={"nl": "Centrum Seksueel Geweld", "en": "Centrum Seksueel Geweld (centre for sexual violence)"},
+        about={
+            "nl": "Hulp na seksueel geweld: medische zorg, forensisch onderzoek en psychische hulp op één plek.",
+            "en": "Help after sexual violence: medical care, a forensic examination and psychological help in one "
+            "place.",
+        },
+        phone="0800 0188",
+        free_call=True,
+        hours={"nl": "dag en nacht", "en": "day and night"},
+        web="centrumseksueelgeweld.nl",
+    ),
+    Referral(
+        id="wellbeing-office",
+        group="students",
+        name={
+            "nl": "Student Well-being Office van de Universiteit Leiden",
+            "en": "Leiden University Student Well-being Office",
+        },
+        about={
+            "nl": "Het welzijnsbureau van de universiteit: wijst studenten de weg naar hulp, binnen en buiten de "
+            "universiteit.",
+            "en": "The university's office for student well-being: shows students where to find help, inside and "
+            "outside the university.",
+        },
+        email=WELLBEING_EMAIL,
+    ),
+    Referral(
+        id="wellbeing-roadmap",
+        group="students",
+        name={
+            "nl": "Routekaart studentenwelzijn: waar je terechtkunt, binnen en buiten de universiteit",
+            "en": "Student well-being roadmap: where to turn, inside and outside the university",
+        },
+        about={
+            "nl": "Een overzicht van waar studenten terechtkunnen met allerlei vragen over welzijn; gedrukt te krijgen "
+            "in het Nederlands of Engels via het Student Well-being Office.",
+            "en": "An overview of where students can turn with a wide range of well-being issues; printed copies in "
+            "Dutch or English from the Student Well-being Office.",
+        },
+        email=WELLBEING_EMAIL,
+    ),
+    Referral(
+        id="peer-listener",
+        group="students",
+        name={
+            "nl": "Vertrouwenspersoon (peer listener) van de eigen studentenvereniging",
+            "en": "Confidential peer listener of the student association",
+        },
+        about={
+            "nl": "Een eerste aanspreekpunt bij veel studentenverenigingen: luistert informeel na ongewenst gedrag of "
+            "een nare gebeurtenis en verwijst naar de juiste hulp.",
+            "en": "A first point of contact at many student associations: listens, informally, after unacceptable "
+            "behaviour or an unpleasant event, and refers to the right help.",
+        },
+        reach={
+            "nl": "Via het bestuur of de website van je eigen vereniging.",
+            "en": "Through your own association's board or website.",
+        },
+    ),
+    Referral(
+        id="ggd-social-safety",
+        group="associations",
+        name={"nl": "GGD Hollands Midden: sociale veiligheid", "en": "GGD Hollands Midden: social safety"},
+        about={
+            "nl": "Voor studie- en studentenverenigingen in Leiden: een programma om een beleid voor sociale "
+            "veiligheid op te zetten of bij te werken (in het Nederlands; soms met wachttijd).",
+            "en": "For student and study associations in Leiden: a programme to create or update a social safety "
+            "policy (in Dutch; there may be a waiting period).",
+        },
+        web="ggdhm.nl",
+    ),
+    Referral(
+        id="are-you-ok",
+        group="associations",
+        name={
+            "nl": "Are you OK? (Rutgers): grensoverschrijdend gedrag voorkomen",
+            "en": "Are you OK? (Rutgers): preventing sexually transgressive behaviour",
+        },
+        about={
+            "nl": "Workshops voor studentenverenigingen om grensoverschrijdend gedrag blijvend te voorkomen, met de "
+            "cultuur en de communicatie van de vereniging (in het Nederlands).",
+            "en": "Workshops for student associations on preventing sexually transgressive behaviour for good, "
+            "through the association's culture and communication (in Dutch).",
+        },
+        web="rutgers.nl",
+    ),
+)
+
+BY_ID: dict[str, Referral] = {r.id: r for r in ENTRIES}
+
+
+def _doc(r: Referral) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        **{lang: r.name[lang] for lang in LANGUAGES},
+        "contact": r.contact(),
+        "group": r.group,
+        "about": dict(r.about),
+        "phone": r.phone,
+        "free_call": r.free_call,
+        "hours": dict(r.hours) if r.hours else None,
+        "email": r.email,
+        "web": r.web,
+        "reach": dict(r.reach) if r.reach else None,
+    }
+
+
+# What GET /api/v1/referrals lists: id, "nl", "en" and "contact" as ever, and the fields after them.
+REFERRALS: dict[str, dict[str, Any]] = {r.id: _doc(r) for r in ENTRIES}
 
 
 def catalogue() -> list[dict[str, Any]]:
-    return [{"id": key, **value} for key, value in REFERRALS.items()]
+    return [dict(doc) for doc in REFERRALS.values()]
+
+
+FREE_CALL: Text = {"nl": "gratis", "en": "free"}
+
+
+def aftercare(referral_id: str, lang: str) -> dict[str, Any] | None:
+    """What a person needs to read about one referral, in one language; None for an id that is not known.
+
+    ``lang`` is "nl" or "en" (anything else gives Dutch, the default of the web app). The shape::
+
+        {
+            "id": "centrum-seksueel-geweld",
+            "lang": "en",
+            "group": "victims",                     # victims, students or associations
+            "name": "Centrum Seksueel Geweld (centre for sexual violence)",
+            "about": "Help after sexual violence: ...",  # one line: what it is for
+            "contacts": [                           # in the order to try them; may be empty
+                {"kind": "phone", "text": "0800 0188", "href": "tel:08000188", "note": "free, day and night"},
+                {"kind": "web", "text": "centrumseksueelgeweld.nl",
+                 "href": "https://centrumseksueelgeweld.nl", "note": None},
+            ],                                      # kind is phone, email or web; note is None or a short text
+            "reach": None,                          # how to reach it when there is no address, else None
+            "url": "/ui/aftercare/centrum-seksueel-geweld?lang=en",  # the printable page
+        }
+
+    Every referral has at least one contact or a ``reach``.
+    """
+    r = BY_ID.get(referral_id)
+    if r is None:
+        return None
+    lang = lang if lang in LANGUAGES else LANGUAGES[0]
+    contacts: list[dict[str, str | None]] = []
+    if r.phone:
+        notes = ([FREE_CALL[lang]] if r.free_call else []) + ([r.hours[lang]] if r.hours else [])
+        contacts.append(
+            {
+                "kind": "phone",
+                "text": r.phone,
+                "href": "tel:" + r.phone.replace(" ", ""),
+                "note": ", ".join(notes) or None,
+            }
+        )
+    if r.email:
+        contacts.append({"kind": "email", "text": r.email, "href": "mailto:" + r.email, "note": None})
+    if r.web:
+        contacts.append({"kind": "web", "text": r.web, "href": "https://" + r.web, "note": None})
+    return {
+        "id": r.id,
+        "lang": lang,
+        "group": r.group,
+        "name": r.name[lang],
+        "about": r.about[lang],
+        "contacts": contacts,
+        "reach": r.reach[lang] if r.reach else None,
+        "url": f"/ui/aftercare/{r.id}?lang={lang}",
+    }
+
+
+def everything(lang: str) -> list[dict[str, Any]]:
+    """``aftercare`` of every referral, victim support first."""
+    return [care for r in ENTRIES if (care := aftercare(r.id, lang)) is not None]
