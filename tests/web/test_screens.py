@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from basestation.dispatch.incidents import Kind, State
+from basestation.dispatch.referrals import GROUPS
 from basestation.dispatch.web import i18n, screens
 
 WEB = Path(i18n.__file__).parent
@@ -27,13 +28,16 @@ def test_every_key_the_templates_and_scripts_use_exists() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_.0-9]+)["']""", path.read_text()))
     assert len(used) > 60  # the scan found the calls
     prefixes = {k for k in used if k.endswith(".")}  # t("state." ~ c.state) and the like
-    assert prefixes == {"state.", "kind.", "kind.short.", "lang."}
+    assert prefixes == {"state.", "kind.", "kind.short.", "lang.", "aftercare.", "aftercare.group."}
     assert used - prefixes - set(i18n.STRINGS) == set()
     # Keys built at run time from a state, a kind or a language.
     built = {f"state.{s.value}" for s in State}
     kinds = [*(k.value for k in Kind), "duress"]
     built |= {f"kind.{k}" for k in kinds} | {f"kind.short.{k}" for k in kinds}
     built |= {f"lang.{lang}" for lang in i18n.LANGUAGES}
+    # An aftercare card's contact kinds and the catalogue's groups.
+    built |= {f"aftercare.{kind}" for kind in ("phone", "email", "web")}
+    built |= {f"aftercare.group.{group}" for group in GROUPS}
     assert built - set(i18n.STRINGS) == set()
 
 

@@ -1,7 +1,8 @@
 """What each screen shows, worked out from incident documents (pure: no I/O, an explicit ``now_ms``).
 
 The templates only lay it out. Responders see an alarm full-screen while it waits for their answer, a card for
-each alarm they accepted, and a stand-down for each alarm the wearer cancelled after it reached them.
+each alarm they accepted, a stand-down for each alarm the wearer cancelled after it reached them, and the aftercare
+chosen for each alarm they accepted that was resolved with a referral.
 """
 
 from collections.abc import Callable
@@ -15,6 +16,7 @@ T = Callable[..., str]
 WAITING = ("open", "offered", "escalated")
 ENGAGED = ("accepted", "on_the_way")
 STAND_DOWN_FOR_MS = 15 * 60_000  # long enough to be seen after a walk, short enough not to pile up
+AFTERCARE_FOR_MS = 30 * 60_000  # the responder may still be with the person, showing them where to turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Card:
     notes: str | None = None
     callback_number: str | None = None
     caller_name: str | None = None
+    referral: str | None = None
 
 
 @dataclass(slots=True)
@@ -46,6 +49,7 @@ class ResponderScreen:
     waiting: int = 0  # alarms behind the one on screen
     engaged: list[Card] = field(default_factory=list)
     stand_down: list[Card] = field(default_factory=list)
+    aftercare: list[Card] = field(default_factory=list)
 
 
 def kind_of(doc: dict[str, Any]) -> str:
@@ -81,6 +85,7 @@ def card(doc: dict[str, Any], names: dict[str, str], me: Position | None, you: s
         notes=doc.get("notes"),
         callback_number=doc.get("callback_number") if accepted else None,
         caller_name=doc.get("caller_name") if accepted else None,
+        referral=doc.get("referral"),
     )
 
 
@@ -99,6 +104,13 @@ def responder_screen(
             out.engaged.append(card(doc, names, me, rid))
         elif state == "cancelled" and now_ms - int(doc.get("updated_ms") or 0) <= STAND_DOWN_FOR_MS:
             out.stand_down.append(card(doc, names, me, rid))
+        elif (
+            state == "resolved"
+            and doc.get("referral")
+            and rid in doc.get("accepted_by", ())
+            and now_ms - int(doc.get("updated_ms") or 0) <= AFTERCARE_FOR_MS
+        ):
+            out.aftercare.append(card(doc, names, me, rid))
         elif state not in ("resolved", "cancelled") and rid not in doc.get("declined_by", ()):
             # Accepted by someone else still shows: a second responder may go too, and sees who is coming.
             alarms.append(card(doc, names, me, rid))

@@ -7,6 +7,7 @@
   const page = document.documentElement.dataset.page;
   const seenAlarms = new Set();
   const dismissed = new Set(JSON.parse(sessionStorage.getItem("nightwatch.dismissed") || "[]"));
+  const chosenReferral = new Map(); // incident id -> referral: the screen is swapped often, the choice must stay
   let dutyWatch = null;
 
   function t(key, values) {
@@ -89,6 +90,14 @@
     for (const el of root.querySelectorAll("[data-standdown-id]")) {
       if (dismissed.has(el.dataset.standdownId)) el.hidden = true;
     }
+    for (const el of root.querySelectorAll("[data-aftercare-id]")) {
+      if (dismissed.has("care:" + el.dataset.aftercareId)) el.hidden = true;
+    }
+    for (const select of root.querySelectorAll("[data-referral-select]")) {
+      const id = select.closest("[data-resolve]").dataset.resolve;
+      if (chosenReferral.has(id)) select.value = chosenReferral.get(id);
+      showReferral(select);
+    }
     const alarm = root.querySelector("[data-alarm-id]");
     document.body.classList.toggle("has-alarm", !!alarm);
     if (alarm && !seenAlarms.has(alarm.dataset.alarmId)) {
@@ -110,6 +119,18 @@
   }
 
   function refresh() { document.body.dispatchEvent(new Event("nw:refresh")); }
+
+  // -- aftercare: the chosen referral's card under the resolve form, to read out or show the person -------------
+  function showReferral(select) {
+    const form = select.closest("[data-resolve]");
+    for (const el of form.querySelectorAll("[data-referral-care]")) el.hidden = el.dataset.referralCare !== select.value;
+  }
+  document.addEventListener("change", (e) => {
+    const select = e.target.closest("[data-referral-select]");
+    if (!select) return;
+    chosenReferral.set(select.closest("[data-resolve]").dataset.resolve, select.value);
+    showReferral(select);
+  });
 
   // -- actions ---------------------------------------------------------------------------------------------------
   const ACTIONS = {
@@ -161,13 +182,14 @@
 
   document.addEventListener("click", async (e) => {
     unlockAudio();
-    const el = e.target.closest("[data-action], [data-duty], [data-push], [data-dismiss], [data-logout]");
+    const el = e.target.closest("[data-action], [data-duty], [data-push], [data-dismiss], [data-logout], [data-print]");
     if (!el) return;
     if (el.dataset.logout !== undefined) return logout();
+    if (el.dataset.print !== undefined) return window.print();
     if (el.dataset.dismiss) {
       dismissed.add(el.dataset.dismiss);
       sessionStorage.setItem("nightwatch.dismissed", JSON.stringify([...dismissed]));
-      el.closest("[data-standdown-id]").hidden = true;
+      el.closest("[data-standdown-id], [data-aftercare-id]").hidden = true;
       return;
     }
     el.disabled = true;
