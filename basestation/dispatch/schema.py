@@ -167,3 +167,16 @@ walk_override = Table(
     Column("by", String(64), nullable=True),
     Column("at_ms", BigInteger, nullable=False),
 )
+
+# Requests taken through the telephony and SMS hook, by the provider's own message or call id: a provider that
+# sends one again (it retries when it did not hear our answer) gets the same reference, not a second incident.
+# ``reference`` is None while the first delivery is being taken.
+hook_deliveries = Table(
+    "hook_deliveries",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("delivery_id", String(100), primary_key=True),
+    Column("reference", String(16), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("hook_deliveries_created", hook_deliveries.c.created_ms)

@@ -15,7 +15,8 @@ PUBLIC_URL_PLACEHOLDER = "https://nightwatch.invalid"
 
 
 class DispatchSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NIGHTWATCH_DISPATCH_", extra="forbid")
+    # A refused value is not repeated in the error: start-up errors end up in logs, and secrets are among them.
+    model_config = SettingsConfigDict(env_prefix="NIGHTWATCH_DISPATCH_", extra="forbid", hide_input_in_errors=True)
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     # A second, independent broker that every gateway also publishes to (its mqtt_mirror): the service subscribes
@@ -62,6 +63,9 @@ class DispatchSettings(BaseSettings):
     # Signed webhooks: every incident change to each of ``webhooks``; escalations also to the monitoring centre.
     webhooks: list[dict[str, str]] = Field(default_factory=list)  # [{"url": ..., "secret": ...}]
     escalation_webhook: dict[str, str] | None = None
+    # The telephony and SMS hook (hook_api.py, docs/hooks.md): requests signed with any of these are taken. More
+    # than one while a secret is rotated; none: the hook is off and answers 404.
+    hook_secrets: list[SecretStr] = Field(default_factory=list)
     # Web Push: the VAPID private key (PEM) and the contact the push services may reach.
     vapid_private_key: str | None = None
     vapid_subject: str = "mailto:operators@nightwatch.invalid"
@@ -143,6 +147,15 @@ class DispatchSettings(BaseSettings):
     def _escalation(cls, v: dict[str, str] | None) -> dict[str, str] | None:
         if v is not None:
             _check_hook(v)
+        return v
+
+    @field_validator("hook_secrets")
+    @classmethod
+    def _hook_secrets(cls, v: list[SecretStr]) -> list[SecretStr]:
+        for i, secret in enumerate(v):
+            # The position, never the secret (see hide_input_in_errors).
+            if len(secret.get_secret_value()) < 16:
+                raise ValueError(f"hook_secrets[{i}]: a hook secret needs at least 16 characters")
         return v
 
     @field_validator("key_sealing_key")
