@@ -108,9 +108,7 @@ def walking_ms(distance_m: float) -> int:
     return int(distance_m * DETOUR / WALK_M_PER_S * 1000)
 
 
-def expected_ms(
-    eta_min: int, accepted_ms: int | None, distance_m: float | None, now_ms: int
-) -> int | None:
+def expected_ms(eta_min: int, accepted_ms: int | None, distance_m: float | None, now_ms: int) -> int | None:
     """When the patrol member should be there: by their own estimate when they gave one, else by the walk from
     where they are now; None when neither is known."""
     if eta_min and accepted_ms:

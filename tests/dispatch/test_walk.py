@@ -409,3 +409,18 @@ def test_a_restart_keeps_the_request_and_retention_forgets_the_number(tmp_path: 
 
     _serve(tmp_path, first)
     _serve(tmp_path, second)
+
+
+def test_the_operators_panel_shows_the_switch_and_the_block_list(tmp_path: Path) -> None:
+    async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
+        assert (await http.get("/ui/partials/walk", headers=_h(ANNA))).status_code == 403
+        await http.put("/api/v1/blocked-numbers/0612345678", json={"reason": "prank calls"}, headers=_h(OP))
+        html = (await http.get("/ui/partials/walk", headers={**_h(OP), "Accept-Language": "en"})).text
+        assert 'data-walk-now="open"' in html and "always open" in html and 'data-walk-set="closed"' in html
+        assert 'data-unblock="+31612345678"' in html and "prank calls" in html
+        await http.put("/api/v1/walk/override", json={"state": "closed"}, headers=_h(OP))
+        html = (await http.get("/ui/partials/walk", headers={**_h(OP), "Accept-Language": "nl"})).text
+        assert 'data-walk-now="closed"' in html and "met de hand gezet" in html
+        assert 'data-walk-set="open"' in html and 'data-walk-set="hours"' in html
+
+    _serve(tmp_path, scenario)

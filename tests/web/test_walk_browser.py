@@ -25,7 +25,8 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("walk")
     with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
         with svc.http(OPERATOR) as op:
-            r = op.put("/api/v1/responders/anna", json={"name": "Anna de Vries", "language": "nl", "skills": ["patrol"]})
+            anna = {"name": "Anna de Vries", "language": "nl", "skills": ["patrol"]}
+            r = op.put("/api/v1/responders/anna", json=anna)
             assert r.status_code == 200, r.text
         yield svc
 

@@ -248,6 +248,12 @@ def install(app: FastAPI) -> None:
     """Add the web app to the service: pages and partials under /ui, our static files and the npm packages."""
     app.state.web_throughput = screens.Throughput()
     app.include_router(router)
+    from basestation.dispatch.web.walk_routes import router as walk_router  # it renders with this module's _render
+
+    app.include_router(walk_router)
+    from basestation.dispatch.web import aftercare_routes  # it shares this module's templates
+
+    aftercare_routes.install(app)
     app.mount("/ui/static", StaticFiles(directory=WEB / "static"), name="ui-static")
     for name, folder in VENDOR.items():
         if not folder.is_dir():

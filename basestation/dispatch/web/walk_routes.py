@@ -3,6 +3,8 @@
 
 from fastapi import APIRouter, Request, Response
 
+from basestation.dispatch.auth import Operator
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -20,3 +22,14 @@ async def walk_page(request: Request) -> Response:
         patrol_phone=s.patrol_phone,
         hours=s.walk_hours,
     )
+
+
+@router.get("/ui/partials/walk")
+async def walk_desk(request: Request, _: Operator) -> Response:
+    """The operators' side of the page: open or closed and why, the switch, the numbers blocked."""
+    from basestation.dispatch import walk_api
+    from basestation.dispatch.web.routes import _d, _render
+
+    d = _d(request)
+    ws = walk_api._walks(request)
+    return _render(request, "partials/walk_desk.html", hours=await walk_api.hours(d, ws), blocked=await ws.blocks())

@@ -111,6 +111,11 @@ window.NightwatchMap = (function () {
     // The intake form (intake.js) takes the point a click gives, and shows it while the form is open.
     let picked = null;
     map.on("click", (e) => {
+      // An operator placing a request without a ring (desk.js) takes the click first.
+      if (document.body.dataset.placing) {
+        document.dispatchEvent(new CustomEvent("nw:place-point", { detail: { lat: e.latlng.lat, lon: e.latlng.lng } }));
+        return;
+      }
       if (!document.getElementById("intake")?.open) return;
       document.dispatchEvent(new CustomEvent("nw:intake-point", { detail: { lat: e.latlng.lat, lon: e.latlng.lng } }));
     });

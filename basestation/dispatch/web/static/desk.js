@@ -1,0 +1,87 @@
+// The operator's desk beyond the board: the walk-me-home page's switch and block list (partials/walk_desk.html),
+// "block this number" and "place on the map" on a request without a key ring. Plain script, texts from #nw-strings.
+"use strict";
+(function () {
+  const strings = JSON.parse(document.getElementById("nw-strings").textContent);
+  let placing = null;
+
+  function t(key, values) {
+    let s = strings[key] || key;
+    for (const [k, v] of Object.entries(values || {})) s = s.replace("{" + k + "}", v);
+    return s;
+  }
+  function toast(message) {
+    const el = document.getElementById("toast");
+    el.textContent = message;
+    el.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
+  }
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + localStorage.getItem("nightwatch.token") };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
+    if (!r.ok) {
+      const detail = doc && doc.detail;
+      throw new Error(Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail || r.statusText);
+    }
+    return doc;
+  }
+  const refresh = () => document.body.dispatchEvent(new Event("nw:refresh"));
+  const number = (phone) => "/api/v1/blocked-numbers/" + encodeURIComponent(phone);
+
+  document.addEventListener("click", async (e) => {
+    const el = e.target.closest("[data-walk-set], [data-unblock], [data-block-caller], [data-place]");
+    if (!el) return;
+    try {
+      if (el.dataset.walkSet) await api("PUT", "/api/v1/walk/override", { state: el.dataset.walkSet });
+      else if (el.dataset.unblock) await api("DELETE", number(el.dataset.unblock));
+      else if (el.dataset.blockCaller) {
+        if (!confirm(t("desk.block_confirm", { phone: el.dataset.blockCaller }))) return;
+        await api("PUT", number(el.dataset.blockCaller), { reason: t("desk.block_from_board") });
+        toast(t("desk.blocked_now", { phone: el.dataset.blockCaller }));
+      } else if (el.dataset.place) {
+        // The next click on the map places it (map.js sends it here while the body says so).
+        placing = el.dataset.place;
+        document.body.dataset.placing = placing;
+        toast(t("desk.place_hint"));
+        return;
+      }
+      refresh();
+    } catch (err) {
+      toast(t("error.generic", { detail: err.message }));
+    }
+  });
+
+  document.addEventListener("nw:place-point", async (e) => {
+    if (!placing) return;
+    const id = placing;
+    placing = null;
+    delete document.body.dataset.placing;
+    try {
+      await api("POST", `/api/v1/incidents/${encodeURIComponent(id)}/place`, { lat: e.detail.lat, lon: e.detail.lon });
+      toast(t("desk.placed"));
+      refresh();
+    } catch (err) {
+      toast(t("error.generic", { detail: err.message }));
+    }
+  });
+
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && placing) { placing = null; delete document.body.dataset.placing; }
+  });
+
+  document.addEventListener("submit", async (e) => {
+    const form = e.target.closest("[data-block-form]");
+    if (!form) return;
+    e.preventDefault();
+    try {
+      await api("PUT", number(form.phone.value.trim()), { reason: form.reason.value.trim() || null });
+      form.reset();
+      refresh();
+    } catch (err) {
+      toast(t("error.generic", { detail: err.message }));
+    }
+  });
+})();
