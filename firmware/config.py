@@ -96,6 +96,12 @@ def parse(text: str) -> Config:
     return Config(int(d["device_id"]), key, int(d.get("counter_start", COUNTER_MIN)), d.get("settings"))
 
 
+def load(path: str = CONFIG_PATH) -> Config:
+    """The config the ring boots with: the file ``nightwatch provision --flash`` wrote."""
+    with open(path) as f:
+        return parse(f.read())
+
+
 def dump(cfg: Config) -> str:
     """The file text for ``cfg`` (settings that differ from DEFAULTS only)."""
     settings = {}

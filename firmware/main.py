@@ -5,7 +5,7 @@ snapshot after a deep sleep), then step the application and sleep as the power p
 """
 
 from firmware import power
-from firmware.config import CONFIG_PATH, parse
+from firmware.config import CONFIG_PATH, load
 from firmware.keyring import Keyring
 from firmware.ticks import ticks_ms
 from protocol.keys import DeviceKeys
@@ -14,8 +14,7 @@ from protocol.keys import DeviceKeys
 def run(config_path: str = CONFIG_PATH, storage_root: str = "/") -> None:
     from firmware.board_esp32 import Board  # the only hardware import, here and nowhere else in the logic
 
-    with open(config_path) as f:
-        cfg = parse(f.read())
+    cfg = load(config_path)
     keys = DeviceKeys(cfg.root_key)
     board = Board(cfg, storage_root)
     retained, slept = board.retained()

@@ -8,13 +8,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from firmware.config import Config, dump
+from basestation.dispatch import ring_label
+from firmware.config import CONFIG_PATH, Config
 from firmware.host.interpreter import MissingInterpreterError, micropython_binary
 from firmware.host.timeline import TimelineError, load
+from nightwatch import provisioning
 from nightwatch.card_cmd import LabelOption, card_command, make_card, write_card
 from protocol.keys import parse_root_key
 
@@ -112,28 +114,89 @@ def provision(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config file.")] = False,
     card: Annotated[Path | None, typer.Option("--card", help="Also write the wearer's card, a PDF, here.")] = None,
     label: LabelOption = None,
+    register_at: Annotated[
+        str | None,
+        typer.Option("--register", metavar="URL", help="Register the ring at the dispatch service at URL."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar=provisioning.TOKEN_ENV,
+            show_default=False,
+            help=f"A provisioning token for --register; better from ${provisioning.TOKEN_ENV}, out of shell history.",
+        ),
+    ] = None,
+    flash_port: Annotated[
+        str | None,
+        typer.Option("--flash", metavar="PORT", help="Copy the config file onto the ring at this serial port."),
+    ] = None,
+    label_out: Annotated[
+        Path | None,
+        typer.Option("--label-out", help="Also write the ring's 50 x 25 mm label (id and QR code), a PDF, here."),
+    ] = None,
 ) -> None:
     """Make a new key ring identity: write its config file, print the record for the dispatch service.
 
     The root key appears only in the file (mode 0600) and in the printed record. The label goes into the record
-    and onto the card.
+    and onto the card. With --register the record goes to dispatch and is printed without its key; with --flash
+    the config file goes onto the ring (mpremote) and the ring is reset.
     """
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; --force replaces it (and orphans the old key)", param_hint="--out")
-    # Made before the key exists: a card that cannot be made costs nothing yet.
+    # Everything that can be refused is refused before the key exists: a key made for nothing is one to destroy.
+    if register_at is not None:
+        try:
+            provisioning.devices_url(register_at)
+        except provisioning.RegisterError as e:
+            raise typer.BadParameter(str(e), param_hint="--register") from None
+        if not token:
+            raise typer.BadParameter(
+                f"a provisioning token is needed: --token or {provisioning.TOKEN_ENV}", param_hint="--token"
+            )
+    mpremote = None
+    if flash_port is not None:
+        try:
+            mpremote = provisioning.mpremote_binary()
+        except provisioning.FlashError as e:
+            raise typer.BadParameter(str(e), param_hint="--flash") from None
     made = make_card(device_id, label) if card is not None else None
-    key = secrets.token_bytes(16)
-    cfg = Config(device_id, key, counter_start)
+    label_pdf = ring_label.render(device_id) if label_out is not None else None
+    record = provisioning.Record(device_id, secrets.token_bytes(16), counter_start, label)
+    files = provisioning.device_files(record)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(dump(cfg) + "\n")
+    with os.fdopen(fd, "wb") as f:
+        f.write(files[CONFIG_PATH])
     os.chmod(out, 0o600)
+    printed = record.body()
+    if register_at is not None and token:
+        try:
+            provisioning.register(register_at, token, record)
+        except provisioning.RegisterError as e:
+            _fail(f"{e}. The new key is only in {out}; nothing was flashed.")
+        # Dispatch and the file hold the key now: it need not be on anyone's screen.
+        del printed["root_key"]
+        printed["registered"] = provisioning.devices_url(register_at)
+    if flash_port is not None:
+        try:
+            provisioning.flash(flash_port, files, mpremote)
+        except provisioning.FlashError as e:
+            done = "is registered" if register_at is not None else "is not registered"
+            _fail(
+                f"{e}. Ring {device_id} {done}; its config is in {out}: copy it with"
+                f" `mpremote connect {flash_port} fs cp {out} :{CONFIG_PATH}`"
+            )
+        printed["flashed"] = flash_port
     if card is not None and made is not None:
         write_card(card, *made)
-    record: dict[str, Any] = {"device_id": device_id, "root_key": key.hex(), "counter_start": counter_start}
-    if label is not None:
-        record["label"] = label
-    print(json.dumps(record))
+    if label_out is not None and label_pdf is not None:
+        label_out.write_bytes(label_pdf)
+    print(json.dumps(printed))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
