@@ -6,12 +6,13 @@ call instead. The 112 notice is on every page, in both languages. Pictures go to
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.brokers import start_broker
 from tests.web.live import ANNA, OPERATOR, LiveService
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, SCREENSHOTS
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PHONE, SCREENSHOTS
 from tests.web.test_browser import pytestmark as needs_browser
 from tests.web.test_handover_browser import _context, _login, _notice_says_both, _until
 
@@ -108,7 +109,13 @@ def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
         page.wait_for_selector("[data-walk-state][data-status=coming]", timeout=8000)
         assert page.inner_text("[data-walk-ref]") == reference
 
-        # She no longer needs it: she cancels (and confirms), and Anna is stood down.
+        # Anna reaches her and says so on her phone; the student's page follows.
+        anna.click(f"[data-engaged-id='{iid}'] [data-action=arrived]")
+        anna.wait_for_selector(f"[data-engaged-id='{iid}'] [data-arrived]", timeout=3000)
+        page.wait_for_selector("[data-walk-state][data-status=arrived]", timeout=8000)
+        assert page.inner_text("[data-walk-state]") == "The patrol is with you."
+
+        # A friend turns up and she no longer needs the walk: she cancels (and confirms); Anna is stood down.
         page.once("dialog", lambda d: d.accept())
         page.click("[data-walk-cancel]")
         page.wait_for_selector("[data-walk-state][data-status=cancelled]", timeout=5000)
@@ -145,3 +152,51 @@ def test_outside_the_hours_the_page_says_who_to_call_in_dutch_and_in_english(
         nl.close()
         with svc.http(OPERATOR) as op:
             op.put("/api/v1/walk/override", json={"state": "hours"})
+
+
+def test_the_desk_places_a_request_given_in_words_blocks_its_number_and_closes_the_page(
+    svc: LiveService, browser: Browser
+) -> None:
+    assert svc.dispatcher is not None
+    desk = _context(browser, "en-GB", DESK)
+    try:
+        board = _login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
+        board.wait_for_selector("#walk-desk [data-walk-now=open]")
+        words = {"name": "Noor", "phone": "0687654321", "where": "Outside the bar on the Nieuwe Rijn",
+                 "destination": "Morsweg 20", "lang": "en"}  # fmt: skip
+        with httpx.Client(base_url=svc.url) as http:
+            r = http.post("/api/v1/walk", json=words)
+            assert r.status_code == 201, r.text
+        iid = next(i.id for i in svc.dispatcher.state.incidents.values() if i.caller_name == "Noor")
+        row = f"#board [data-incident='{iid}']"
+        board.wait_for_selector(f"{row} [data-source=walk]", timeout=5000)
+        assert board.inner_text(f"{row} [data-destination]") == "Morsweg 20"
+
+        # Only words: the operator finds the place and clicks it on the map.
+        board.click(f"{row} [data-place]")
+        board.wait_for_selector("body[data-placing]")
+        box = board.locator("#op-map").bounding_box()
+        assert box is not None
+        board.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        _until(lambda: svc.dispatcher.state.incidents[iid].lat is not None)  # type: ignore[union-attr]
+        board.wait_for_selector(f"{row} [data-place]", state="detached", timeout=5000)
+
+        # A prank: the number is blocked from the board, and shows in the panel's list.
+        board.once("dialog", lambda d: d.accept())
+        board.click(f"{row} [data-block-caller]")
+        board.wait_for_selector("#walk-desk [data-blocked='+31687654321']", timeout=5000)
+        with httpx.Client(base_url=svc.url) as http:
+            assert http.post("/api/v1/walk", json={**words, "phone": "+31 6 8765 4321"}).status_code == 403
+
+        # No patrol out tonight: the page is closed by hand, then back to its hours.
+        board.click("#walk-desk [data-walk-set=closed]")
+        board.wait_for_selector("#walk-desk [data-walk-now=closed]", timeout=5000)
+        _picture(board, "operator-walk-desk.png")
+        with httpx.Client(base_url=svc.url) as http:
+            assert http.get("/api/v1/walk").json()["open"] is False
+        board.click("#walk-desk [data-walk-set=hours]")
+        board.wait_for_selector("#walk-desk [data-walk-now=open]", timeout=5000)
+        board.click("#walk-desk [data-unblock='+31687654321']")
+        board.wait_for_selector("#walk-desk [data-blocked]", state="detached", timeout=5000)
+    finally:
+        desk.close()

@@ -41,6 +41,8 @@ class Card:
     callback_number: str | None = None
     caller_name: str | None = None
     referral: str | None = None
+    destination: str | None = None  # a walk-me-home request's: where the person is going
+    arrived_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -86,6 +88,8 @@ def card(doc: dict[str, Any], names: dict[str, str], me: Position | None, you: s
         callback_number=doc.get("callback_number") if accepted else None,
         caller_name=doc.get("caller_name") if accepted else None,
         referral=doc.get("referral"),
+        destination=doc.get("destination"),
+        arrived_ms=int(doc.get("arrived_ms") or 0),
     )
 
 
@@ -155,7 +159,7 @@ def event_text(t: T, ev: dict[str, Any], names: dict[str, str]) -> str:
         label += ": " + ", ".join(names.get(r, r) for r in many)
     elif who == "operator":
         label += ": " + t("nav.operator") + (f" ({data['operator']})" if data.get("operator") else "")
-    elif who in ("duress", "unavailable"):
+    elif who in ("duress", "unavailable", "caller"):
         label += ": " + t(f"event.{who}")
     elif who and who != "wearer":
         label += ": " + names.get(str(who), str(who))

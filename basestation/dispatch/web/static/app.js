@@ -137,6 +137,7 @@
     accept: (id) => api("POST", `/api/v1/incidents/${id}/accept`, { eta_min: 0 }),
     decline: (id) => api("POST", `/api/v1/incidents/${id}/decline`),
     "on-the-way": (id) => api("POST", `/api/v1/incidents/${id}/on-the-way`),
+    arrived: (id) => api("POST", `/api/v1/incidents/${id}/arrived`),
     escalate: (id) => api("POST", `/api/v1/incidents/${id}/escalate`),
   };
 
