@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from basestation.dispatch import walk
 from basestation.dispatch.incidents import Kind, State
 from basestation.dispatch.referrals import GROUPS
 from basestation.dispatch.web import i18n, screens
@@ -28,7 +29,10 @@ def test_every_key_the_templates_and_scripts_use_exists() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_.0-9]+)["']""", path.read_text()))
     assert len(used) > 60  # the scan found the calls
     prefixes = {k for k in used if k.endswith(".")}  # t("state." ~ c.state) and the like
-    assert prefixes == {"state.", "kind.", "kind.short.", "lang.", "aftercare.", "aftercare.group."}
+    assert prefixes == {
+        *("state.", "kind.", "kind.short.", "lang.", "aftercare.", "aftercare.group."),
+        "desk.source.",
+    }
     assert used - prefixes - set(i18n.STRINGS) == set()
     # Keys built at run time from a state, a kind or a language.
     built = {f"state.{s.value}" for s in State}
@@ -38,6 +42,10 @@ def test_every_key_the_templates_and_scripts_use_exists() -> None:
     # An aftercare card's contact kinds and the catalogue's groups.
     built |= {f"aftercare.{kind}" for kind in ("phone", "email", "web")}
     built |= {f"aftercare.group.{group}" for group in GROUPS}
+    # Where a request without a ring came from, and what its person's page says (walk.person_view).
+    built |= {f"desk.source.{source}" for source in ("phone", *walk.SOURCES)}
+    statuses = ("looking", "nobody", "coming", "coming_name", "arrived", "done", "cancelled")
+    built |= {f"walk.status.{status}" for status in statuses}
     assert built - set(i18n.STRINGS) == set()
 
 
