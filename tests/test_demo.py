@@ -17,6 +17,8 @@ def test_demo_runs_the_whole_chain_and_stops_cleanly() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "/docs" in out and "/api/v1/stream" in out  # the URLs a person opens
     assert "/ui/#token=" in out  # with their tokens
+    assert out.count("responder view, ") >= 3  # every responder's own link
+    assert "accept each alarm offered to them after 3 s" in out and "/walk" in out
     assert "gateways running the real relay code" in out
     assert "held its button: SOS" in out
     assert "offered to" in out and "accepted incident" in out  # a simulated responder took it on the live stream

@@ -23,7 +23,7 @@ from simulator.realtime.city import LiveCity
 from simulator.realtime.clock import WallClock
 from simulator.realtime.gateways import SimGateways
 from simulator.realtime.responders import Responders
-from simulator.realtime.services import Tokens, free_port, services
+from simulator.realtime.services import Rules, Tokens, free_port, services
 from simulator.scenario import load
 from simulator.world import H_MS, build
 
@@ -63,7 +63,8 @@ class Demo:
         http_port, http_moved = free_port(8080)
         with tempfile.TemporaryDirectory(prefix="nightwatch-demo-") as tmp:
             work = Path(tmp)
-            async with services(work, tokens, "amqtt", "in-process", mqtt_port, http_port) as ep:
+            rules = Rules(walk_hours="")  # the demo runs by day too: its walk-me-home page is open at any hour
+            async with services(work, tokens, "amqtt", "in-process", mqtt_port, http_port, rules=rules) as ep:
                 self._urls(ep.http_base, tokens, mqtt_port, mqtt_moved, http_moved)
                 async with httpx.AsyncClient(base_url=ep.http_base, timeout=10) as http:
                     await self._chain(world, tokens, work, http, mqtt_port)
@@ -79,8 +80,12 @@ class Demo:
         self.say(
             f"responder anna's incidents:   curl -H 'Authorization: Bearer {anna}' {base}/api/v1/incidents\n"
             f"operator view (browser):      {base}/ui/#token={tokens.operator}\n"
-            f"responder view, Anna (phone): {base}/ui/#token={anna}"
+            f"walk me home (no key ring):   {base}/walk"
         )
+        # Every responder's own link, to follow one of them on a phone or in a second window.
+        for rid, token in sorted(tokens.responders.items()):
+            self.say(f"responder view, {NAMES.get(rid, (rid,))[0]:<14} {base}/ui/#token={token}")
+        self.say(f"the simulated responders accept each alarm offered to them after {ACCEPT_S:.0f} s")
 
     async def _chain(self, world: object, tokens: Tokens, work: Path, http: httpx.AsyncClient, mqtt_port: int) -> None:
         from simulator.world import World
@@ -97,10 +102,11 @@ class Demo:
         self.say(f"{len(rings)} key rings provisioned; {len(people)} responders on duty around the centre")
         gateways = SimGateways(world, work, lambda g, f: None)
         async with gateways.running(mqtt_port, one_at_a_time=True):
-            lora = sum(1 for g in gateways.forwarders)
+            lora, ble = len(gateways.forwarders), len(gateways.adapters)
+            # A gateway may have both radios: its count is the gateways', and each radio's is "with" it.
             self.say(
-                f"{len(world.gateways.ids)} gateways running the real relay code: {lora} LoRa over the Semtech UDP "
-                f"protocol, {len(gateways.adapters)} BLE scanners"
+                f"{len(world.gateways.ids)} gateways running the real relay code: {lora} of them with LoRa (over "
+                f"the Semtech UDP protocol), {ble} with a BLE scanner"
             )
             city = LiveCity(world, clock, gateways, resp, ACCEPT_S, ON_SCENE_S, say=self.say)
             await resp.listen(["operator", *(p[0] for p in people)])

@@ -105,11 +105,14 @@ class Rules:
 
     timezone: str = "Europe/Amsterdam"
     cancel_window_s: float | None = None
+    walk_hours: str | None = None  # the walk-me-home page's hours; "" for always (the demo runs by day too)
 
     def settings(self) -> dict[str, Any]:
         out: dict[str, Any] = {"timezone": self.timezone}
         if self.cancel_window_s is not None:
             out["cancel_window_s"] = self.cancel_window_s
+        if self.walk_hours is not None:
+            out["walk_hours"] = self.walk_hours
         return out
 
     def environ(self) -> dict[str, str]:
