@@ -10,7 +10,13 @@ from nightwatch.frame_cmd import frame_app
 from nightwatch.keyring_cmd import register as register_keyring
 from simulator.cli import sim_app
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Nightwatch: personal alarm key rings.")
+# No local variables in a crash's traceback: the dispatch command's hold its tokens and keys.
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Nightwatch: personal alarm key rings.",
+)
 app.add_typer(frame_app, name="frame")
 app.command(name="dispatch")(dispatch)
 register_keyring(app)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 import uvloop
+from pydantic import ValidationError
 
+from basestation.dispatch.keystore import KeyStoreError
 from basestation.dispatch.settings import DispatchSettings
 from nightwatch import native
 from nightwatch.logs import configure as configure_logs
@@ -22,6 +24,18 @@ def dispatch(
     https_cert: Annotated[str | None, typer.Option("--https-cert", help="PEM certificate: serve HTTPS.")] = None,
     https_key: Annotated[str | None, typer.Option("--https-key", help="PEM private key for --https-cert.")] = None,
     mqtt_tls_ca: Annotated[str | None, typer.Option("--mqtt-tls-ca", help="CA bundle for an mqtts:// broker.")] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option("--client-id", help="MQTT client id; by default nightwatch-dispatch-<host>-<HTTP port>."),
+    ] = None,
+    sealing_key_file: Annotated[
+        str | None,
+        typer.Option("--sealing-key-file", help="The key that seals device keys; made (mode 0600) if missing."),
+    ] = None,
+    insecure_unsealed_keys: Annotated[
+        bool,
+        typer.Option("--insecure-unsealed-keys", help="Store device keys unsealed: anyone with the database has them."),
+    ] = False,
 ) -> None:
     """Run the dispatch service. Settings also come from NIGHTWATCH_DISPATCH_* variables."""
     overrides: dict[str, object] = {}
@@ -38,11 +52,26 @@ def dispatch(
         overrides["mqtt_protocol"] = mqtt_protocol
     if token:
         overrides["tokens"] = dict(t.split("=", 1) for t in token)
-    for name, value in (("https_cert", https_cert), ("https_key", https_key), ("mqtt_tls_ca", mqtt_tls_ca)):
+    for name, value in (
+        ("https_cert", https_cert),
+        ("https_key", https_key),
+        ("mqtt_tls_ca", mqtt_tls_ca),
+        ("mqtt_client_id", client_id),
+        ("key_sealing_key_file", sealing_key_file),
+    ):
         if value:
             overrides[name] = value
-    settings = DispatchSettings(**overrides)  # type: ignore[arg-type]
+    if insecure_unsealed_keys:
+        overrides["insecure_unsealed_keys"] = True
     configure_logs(level="INFO")
+    try:
+        settings = DispatchSettings(**overrides)  # type: ignore[arg-type]
+        # Read or made now, so that a key file that cannot be used stops the start with one line, not a traceback.
+        settings.sealing_key()
+    except (ValidationError, KeyStoreError) as e:
+        # Settings refuse values without repeating them (hide_input_in_errors), key files without their content.
+        typer.echo(f"nightwatch dispatch: cannot start: {e}", err=True)
+        raise typer.Exit(2) from None
     # uvloop: the event loop's own transports and callbacks in C, about a quarter of the CPU an uplink costs
     # on the stock loop (bench/dispatch_bench.py).
     uvloop.run(serve(settings))

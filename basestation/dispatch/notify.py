@@ -16,12 +16,15 @@ from typing import Any
 
 import httpx
 
-from basestation.dispatch import handover, webhook
+from basestation.dispatch import handover, redact, webhook
 from basestation.dispatch.messages import incident_text
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.webpush import Subscription, WebPush
 
 log = logging.getLogger("nightwatch.dispatch.notify")
+# Here because every service imports this module (through api.py), the CLI's, the demo's and the tests' alike.
+# Delivery failures are logged below instead, with the URL cut down to its host.
+redact.quiet_chatty_libraries()
 
 BACKOFF_S = (0.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 WEBHOOK_GIVE_UP_S = 3600.0
@@ -210,8 +213,18 @@ class Notifier:
     async def _deliver(self, job: Job) -> None:
         try:
             ok = await (self._hook(job) if job.channel == "webhook" else self._push(job))
-        except (httpx.HTTPError, OSError, ValueError) as e:
-            log.warning("%s delivery for %s failed: %s", job.channel, job.incident_id, e)
+        except Exception as e:
+            # Whatever the failure, the job is retried, and logged here rather than by asyncio's "exception never
+            # retrieved" with its traceback. Its text may quote the URL (httpx's "Invalid port: ..." quotes most
+            # of a bad one), hence redact.
+            target, secrets = _where(job.target)
+            log.warning(
+                "%s delivery for %s to %s failed: %s",
+                job.channel,
+                job.incident_id,
+                target,
+                redact.error(e, *secrets),
+            )
             ok = False
         if ok:
             self.sent[job.channel] += 1
@@ -219,7 +232,7 @@ class Notifier:
         self.failed[job.channel] += 1
         if job.channel == "webhook" and time.monotonic() - job.first > WEBHOOK_GIVE_UP_S:
             self.given_up += 1
-            log.error("webhook %s gave up on %s after an hour", getattr(job.target, "url", "?"), job.incident_id)
+            log.error("webhook to %s gave up on %s after an hour", _where(job.target)[0], job.incident_id)
             return
         job.attempt += 1
         job.due = time.monotonic() + self.backoff_s[min(job.attempt, len(self.backoff_s) - 1)]
@@ -247,3 +260,10 @@ class Notifier:
                 subs.remove(job.target)
             return True
         return 200 <= status < 300
+
+
+def _where(target: WebhookTarget | Subscription) -> tuple[str, list[str]]:
+    """A target as it may be logged, and what of it must not be."""
+    if isinstance(target, WebhookTarget):
+        return redact.url(target.url), [*redact.hidden(target.url), target.secret.decode(errors="replace")]
+    return redact.url(target.endpoint), [*redact.hidden(target.endpoint), target.auth, target.p256dh]

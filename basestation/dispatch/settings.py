@@ -1,17 +1,29 @@
 """The dispatch service's one typed settings object, from the environment (NIGHTWATCH_DISPATCH_*) or arguments."""
 
+import logging
+import os
 import re
+import socket
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from basestation.dispatch.keystore import key_file
+
+log = logging.getLogger("nightwatch.dispatch")
 
 # 000 after Leiden's area code is no subscriber's number; .invalid is a name that never resolves (RFC 6761).
 PATROL_PHONE_PLACEHOLDER = "+31 71 000 0000"
 PUBLIC_URL_PLACEHOLDER = "https://nightwatch.invalid"
+# Beside the SQLite database by default, else in the working directory; not named after the database, so that
+# copying ``nightwatch-dispatch.db*`` for a backup does not put the key beside the keys it seals.
+SEALING_KEY_FILE = "nightwatch-sealing.key"
+CLIENT_ID_PREFIX = "nightwatch-dispatch"
 
 
 class DispatchSettings(BaseSettings):
@@ -25,7 +37,7 @@ class DispatchSettings(BaseSettings):
     mqtt_mirror_url: str | None = None
     # The user deploy/mosquitto/nightwatch.acl lets read every gateway's uplinks and nobody else.
     mqtt_username: str | None = "nightwatch-dispatch"
-    mqtt_password: str | None = None
+    mqtt_password: str | None = Field(None, repr=False)
     # mqtts:// verifies the broker against this CA bundle (else the system's); client certificate and key optional.
     mqtt_tls_ca: Path | None = None
     mqtt_tls_cert: Path | None = None
@@ -33,7 +45,10 @@ class DispatchSettings(BaseSettings):
     # amqtt (the embedded demo broker) speaks only 3.1.1. Acknowledgements wait for the commit in both versions;
     # replicas need 5 for the shared subscription.
     mqtt_protocol: Literal[4, 5] = 5
-    mqtt_client_id: str = "nightwatch-dispatch"
+    # Empty: nightwatch-dispatch-<host name>-<HTTP port> (default_client_id), distinct for every replica, since
+    # replicas on one machine cannot share a port, and the same across restarts: the session, and the uplinks it
+    # holds while the service is down, are the client id's.
+    mqtt_client_id: str = ""
     # Liveness (docs/mqtt.md, "The dispatch service's link"): a PINGREQ every half keepalive, and a connection
     # from which nothing has come for factor x keepalive is taken for dead and made again. A broker's Server Keep
     # Alive replaces the keepalive. A black-holing middlebox keeps both kernels content: only this notices.
@@ -56,18 +71,22 @@ class DispatchSettings(BaseSettings):
     https_key: Path | None = None
     # token -> "operator[:<name>]" | "responder:<id>" | "provisioning", each optionally ";expires=<ISO 8601 time>"
     # (auth.py); an operator's name is what the audit trail shows, of a hand-over to 112 say
-    tokens: dict[str, str] = Field(default_factory=dict)
-    # Seals device root keys in the database (AES-256-GCM); 64 hex digits. Without it keys are stored as given.
+    tokens: dict[str, str] = Field(default_factory=dict, repr=False)
+    # Seals device root keys in the database (AES-256-GCM); 64 hex digits. Without it, the key in
+    # ``key_sealing_key_file`` (made on first start, mode 0600; default: nightwatch-sealing.key beside the SQLite
+    # database, else in the working directory). Only ``insecure_unsealed_keys`` stores keys as given.
     key_sealing_key: SecretStr | None = None
+    key_sealing_key_file: Path | None = None
+    insecure_unsealed_keys: bool = False
 
     # Signed webhooks: every incident change to each of ``webhooks``; escalations also to the monitoring centre.
-    webhooks: list[dict[str, str]] = Field(default_factory=list)  # [{"url": ..., "secret": ...}]
-    escalation_webhook: dict[str, str] | None = None
+    webhooks: list[dict[str, str]] = Field(default_factory=list, repr=False)  # [{"url": ..., "secret": ...}]
+    escalation_webhook: dict[str, str] | None = Field(None, repr=False)
     # The telephony and SMS hook (hook_api.py, docs/hooks.md): requests signed with any of these are taken. More
     # than one while a secret is rotated; none: the hook is off and answers 404.
     hook_secrets: list[SecretStr] = Field(default_factory=list)
     # Web Push: the VAPID private key (PEM) and the contact the push services may reach.
-    vapid_private_key: str | None = None
+    vapid_private_key: str | None = Field(None, repr=False)
     vapid_subject: str = "mailto:operators@nightwatch.invalid"
 
     # Map tiles for the web app, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png" or a self-hosted server.
@@ -107,6 +126,9 @@ class DispatchSettings(BaseSettings):
     # How long an idle writer waits for more records before it commits. See writer.py.
     commit_delay_ms: float = Field(1.0, ge=0, le=50)
 
+    # The sealing key once read or made: the file is read once, however often the key is asked for.
+    _sealing_memo: tuple[Path | None, bytes] | None = PrivateAttr(None)
+
     @field_validator("mqtt_url", "mqtt_mirror_url")
     @classmethod
     def _mqtt_url(cls, v: str | None) -> str | None:
@@ -135,18 +157,26 @@ class DispatchSettings(BaseSettings):
             ) from None
         return v
 
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _grants_are_text(cls, v: object) -> object:
+        # Checked before pydantic would, whose error names a dict's key, and a token is the key.
+        if isinstance(v, dict) and not all(isinstance(k, str) and isinstance(g, str) for k, g in v.items()):
+            raise ValueError("tokens: each token and its grant are strings, token -> grant")
+        return v
+
     @field_validator("webhooks")
     @classmethod
     def _webhooks(cls, v: list[dict[str, str]]) -> list[dict[str, str]]:
-        for hook in v:
-            _check_hook(hook)
+        for i, hook in enumerate(v):
+            _check_hook(hook, f"webhooks[{i}]")
         return v
 
     @field_validator("escalation_webhook")
     @classmethod
     def _escalation(cls, v: dict[str, str] | None) -> dict[str, str] | None:
         if v is not None:
-            _check_hook(v)
+            _check_hook(v, "escalation_webhook")
         return v
 
     @field_validator("hook_secrets")
@@ -164,6 +194,35 @@ class DispatchSettings(BaseSettings):
         if v is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", v.get_secret_value()):
             raise ValueError("key_sealing_key must be 64 hex digits")
         return v
+
+    @model_validator(mode="after")
+    def _credentials_out_of_urls(self) -> "DispatchSettings":
+        # mqtt://user:password@host works, but the URL is shown (/healthz, the board's gateway links): the
+        # credentials move to their own settings and the URL keeps only where the broker is.
+        for name in ("mqtt_url", "mqtt_mirror_url"):
+            url = getattr(self, name)
+            u = urlparse(url) if url else None
+            if u is None or "@" not in u.netloc:
+                continue
+            user, _, password = u.netloc.rpartition("@")[0].partition(":")
+            if user:
+                self.mqtt_username = unquote(user)
+            if password:
+                self.mqtt_password = unquote(password)
+            setattr(self, name, u._replace(netloc=u.netloc.rpartition("@")[2]).geturl())
+        return self
+
+    @model_validator(mode="after")
+    def _client_id(self) -> "DispatchSettings":
+        if not self.mqtt_client_id:
+            self.mqtt_client_id = default_client_id(self.http_port)
+        return self
+
+    @model_validator(mode="after")
+    def _unsealed(self) -> "DispatchSettings":
+        if self.insecure_unsealed_keys and self.key_sealing_key is not None:
+            raise ValueError("insecure_unsealed_keys contradicts key_sealing_key")
+        return self
 
     @model_validator(mode="after")
     def _pairs(self) -> "DispatchSettings":
@@ -187,7 +246,40 @@ class DispatchSettings(BaseSettings):
         return [self, self.model_copy(update={"mqtt_url": self.mqtt_mirror_url, "mqtt_mirror_url": None})]
 
     def sealing_key(self) -> bytes | None:
-        return None if self.key_sealing_key is None else bytes.fromhex(self.key_sealing_key.get_secret_value())
+        """The key that seals device keys: the setting, else the key file's (made on first use), None only when
+        ``insecure_unsealed_keys``. Raises KeyStoreError for a file that cannot be used."""
+        if self.key_sealing_key is not None:
+            return bytes.fromhex(self.key_sealing_key.get_secret_value())
+        if self.insecure_unsealed_keys:
+            return None
+        path = self.sealing_key_path()
+        # Keyed by the file: a copy of these settings (model_copy) pointed at another file reads that one.
+        if self._sealing_memo is None or self._sealing_memo[0] != path:
+            if path is None:
+                # A database in memory ends with the process, and its keys with it: a key of the moment seals
+                # them, and no file is left behind.
+                self._sealing_memo = (None, os.urandom(32))
+            else:
+                key, made = key_file(path)
+                self._sealing_memo = (path, key)
+                if made:
+                    log.warning(
+                        "made the sealing key %s (mode 0600): back it up apart from the database; without it no"
+                        " ring's key opens",
+                        path,
+                    )
+        return self._sealing_memo[1]
+
+    def sealing_key_path(self) -> Path | None:
+        """Where the sealing key is kept; None for a SQLite database in memory, whose keys need no file."""
+        if self.key_sealing_key_file is not None:
+            return self.key_sealing_key_file
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite":
+            if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
+                return None
+            return Path(url.database).parent / SEALING_KEY_FILE
+        return Path(SEALING_KEY_FILE)
 
     @property
     def mqtt_host(self) -> str:
@@ -203,8 +295,22 @@ class DispatchSettings(BaseSettings):
         return urlparse(self.mqtt_url).scheme == "mqtts"
 
 
-def _check_hook(hook: dict[str, str]) -> None:
-    if urlparse(hook.get("url", "")).scheme not in ("http", "https"):
-        raise ValueError("a webhook needs an http(s) url")
+def default_client_id(http_port: int) -> str:
+    """nightwatch-dispatch-<host>-<HTTP port>: the host name's first label, in the characters every broker takes."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0])[:40].strip("-") or "host"
+    return f"{CLIENT_ID_PREFIX}-{host}-{http_port}"
+
+
+def _check_hook(hook: dict[str, str], where: str) -> None:
+    # Which webhook and what is wrong, never the URL: a receiver's URL often carries its own token.
+    url = hook.get("url", "")
+    try:
+        u = urlparse(url)
+        u.port  # noqa: B018 -- parsing the port is what raises for one that is not a number
+        ok = u.scheme in ("http", "https") and bool(u.hostname) and not any(c.isspace() for c in url)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{where}: the url must be an http(s) URL with a host (and a numeric port, if any)")
     if len(hook.get("secret", "")) < 16:
-        raise ValueError("a webhook needs a secret of at least 16 characters")
+        raise ValueError(f"{where}: a webhook needs a secret of at least 16 characters")
