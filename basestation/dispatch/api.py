@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 import httpx
 import msgspec
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.types import Receive, Scope, Send
 
-from basestation.dispatch import actions, handover_api, intake, operator_actions, sse
+from basestation.dispatch import actions, handover_api, incident_log, intake, operator_actions, sse
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
 from basestation.dispatch.bus import Message
@@ -383,25 +383,133 @@ async def open_intake(request: Request, d: Dispatcher, call: intake.Call, operat
         return new_id
 
 
-@router.get("/incidents", tags=["incidents"], responses=AUTH)
-async def list_incidents(d: D, who: Anyone, active: bool = False) -> list[dict[str, Any]]:
-    # Memory is ahead of the disk by at most one group commit, and pushes go out before the commit: list from
-    # memory first so a client that reacts to a push always finds what the push announced.
-    live = {i.id: i.to_dict() for i in d.state.incidents.values() if i.active or not active}
-    stored = [doc for doc in await d.store.incidents(active_only=active) if doc["id"] not in live]
-    docs = sorted([*live.values(), *stored], key=lambda x: x["opened_ms"], reverse=True)
+StateName = Literal["open", "offered", "accepted", "on_the_way", "resolved", "cancelled", "escalated"]
+Ms = Annotated[int | None, Query(ge=0, le=2**62, description="Unix time in milliseconds")]
+NEXT_CURSOR = "X-Next-Cursor"
+
+
+@router.get("/incidents", tags=["incidents"], responses={**AUTH, 422: {"description": "a bad parameter or cursor"}})
+async def list_incidents(
+    d: D,
+    who: Anyone,
+    response: Response,
+    active: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200, description=f"from the previous page's {NEXT_CURSOR}")] = None,
+    state: Annotated[list[StateName] | None, Query(description="repeat for several")] = None,
+    kind: Literal["sos", "escort", "worried"] | None = None,
+    from_ms: Ms = None,
+    to_ms: Annotated[int | None, Query(ge=0, le=2**62, description="opened before; Unix ms")] = None,
+    device_id: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="the ring (or intake device)")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="in the id, the caller's name and number, the address, the notes and the destination; any case",
+        ),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """Incidents newest first (by opened_ms, then id), ``limit`` to a page, from the whole database however old.
+    A full page sends the next page's cursor in the ``X-Next-Cursor`` header; the last page sends none. A
+    responder sees only the incidents offered to them or accepted by them."""
+    # Memory is ahead of the disk by at most one group commit, and pushes go out before the commit: its incidents
+    # join the page, so a client that reacts to a push always finds what the push announced.
+    try:
+        after = None if cursor is None else incident_log.decode_cursor(cursor)
+    except ValueError:
+        raise HTTPException(422, "cursor: not one this service gave") from None
+    filters = incident_log.Filters(frozenset(state or ()), kind, from_ms, to_ms, device_id, q, active)
+    operator = who.role == "operator"
+    keep = None if operator else lambda doc: visible_to(who, doc)
+    docs, nxt = await incident_log.page(
+        d.store,
+        filters,
+        limit,
+        after,
+        live=_live_page(d, filters, limit, after, keep),
+        keep=keep,
+        responder_id=None if operator else who.responder_id or "",
+        live_ids=d.state.incidents.keys(),
+    )
+    if nxt is not None:
+        response.headers[NEXT_CURSOR] = incident_log.encode_cursor(nxt)
     name = _names(d)
-    return [incident_view(who, doc, name) for doc in docs if visible_to(who, doc)]
+    return [incident_view(who, doc, name) for doc in docs]
+
+
+def _live_page(
+    d: Dispatcher,
+    filters: incident_log.Filters,
+    limit: int,
+    after: incident_log.Key | None,
+    keep: Callable[[dict[str, Any]], bool] | None,
+) -> list[dict[str, Any]]:
+    """Memory's first ``limit`` incidents after ``after`` that the page may show: a page needs no more of them,
+    and memory may hold thousands (escalated ones nobody closed stay there)."""
+    out: list[dict[str, Any]] = []
+    for inc in sorted(d.state.incidents.values(), key=lambda i: (i.opened_ms, i.id), reverse=True):
+        if after is not None and (inc.opened_ms, inc.id) >= after:
+            continue
+        doc = inc.to_dict()
+        if filters.matches(doc) and (keep is None or keep(doc)):
+            out.append(doc)
+            if len(out) == limit:
+                break
+    return out
+
+
+@router.get(
+    "/incidents/export",
+    tags=["incidents"],
+    responses={**AUTH, 200: {"content": {"text/csv": {}, "application/json": {}}}},
+    response_class=StreamingResponse,
+)
+async def export_incidents(
+    d: D,
+    _: Operator,
+    from_ms: Annotated[int, Query(ge=0, le=2**62, description="opened at or after; Unix ms")],
+    to_ms: Annotated[int, Query(ge=0, le=2**62, description="opened before; Unix ms")],
+    format: Literal["csv", "json"] = "json",
+) -> StreamingResponse:
+    """Every incident opened in [from_ms, to_ms), oldest first, with its log. JSON: a list of {incident, events,
+    receptions, retention_passed}. CSV: one row per incident, its log in the last column. An incident past
+    retention (not changed for ``retention_days``) is exported without its location, address, destination,
+    receptions and ``located`` entries, as the retention purge leaves it."""
+    if to_ms <= from_ms:
+        raise HTTPException(422, "to_ms must be after from_ms")
+    cutoff = now_ms() - int(d.settings.retention_days * 86_400_000)
+    name = _names(d)
+    chunks = incident_log.export(d.store, from_ms, to_ms, cutoff)
+
+    async def as_json() -> AsyncIterator[bytes]:
+        first = True
+        yield b"["
+        async for entries in chunks:
+            for entry in entries:
+                yield (b"" if first else b",\n") + _json.encode(entry)
+                first = False
+        yield b"]\n"
+
+    async def as_csv() -> AsyncIterator[bytes]:
+        yield incident_log.csv_header().encode()
+        async for entries in chunks:
+            yield incident_log.csv_rows(entries, name).encode()
+
+    stem = f"nightwatch-incidents-{incident_log.iso(from_ms)[:10]}-{incident_log.iso(to_ms - 1)[:10]}"
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
+    return StreamingResponse(
+        as_csv() if format == "csv" else as_json(),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{stem}.{format}"', "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"], responses={**AUTH, **_refusals(404)})
-async def get_incident(incident_id: str, d: D, who: Anyone) -> dict[str, Any]:
+async def get_incident(incident_id: Annotated[str, Path(max_length=64)], d: D, who: Anyone) -> dict[str, Any]:
+    """One incident by id, however old: memory's copy while it is there, else the database's."""
     inc = d.state.incidents.get(incident_id)
-    doc = (
-        inc.to_dict()
-        if inc is not None
-        else next((x for x in await d.store.incidents(limit=10_000) if x["id"] == incident_id), None)
-    )
+    doc = inc.to_dict() if inc is not None else await d.store.incident(incident_id)
     if doc is None or not visible_to(who, doc):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
     view = incident_view(who, doc, _names(d))

@@ -48,6 +48,10 @@ incidents = Table(
 )
 Index("incidents_state", incidents.c.state)
 Index("incidents_opened", incidents.c.opened_ms)
+# The incident list pages by (opened_ms, id), newest first; a ring's incidents; retention's cut-off (migration 0007).
+Index("incidents_opened_id", incidents.c.opened_ms, incidents.c.id)
+Index("incidents_device", incidents.c.device_id, incidents.c.opened_ms)
+Index("incidents_updated", incidents.c.updated_ms)
 
 # Append-only audit trail.
 incident_events = Table(

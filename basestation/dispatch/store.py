@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, text, update
+from sqlalchemy import delete, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -432,33 +432,35 @@ class Store:
             return [(r.device_id, r.last_seen_ms, r.heartbeat_min) for r in await conn.execute(q)]
 
     async def purge(self, before_ms: int) -> dict[str, int]:
-        """Privacy retention: forget where people were once their incident closed before ``before_ms``.
+        """Privacy retention: forget where people were once their incident ended before ``before_ms``.
 
-        Closed incidents keep what happened (state, times, who helped) but lose their location, the receptions
-        it came from and the log entries that carried it. Frames and notices older than that go entirely; the
-        replay window (highest counter per device) still refuses their counters.
+        An incident has ended when it has not changed since ``before_ms``, whatever its state: resolved and
+        cancelled ones, and those left escalated, handed to 112 or open and never touched again (docs/privacy.md).
+        They keep what happened (state, times, who helped) but lose their location, address and destination, the
+        receptions they came from and the log entries that carried a position. Frames, notices, dead letters,
+        walk-me-home requests and hook deliveries older than that go entirely; the replay window (highest counter
+        per device) still refuses the frames' counters.
         """
-        terminal = [State.RESOLVED.value, State.CANCELLED.value]
-        old = (t.incidents.c.state.in_(terminal)) & (t.incidents.c.updated_ms < before_ms)
+        c = t.incidents.c
+        ended = c.updated_ms < before_ms
+        placed = or_(*(c.doc[k].as_string().is_not(None) for k in ("location", "address", "destination")))
+        ended_ids = select(c.id).where(ended).scalar_subquery()
         counts: dict[str, int] = {}
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(select(t.incidents.c.id, t.incidents.c.doc).where(old))).all()
-            ids = [r.id for r in rows]
+            rows = (await conn.execute(select(c.id, c.doc).where(ended, placed))).all()
             for r in rows:
-                if r.doc.get("location") is not None:
-                    await conn.execute(
-                        update(t.incidents).where(t.incidents.c.id == r.id).values(doc={**r.doc, "location": None})
-                    )
-            counts["incidents"] = len(ids)
-            if ids:
-                res = await conn.execute(delete(t.receptions).where(t.receptions.c.incident_id.in_(ids)))
-                counts["receptions"] = res.rowcount
-                res = await conn.execute(
-                    delete(t.incident_events).where(
-                        t.incident_events.c.incident_id.in_(ids), t.incident_events.c.kind == "located"
-                    )
+                doc = {**r.doc, "location": None}
+                doc.update(dict.fromkeys((k for k in ("address", "destination") if k in doc), None))
+                await conn.execute(update(t.incidents).where(c.id == r.id).values(doc=doc))
+            counts["incidents"] = len(rows)
+            res = await conn.execute(delete(t.receptions).where(t.receptions.c.incident_id.in_(ended_ids)))
+            counts["receptions"] = res.rowcount
+            res = await conn.execute(
+                delete(t.incident_events).where(
+                    t.incident_events.c.incident_id.in_(ended_ids), t.incident_events.c.kind == "located"
                 )
-                counts["located_events"] = res.rowcount
+            )
+            counts["located_events"] = res.rowcount
             res = await conn.execute(delete(t.frames).where(t.frames.c.rx_ms < before_ms))
             counts["frames"] = res.rowcount
             res = await conn.execute(delete(t.notices).where(t.notices.c.at_ms < before_ms))
@@ -469,6 +471,9 @@ class Store:
             # A walk-me-home request's number and network address (walk.py): the incident keeps what happened.
             res = await conn.execute(delete(t.walk_requests).where(t.walk_requests.c.created_ms < before_ms))
             counts["walk_requests"] = res.rowcount
+            # A provider's message id to the request it opened: kept as long as the request is.
+            res = await conn.execute(delete(t.hook_deliveries).where(t.hook_deliveries.c.created_ms < before_ms))
+            counts["hook_deliveries"] = res.rowcount
         return counts
 
     def conninfo(self) -> str:
