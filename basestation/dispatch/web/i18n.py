@@ -457,6 +457,28 @@ STRINGS: dict[str, dict[str, str]] = {
     "unit.m": {"nl": "{n} m", "en": "{n} m"},
     "unit.km": {"nl": "{n} km", "en": "{n} km"},
     "error.generic": {"nl": "Dat lukte niet: {detail}", "en": "That did not work: {detail}"},
+    # Every incident however old: close one from the board, search them, export a date range (incident_log.js).
+    "incidents.close": {"nl": "Sluiten", "en": "Close"},
+    "incidents.close_submit": {"nl": "Melding sluiten", "en": "Close the request"},
+    "incidents.title": {"nl": "Alle meldingen", "en": "All requests"},
+    "incidents.search": {"nl": "Zoeken", "en": "Search"},
+    "incidents.search_hint": {
+        "nl": "nummer, naam, telefoon, adres, notities of bestemming",
+        "en": "number, name, phone, address, notes or destination",
+    },
+    "incidents.search_submit": {"nl": "Zoek", "en": "Search"},
+    "incidents.found": {"nl": "{n} gevonden", "en": "{n} found"},
+    "incidents.found_more": {"nl": "{n} gevonden, er zijn er meer", "en": "{n} found, there are more"},
+    "incidents.more": {"nl": "Meer", "en": "More"},
+    "incidents.export": {"nl": "Exporteren", "en": "Export"},
+    "incidents.from": {"nl": "Van", "en": "From"},
+    "incidents.to": {"nl": "Tot en met", "en": "To"},
+    "incidents.format": {"nl": "Formaat", "en": "Format"},
+    "incidents.export_note": {
+        "nl": "Met het logboek. Waar iemand was, staat er niet meer in als de bewaartermijn voorbij is.",
+        "en": "With the log. Where someone was is left out once the retention period has passed.",
+    },
+    "incidents.exported": {"nl": "{file} is gedownload.", "en": "{file} is downloaded."},
 }
 
 

@@ -211,6 +211,7 @@ async def board_partial(request: Request, _: Operator) -> Response:
         names=names,
         people=people,
         responders=sorted(d.state.responders.values(), key=lambda r: r.name),
+        referrals=[{"id": r["id"], "label": r[_lang(request)]} for r in referral_catalogue()],
         event_text=screens.event_text,
         duration=screens.duration,
         kind_of=screens.kind_of,
