@@ -457,6 +457,43 @@ STRINGS: dict[str, dict[str, str]] = {
     "unit.m": {"nl": "{n} m", "en": "{n} m"},
     "unit.km": {"nl": "{n} km", "en": "{n} km"},
     "error.generic": {"nl": "Dat lukte niet: {detail}", "en": "That did not work: {detail}"},
+    # Accessibility and the faults found by hand in Chromium: headings, skills in words, the server's refusals in the
+    # page's language (the server's own words kept as secondary text), confirmations and the map's legend.
+    "a11y.skill.patrol": {"nl": "nachtpatrouille", "en": "night patrol"},
+    "a11y.skill.first_aid": {"nl": "EHBO", "en": "first aid"},
+    "a11y.skill.security": {"nl": "beveiliging", "en": "security"},
+    "a11y.legend_escalated": {"nl": "alarm opgeschaald", "en": "alarm escalated"},
+    "a11y.server_said": {"nl": "Melding van de server", "en": "The server said"},
+    "a11y.error.network": {
+        "nl": "Geen verbinding met de server. Probeer het opnieuw.",
+        "en": "No connection to the server. Try again.",
+    },
+    "a11y.error.input": {
+        "nl": "De server weigerde wat er werd ingevuld.",
+        "en": "The server refused what was entered.",
+    },
+    "a11y.error.forbidden": {"nl": "Dat mag je met dit token niet doen.", "en": "This token may not do that."},
+    "a11y.error.gone": {"nl": "Deze melding bestaat niet (meer).", "en": "This request does not exist (any more)."},
+    "a11y.error.conflict": {
+        "nl": "Dat kan nu niet meer: de melding is intussen veranderd. Het scherm is bijgewerkt.",
+        "en": "That is no longer possible: the request changed meanwhile. The screen is updated.",
+    },
+    "a11y.error.busy": {
+        "nl": "Te veel verzoeken. Wacht even en probeer opnieuw.",
+        "en": "Too many requests. Wait a moment and try again.",
+    },
+    "a11y.error.server": {
+        "nl": "De server heeft een storing. Probeer het opnieuw; bij nood: bel 112.",
+        "en": "The server has a fault. Try again; in an emergency, call 112.",
+    },
+    "a11y.error.other": {"nl": "Dat lukte niet.", "en": "That did not work."},
+    "a11y.resolved": {"nl": "Melding #{id} is afgehandeld.", "en": "Request #{id} is resolved."},
+    "a11y.push_timeout": {
+        "nl": "Meldingen aanzetten duurde te lang en is gestopt. Probeer het opnieuw of herlaad de pagina.",
+        "en": "Turning on notifications took too long and was stopped. Try again or reload the page.",
+    },
+    "a11y.decimal": {"nl": ",", "en": "."},
+    "a11y.thousands": {"nl": ".", "en": ","},
     # Every incident however old: close one from the board, search them, export a date range (incident_log.js).
     "incidents.close": {"nl": "Sluiten", "en": "Close"},
     "incidents.close_submit": {"nl": "Melding sluiten", "en": "Close the request"},
@@ -519,6 +556,18 @@ def both(lang: str, *keys: str) -> list[tuple[str, str]]:
     read whichever language the page is in."""
     order = sorted(LANGUAGES, key=lambda code: code != lang)
     return [(code, " ".join(text(code, key) for key in keys)) for code in order]
+
+
+def number(lang: str, value: float, digits: int = 0) -> str:
+    """A number as the page's language writes it: 3,8 and 1.234 in Dutch, 3.8 and 1,234 in English."""
+    marks = {",": text(lang, "a11y.thousands"), ".": text(lang, "a11y.decimal")}
+    return "".join(marks.get(c, c) for c in f"{value:,.{digits}f}")
+
+
+def skill(lang: str, skill_id: str) -> str:
+    """A responder's skill in words; one added to the API before it has words here shows as its id."""
+    key = f"a11y.skill.{skill_id}"
+    return text(lang, key) if key in STRINGS else skill_id.replace("_", " ")
 
 
 def catalogue(lang: str) -> dict[str, str]:

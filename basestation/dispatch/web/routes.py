@@ -59,6 +59,8 @@ def _render(request: Request, name: str, **ctx: Any) -> Response:
         "strings": i18n.catalogue(lang),
         "now_ms": now_ms(),
         "notice_112": i18n.both(lang, "n112.call", "n112.not"),
+        "number": lambda value, digits=0: i18n.number(lang, value, digits),
+        "skill": lambda skill_id: i18n.skill(lang, skill_id),
     }
     return templates.TemplateResponse(request, name, {**base, **ctx}, headers={"Cache-Control": "no-store"})
 

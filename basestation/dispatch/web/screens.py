@@ -140,7 +140,7 @@ def distance(t: T, metres: float | None) -> str:
         return t("alarm.unknown")
     if metres < 1000:
         return t("unit.m", n=int(round(metres, -1)))
-    return t("unit.km", n=f"{metres / 1000:.1f}")
+    return t("unit.km", n=f"{metres / 1000:.1f}".replace(".", t("a11y.decimal")))
 
 
 def event_text(t: T, ev: dict[str, Any], names: dict[str, str]) -> str:

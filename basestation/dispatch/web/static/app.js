@@ -17,21 +17,62 @@
   }
   const token = () => localStorage.getItem(TOKEN);
 
-  function toast(message) {
-    const el = document.getElementById("toast");
-    el.textContent = message;
+  // An error or a confirmation; the server's own words (English) below the page's, marked as English.
+  function show(el, message, detail) {
+    const main = document.createElement("span");
+    main.textContent = message;
+    el.replaceChildren(main);
+    if (detail) {
+      const small = document.createElement("span");
+      small.className = "toast-detail";
+      small.lang = "en";
+      small.textContent = t("a11y.server_said") + ": " + detail;
+      el.append(small);
+    }
     el.hidden = false;
-    clearTimeout(toast.timer);
-    toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
+    clearTimeout(el.timer);
+    el.timer = setTimeout(() => { el.hidden = true; }, detail ? 10000 : 6000);
   }
+  function toast(message, detail) { show(document.getElementById("toast"), message, detail); }
+
+  // The server refuses in English ("incident is resolved"): the page says why in its own language, by the status.
+  function explain(err) {
+    const status = err && err.status;
+    // fetch() rejects with a TypeError when the server cannot be reached; anything else is the browser's own.
+    if (status === undefined) {
+      return err instanceof TypeError ? { message: t("a11y.error.network"), detail: "" }
+        : { message: t("a11y.error.other"), detail: (err && err.message) || "" };
+    }
+    const key = status === 400 || status === 422 ? "a11y.error.input"
+      : status === 403 ? "a11y.error.forbidden"
+      : status === 404 ? "a11y.error.gone"
+      : status === 409 ? "a11y.error.conflict"
+      : status === 429 ? "a11y.error.busy"
+      : status >= 500 ? "a11y.error.server"
+      : "a11y.error.other";
+    return { message: t(key), detail: err.detail || "" };
+  }
+  function fail(err) {
+    const { message, detail } = explain(err);
+    toast(message, detail);
+  }
+  // A refusal as an Error that keeps the status and the server's words (a 422 lists each refused field).
+  function refused(r, doc) {
+    const d = doc && doc.detail;
+    const err = new Error(String(r.status));
+    err.status = r.status;
+    err.detail = Array.isArray(d) ? d.map((x) => `${(x.loc || []).slice(1).join(".") || "body"}: ${x.msg}`).join("; ") : d || r.statusText;
+    return err;
+  }
+  window.Nightwatch = { explain, fail, refused, toast };
 
   async function api(method, path, body) {
     const headers = { Authorization: "Bearer " + token() };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (r.status === 401) { logout(); throw new Error("401"); }
+    if (r.status === 401) { logout(); throw refused(r, null); }
     const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    if (!r.ok) throw new Error((doc && doc.detail) || r.statusText);
+    if (!r.ok) throw refused(r, doc);
     return doc;
   }
 
@@ -84,7 +125,26 @@
     osc.stop(now + 1.6);
   }
 
+  // A swap replaces the buttons: the one that had focus is found again in the new content by what it does, so
+  // a refined location or a tick of the board never throws a keyboard or screen-reader user back to the top.
+  const SAME = ["id", "data-action", "data-id", "data-duty", "data-push", "data-dismiss", "data-handover", "data-place"];
+  let focusedBefore = null;
+  function remember(root) {
+    const el = document.activeElement;
+    if (!el || el === document.body || !root.contains(el)) { focusedBefore = null; return; }
+    const parts = SAME.filter((a) => el.hasAttribute(a)).map((a) => `[${a}="${CSS.escape(el.getAttribute(a))}"]`);
+    focusedBefore = parts.length ? el.tagName.toLowerCase() + parts.join("") : null;
+  }
+  function restore(root) {
+    const wanted = focusedBefore;
+    focusedBefore = null;
+    if (!wanted || (document.activeElement && document.activeElement !== document.body)) return;
+    const again = root.querySelector(wanted);
+    if (again) again.focus({ preventScroll: true });
+  }
+
   function afterSwap(root) {
+    restore(root);
     tick();
     clocks(root);
     for (const el of root.querySelectorAll("[data-standdown-id]")) {
@@ -166,17 +226,33 @@
     }, () => {}, { maximumAge: 60000 });
   }
 
+  // The service worker may never become ready (a failed install, a private window) and the push service may not
+  // answer: past this the button gives up and says so, instead of staying disabled for ever.
+  const PUSH_TIMEOUT_MS = 15000;
+  function inTime(promise, ms) {
+    let timer;
+    const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error("timeout")), ms); });
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  }
   async function enablePush(button) {
     if (!("serviceWorker" in navigator) || !("PushManager" in window)) return toast(t("push.unsupported"));
     const { key } = await api("GET", "/api/v1/push/public-key");
     if (!key) return toast(t("push.unavailable"));
     if ((await Notification.requestPermission()) !== "granted") return toast(t("push.denied"));
-    const reg = await navigator.serviceWorker.ready;
-    const raw = atob(key.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (key.length % 4)) % 4));
-    const sub = await reg.pushManager.subscribe({
-      userVisibleOnly: true,
-      applicationServerKey: Uint8Array.from(raw, (c) => c.charCodeAt(0)),
-    });
+    let sub;
+    try {
+      sub = await inTime((async () => {
+        const reg = await navigator.serviceWorker.ready;
+        const raw = atob(key.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (key.length % 4)) % 4));
+        return reg.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: Uint8Array.from(raw, (c) => c.charCodeAt(0)),
+        });
+      })(), PUSH_TIMEOUT_MS);
+    } catch (err) {
+      if (err.message !== "timeout") throw err;
+      return toast(t("a11y.push_timeout"));
+    }
     await api("POST", "/api/v1/me/push-subscription", sub.toJSON());
     button.textContent = t("push.on");
   }
@@ -200,7 +276,7 @@
       else if (el.dataset.push !== undefined) await enablePush(el);
       refresh();
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      fail(err);
     } finally {
       el.disabled = false;
     }
@@ -216,7 +292,7 @@
     try {
       const r = await fetch(link.getAttribute("href"), { headers: { Authorization: "Bearer " + token() } });
       if (r.status === 401) return logout();
-      if (!r.ok) throw new Error(r.statusText);
+      if (!r.ok) throw refused(r, null);
       const url = URL.createObjectURL(await r.blob());
       setTimeout(() => URL.revokeObjectURL(url), 60000);
       if (tab) tab.location.href = url;
@@ -229,7 +305,7 @@
       }
     } catch (err) {
       if (tab) tab.close();
-      toast(t("error.generic", { detail: err.message }));
+      fail(err);
     }
   });
 
@@ -246,12 +322,16 @@
       if (form.dataset.resolve) {
         const referral = form.referral.value || null;
         await api("POST", `/api/v1/incidents/${encodeURIComponent(id)}/resolve`, { referral });
+        // The card and its button leave the screen: say it is done, and take focus there rather than lose it.
+        const done = document.getElementById("done");
+        show(done, t("a11y.resolved", { id }));
+        done.focus({ preventScroll: true });
       } else {
         await api("POST", `/api/v1/incidents/${encodeURIComponent(id)}/assign`, { responder: form.responder.value });
       }
       refresh();
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      fail(err);
     }
   });
 
@@ -282,6 +362,7 @@
     document.body.addEventListener("htmx:responseError", (e) => {
       if (e.detail.xhr.status === 401) logout();
     });
+    document.body.addEventListener("htmx:beforeSwap", (e) => remember(e.detail.target));
     document.body.addEventListener("htmx:afterSwap", (e) => afterSwap(e.detail.target));
     document.body.addEventListener("htmx:sseOpen", () => { connection(true); refresh(); });
     document.body.addEventListener("htmx:sseError", () => connection(false));

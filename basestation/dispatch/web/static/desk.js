@@ -22,10 +22,7 @@
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    if (!r.ok) {
-      const detail = doc && doc.detail;
-      throw new Error(Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail || r.statusText);
-    }
+    if (!r.ok) throw window.Nightwatch.refused(r, doc);
     return doc;
   }
   const refresh = () => document.body.dispatchEvent(new Event("nw:refresh"));
@@ -50,7 +47,7 @@
       }
       refresh();
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      window.Nightwatch.fail(err);
     }
   });
 
@@ -64,7 +61,7 @@
       toast(t("desk.placed"));
       refresh();
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      window.Nightwatch.fail(err);
     }
   });
 
@@ -81,7 +78,7 @@
       form.reset();
       refresh();
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      window.Nightwatch.fail(err);
     }
   });
 })();

@@ -11,20 +11,13 @@
     return s;
   }
 
-  function toast(message) {
-    const el = document.getElementById("toast");
-    el.textContent = message;
-    el.hidden = false;
-    setTimeout(() => { el.hidden = true; }, 6000);
-  }
-
   async function handOver(id) {
     const r = await fetch(`/api/v1/incidents/${encodeURIComponent(id)}/handover`, {
       method: "POST",
       headers: { Authorization: "Bearer " + localStorage.getItem("nightwatch.token") },
     });
     const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    if (!r.ok) throw new Error((doc && doc.detail) || r.statusText);
+    if (!r.ok) throw window.Nightwatch.refused(r, doc);
     return doc;
   }
 
@@ -67,7 +60,7 @@
       show(await handOver(el.dataset.handover));
       document.body.dispatchEvent(new Event("nw:refresh")); // the timeline shows the hand-over
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      window.Nightwatch.fail(err);
     } finally {
       el.disabled = false;
     }

@@ -19,11 +19,8 @@
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    if (!r.ok) {
-      // A 422 lists each refused field: say which, and why, in the API's words.
-      const detail = doc && doc.detail;
-      throw new Error(Array.isArray(detail) ? detail.map((d) => `${d.loc.slice(1).join(".") || "body"}: ${d.msg}`).join("; ") : detail || r.statusText);
-    }
+    // A 422 lists each refused field: the form says why in the page's language, and which, in the API's words.
+    if (!r.ok) throw window.Nightwatch.refused(r, doc);
     return doc;
   }
 
@@ -35,7 +32,8 @@
     return 2 * 6371000 * Math.asin(Math.sqrt(h));
   }
   function distance(m) {
-    return m < 1000 ? t("unit.m", { n: Math.round(m / 10) * 10 }) : t("unit.km", { n: (m / 1000).toFixed(1) });
+    const km = new Intl.NumberFormat(document.documentElement.lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    return m < 1000 ? t("unit.m", { n: Math.round(m / 10) * 10 }) : t("unit.km", { n: km.format(m / 1000) });
   }
 
   async function nearest() {
@@ -101,7 +99,12 @@
       setTimeout(() => { toast.hidden = true; }, 6000);
       document.body.dispatchEvent(new Event("nw:refresh"));
     } catch (err) {
-      error.textContent = t("error.generic", { detail: err.message });
+      const { message, detail } = window.Nightwatch.explain(err);
+      const said = document.createElement("span");
+      said.className = "toast-detail";
+      said.lang = "en";
+      said.textContent = detail ? t("a11y.server_said") + ": " + detail : "";
+      error.replaceChildren(message, said);
       error.hidden = false;
     } finally {
       button.disabled = false;
