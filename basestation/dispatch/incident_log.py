@@ -153,6 +153,7 @@ async def page(
     if responder_id is not None and (sieve := _readable_by(responder_id)) is not None:
         conds.append(sieve)
     found: list[dict[str, Any]] = []
+    covered = 0  # incidents of the page found so far, from the database or memory's copies of its rows
     after = cursor
     batch = limit if keep is None else max(limit, CHUNK)
     async with store.engine.connect() as conn:
@@ -164,10 +165,13 @@ async def page(
             docs = [r.doc for r in await conn.execute(q)]
             for doc in docs:
                 if doc["id"] in memory:
-                    continue  # memory's copy is newer: it is added below if it still matches
+                    # Memory's copy is newer: it is added below if it still matches, and then it counts.
+                    covered += doc["id"] in mine
+                    continue
                 if keep is None or keep(doc):
                     found.append(doc)
-            if len(docs) < batch or len(found) >= limit:
+                    covered += 1
+            if len(docs) < batch or covered >= limit:
                 break
             after = key_of(docs[-1])
     seen = {d["id"] for d in found}

@@ -140,6 +140,22 @@ def test_memory_joins_the_page_ahead_of_the_database(db_url: str) -> None:
     on_store(db_url, go)
 
 
+def test_pages_are_whole_when_memory_holds_most_of_them(db_url: str) -> None:
+    # Escalated incidents nobody closed stay in memory: their rows are memory's, page after page.
+    async def go(store: Store) -> None:
+        docs = [
+            incident(n, 1_000_000 + n * 1000, state=State.ESCALATED if n % 4 else State.RESOLVED) for n in range(300)
+        ]
+        await put(store, docs)
+        live = [d for d in docs if d["state"] == "escalated"]
+        for f in (Filters(), Filters(states=frozenset({"escalated"}))):
+            expected = [d["id"] for d in reversed(docs) if f.matches(d)]
+            pages = await every_page(store, f, 37, live=live)
+            assert [i for p in pages for i in p] == expected
+
+    on_store(db_url, go)
+
+
 def test_each_filter_and_the_search(db_url: str) -> None:
     async def go(store: Store) -> None:
         base = 1_000_000
