@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import httpx
 import msgspec
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.types import Receive, Scope, Send
@@ -384,7 +385,9 @@ async def open_intake(request: Request, d: Dispatcher, call: intake.Call, operat
 
 
 StateName = Literal["open", "offered", "accepted", "on_the_way", "resolved", "cancelled", "escalated"]
-Ms = Annotated[int | None, Query(ge=0, le=2**62, description="Unix time in milliseconds")]
+# The last millisecond of the year 9999: a time the export can write as a date.
+MAX_MS = 253_402_300_799_999
+Ms = Annotated[int | None, Query(ge=0, le=MAX_MS, description="Unix time in milliseconds")]
 NEXT_CURSOR = "X-Next-Cursor"
 
 
@@ -399,7 +402,7 @@ async def list_incidents(
     state: Annotated[list[StateName] | None, Query(description="repeat for several")] = None,
     kind: Literal["sos", "escort", "worried"] | None = None,
     from_ms: Ms = None,
-    to_ms: Annotated[int | None, Query(ge=0, le=2**62, description="opened before; Unix ms")] = None,
+    to_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="opened before; Unix ms")] = None,
     device_id: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="the ring (or intake device)")] = None,
     q: Annotated[
         str | None,
@@ -418,7 +421,7 @@ async def list_incidents(
     try:
         after = None if cursor is None else incident_log.decode_cursor(cursor)
     except ValueError:
-        raise HTTPException(422, "cursor: not one this service gave") from None
+        raise _invalid("cursor", "not a cursor this service gave", cursor) from None
     filters = incident_log.Filters(frozenset(state or ()), kind, from_ms, to_ms, device_id, q, active)
     operator = who.role == "operator"
     keep = None if operator else lambda doc: visible_to(who, doc)
@@ -436,6 +439,11 @@ async def list_incidents(
         response.headers[NEXT_CURSOR] = incident_log.encode_cursor(nxt)
     name = _names(d)
     return [incident_view(who, doc, name) for doc in docs]
+
+
+def _invalid(param: str, msg: str, value: object) -> RequestValidationError:
+    """A query parameter refused after parsing, in the same 422 shape as those refused by their declaration."""
+    return RequestValidationError([{"type": "value_error", "loc": ("query", param), "msg": msg, "input": value}])
 
 
 def _live_page(
@@ -468,8 +476,8 @@ def _live_page(
 async def export_incidents(
     d: D,
     _: Operator,
-    from_ms: Annotated[int, Query(ge=0, le=2**62, description="opened at or after; Unix ms")],
-    to_ms: Annotated[int, Query(ge=0, le=2**62, description="opened before; Unix ms")],
+    from_ms: Annotated[int, Query(ge=0, le=MAX_MS, description="opened at or after; Unix ms")],
+    to_ms: Annotated[int, Query(ge=0, le=MAX_MS, description="opened before; Unix ms")],
     format: Literal["csv", "json"] = "json",
 ) -> StreamingResponse:
     """Every incident opened in [from_ms, to_ms), oldest first, with its log. JSON: a list of {incident, events,
@@ -477,7 +485,7 @@ async def export_incidents(
     retention (not changed for ``retention_days``) is exported without its location, address, destination,
     receptions and ``located`` entries, as the retention purge leaves it."""
     if to_ms <= from_ms:
-        raise HTTPException(422, "to_ms must be after from_ms")
+        raise _invalid("to_ms", "must be after from_ms", to_ms)
     cutoff = now_ms() - int(d.settings.retention_days * 86_400_000)
     name = _names(d)
     chunks = incident_log.export(d.store, from_ms, to_ms, cutoff)
