@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from basestation.dispatch import actions, intake, walk
@@ -111,11 +112,13 @@ def _refused(request: Request, why: str) -> None:
     log.info("walk request refused: %s", why)
 
 
-def _phone(d: Dispatcher, text: str) -> str:
+def _phone(d: Dispatcher, text: str, where: tuple[str, str]) -> str:
+    """A number in its one spelling; one that is not a number is refused as any invalid field is (422, FastAPI's
+    shape, ``where`` naming it), so clients read every refusal of input the same way."""
     try:
         return walk.normalize_phone(text, d.settings.phone_country_code)
     except walk.PhoneError as e:
-        raise HTTPException(422, str(e)) from None
+        raise RequestValidationError([{"type": "value_error", "loc": where, "msg": str(e), "input": None}]) from None
 
 
 async def hours(d: Dispatcher, ws: WalkStore) -> dict[str, Any]:
@@ -243,7 +246,7 @@ async def new_walk(body: WalkIn, request: Request) -> dict[str, Any]:
     if body.website:
         _refused(request, "honeypot")
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "refused")
-    phone = _phone(d, body.phone)
+    phone = _phone(d, body.phone, ("body", "phone"))
     call = intake.Call(
         kind="escort",
         callback_number=phone,
@@ -303,7 +306,7 @@ async def block_number(
 ) -> dict[str, object]:
     """Refuse walk-me-home requests from this number, on the page and through the telephony hook."""
     d = _d(request)
-    number = _phone(d, phone)
+    number = _phone(d, phone, ("path", "phone"))
     await _walks(request).block(number, body.reason, who.operator, now_ms())
     return {"phone": number, "blocked": True}
 
@@ -312,7 +315,7 @@ async def block_number(
 async def unblock_number(
     phone: Annotated[str, Path(max_length=32)], request: Request, _: Operator
 ) -> dict[str, object]:
-    number = _phone(_d(request), phone)
+    number = _phone(_d(request), phone, ("path", "phone"))
     if not await _walks(request).unblock(number):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not blocked")
     return {"phone": number, "blocked": False}
