@@ -1,8 +1,9 @@
 """Every incident the database holds, however old: pages of the list with filters and search, and the export.
 
 Pages are keyset pages on (opened_ms, id), newest first: a page never repeats or skips an incident because others
-were opened meanwhile, and page 500 reads none of the rows of the pages before it. Ids compare byte by byte on both databases
-(PostgreSQL's ``COLLATE "C"``), as Python compares them, so the incidents memory adds to a page sort the same way.
+were opened meanwhile, and page 500 reads none of the rows of the pages before it. Ids compare byte by byte on both
+databases (PostgreSQL's ``COLLATE "C"``), as Python compares them, so the incidents memory adds to a page sort the
+same way.
 
 Retention (``Store.purge``, docs/privacy.md) forgets where people were once an incident has not changed for the
 retention period; the export leaves the same out by the same rule, whether or not the purge has run yet.
