@@ -178,6 +178,7 @@ def _everything_set() -> Incident:
         unavailable=True,
         presses=3,
         eta_min=6,
+        arrived_ms=1_000_004,
     )
 
 
@@ -204,6 +205,7 @@ def test_the_document_names_every_field() -> None:
         "unavailable": True,
         "presses": 3,
         "eta_min": 6,
+        "arrived_ms": 1_000_004,
     }
 
 
@@ -236,12 +238,21 @@ def test_the_document_is_a_copy_that_later_changes_do_not_reach() -> None:
 
 def test_a_document_written_before_the_ring_fields_existed_reads_with_their_defaults() -> None:
     doc = _everything_set().to_dict()
-    for key in ("ring_counter", "quiet_counter", "unavailable", "presses", "eta_min", "battery", "referral"):
+    for key in (
+        "ring_counter",
+        "quiet_counter",
+        "unavailable",
+        "presses",
+        "eta_min",
+        "battery",
+        "referral",
+        "arrived_ms",
+    ):
         del doc[key]
     back = incident_from_doc(doc)
     assert back.ring_counter == 40  # its own press is the one the ring listens for
     assert (back.quiet_counter, back.unavailable, back.presses, back.eta_min) == (0, False, 1, 0)
-    assert (back.battery, back.referral) == (None, None)
+    assert (back.battery, back.referral, back.arrived_ms) == (None, None, 0)
 
 
 names = st.lists(st.sampled_from(["anna", "bram", "cas", "dirk", "eva"]), unique=True, max_size=5)
