@@ -16,6 +16,8 @@ devices = Table(
     Column("battery", Integer, nullable=True),
     Column("heartbeat_min", Integer, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    # A removed ring's frames are refused; its row stays so that its incidents still name it (migration 0008).
+    Column("removed_ms", BigInteger, nullable=True),
 )
 
 # One row per accepted (device, counter): the authority that a counter is accepted once, even across replicas.
@@ -111,6 +113,8 @@ responders = Table(
     Column("lat", Float, nullable=True),
     Column("lon", Float, nullable=True),
     Column("position_ms", BigInteger, nullable=True),
+    Column("team", String(64), nullable=True),  # a patrol zone may be bound to a team (zones)
+    Column("removed_ms", BigInteger, nullable=True),
 )
 
 gateways = Table(
@@ -121,6 +125,7 @@ gateways = Table(
     Column("lon", Float, nullable=True),
     Column("online", Boolean, nullable=False, default=False),
     Column("changed_ms", BigInteger, nullable=False),
+    Column("removed_ms", BigInteger, nullable=True),
 )
 
 # A responder's browsers, for Web Push. The endpoint is a capability URL; the keys encrypt what goes to it.
@@ -184,3 +189,32 @@ hook_deliveries = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 Index("hook_deliveries_created", hook_deliveries.c.created_ms)
+
+# Who signs in: operators and responders added at run time (accounts.py). Only the SHA-256 of a token is kept, so
+# the database alone signs nobody in. A revoked account keeps its row: the audit trail names it.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("role", String(16), nullable=False),  # operator or responder
+    Column("name", String(120), nullable=False),
+    Column("responder_id", String(64), nullable=True),  # a responder account's responder
+    Column("token_sha256", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(120), nullable=True),
+    Column("revoked_ms", BigInteger, nullable=True),
+    Column("revoked_by", String(120), nullable=True),
+)
+Index("accounts_token", accounts.c.token_sha256, unique=True)
+
+# Patrol zones: a polygon of [lat, lon] points, and the responders and teams bound to it (zones.py).
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("polygon", JSON, nullable=False),
+    Column("responders", JSON, nullable=False),
+    Column("teams", JSON, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
