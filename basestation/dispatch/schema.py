@@ -199,6 +199,7 @@ accounts = Table(
     Column("role", String(16), nullable=False),  # operator or responder
     Column("name", String(120), nullable=False),
     Column("responder_id", String(64), nullable=True),  # a responder account's responder
+    Column("phone", String(32), nullable=True),  # to call them on, for the desk
     Column("token_sha256", String(64), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("created_by", String(120), nullable=True),

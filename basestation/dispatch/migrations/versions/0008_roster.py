@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("name", sa.String(120), nullable=False),
         sa.Column("responder_id", sa.String(64), nullable=True),
+        sa.Column("phone", sa.String(32), nullable=True),
         sa.Column("token_sha256", sa.String(64), nullable=False),
         sa.Column("created_ms", sa.BigInteger, nullable=False),
         sa.Column("created_by", sa.String(120), nullable=True),
