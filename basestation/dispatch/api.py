@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -629,6 +630,7 @@ async def stream(request: Request, d: D, who: StreamReader) -> EventStream:
     last_id = request.headers.get("last-event-id", "")
     since = int(last_id) if last_id.isdigit() else None
     operator = who.role == "operator"
+    tokens: TokenTable = request.app.state.tokens
 
     name = _names(d)
 
@@ -647,7 +649,21 @@ async def stream(request: Request, d: D, who: StreamReader) -> EventStream:
             return True
 
         # A reconnecting client sends the last id it saw and first gets what it missed (bus.py).
-        return d.bus.attach(sink, since, None if operator else who.responder_id or "")
+        detach = d.bus.attach(sink, since, None if operator else who.responder_id or "")
+        if who.account_id is None:
+            return detach
+
+        # Revoking the account ends this stream at once, not at its next event.
+        def close() -> None:
+            push(None)
+
+        forget = tokens.on_revoke(who.account_id, close)
+
+        def both() -> None:
+            forget()
+            detach()
+
+        return both
 
     return EventStream(attach, ping_s=15, max_backlog=d.bus.queue_size + d.bus.history_size)
 
@@ -668,6 +684,9 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await dispatcher.start()
+        await accounts_api.load(dispatcher, app.state.tokens)
+        if dispatcher.cluster is not None:
+            dispatcher.cluster.on_registry = functools.partial(accounts_api.on_registry, dispatcher, app.state.tokens)
         async with httpx.AsyncClient(timeout=10) as http:
             notifier = make_notifier(dispatcher, http)
             app.state.notifier = notifier
@@ -706,6 +725,9 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     from basestation.dispatch.hook_api import router as hook_router  # the same, through walk_api
 
     app.include_router(hook_router)
+    from basestation.dispatch import accounts_api  # the same
+
+    app.include_router(accounts_api.router)
     app.state.walk_refused = Counter()
     install_web(app)
 

@@ -1,14 +1,18 @@
 """Bearer tokens with roles: operator (optionally named, ``operator:mira``), responder (bound to one responder id)
 and provisioning.
 
+Tokens come from two places: the settings (``--token``: the first operator, and automation), and the accounts
+operators add at run time (accounts.py), which can be revoked at once: a revoked account's open streams are
+closed there and then (``TokenTable.revoke``).
+
 A grant may end: ``responder:anna;expires=2026-03-01T06:00:00Z`` is refused from that instant on, so a token
 handed out for one night shift stops working without anyone having to remember to revoke it.
 """
 
 import datetime
 import hashlib
-import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -25,6 +29,7 @@ class Principal:
     expires_ms: int | None = None  # Unix ms; None: until the token is removed from the settings
     # An operator grant's name: what the audit trail says about who handed an incident over to 112, say.
     operator: str | None = None
+    account_id: str | None = None  # an account added at run time; None for a token from the settings
 
 
 def _digest(token: str) -> bytes:
@@ -32,10 +37,17 @@ def _digest(token: str) -> bytes:
 
 
 class TokenTable:
-    """Tokens are kept only as SHA-256 digests, and compared in constant time."""
+    """Tokens are kept only as SHA-256 digests.
+
+    A token is looked up by its digest in a dict. The lookup's timing can tell at most how much of a guess's
+    digest matches a known one, and a digest gives nothing back about the token it came from; comparing every
+    known digest in constant time instead cost a millisecond a request with a few thousand accounts.
+    """
 
     def __init__(self, tokens: dict[str, str]) -> None:
         self._by_digest: dict[bytes, Principal] = {}
+        self._by_account: dict[str, bytes] = {}
+        self._closers: dict[str, set[Callable[[], None]]] = {}
         for token, grant in tokens.items():
             self.add(token, grant)
 
@@ -54,13 +66,47 @@ class TokenTable:
         else:
             self._by_digest[_digest(token)] = Principal(role, who or None, expires)
 
+    def add_account(self, token_sha256: bytes, principal: Principal) -> None:
+        """An account's token, by its digest (all the database holds). A new token for the same account replaces
+        the old, which stops working at once."""
+        assert principal.account_id is not None
+        old = self._by_account.pop(principal.account_id, None)
+        if old is not None:
+            self._by_digest.pop(old, None)
+        self._by_digest[token_sha256] = principal
+        self._by_account[principal.account_id] = token_sha256
+
+    def revoke(self, account_id: str) -> int:
+        """Ends an account: its token is refused from now on and its open streams are closed. Returns how many
+        streams were closed."""
+        d = self._by_account.pop(account_id, None)
+        if d is not None:
+            self._by_digest.pop(d, None)
+        closers = self._closers.pop(account_id, set())
+        for close in list(closers):
+            close()
+        return len(closers)
+
+    def on_revoke(self, account_id: str, close: Callable[[], None]) -> Callable[[], None]:
+        """Calls ``close`` when the account is revoked; returns the function that forgets it (when the stream
+        ends first)."""
+        self._closers.setdefault(account_id, set()).add(close)
+
+        def forget() -> None:
+            left = self._closers.get(account_id)
+            if left is not None:
+                left.discard(close)
+                if not left:
+                    del self._closers[account_id]
+
+        return forget
+
+    def streams(self, account_id: str) -> int:
+        return len(self._closers.get(account_id, ()))
+
     def lookup(self, token: str, now_ms: int | None = None) -> Principal | None:
-        """The token's principal, or None when it is unknown or has expired."""
-        d = _digest(token)
-        found = None
-        for known, principal in self._by_digest.items():
-            if hmac.compare_digest(known, d):
-                found = principal
+        """The token's principal, or None when it is unknown, revoked or has expired."""
+        found = self._by_digest.get(_digest(token))
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         if found is not None and found.expires_ms is not None and now >= found.expires_ms:
             return None

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -53,6 +53,8 @@ class Cluster:
         self._task: asyncio.Task[None] | None = None
         self.leader = False
         self.notifications = 0
+        # Registry kinds this module does not know (accounts: api.py sets it), applied by whoever owns them.
+        self.on_registry: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         await self._connect()
@@ -254,6 +256,9 @@ class Cluster:
         if msg.get("origin") == self.origin:
             return
         kind, data = msg.get("registry"), msg.get("data", {})
+        if kind in ("account", "account_revoked") and self.on_registry is not None:
+            await self.on_registry(kind, data)
+            return
         if kind == "responder":
             st.responders[data["id"]] = Responder(**data)
         elif kind == "gateway":
