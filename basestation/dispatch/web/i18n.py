@@ -6,6 +6,8 @@ language switch stores the choice in a cookie, which wins over the browser's pre
 
 from collections.abc import Callable
 
+from basestation.dispatch.web import strings_accounts
+
 LANGUAGES = ("nl", "en")
 DEFAULT = "nl"
 COOKIE = "nightwatch_lang"
@@ -517,6 +519,9 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "incidents.exported": {"nl": "{file} is gedownload.", "en": "{file} is downloaded."},
 }
+
+
+STRINGS.update(strings_accounts.STRINGS)
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:

@@ -70,13 +70,16 @@
     const headers = { Authorization: "Bearer " + token() };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    if (r.status === 401) { logout(); throw refused(r, null); }
+    if (r.status === 401) { logout(true); throw refused(r, null); }
     const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
     if (!r.ok) throw refused(r, doc);
     return doc;
   }
+  Object.assign(window.Nightwatch, { api, t });
 
-  async function logout() {
+  // revoked: the token stopped working (revoked, or replaced by a new sign-in link): the sign-in page says so.
+  async function logout(revoked) {
+    if (revoked === true && token()) sessionStorage.setItem("nightwatch.signed_out", "1");
     localStorage.removeItem(TOKEN);
     await fetch("/ui/logout", { method: "POST" }).catch(() => {});
     if (page !== "login") location.assign("/ui/");
@@ -291,7 +294,7 @@
     const tab = window.open("", "_blank");
     try {
       const r = await fetch(link.getAttribute("href"), { headers: { Authorization: "Bearer " + token() } });
-      if (r.status === 401) return logout();
+      if (r.status === 401) return logout(true);
       if (!r.ok) throw refused(r, null);
       const url = URL.createObjectURL(await r.blob());
       setTimeout(() => URL.revokeObjectURL(url), 60000);
@@ -360,16 +363,27 @@
       if (token()) e.detail.headers.Authorization = "Bearer " + token();
     });
     document.body.addEventListener("htmx:responseError", (e) => {
-      if (e.detail.xhr.status === 401) logout();
+      if (e.detail.xhr.status === 401) logout(true);
     });
     document.body.addEventListener("htmx:beforeSwap", (e) => remember(e.detail.target));
     document.body.addEventListener("htmx:afterSwap", (e) => afterSwap(e.detail.target));
     document.body.addEventListener("htmx:sseOpen", () => { connection(true); refresh(); });
-    document.body.addEventListener("htmx:sseError", () => connection(false));
+    document.body.addEventListener("htmx:sseError", async () => {
+      connection(false);
+      // A revoked account's stream is closed by the server at once: find out whether that is why, and sign out.
+      const r = await fetch("/ui/login", { method: "POST", headers: { Authorization: "Bearer " + token() } }).catch(() => null);
+      if (r && r.status === 401) logout(true);
+    });
     setInterval(tick, 1000);
     // The public pages (walk me home, aftercare) need no token and have their own scripts.
     if (page === "walk" || page === "aftercare") return;
     if (page === "login") {
+      if (sessionStorage.getItem("nightwatch.signed_out")) {
+        sessionStorage.removeItem("nightwatch.signed_out");
+        const error = document.getElementById("login-error");
+        error.textContent = t("roster.signed_out");
+        error.hidden = false;
+      }
       // A link with the token in its fragment (`make demo` prints them) signs in at once. The fragment never
       // reaches the server or its logs, and is wiped from the address bar and history here.
       if (location.hash.startsWith("#token=")) {
@@ -386,7 +400,7 @@
     if (!token()) return location.assign("/ui/");
     // Refreshes the stream's cookie and checks the role before the live part starts.
     const r = await fetch("/ui/login", { method: "POST", headers: { Authorization: "Bearer " + token() } });
-    if (!r.ok) return logout();
+    if (!r.ok) return logout(r.status === 401);
     const session = await r.json();
     if (session.home !== location.pathname) return location.assign(session.home);
     const live = document.getElementById("live");
