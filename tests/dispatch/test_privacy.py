@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
+from basestation.dispatch import accounts_store
 from basestation.dispatch import schema as t
+from basestation.dispatch.accounts import Account
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import FrameSeen, IncidentSnapshot, NoticeRow, ReceptionRow
 from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Event, Incident, Kind, State
@@ -97,6 +99,19 @@ async def _fill(store: Store) -> None:
         await conn.execute(
             insert(t.hook_deliveries).values(source="sms", delivery_id="m1", reference="ABC123", created_ms=OLD)
         )
+        await conn.execute(
+            insert(t.zones).values(
+                id="centrum",
+                name="Centrum",
+                polygon=[[52.15, 4.48], [52.17, 4.48], [52.16, 4.50]],
+                responders=["anna"],
+                teams=[],
+                updated_ms=OLD,
+            )
+        )
+    await accounts_store.insert(
+        store, Account("acct-0123456789", "responder", "Anna", "anna", "+31600000001", OLD, "mira"), "1" * 64
+    )
 
 
 async def _rows(store: Store) -> dict[str, list[dict[str, Any]]]:
