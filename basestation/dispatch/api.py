@@ -99,6 +99,7 @@ class ResponderIn(_In):
     language: Literal["nl", "en"] = "nl"
     skills: list[Literal["patrol", "first_aid", "security"]] = []
     shift: str | None = Field(None, pattern=r"^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$")
+    team: str | None = Field(None, min_length=1, max_length=64, description="a patrol zone may be bound to it")
 
     @field_validator("shift")
     @classmethod
@@ -310,6 +311,7 @@ async def list_responders(d: D, _: Operator) -> list[dict[str, Any]]:
 async def put_responder(responder_id: ResponderId, body: ResponderIn, d: D, _: Operator) -> dict[str, Any]:
     r = d.state.responders.get(responder_id) or Responder(responder_id, body.name)
     r.name, r.language, r.skills, r.shift = body.name, body.language, list(body.skills), body.shift
+    r.team = body.team
     d.state.responders[responder_id] = r
     await d.store.save_responder(r)
     await d.registry_changed("responder", dataclasses.asdict(r))
@@ -725,6 +727,9 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     from basestation.dispatch.hook_api import router as hook_router  # the same, through walk_api
 
     app.include_router(hook_router)
+    from basestation.dispatch.zones_api import router as zones_router  # the same: it takes this module's refusals
+
+    app.include_router(zones_router)
     from basestation.dispatch import accounts_api  # the same
 
     app.include_router(accounts_api.router)

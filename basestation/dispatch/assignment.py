@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from basestation.dispatch.geo import distance_m
 from basestation.dispatch.incidents import Incident, Kind, State
+from basestation.dispatch.zones import Zone, bound_at
 
 
 @dataclass(slots=True)
@@ -27,6 +28,7 @@ class Responder:
     lon: float | None = None
     shift: str | None = None  # "01:00-05:00" local clock, None for any time
     position_ms: int = 0
+    team: str | None = None  # a patrol zone may be bound to the team (zones.py)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -36,6 +38,7 @@ class Responder:
             "skills": list(self.skills),
             "on_duty": self.on_duty,
             "shift": self.shift,
+            "team": self.team,
             "position": None if self.lat is None else {"lat": self.lat, "lon": self.lon, "at_ms": self.position_ms},
         }
 
@@ -141,9 +144,17 @@ def suits(r: Responder, inc: Incident) -> bool:
 
 
 def ranked(
-    inc: Incident, responders: list[Responder], now_ms: int, policy: Policy, busy: set[str]
+    inc: Incident,
+    responders: list[Responder],
+    now_ms: int,
+    policy: Policy,
+    busy: set[str],
+    zones: dict[str, Zone] | None = None,
 ) -> list[tuple[float, Responder]]:
-    """Available, suitable responders not yet offered or declined, nearest first (unknown position last)."""
+    """Available, suitable responders not yet offered or declined, nearest first (unknown position last).
+
+    When the incident lies in patrol zones, the responders bound to them come first (nearest first among them):
+    they patrol those streets and are expected there. Without zones, or outside them, nearest first alone."""
     out = []
     for r in responders:
         if r.id in inc.offered_to or r.id in inc.declined_by or not suits(r, inc):
@@ -156,6 +167,16 @@ def ranked(
             d = distance_m(inc.lat, inc.lon, r.lat, r.lon)
         out.append((d, r))
     out.sort(key=lambda x: x[0])
+    if zones and inc.lat is not None and inc.lon is not None and out:
+        ids, teams = bound_at(zones.values(), inc.lat, inc.lon)
+        if ids or teams:
+            # A stable partition of the sorted list: each part stays nearest first.
+            bound: list[tuple[float, Responder]] = []
+            rest: list[tuple[float, Responder]] = []
+            for x in out:
+                r = x[1]
+                (bound if r.id in ids or (r.team is not None and r.team in teams) else rest).append(x)
+            out = bound + rest
     return out
 
 
@@ -172,8 +193,10 @@ def plan(
     last_offer_ms: int,
     policy: Policy,
     busy: set[str],
+    zones: dict[str, Zone] | None = None,
 ) -> Plan:
-    """What to do for one incident at ``now_ms``: nothing, offer to one or more, or escalate."""
+    """What to do for one incident at ``now_ms``: nothing, offer to one or more, or escalate. ``zones`` (the
+    patrol zones by id) put the responders bound to the incident's zone first for a single offer."""
     if inc.state not in (State.OPEN, State.OFFERED, State.ESCALATED):
         return Plan([], inc.escalation)
     age = now_ms - inc.opened_ms
@@ -182,7 +205,8 @@ def plan(
         level = 1
     if age >= policy.escalate_after_ms and level < 2:
         level = 2  # for an escort too: nobody of the patrol came, so an operator must know (not the webhook)
-    candidates = ranked(inc, responders, now_ms, policy, busy)
+    # A broadcast offers everyone near at once: nobody comes first, so the zones are not asked.
+    candidates = ranked(inc, responders, now_ms, policy, busy, zones if level < 1 else None)
     if level >= 1:
         near = [r.id for d, r in candidates if d <= policy.broadcast_radius_m or d == float("inf")]
         return Plan(near, level)

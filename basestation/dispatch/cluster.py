@@ -34,6 +34,7 @@ from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.pipeline import Context
 from basestation.dispatch.state import DeviceInfo, Gateway, Recent
 from basestation.dispatch.store import incident_from_doc
+from basestation.dispatch.zones import Zone
 from protocol.constants import EVENT_CANCEL, EVENT_DURESS, EVENT_ESCORT, EVENT_NAMES, EVENT_SOS
 
 log = logging.getLogger("nightwatch.dispatch.cluster")
@@ -263,6 +264,10 @@ class Cluster:
             st.responders[data["id"]] = Responder(**data)
         elif kind == "gateway":
             st.gateways[data["id"]] = Gateway(**data)
+        elif kind == "zone":
+            st.zones[data["id"]] = Zone.from_dict(data)
+        elif kind == "zone_removed":
+            st.zones.pop(data["id"], None)
         elif kind == "device":
             found = await self.d.store.device_window(data["device_id"])
             if found is not None and data["device_id"] not in st.resolver:

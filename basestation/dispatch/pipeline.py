@@ -406,7 +406,7 @@ class UplinkPipeline:
         st = self.state
         if busy is None:
             busy = st.busy()
-        p = plan(inc, list(st.responders.values()), now_ms, st.last_offer_ms.get(inc.id, 0), st.policy, busy)
+        p = plan(inc, list(st.responders.values()), now_ms, st.last_offer_ms.get(inc.id, 0), st.policy, busy, st.zones)
         if p.escalate_to > inc.escalation:
             inc.escalation = p.escalate_to
             if p.escalate_to >= ESCALATED and inc.state != State.ESCALATED:

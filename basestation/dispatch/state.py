@@ -12,6 +12,7 @@ from basestation.dispatch.envelope import Reception
 from basestation.dispatch.incidents import Incident
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.ratelimit import RateLimiter
+from basestation.dispatch.zones import Zone
 from protocol.resolver import Resolver
 
 
@@ -72,6 +73,7 @@ class DispatchState:
     gateways: dict[str, Gateway] = field(default_factory=dict)
     devices: dict[int, DeviceInfo] = field(default_factory=dict)
     responders: dict[str, Responder] = field(default_factory=dict)
+    zones: dict[str, Zone] = field(default_factory=dict)  # patrol zones by id: offers prefer those bound to them
     incidents: dict[str, Incident] = field(default_factory=dict)  # active ones, and closed ones until purged
     open_by_device: dict[int, str] = field(default_factory=dict)
     engaged: set[str] = field(default_factory=set)  # incidents a responder accepted (see ``busy``)

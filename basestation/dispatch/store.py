@@ -17,7 +17,7 @@ from sqlalchemy import delete, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from basestation.dispatch import bulk_sql
+from basestation.dispatch import bulk_sql, zones_store
 from basestation.dispatch import schema as t
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import (
@@ -563,6 +563,7 @@ class Store:
             "lat": r.lat,
             "lon": r.lon,
             "position_ms": r.position_ms,
+            "team": r.team,
         }
         stmt = self._insert(t.responders).values(**row)
         stmt = stmt.on_conflict_do_update(index_elements=[t.responders.c.id], set_={k: stmt.excluded[k] for k in row})
@@ -669,8 +670,18 @@ class Store:
                 state.gateways[r.id] = Gateway(r.id, r.lat, r.lon, r.online, r.changed_ms)
             for r in await conn.execute(select(t.responders)):
                 state.responders[r.id] = Responder(
-                    r.id, r.name, r.language, list(r.skills), r.on_duty, r.lat, r.lon, r.shift, r.position_ms or 0
+                    r.id,
+                    r.name,
+                    r.language,
+                    list(r.skills),
+                    r.on_duty,
+                    r.lat,
+                    r.lon,
+                    r.shift,
+                    r.position_ms or 0,
+                    r.team,
                 )
+            state.zones.update(await zones_store.load_zones(conn))
             q = select(t.incidents.c.doc).where(t.incidents.c.state.in_([s.value for s in ACTIVE]))
             for r in await conn.execute(q):
                 inc = incident_from_doc(r.doc)

@@ -300,7 +300,7 @@ def test_the_policy_defaults_are_the_documented_ones() -> None:
 
 
 def test_a_responder_document_with_a_position() -> None:
-    r = Responder("anna", "Anna", "en", ["patrol", "first_aid"], True, 52.1, 4.4, "01:00-05:00", 12_345)
+    r = Responder("anna", "Anna", "en", ["patrol", "first_aid"], True, 52.1, 4.4, "01:00-05:00", 12_345, "noord")
     assert r.to_dict() == {
         "id": "anna",
         "name": "Anna",
@@ -308,6 +308,7 @@ def test_a_responder_document_with_a_position() -> None:
         "skills": ["patrol", "first_aid"],
         "on_duty": True,
         "shift": "01:00-05:00",
+        "team": "noord",
         "position": {"lat": 52.1, "lon": 4.4, "at_ms": 12_345},
     }
 
@@ -321,6 +322,7 @@ def test_a_responder_document_without_a_position() -> None:
         "skills": [],
         "on_duty": False,
         "shift": None,
+        "team": None,
         "position": None,
     }
 
