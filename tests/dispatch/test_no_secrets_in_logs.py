@@ -137,6 +137,18 @@ def test_no_secret_reaches_a_log_an_error_or_a_response(
             said.append(r.text)
             r = await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.49}, headers=me)
             said.append(r.text)
+            # An account added at run time: its token is in the one answer to the operator who added it, and
+            # nowhere else, through a new link, its use and its revocation.
+            r = await http.post("/api/v1/accounts", json={"role": "responder", "name": "Bo"}, headers=op)
+            assert r.status_code == 201, r.text
+            acc_id = r.json()["account"]["id"]
+            secrets.append(r.json()["token"])
+            r = await http.post(f"/api/v1/accounts/{acc_id}/link", headers=op)
+            secrets.append(r.json()["token"])
+            r = await http.get("/api/v1/incidents", headers={"Authorization": f"Bearer {secrets[-1]}"})
+            said.append(r.text + json.dumps(dict(r.headers)))
+            said.append((await http.get("/api/v1/accounts", headers=op)).text)
+            said.append((await http.delete(f"/api/v1/accounts/{acc_id}", headers=op)).text)
             sub = {
                 "endpoint": f"http://127.0.0.1:{closed}/push/{PUSH_TOKEN}",
                 "keys": {"p256dh": _b64(p256dh), "auth": push_auth},
