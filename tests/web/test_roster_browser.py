@@ -114,7 +114,8 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         phone.wait_for_url("**/ui/", timeout=5000)
         phone.wait_for_selector("#login-error:not([hidden])")
         assert "ingetrokken" in phone.inner_text("#login-error")
-        _until(lambda: not svc.dispatcher.state.responders["sanne-bakker"].on_duty)
+        d = svc.dispatcher
+        _until(lambda: not d.state.responders["sanne-bakker"].on_duty)
         board.wait_for_function("!document.querySelector(\"[data-name='Sanne Bakker']\")")
         with svc.http(OPERATOR) as op:
             gone = op.get("/api/v1/accounts", params={"revoked": "true"}).json()
