@@ -58,7 +58,9 @@ class Demo:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         world = build(load(SCENARIO))
-        tokens = Tokens(responders={r.id: Tokens().operator for r in world.scenario.responders})
+        # The operator's token is the only one in the settings; the responders are added at run time, as a city
+        # adds its volunteers (docs/accounts.md), and each gets a sign-in link.
+        tokens = Tokens()
         mqtt_port, mqtt_moved = free_port(1883)
         http_port, http_moved = free_port(8080)
         with tempfile.TemporaryDirectory(prefix="nightwatch-demo-") as tmp:
@@ -76,16 +78,10 @@ class Demo:
         self.say(
             f"operator board (live stream): curl -N -H 'Authorization: Bearer {tokens.operator}' {base}/api/v1/stream"
         )
-        anna = tokens.responders["anna"]
         self.say(
-            f"responder anna's incidents:   curl -H 'Authorization: Bearer {anna}' {base}/api/v1/incidents\n"
             f"operator view (browser):      {base}/ui/#token={tokens.operator}\n"
             f"walk me home (no key ring):   {base}/walk"
         )
-        # Every responder's own link, to follow one of them on a phone or in a second window.
-        for rid, token in sorted(tokens.responders.items()):
-            self.say(f"responder view, {NAMES.get(rid, (rid,))[0]:<14} {base}/ui/#token={token}")
-        self.say(f"the simulated responders accept each alarm offered to them after {ACCEPT_S:.0f} s")
 
     async def _chain(self, world: object, tokens: Tokens, work: Path, http: httpx.AsyncClient, mqtt_port: int) -> None:
         from simulator.world import World
@@ -98,6 +94,15 @@ class Demo:
         people = [
             (r.id, *NAMES.get(r.id, (r.id, "nl")), list(r.skills), r.lat, r.lon) for r in world.scenario.responders
         ]
+        links = await resp.enlist(people)
+        # Every responder's own link, to follow one of them on a phone or in a second window.
+        for rid, link in sorted(links.items()):
+            self.say(f"responder view, {NAMES.get(rid, (rid,))[0]:<14} {link}")
+        anna = tokens.responders.get("anna")
+        if anna is not None:
+            base = str(http.base_url).rstrip("/")
+            self.say(f"responder anna's incidents:   curl -H 'Authorization: Bearer {anna}' {base}/api/v1/incidents")
+        self.say(f"the simulated responders accept each alarm offered to them after {ACCEPT_S:.0f} s")
         await resp.staff(people)
         self.say(f"{len(rings)} key rings provisioned; {len(people)} responders on duty around the centre")
         gateways = SimGateways(world, work, lambda g, f: None)

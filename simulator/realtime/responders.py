@@ -35,6 +35,19 @@ class Responders:
         token = self.tokens.operator if who == "operator" else self.tokens.responders[who]
         return {"Authorization": f"Bearer {token}"}
 
+    async def enlist(self, people: list[tuple[str, str, str, list[str], float, float]]) -> dict[str, str]:
+        """The operators add each of ``people`` at run time (POST /api/v1/accounts), as a city adds its volunteers;
+        each one's token is kept for their phone. Returns each one's sign-in link, by responder id."""
+        op = self._auth("operator")
+        links = {}
+        for rid, name, lang, skills, _lat, _lon in people:
+            body = {"role": "responder", "name": name, "responder_id": rid, "language": lang, "skills": skills}
+            r = await self.http.post("/api/v1/accounts", json=body, headers=op)
+            r.raise_for_status()
+            self.tokens.responders[rid] = r.json()["token"]
+            links[rid] = r.json()["link"]
+        return links
+
     async def staff(self, people: list[tuple[str, str, str, list[str], float, float]]) -> None:
         """(id, name, language, skills, lat, lon) each: registered by the operators, then on duty on their phone."""
         op = self._auth("operator")
