@@ -518,6 +518,41 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "With the log. Where someone was is left out once the retention period has passed.",
     },
     "incidents.exported": {"nl": "{file} is gedownload.", "en": "{file} is downloaded."},
+    # Patrol zones (partials/zones_panel.html, static/zones.js).
+    "zones.title": {"nl": "Wijken", "en": "Patrol zones"},
+    "zones.hint": {
+        "nl": "Een melding in een wijk gaat eerst naar wie aan die wijk gekoppeld is, ook als een ander dichterbij is.",
+        "en": "An alarm in a zone goes first to those bound to it, even when someone else is nearer.",
+    },
+    "zones.none": {"nl": "Nog geen wijken.", "en": "No zones yet."},
+    "zones.draw": {"nl": "Wijk tekenen", "en": "Draw a zone"},
+    "zones.points": {
+        "nl": "Klik op de kaart bij elke hoek van de wijk: {n} punten, minstens 3.",
+        "en": "Click the map at each corner of the zone: {n} points, at least 3.",
+    },
+    "zones.points_ready": {
+        "nl": "{n} punten. Klik verder op de kaart, of kies Klaar.",
+        "en": "{n} points. Keep clicking the map, or choose Finish.",
+    },
+    "zones.finish": {"nl": "Klaar", "en": "Finish"},
+    "zones.undo": {"nl": "Laatste punt weg", "en": "Undo last point"},
+    "zones.cancel": {"nl": "Annuleren", "en": "Cancel"},
+    "zones.new": {"nl": "Nieuwe wijk", "en": "New zone"},
+    "zones.editing": {"nl": "Wijk {name}", "en": "Zone {name}"},
+    "zones.name": {"nl": "Naam van de wijk", "en": "Name of the zone"},
+    "zones.name_needed": {"nl": "geef de wijk een naam", "en": "give the zone a name"},
+    "zones.responders": {"nl": "Hulpverleners in deze wijk", "en": "Responders bound to this zone"},
+    "zones.teams": {"nl": "Teams in deze wijk", "en": "Teams bound to this zone"},
+    "zones.team": {"nl": "team {team}", "en": "team {team}"},
+    "zones.no_responders": {"nl": "Nog geen hulpverleners.", "en": "No responders yet."},
+    "zones.no_teams": {"nl": "Geen hulpverlener heeft een team.", "en": "No responder has a team."},
+    "zones.save": {"nl": "Opslaan", "en": "Save"},
+    "zones.saved": {"nl": "Wijk {name} is opgeslagen.", "en": "Zone {name} is saved."},
+    "zones.removed": {"nl": "Wijk {name} is verwijderd.", "en": "Zone {name} is removed."},
+    "zones.edit": {"nl": "Koppeling wijzigen", "en": "Change binding"},
+    "zones.remove": {"nl": "Verwijderen", "en": "Remove"},
+    "zones.bound": {"nl": "gekoppeld: {list}", "en": "bound: {list}"},
+    "zones.nobody": {"nl": "niemand gekoppeld", "en": "nobody bound"},
 }
 
 

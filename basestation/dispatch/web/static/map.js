@@ -111,6 +111,7 @@ window.NightwatchMap = (function () {
     // The intake form (intake.js) takes the point a click gives, and shows it while the form is open.
     let picked = null;
     map.on("click", (e) => {
+      if (document.body.dataset.drawingZone) return; // a corner of a patrol zone being drawn (zones.js)
       // An operator placing a request without a ring (desk.js) takes the click first.
       if (document.body.dataset.placing) {
         document.dispatchEvent(new CustomEvent("nw:place-point", { detail: { lat: e.latlng.lat, lon: e.latlng.lng } }));
@@ -130,6 +131,7 @@ window.NightwatchMap = (function () {
     // Duty changes are not on the stream: look again every 15 s.
     setInterval(() => responders().catch(() => {}), 15000);
     load().catch(() => {});
+    document.dispatchEvent(new CustomEvent("nw:operator-map", { detail: map })); // the patrol zones draw on it
     return map;
   }
 

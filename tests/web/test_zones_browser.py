@@ -1,0 +1,179 @@
+"""Patrol zones on the operator's board, in a real browser (Debian's Chromium driven by Playwright) against the
+real dispatch service and a real broker: the operator draws a zone by clicking the map, binds a responder to it,
+and a key ring's alarm inside it is offered to that responder although another is nearer; the zone is still
+there after a reload; its binding is changed and it is removed, all from the board."""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from basestation.dispatch.geo import distance_m
+from basestation.dispatch.zones import Zone
+from protocol.constants import EVENT_SOS
+from tests.brokers import start_broker
+from tests.web.live import ANNA, BEN, GATEWAYS, OPERATOR, PROVISION, Gateways, LiveService, Ring
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK
+from tests.web.test_browser import pytestmark as needs_browser
+from tests.web.test_handover_browser import _context, _login, _until
+
+pytestmark = needs_browser
+
+HEARD_AT = GATEWAYS["gw-breestraat"]  # an alarm heard by this gateway alone is placed on it
+BEN_AT = (52.1591, 4.4897)  # ~30 m from it
+ANNA_AT = (52.1575, 4.4856)  # ~300 m from it
+# The zone's corners around the gateway, about 130 m each way.
+CORNERS = [
+    (HEARD_AT[0] - 0.0012, HEARD_AT[1] - 0.002),
+    (HEARD_AT[0] - 0.0012, HEARD_AT[1] + 0.002),
+    (HEARD_AT[0] + 0.0012, HEARD_AT[1] + 0.002),
+    (HEARD_AT[0] + 0.0012, HEARD_AT[1] - 0.002),
+]
+# The board's map as map.js hands it to zones.js, kept for the test to turn places into pixels.
+KEEP_MAP = "document.addEventListener('nw:operator-map', (e) => { window.nwTestMap = e.detail; });"
+
+
+class World:
+    def __init__(self, svc: LiveService, gateways: Gateways, ring: Ring) -> None:
+        self.svc, self.gateways, self.ring = svc, gateways, ring
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("zones")
+    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+        root = os.urandom(16)
+        with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
+            assert prov.post("/api/v1/devices", json={"device_id": 91, "root_key": root.hex()}).status_code == 201
+            for rid, name in (("anna", "Anna de Vries"), ("ben", "Ben Bakker")):
+                r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "skills": ["patrol"]})
+                assert r.status_code == 200, r.text
+        gateways = Gateways(broker)
+        for gw in GATEWAYS:
+            gateways.status(gw, online=True)
+        _until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        yield World(svc, gateways, Ring(91, root))
+        gateways.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _board(browser: Browser, svc: LiveService) -> Page:
+    ctx = _context(browser, "en-GB", DESK)
+    ctx.add_init_script(KEEP_MAP)
+    page = _login(ctx.new_page(), svc.url, OPERATOR, "/ui/operator")
+    page.wait_for_selector("#op-map .nw-gw-on")
+    page.wait_for_function("window.nwTestMap !== undefined")
+    page.wait_for_selector("[data-zone-list] li")
+    return page
+
+
+def _click_map(page: Page, lat: float, lon: float) -> None:
+    """A mouse click on the map at a place: no keyboard, as an operator's hand does it."""
+    # The panel's buttons are under the map: clicking them scrolled it out of view.
+    page.evaluate("window.scrollTo(0, 0)")
+    x, y = page.evaluate(
+        "([lat, lon]) => { const p = window.nwTestMap.latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
+        [lat, lon],
+    )
+    box = page.locator("#op-map").bounding_box()
+    assert box is not None
+    assert 0 < x < box["width"] and 0 < y < box["height"], "the place is off the map's view"
+    at = [box["x"] + x, box["y"] + y]
+    assert page.evaluate("([x, y]) => !!document.elementFromPoint(x, y)?.closest('#op-map')", at), "covered"
+    page.mouse.click(*at)
+
+
+def _zones(svc: LiveService) -> list[dict[str, Any]]:
+    with svc.http(OPERATOR) as op:
+        found: list[dict[str, Any]] = op.get("/api/v1/zones").json()
+        return found
+
+
+def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(world: World, browser: Browser) -> None:
+    svc = world.svc
+    d = svc.dispatcher
+    assert d is not None
+    board = _board(browser, svc)
+    try:
+        # The map settles on the centre before the corners are clicked.
+        board.wait_for_selector("#op-map svg path")
+        board.wait_for_timeout(500)
+        board.click("[data-zone-draw]")
+        board.wait_for_selector("[data-zone-drawing]:visible")
+        assert board.locator("[data-zone-finish]").is_disabled()
+        for i, (lat, lon) in enumerate(CORNERS):
+            _click_map(board, lat, lon)
+            board.wait_for_selector(f"[data-zone-count]:has-text('{i + 1} points')")
+        board.click("[data-zone-finish]")
+        board.wait_for_selector("[data-zone-form]:visible")
+        board.fill("#zone-name", "Breestraat")
+        board.check("[data-zone-form] input[name=responders][value=anna]")
+        board.click("[data-zone-form] button[type=submit]")
+        board.wait_for_selector("[data-zone-list] li[data-zone]:has-text('Breestraat')")
+        board.wait_for_selector("#op-map path.nw-zone")
+        assert "Anna de Vries" in board.inner_text("[data-zone-list] li[data-zone]")
+
+        (zone,) = _zones(svc)
+        assert zone["name"] == "Breestraat" and zone["responders"] == ["anna"] and len(zone["polygon"]) == 4
+        assert Zone.from_dict(zone).contains(*HEARD_AT)
+        for got, want in zip(zone["polygon"], CORNERS, strict=True):
+            assert distance_m(got[0], got[1], *want) < 15  # within a few pixels of each corner
+
+        # Ben is by the gateway, Anna some 300 m away; only Anna is bound to the zone.
+        for token, at in ((BEN, BEN_AT), (ANNA, ANNA_AT)):
+            with svc.http(token) as who:
+                assert who.put("/api/v1/me/duty", json={"on_duty": True, "lat": at[0], "lon": at[1]}).is_success
+        assert distance_m(*HEARD_AT, *BEN_AT) < distance_m(*HEARD_AT, *ANNA_AT)
+        before = set(d.state.incidents)
+        frame, _ = world.ring.frame(EVENT_SOS)
+        world.gateways.uplink("gw-breestraat", frame, rssi=-70)
+        _until(lambda: set(d.state.incidents) - before)
+        (iid,) = set(d.state.incidents) - before
+        inc = d.state.incidents[iid]
+        assert (inc.lat, inc.lon) == HEARD_AT
+        assert inc.offered_to == ["anna"]
+        board.wait_for_selector(f"#board [data-incident='{iid}']")
+
+        # A reload finds the zone where it was.
+        board.reload()
+        board.wait_for_selector("#op-map path.nw-zone")
+        board.wait_for_selector("[data-zone-list] li[data-zone]:has-text('Breestraat')")
+    finally:
+        board.context.close()
+
+
+def test_the_operator_changes_a_zones_binding_and_removes_it(world: World, browser: Browser) -> None:
+    svc = world.svc
+    if not _zones(svc):
+        with svc.http(OPERATOR) as op:
+            body = {"name": "Breestraat", "polygon": [list(c) for c in CORNERS], "responders": ["anna"]}
+            assert op.put("/api/v1/zones/z-breestraat", json=body).status_code == 200
+    board = _board(browser, svc)
+    try:
+        (zone,) = _zones(svc)
+        board.click(f"[data-zone-edit='{zone['id']}']")
+        board.wait_for_selector("[data-zone-form]:visible")
+        assert board.input_value("#zone-name") == "Breestraat"
+        assert board.is_checked("[data-zone-form] input[name=responders][value=anna]")
+        board.uncheck("[data-zone-form] input[name=responders][value=anna]")
+        board.check("[data-zone-form] input[name=responders][value=ben]")
+        board.click("[data-zone-form] button[type=submit]")
+        board.wait_for_selector(f"[data-zone='{zone['id']}']:has-text('Ben Bakker')")
+        (changed,) = _zones(svc)
+        assert changed["responders"] == ["ben"] and changed["polygon"] == zone["polygon"]
+
+        board.click(f"[data-zone-remove='{zone['id']}']")
+        board.wait_for_selector(f"[data-zone='{zone['id']}']", state="detached")
+        board.wait_for_selector("#op-map path.nw-zone", state="detached")
+        assert _zones(svc) == []
+    finally:
+        board.context.close()
