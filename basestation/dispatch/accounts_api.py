@@ -8,7 +8,7 @@ import dataclasses
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, status
 from pydantic import Field, field_validator, model_validator
 
 from basestation.dispatch import accounts, accounts_store
@@ -16,6 +16,7 @@ from basestation.dispatch.accounts import Account
 from basestation.dispatch.api import AUTH, BODY, D, ResponderIn, _In, _refusals
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Operator, Principal, TokenTable
+from basestation.dispatch.notify import Notifier
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.settings import PUBLIC_URL_PLACEHOLDER
 
@@ -92,10 +93,14 @@ async def load(d: Dispatcher, table: TokenTable) -> int:
     return len(active)
 
 
-async def on_registry(d: Dispatcher, table: TokenTable, kind: str, data: dict[str, Any]) -> None:
+async def on_registry(app: FastAPI, kind: str, data: dict[str, Any]) -> None:
     """Another replica added, re-linked or revoked an account: the same here."""
+    d: Dispatcher = app.state.dispatcher
+    table: TokenTable = app.state.tokens
     if kind == "account_revoked":
         table.revoke(data["id"])
+        if data.get("unreachable"):
+            _forget_browsers(app, data["unreachable"])
         return
     found = await accounts_store.get(d.store, data["id"])
     if found is not None and found[0].active:
@@ -161,23 +166,34 @@ async def revoke_account(request: Request, account_id: AccountId, d: D, who: Ope
     if acc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such account, or it was revoked")
     closed = _tokens(request).revoke(account_id)
-    await d.registry_changed("account_revoked", {"id": account_id})
-    if acc.responder_id is not None:
-        await _off_duty_if_unreachable(d, acc.responder_id)
+    unreachable = acc.responder_id is not None and await _unreachable(request.app, d, acc.responder_id)
+    await d.registry_changed("account_revoked", {"id": account_id, "unreachable": unreachable and acc.responder_id})
     log.info("account %s revoked by %s; %d open streams closed", account_id, acc.revoked_by, closed)
     return {**acc.to_dict(), "streams_closed": closed}
 
 
-async def _off_duty_if_unreachable(d: Dispatcher, responder_id: str) -> None:
+async def _unreachable(app: FastAPI, d: Dispatcher, responder_id: str) -> bool:
+    """A responder left with no way to sign in is taken off duty, and their browsers get no more pushes (which
+    would show where an alarm is to a phone no longer theirs to use). True when that was so."""
     still = [a for a, _ in await accounts_store.listed(d.store, revoked=False) if a.responder_id == responder_id]
-    r = d.state.responders.get(responder_id)
     # A responder who also has a token in the settings still signs in with it.
-    if still or r is None or not r.on_duty or _settings_grant(d, responder_id):
-        return
-    r.on_duty = False
-    r.lat = r.lon = None
-    await d.store.save_responder(r)
-    await d.registry_changed("responder", dataclasses.asdict(r))
+    if still or _settings_grant(d, responder_id):
+        return False
+    r = d.state.responders.get(responder_id)
+    if r is not None and r.on_duty:
+        r.on_duty = False
+        r.lat = r.lon = None
+        await d.store.save_responder(r)
+        await d.registry_changed("responder", dataclasses.asdict(r))
+    await accounts_store.forget_push(d.store, responder_id)
+    _forget_browsers(app, responder_id)
+    return True
+
+
+def _forget_browsers(app: FastAPI, responder_id: str) -> None:
+    notifier: Notifier | None = app.state.notifier
+    if notifier is not None:
+        notifier.subscriptions.pop(responder_id, None)
 
 
 def _settings_grant(d: Dispatcher, responder_id: str) -> bool:

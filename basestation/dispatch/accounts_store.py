@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from basestation.dispatch import schema as t
 from basestation.dispatch.accounts import Account
@@ -77,3 +77,9 @@ async def listed(store: Store, revoked: bool = True) -> list[tuple[Account, str]
         q = q.where(t.accounts.c.revoked_ms.is_(None))
     async with store.engine.connect() as conn:
         return [(_account(r), r.token_sha256) for r in await conn.execute(q)]
+
+
+async def forget_push(store: Store, responder_id: str) -> None:
+    """A responder's browsers' push subscriptions, dropped when nobody can sign in as them any more."""
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(t.push_subscriptions).where(t.push_subscriptions.c.responder_id == responder_id))

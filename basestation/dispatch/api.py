@@ -688,7 +688,7 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
         await dispatcher.start()
         await accounts_api.load(dispatcher, app.state.tokens)
         if dispatcher.cluster is not None:
-            dispatcher.cluster.on_registry = functools.partial(accounts_api.on_registry, dispatcher, app.state.tokens)
+            dispatcher.cluster.on_registry = functools.partial(accounts_api.on_registry, app)
         async with httpx.AsyncClient(timeout=10) as http:
             notifier = make_notifier(dispatcher, http)
             app.state.notifier = notifier

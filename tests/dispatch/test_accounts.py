@@ -156,6 +156,24 @@ def test_revoking_refuses_the_token_and_takes_the_responder_off_duty(tmp_path: P
     _serve(tmp_path, scenario)
 
 
+def test_a_revoked_responder_s_browsers_get_no_more_pushes(tmp_path: Path) -> None:
+    async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
+        first = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))).json()
+        # A second phone of the same responder: revoking one account leaves them reachable by the other.
+        second = (
+            await http.post("/api/v1/accounts", json={**VOLUNTEER, "responder_id": "anna-de-vries"}, headers=_h(OP))
+        ).json()
+        sub = {"endpoint": "https://push.example/anna", "keys": {"p256dh": "BNcR", "auth": "tBHI"}}
+        r = await http.post("/api/v1/me/push-subscription", json=sub, headers=_h(first["token"]))
+        assert r.status_code == 201, r.text
+        await http.delete(f"/api/v1/accounts/{first['account']['id']}", headers=_h(OP))
+        assert [s[0] for s in await d.store.subscriptions()] == ["anna-de-vries"]
+        await http.delete(f"/api/v1/accounts/{second['account']['id']}", headers=_h(OP))
+        assert await d.store.subscriptions() == []
+
+    _serve(tmp_path, scenario)
+
+
 def test_accounts_and_revocations_survive_a_restart(tmp_path: Path) -> None:
     kept: dict[str, str] = {}
 
