@@ -188,11 +188,36 @@ def test_axe_finds_nothing_on_any_page(world: World, browser: Browser, lang: str
         board.click("[data-intake-open]")
         board.wait_for_selector("#intake[open]")
         look(board, "operator, new request dialog")
+        board.click("[data-intake-cancel]")
+        # A patrol zone: the drawing step under the map, then the form that names it and binds people to it.
+        board.click("[data-zone-draw]")
+        board.wait_for_selector("[data-zone-drawing]:visible")
+        look(board, "operator, drawing a zone")
+        _draw_corners(board)
+        board.click("[data-zone-finish]")
+        board.wait_for_selector("[data-zone-form]:visible [data-zone-responders] label")
+        look(board, "operator, binding a zone")
+        board.click("[data-zone-form] [data-zone-cancel]")
     finally:
         for c in (ctx, phone, desk):
             c.close()
         _close_all(world)
     assert not problems, "\n".join(problems)
+
+
+def _draw_corners(page: Page) -> None:
+    """Clicks on the map until the zone being drawn has three corners: a click that lands on a marker, or under
+    the sticky header, is not the map's, so places are tried until three are taken."""
+    page.locator("#op-map").scroll_into_view_if_needed()
+    box = page.locator("#op-map").bounding_box()
+    assert box is not None
+    for fx, fy in ((0.2, 0.5), (0.8, 0.5), (0.5, 0.85), (0.3, 0.7), (0.7, 0.75), (0.5, 0.6), (0.25, 0.9)):
+        if page.locator("[data-zone-finish]").is_enabled():
+            return
+        at = [box["x"] + fx * box["width"], box["y"] + fy * box["height"]]
+        if page.evaluate("([x, y]) => !!document.elementFromPoint(x, y)?.closest('#op-map')", at):
+            page.mouse.click(*at)
+    assert page.locator("[data-zone-finish]").is_enabled()
 
 
 # -- one test for each fault found by hand ---------------------------------------------------------------------
