@@ -18,7 +18,17 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.types import Receive, Scope, Send
 
-from basestation.dispatch import actions, handover_api, incident_log, intake, operator_actions, sse
+from basestation.dispatch import (
+    actions,
+    handover_api,
+    incident_log,
+    intake,
+    operator_actions,
+    roster,
+    roster_devices,
+    roster_store,
+    sse,
+)
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Anyone, Operator, Principal, Provisioner, StreamReader, TokenTable, require
 from basestation.dispatch.bus import Message
@@ -226,11 +236,11 @@ async def _act(d: Dispatcher, fn: Any, *args: Any, **kwargs: Any) -> None:
 
 def _names(d: Dispatcher) -> Callable[[str], str]:
     """A responder's name by id, looked up when asked: the stream asks on every push, and most name nobody."""
-    responders = d.state.responders
+    responders, former = d.state.responders, d.state.former
 
     def name(rid: str) -> str:
         r = responders.get(rid)
-        return rid if r is None else r.name
+        return former.get(rid, rid) if r is None else r.name  # a removed responder still named where they came
 
     return name
 
@@ -248,25 +258,25 @@ router = APIRouter(prefix="/api/v1")
 
 @router.post("/devices", status_code=201, tags=["devices"], responses={**BODY, **_refusals(409)})
 async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
-    """Register a key ring from the record `nightwatch provision` prints."""
+    """Register a key ring from the record `nightwatch provision` prints. A removed ring's id may be registered
+    again, with a counter start above every counter it used (409 says which): its incidents keep their ids, and
+    no recording of its old frames is ever taken for a new one."""
     key = parse_root_key(body.root_key)
     highest, bitmap = _window_before(body.counter_start)
     if not await d.store.add_device(body.device_id, key, body.label, now_ms(), highest, bitmap):
-        raise HTTPException(status.HTTP_409_CONFLICT, "device id already provisioned")
+        await roster_devices.readd_device(d, body.device_id, key, body.label, highest, bitmap)
     d.state.resolver.add(body.device_id, key, highest, bitmap)
     d.state.devices.setdefault(body.device_id, DeviceInfo())  # on the board's registry (and its card) at once
     await d.registry_changed("device", {"device_id": body.device_id})
+    await d.carry_out(roster.shown("device", {"id": body.device_id}))
     return {"device_id": body.device_id, "label": body.label}
 
 
 @router.delete("/devices/{device_id}", status_code=204, tags=["devices"], responses={**AUTH, **_refusals(404)})
 async def remove_device(device_id: DeviceId, d: D, _: Provisioner) -> Response:
-    if not await d.store.remove_device(device_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
-    if device_id in d.state.resolver:
-        d.state.resolver.remove(device_id)
-    d.state.devices.pop(device_id, None)
-    await d.registry_changed("device_removed", {"device_id": device_id})
+    """Remove a key ring: it leaves every list, its key is wiped, its frames are refused from now on (counted as
+    `unknown_device`). Its incidents stay, an open one too: someone pressed for help."""
+    await roster_devices.remove_device(d, device_id)
     return Response(status_code=204)
 
 
@@ -293,11 +303,15 @@ async def list_gateways(d: D, _: Operator) -> list[dict[str, Any]]:
 
 @router.put("/gateways/{gateway_id}", tags=["gateways"], responses=BODY)
 async def put_gateway(gateway_id: GatewayId, body: GatewayIn, d: D, _: Operator) -> dict[str, Any]:
+    """Add a gateway at a position, move one, or add a removed one again."""
     gw = d.state.gateways.get(gateway_id)
     eff = actions.gateway_status(d.state, gateway_id, gw.online if gw else False, body.lat, body.lon, now_ms())
     await d.carry_out(eff)
     gw = d.state.gateways[gateway_id]
     await d.store.save_gateway(gw)
+    if gateway_id in d.state.removed_gateways:
+        await roster_store.restore_gateway(d.store, gateway_id)
+        d.state.removed_gateways.discard(gateway_id)
     await d.registry_changed("gateway", dataclasses.asdict(gw))
     return {"id": gateway_id, "lat": body.lat, "lon": body.lon}
 
@@ -309,12 +323,16 @@ async def list_responders(d: D, _: Operator) -> list[dict[str, Any]]:
 
 @router.put("/responders/{responder_id}", tags=["responders"], responses=BODY)
 async def put_responder(responder_id: ResponderId, body: ResponderIn, d: D, _: Operator) -> dict[str, Any]:
+    """Add a responder or edit one; a removed responder's id brings them back (off duty, as any new one)."""
     r = d.state.responders.get(responder_id) or Responder(responder_id, body.name)
     r.name, r.language, r.skills, r.shift = body.name, body.language, list(body.skills), body.shift
     r.team = body.team
     d.state.responders[responder_id] = r
     await d.store.save_responder(r)
+    if d.state.former.pop(responder_id, None) is not None:
+        await roster_store.restore_responder(d.store, responder_id)  # a removed responder back on the patrol
     await d.registry_changed("responder", dataclasses.asdict(r))
+    await d.carry_out(roster.shown("responder", {"id": responder_id}))
     return r.to_dict()
 
 
@@ -721,6 +739,9 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     from basestation.dispatch.card_api import router as card_router  # here: it takes its refusals from this module
 
     app.include_router(card_router)
+    from basestation.dispatch.registry_api import router as registry_router  # the same
+
+    app.include_router(registry_router)
     from basestation.dispatch.walk_api import router as walk_router  # the same: it takes this module's refusals
 
     app.include_router(walk_router)
@@ -792,6 +813,9 @@ def _prometheus(d: Dispatcher, refused: Counter[str] | None = None) -> str:
         "# HELP nightwatch_walk_refused_total Walk-me-home requests refused, by why (docs/walk.md).",
         "# TYPE nightwatch_walk_refused_total counter",
         *(f'nightwatch_walk_refused_total{{why="{w}"}} {n}' for w, n in sorted((refused or {}).items())),
+        "# HELP nightwatch_gateway_status_refused_total Statuses from removed gateways, refused (PUT adds them again).",
+        "# TYPE nightwatch_gateway_status_refused_total counter",
+        f"nightwatch_gateway_status_refused_total {h['gateway_status_refused']}",
         "# TYPE nightwatch_stream_subscribers gauge",
         f"nightwatch_stream_subscribers {h['stream_subscribers']}",
     ]

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.exc import DBAPIError
 
-from basestation.dispatch import actions
+from basestation.dispatch import actions, roster, roster_store
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import Effects, FrameSeen
 from basestation.dispatch.incidents import Incident, incident_id
@@ -236,7 +236,15 @@ class Cluster:
                     continue
 
     async def _resync(self) -> None:
-        """After a gap in notifications: reload every active incident and show it on the streams again."""
+        """After a gap in notifications: drop what was removed meanwhile, reload every active incident and show it
+        on the streams again."""
+        devices, responders, gateways = await roster_store.removed(self.d.store)
+        for device_id in devices:
+            roster.forget_device(self.d.state, device_id)
+        for rid, name in responders.items():
+            roster.forget(self.d.state, "responder_removed", {"id": rid, "name": name})
+        for gid in gateways:
+            roster.forget(self.d.state, "gateway_removed", {"id": gid})
         docs = await self.d.store.incidents(limit=100_000, active_only=True)
         for doc in docs:
             await self.apply({"origin": self.origin, "topic": "incident", "data": doc})
@@ -262,17 +270,23 @@ class Cluster:
             return
         if kind == "responder":
             st.responders[data["id"]] = Responder(**data)
+            st.former.pop(data["id"], None)
         elif kind == "gateway":
             st.gateways[data["id"]] = Gateway(**data)
+            st.removed_gateways.discard(data["id"])
+        elif kind in ("responder_removed", "gateway_removed"):
+            roster.forget(st, kind, data)
         elif kind == "zone":
             st.zones[data["id"]] = Zone.from_dict(data)
         elif kind == "zone_removed":
             st.zones.pop(data["id"], None)
         elif kind == "device":
             found = await self.d.store.device_window(data["device_id"])
-            if found is not None and data["device_id"] not in st.resolver:
+            if found is not None:
+                # The database's key and window, not one this replica still holds from before a removal it missed.
+                roster.forget_device(st, data["device_id"])
                 st.resolver.add(data["device_id"], *found)
                 st.devices.setdefault(data["device_id"], DeviceInfo())
-        elif kind == "device_removed" and data["device_id"] in st.resolver:
-            st.resolver.remove(data["device_id"])
-            st.devices.pop(data["device_id"], None)
+        elif kind == "device_removed":
+            # Off every list here too, whether or not this replica's resolver held it.
+            roster.forget_device(st, data["device_id"])

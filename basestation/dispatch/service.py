@@ -191,6 +191,12 @@ class Dispatcher:
             return
         if not isinstance(doc, dict):
             return
+        if gateway_id in self.state.removed_gateways:
+            # An operator removed it: it comes back only when one adds it again (PUT /gateways/{id}).
+            self.state.gateway_status_refused += 1
+            refused = self.state.gateway_status_refused
+            log.warning("status of removed gateway %s refused (%d so far)", gateway_id, refused)
+            return
         by_broker = self._gateway_links.setdefault(gateway_id, {})
         by_broker[via] = doc.get("state", doc.get("status")) == "online"
         online = any(by_broker.values())
@@ -443,6 +449,7 @@ class Dispatcher:
             "unresolved_queue": len(self.state.unresolved),
             "unresolved_dropped": self.state.unresolved_dropped,
             "unresolved_given_up": self.state.unresolved_given_up,
+            "gateway_status_refused": self.state.gateway_status_refused,
             "acks_withheld": self.state.acks_withheld,
             "stream_subscribers": self.bus.subscribers,
             "pipeline_p99_ms": round(lat[int(len(lat) * 0.99)], 3) if lat else None,

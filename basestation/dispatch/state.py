@@ -73,6 +73,11 @@ class DispatchState:
     gateways: dict[str, Gateway] = field(default_factory=dict)
     devices: dict[int, DeviceInfo] = field(default_factory=dict)
     responders: dict[str, Responder] = field(default_factory=dict)
+    # The removed (roster_store.py): responders' names, for the incidents that still name them; gateways' ids,
+    # whose status is refused until an operator adds them again; and how many such statuses were refused.
+    former: dict[str, str] = field(default_factory=dict)
+    removed_gateways: set[str] = field(default_factory=set)
+    gateway_status_refused: int = 0
     zones: dict[str, Zone] = field(default_factory=dict)  # patrol zones by id: offers prefer those bound to them
     incidents: dict[str, Incident] = field(default_factory=dict)  # active ones, and closed ones until purged
     open_by_device: dict[int, str] = field(default_factory=dict)

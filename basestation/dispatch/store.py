@@ -17,7 +17,7 @@ from sqlalchemy import delete, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from basestation.dispatch import bulk_sql, zones_store
+from basestation.dispatch import bulk_sql, roster_store, zones_store
 from basestation.dispatch import schema as t
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import (
@@ -86,7 +86,10 @@ def incident_from_doc(doc: dict[str, Any]) -> Incident:
         offered_to=list(doc["offered_to"]),
         accepted_by=list(doc["accepted_by"]),
         declined_by=list(doc["declined_by"]),
-        escalation=doc["escalation"],
+        # Every way into "escalated" sets level 2 and logs it; a document that says escalated at a lower level (an
+        # older service wrote some) is read as level 2, or the clock would raise it and log it again after every
+        # restart, and an incident touched at each restart never reaches retention's cut-off (docs/privacy.md).
+        escalation=max(doc["escalation"], 2) if doc["state"] == State.ESCALATED.value else doc["escalation"],
         referral=doc.get("referral"),
         ring_counter=doc.get("ring_counter", doc["counter"]),
         quiet_counter=doc.get("quiet_counter", 0),
@@ -426,7 +429,7 @@ class Store:
         """(device, last seen, period) of rings past two heartbeat periods and a margin (see actions.tick)."""
         limit = now_ms - (2 * t.devices.c.heartbeat_min + 5) * 60_000
         q = select(t.devices.c.device_id, t.devices.c.last_seen_ms, t.devices.c.heartbeat_min).where(
-            t.devices.c.heartbeat_min.is_not(None), t.devices.c.last_seen_ms < limit
+            t.devices.c.heartbeat_min.is_not(None), t.devices.c.last_seen_ms < limit, t.devices.c.removed_ms.is_(None)
         )
         async with self.engine.connect() as conn:
             return [(r.device_id, r.last_seen_ms, r.heartbeat_min) for r in await conn.execute(q)]
@@ -489,7 +492,7 @@ class Store:
         where provisioning put it (its ``counter_start``), not at counter 0."""
         async with self.engine.connect() as conn:
             q = select(t.devices.c.root_key, t.devices.c.highest, t.devices.c.bitmap).where(
-                t.devices.c.device_id == device_id
+                t.devices.c.device_id == device_id, t.devices.c.removed_ms.is_(None)
             )
             row = (await conn.execute(q)).first()
             if row is None:
@@ -538,16 +541,11 @@ class Store:
             # RETURNING, not rowcount: drivers disagree on rowcount for a skipped upsert.
             return res.first() is not None
 
-    async def remove_device(self, device_id: int) -> bool:
-        async with self.engine.begin() as conn:
-            res = await conn.execute(delete(t.devices).where(t.devices.c.device_id == device_id))
-            return bool(res.rowcount)
-
     async def device(self, device_id: int) -> dict[str, Any] | None:
         """A registered ring's id, label and registration time (never its key); None when there is no such ring."""
         async with self.engine.connect() as conn:
             q = select(t.devices.c.device_id, t.devices.c.label, t.devices.c.created_ms).where(
-                t.devices.c.device_id == device_id
+                t.devices.c.device_id == device_id, t.devices.c.removed_ms.is_(None)
             )
             row = (await conn.execute(q)).first()
             return None if row is None else dict(row._mapping)
@@ -662,13 +660,14 @@ class Store:
     async def load(self, state: DispatchState, now_ms: int) -> None:
         """Rebuild the in-memory state: keys and replay windows, registries, open incidents, recent frames."""
         async with self.engine.connect() as conn:
-            for r in await conn.execute(select(t.devices)):
+            # The removed stay in their tables for the incidents that name them (roster_store.py), not in memory.
+            for r in await conn.execute(select(t.devices).where(t.devices.c.removed_ms.is_(None))):
                 root = self.sealer.open(r.device_id, r.root_key)
                 state.resolver.add(r.device_id, root, r.highest, r.bitmap & ((1 << 64) - 1))
                 state.devices[r.device_id] = DeviceInfo(r.last_seen_ms or 0, r.battery, r.heartbeat_min)
-            for r in await conn.execute(select(t.gateways)):
+            for r in await conn.execute(select(t.gateways).where(t.gateways.c.removed_ms.is_(None))):
                 state.gateways[r.id] = Gateway(r.id, r.lat, r.lon, r.online, r.changed_ms)
-            for r in await conn.execute(select(t.responders)):
+            for r in await conn.execute(select(t.responders).where(t.responders.c.removed_ms.is_(None))):
                 state.responders[r.id] = Responder(
                     r.id,
                     r.name,
@@ -682,6 +681,7 @@ class Store:
                     r.team,
                 )
             state.zones.update(await zones_store.load_zones(conn))
+            await roster_store.load_removed(conn, state)
             q = select(t.incidents.c.doc).where(t.incidents.c.state.in_([s.value for s in ACTIVE]))
             for r in await conn.execute(q):
                 inc = incident_from_doc(r.doc)

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from basestation.dispatch import roster_store
 from basestation.dispatch.auth import STREAM_COOKIE, Anyone, Operator, Principal, require
 from basestation.dispatch.referrals import catalogue as referral_catalogue
 from basestation.dispatch.service import Dispatcher
@@ -66,7 +67,8 @@ def _render(request: Request, name: str, **ctx: Any) -> Response:
 
 
 def _names(d: Dispatcher) -> dict[str, str]:
-    return {r.id: r.name for r in d.state.responders.values()}
+    # Removed responders too: the incidents they came to still say who came.
+    return {**d.state.former, **{r.id: r.name for r in d.state.responders.values()}}
 
 
 # -- pages ------------------------------------------------------------------------------------------------------
@@ -233,6 +235,7 @@ async def registries_partial(request: Request, _: Operator) -> Response:
         request,
         "partials/registries.html",
         devices=sorted(d.state.devices.items()),
+        labels=await roster_store.labels(d.store),
         gateways=sorted(d.state.gateways.values(), key=lambda g: g.id),
         responders=sorted(d.state.responders.values(), key=lambda r: r.name),
         duration=screens.duration,

@@ -64,7 +64,7 @@ window.NightwatchMap = (function () {
       layers[kind].set(id, parts);
     }
     function gateway(g) {
-      if (g.lat == null) return;
+      if (g.removed || g.lat == null) return put("gateway", g.id, null); // a removed gateway leaves the map
       const title = t(g.online ? "map.gateway_online" : "map.gateway_offline", { id: g.id });
       // A symbol only (the name is the marker's title, and in the registry): the map stays readable.
       const icon = label(g.online ? "nw-gw-on" : "nw-gw-off", g.online ? "&#9650;" : "&#9660;&#10005;");
@@ -97,7 +97,11 @@ window.NightwatchMap = (function () {
       map.fitBounds(bounds, { maxZoom: 16, padding: [8, 8] });
     }
     async function responders() {
-      (await api("GET", "/api/v1/responders")).forEach(responder);
+      const all = await api("GET", "/api/v1/responders");
+      all.forEach(responder);
+      // One removed from the patrol is in the list no more: their marker goes too.
+      const kept = new Set(all.map((r) => r.id));
+      [...layers.responder.keys()].filter((id) => !kept.has(id)).forEach((id) => put("responder", id, null));
     }
     document.body.addEventListener("htmx:sseMessage", (e) => {
       const msg = e.detail;
@@ -107,6 +111,7 @@ window.NightwatchMap = (function () {
       const doc = JSON.parse(msg.data);
       if (msg.type === "incident") incidentMarker(doc);
       else if (msg.type === "gateway") gateway(doc);
+      else if (msg.type === "registry") responders().catch(() => {});
     });
     // The intake form (intake.js) takes the point a click gives, and shows it while the form is open.
     let picked = null;
