@@ -17,12 +17,13 @@
   function label(text) {
     const span = document.createElement("span");
     span.textContent = text; // a name as typed: text, never markup
-    return L.divIcon({ className: "nw-marker nw-zone-label", html: span.outerHTML, iconSize: null });
+    return L.divIcon({ className: "nw-marker nw-above nw-zone-label", html: span.outerHTML, iconSize: null });
   }
 
-  function centre(points) {
-    const n = points.length;
-    return [points.reduce((s, p) => s + p[0], 0) / n, points.reduce((s, p) => s + p[1], 0) / n];
+  // The name sits above the zone's northern edge: inside it, it would cover the alarms and people in the zone.
+  function top(points) {
+    const lons = points.map((p) => p[1]);
+    return [Math.max(...points.map((p) => p[0])), (Math.min(...lons) + Math.max(...lons)) / 2];
   }
 
   function draw() {
@@ -31,7 +32,7 @@
     if (!map) return;
     for (const z of zones) {
       const shape = L.polygon(z.polygon, { ...STYLE, className: "nw-zone" }).addTo(map);
-      const name = L.marker(centre(z.polygon), { icon: label(z.name), interactive: false, keyboard: false }).addTo(map);
+      const name = L.marker(top(z.polygon), { icon: label(z.name), interactive: false, keyboard: false }).addTo(map);
       drawn.set(z.id, [shape, name]);
     }
   }
