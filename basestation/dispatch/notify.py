@@ -177,6 +177,8 @@ class Notifier:
             return False
         inc = self.d.state.incidents.get(job.incident_id)
         rid = job.responder_id or ""
+        if rid in self.d.state.former:
+            return True  # removed from the patrol meanwhile (registry_api.py): nothing is theirs any more
         if job.payload.get("type") == "duress":
             return inc is None or not inc.active  # retried until delivered while the incident lasts
         return (

@@ -22,9 +22,11 @@ import pytest
 
 from basestation.dispatch.api import create_app
 from basestation.dispatch.cluster import Cluster
+from basestation.dispatch.notify import Job, Notifier
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from basestation.dispatch.webpush import Subscription
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
@@ -310,6 +312,22 @@ def test_a_removed_responder_is_stood_down_and_an_accepted_alarm_goes_to_someone
         assert first in {r["id"] for r in s.http.get("/api/v1/responders", headers=_auth(OPERATOR)).json()}
     with service(db) as s:
         assert first in s.d.state.responders and first not in s.d.state.former
+
+
+def test_a_push_still_owed_to_a_removed_responder_is_dropped(db: Path) -> None:
+    root = os.urandom(16)
+    with service(db) as s:
+        _town(s)
+        assert s.register(10, root).status_code == 201
+        assert s.sos(10, root, 1) == Outcome.ACCEPTED
+        offered = s.http.get("/api/v1/incidents/10-1", headers=_auth(OPERATOR)).json()["offered_to"][0]
+        notifier = Notifier(s.d, httpx.AsyncClient())
+        job = Job(
+            0.0, 0, "webpush", "10-1", Subscription("http://127.0.0.1:9/push", "p", "a"), {"type": "offer"}, offered
+        )
+        assert not notifier.moot(job)  # the control: owed while the offer stands
+        assert s.http.delete(f"/api/v1/responders/{offered}", headers=_auth(OPERATOR)).status_code == 204
+        assert notifier.moot(job)
 
 
 def test_a_responders_name_is_edited(db: Path) -> None:
