@@ -241,7 +241,8 @@
   document.addEventListener("nw:operator-map", (e) => {
     map = e.detail;
     map.on("click", (ev) => {
-      if (!draft || document.body.dataset.drawingZone !== "yes") return;
+      // The service takes 200 corners at most (zones.py): more clicks would only be refused at Save.
+      if (!draft || document.body.dataset.drawingZone !== "yes" || draft.points.length >= 200) return;
       draft.points.push([ev.latlng.lat, ev.latlng.lng]);
       sketch();
       counted();
