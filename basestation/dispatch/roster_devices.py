@@ -45,4 +45,5 @@ async def readd_device(
     # The ring may now be someone else's: their first alarm opens an incident of its own. The old one, if still
     # open, stays on the board until a responder or an operator closes it.
     d.state.open_by_device.pop(device_id, None)
+    roster.forget_device(d.state, device_id)  # frames of its old life read back at start are no copies of new ones
     log.info("key ring %s registered again, from counter %s", device_id, highest + 1)

@@ -215,6 +215,7 @@ def test_a_removed_rings_id_is_registered_again_above_the_counters_it_used(db: P
         for counter in (10, 11, 12):
             assert s.sos(77, old, counter) in (Outcome.ACCEPTED, Outcome.DUPLICATE), counter
         assert s.http.delete("/api/v1/devices/77", headers=_auth(PROVISION)).status_code == 204
+    with service(db) as s:  # a restart reads its open incident's frames back: recordings of them are no copies
         # Below or at the counters it used: its incidents are named by them, and old frames could be replayed.
         for start in (1, 12):
             r = s.register(77, new, counter_start=start)
@@ -226,6 +227,9 @@ def test_a_removed_rings_id_is_registered_again_above_the_counters_it_used(db: P
         for counter in (10, 12, 13):
             assert s.sos(77, old, counter) not in (Outcome.ACCEPTED, Outcome.DUPLICATE), counter
         assert s.sos(77, new, 13) == Outcome.ACCEPTED
+        # An incident of its own: the ring may be someone else's now. The old one is still there, still open.
+        assert s.http.get("/api/v1/incidents/77-13", headers=_auth(OPERATOR)).status_code == 200
+        assert s.d.state.incidents["77-10"].active
     with service(db) as s:
         assert 77 in s.d.state.resolver and s.d.state.resolver.replay_state(77)[0] == 13
         assert s.sos(77, new, 14) == Outcome.ACCEPTED
