@@ -33,7 +33,7 @@ def _patrol() -> list[Skill]:
 
 class AccountIn(_In):
     """A person to add. A responder account acts as a responder: an existing one named by ``responder_id``, or a
-    new one made from ``name``, ``language``, ``skills`` and ``shift``."""
+    new one made from ``name``, ``language``, ``skills``, ``shift`` and ``team``."""
 
     role: Literal["operator", "responder"]
     name: str = Field(min_length=1, max_length=120)
@@ -42,6 +42,7 @@ class AccountIn(_In):
     language: Literal["nl", "en"] = "nl"
     skills: list[Skill] = Field(default_factory=_patrol)
     shift: str | None = Field(None, pattern=r"^[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$")
+    team: str | None = Field(None, min_length=1, max_length=64, description="a patrol zone may be bound to it")
 
     @field_validator("name")
     @classmethod
@@ -125,7 +126,7 @@ async def add_account(request: Request, body: AccountIn, d: D, who: Operator) ->
         responder_id = body.responder_id or accounts.responder_id_for(body.name, set(d.state.responders))
         r = d.state.responders.get(responder_id)
         if r is None:
-            r = Responder(responder_id, body.name, body.language, list(body.skills), shift=body.shift)
+            r = Responder(responder_id, body.name, body.language, list(body.skills), shift=body.shift, team=body.team)
             d.state.responders[responder_id] = r
             await d.store.save_responder(r)
             await d.registry_changed("responder", dataclasses.asdict(r))

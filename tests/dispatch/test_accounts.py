@@ -18,7 +18,13 @@ from basestation.dispatch.settings import DispatchSettings
 from tests.dispatch.served import served
 
 OP = "operator-token-accounts-0123456789"
-VOLUNTEER = {"role": "responder", "name": "Anna de Vries", "phone": "+31 6 1234 5678", "skills": ["patrol"]}
+VOLUNTEER = {
+    "role": "responder",
+    "name": "Anna de Vries",
+    "phone": "+31 6 1234 5678",
+    "skills": ["patrol"],
+    "team": "noord",
+}
 
 
 def _settings(tmp_path: Path) -> DispatchSettings:
@@ -86,6 +92,7 @@ def test_an_operator_adds_a_volunteer_who_signs_in_with_the_link(tmp_path: Path)
         assert acc["responder_id"] == "anna-de-vries" and acc["created_by"] == "mira" and acc["revoked_ms"] is None
         # The responder exists at once, and the link signs in as them.
         assert d.state.responders["anna-de-vries"].name == "Anna de Vries"
+        assert d.state.responders["anna-de-vries"].team == "noord"  # which a patrol zone may be bound to
         me = await http.post("/ui/login", headers=_h(token))
         assert me.status_code == 200 and me.json()["home"] == "/ui/responder"
         assert (await http.put("/api/v1/me/duty", json={"on_duty": True}, headers=_h(token))).status_code == 200
@@ -204,6 +211,7 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ("bad responder id", {"role": "responder", "name": "A", "responder_id": "a b"}),
     ("operator as a responder", {"role": "operator", "name": "A", "responder_id": "anna"}),
     ("not strict", {"role": "responder", "name": 5}),
+    ("empty team", {"role": "responder", "name": "A", "team": ""}),
 ]
 
 

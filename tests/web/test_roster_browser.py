@@ -67,6 +67,7 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         board.fill("#roster-phone", "+31 6 5555 1234")
         board.select_option("#roster-language", "nl")
         board.check("#roster input[name=skills][value=first_aid]")
+        board.fill("#roster-team", "centrum")
         board.click("#roster [data-roster-add] button[type=submit]")
         board.wait_for_selector("#roster-link[open] [data-roster-qr] svg")
         assert "Sanne Bakker" in board.inner_text("#roster-link-title")
@@ -89,6 +90,7 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         assert svc.dispatcher is not None
         sanne = svc.dispatcher.state.responders["sanne-bakker"]
         assert sanne.on_duty and sanne.skills == ["patrol", "first_aid"] and sanne.language == "nl"
+        assert sanne.team == "centrum"
 
         # A request near her reaches her phone.
         with svc.http(OPERATOR) as op:

@@ -15,6 +15,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "nl": "Dienst (bijv. 01:00-05:00, leeg: altijd)",
         "en": "Shift (e.g. 01:00-05:00, empty: any time)",
     },
+    "roster.team": {
+        "nl": "Team (een patrouillegebied kan aan een team gebonden zijn)",
+        "en": "Team (a patrol zone may be bound to a team)",
+    },
     "roster.submit": {"nl": "Toevoegen en inloglink maken", "en": "Add and make a sign-in link"},
     "roster.people": {"nl": "Wie kan inloggen", "en": "Who can sign in"},
     "roster.nobody": {

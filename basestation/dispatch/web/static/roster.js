@@ -83,6 +83,7 @@
       body.language = form.language.value;
       body.skills = [...form.querySelectorAll("input[name=skills]:checked")].map((c) => c.value);
       if (form.shift.value.trim()) body.shift = form.shift.value.trim();
+      if (form.team.value.trim()) body.team = form.team.value.trim();
     }
     try {
       const issued = await nw().api("POST", "/api/v1/accounts", body);
