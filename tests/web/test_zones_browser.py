@@ -177,3 +177,38 @@ def test_the_operator_changes_a_zones_binding_and_removes_it(world: World, brows
         assert _zones(svc) == []
     finally:
         board.context.close()
+
+
+def test_a_zone_is_drawn_without_a_pointer(world: World, browser: Browser) -> None:
+    """Keyboard only: the map is moved with the arrow keys and its centre added as each corner."""
+    svc = world.svc
+    board = _board(browser, svc)
+    try:
+        board.wait_for_selector("#op-map svg path")
+        board.focus("[data-zone-draw]")
+        board.keyboard.press("Enter")
+        board.wait_for_selector("[data-zone-drawing]:visible")
+        for i, key in enumerate(("ArrowLeft", "ArrowUp", "ArrowRight")):
+            board.focus("#op-map")
+            for _ in range(3):
+                board.keyboard.press(key)
+            board.wait_for_timeout(400)  # the pan's animation ends
+            board.focus("[data-zone-centre]")
+            board.keyboard.press("Enter")
+            board.wait_for_selector(f"[data-zone-count]:has-text('{i + 1} point')")
+        board.focus("[data-zone-finish]")
+        board.keyboard.press("Enter")
+        board.wait_for_selector("[data-zone-form]:visible")
+        board.focus("#zone-name")
+        board.keyboard.type("Met het toetsenbord")
+        board.keyboard.press("Enter")
+        board.wait_for_selector("[data-zone-list] li[data-zone]:has-text('Met het toetsenbord')")
+        (zone,) = [z for z in _zones(svc) if z["name"] == "Met het toetsenbord"]
+        corners = zone["polygon"]
+        assert len(corners) == 3 and len({tuple(c) for c in corners}) == 3
+    finally:
+        board.context.close()
+        with svc.http(OPERATOR) as op:
+            for z in _zones(svc):
+                if z["name"] == "Met het toetsenbord":
+                    op.delete(f"/api/v1/zones/{z['id']}")

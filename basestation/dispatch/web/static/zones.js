@@ -103,6 +103,15 @@
     }
   }
 
+  // A corner from a click on the map, or, without a pointer, the map's centre after moving it with the arrow keys.
+  function corner(latlng) {
+    // The service takes 200 corners at most (zones.py): more would only be refused at Save.
+    if (!draft || document.body.dataset.drawingZone !== "yes" || draft.points.length >= 200) return;
+    draft.points.push([latlng.lat, latlng.lng]);
+    sketch();
+    counted();
+  }
+
   function counted() {
     const n = draft ? draft.points.length : 0;
     $("[data-zone-count]").textContent = nw().t(n >= 3 ? "zones.points_ready" : "zones.points", { n });
@@ -222,11 +231,12 @@
   }
 
   document.addEventListener("click", (e) => {
-    const el = e.target.closest("[data-zone-draw], [data-zone-finish], [data-zone-undo], [data-zone-cancel], [data-zone-edit], [data-zone-remove]");
+    const el = e.target.closest("[data-zone-draw], [data-zone-finish], [data-zone-undo], [data-zone-cancel], [data-zone-edit], [data-zone-remove], [data-zone-centre]");
     if (!el || !$("[data-zone-form]")) return;
     if (el.matches("[data-zone-draw]")) start();
     else if (el.matches("[data-zone-cancel]")) stop();
     else if (el.matches("[data-zone-undo]") && draft) { draft.points.pop(); sketch(); counted(); }
+    else if (el.matches("[data-zone-centre]") && map) corner(map.getCenter());
     else if (el.matches("[data-zone-finish]") && draft && draft.points.length >= 3) form(null).catch(nw().fail);
     else if (el.matches("[data-zone-edit]")) {
       const z = zones.find((x) => x.id === el.dataset.zoneEdit);
@@ -240,13 +250,7 @@
 
   document.addEventListener("nw:operator-map", (e) => {
     map = e.detail;
-    map.on("click", (ev) => {
-      // The service takes 200 corners at most (zones.py): more clicks would only be refused at Save.
-      if (!draft || document.body.dataset.drawingZone !== "yes" || draft.points.length >= 200) return;
-      draft.points.push([ev.latlng.lat, ev.latlng.lng]);
-      sketch();
-      counted();
-    });
+    map.on("click", (ev) => corner(ev.latlng));
     load().catch(() => {});
     // Another operator's changes show within half a minute.
     setInterval(() => { if (!draft) load().catch(() => {}); }, 30000);
