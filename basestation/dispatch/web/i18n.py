@@ -561,6 +561,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "nl": "{n} punten. Klik verder op de kaart, of kies Klaar.",
         "en": "{n} points. Keep clicking the map, or choose Finish.",
     },
+    "zones.centre": {"nl": "Midden van de kaart als hoek", "en": "Add the map's centre as a corner"},
+    "zones.centre_hint": {
+        "nl": "Zonder muis: zet de focus op de kaart, schuif met de pijltjestoetsen en voeg het midden toe.",
+        "en": "Without a mouse: focus the map, move it with the arrow keys and add its centre.",
+    },
     "zones.finish": {"nl": "Klaar", "en": "Finish"},
     "zones.undo": {"nl": "Laatste punt weg", "en": "Undo last point"},
     "zones.cancel": {"nl": "Annuleren", "en": "Cancel"},
