@@ -6,6 +6,7 @@ counters it used."""
 
 import asyncio
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -162,7 +163,9 @@ def test_a_removal_twice_is_a_404_the_second_time(db: Path) -> None:
 # -- a key ring -----------------------------------------------------------------------------------------------
 
 
-def test_a_removed_ring_leaves_every_list_its_key_is_wiped_its_frames_are_counted_its_history_stays(db: Path) -> None:
+def test_a_removed_ring_leaves_every_list_its_key_is_wiped_its_frames_are_counted_its_history_stays(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     root = os.urandom(16)
     with service(db) as s:
         _town(s)
@@ -187,8 +190,10 @@ def test_a_removed_ring_leaves_every_list_its_key_is_wiped_its_frames_are_counte
         given_up = s.metric("nightwatch_unresolved_given_up_total")
         assert s.sos(4242, root, 2) == Outcome.UNKNOWN_DEVICE
         assert s.metric('nightwatch_uplinks_total{outcome="unknown_device"}') == unknown + 1
-        s.on_loop(lambda: s.d.pipeline.sweep(int(time.time() * 1000)))
+        with caplog.at_level(logging.WARNING, logger="nightwatch.dispatch.pipeline"):
+            s.on_loop(lambda: s.d.pipeline.sweep(int(time.time() * 1000)))
         assert s.metric("nightwatch_unresolved_given_up_total") == given_up + 1
+        assert any("match no device" in r.getMessage() for r in caplog.records)  # and said in the log
         assert not any(i.startswith("4242-2") for i in s.d.state.incidents)
 
         # Its history stays: the incident, still open for the responders, its log and its frame.
@@ -198,6 +203,10 @@ def test_a_removed_ring_leaves_every_list_its_key_is_wiped_its_frames_are_counte
         assert [i["id"] for i in found] == [incident]
         assert _rows(db, "SELECT counter FROM frames WHERE device_id = 4242") == [(1,)]
         assert s.d.state.incidents[incident].active
+        # A replica's clock reads silent rings from the database into its list: a removed ring is not one.
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE devices SET heartbeat_min = 1, last_seen_ms = 1 WHERE device_id = 4242")
+        assert s.on_loop(lambda: s.d.store.overdue_devices(int(time.time() * 1000))) == []
 
     with service(db) as s:  # a restart
         assert 4242 not in s.d.state.resolver and 4242 not in s.d.state.devices
