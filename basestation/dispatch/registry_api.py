@@ -1,4 +1,5 @@
-"""DELETE /api/v1/responders/{id} and /api/v1/gateways/{id}: operators take them off the roster at run time.
+"""DELETE /api/v1/responders/{id} and /api/v1/gateways/{id}: operators take them off the roster at run time; and
+PATCH /api/v1/devices/{id}, a ring's label (a ring's removal is api.py's, beside its registration).
 
 A removal keeps the row (roster_store.py) and takes the entry out of the service's memory and every list; a PUT
 on the same id brings it back. It takes the API's refusals and path types from api.py, which includes this router
