@@ -39,6 +39,7 @@ MODULES = (
     "basestation.dispatch.incidents",
     "basestation.dispatch.assignment",
     "basestation.dispatch.geo",
+    "basestation.dispatch.zones",
     "basestation.dispatch.bulk_sql",
     "basestation.dispatch.writer",
     "basestation.dispatch.effects",
