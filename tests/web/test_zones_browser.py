@@ -15,7 +15,7 @@ from basestation.dispatch.zones import Zone
 from protocol.constants import EVENT_SOS
 from tests.brokers import start_broker
 from tests.web.live import ANNA, BEN, GATEWAYS, OPERATOR, PROVISION, Gateways, LiveService, Ring
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, SCREENSHOTS
 from tests.web.test_browser import pytestmark as needs_browser
 from tests.web.test_handover_browser import _context, _login, _until
 
@@ -142,6 +142,9 @@ def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(worl
         assert (inc.lat, inc.lon) == HEARD_AT
         assert inc.offered_to == ["anna"]
         board.wait_for_selector(f"#board [data-incident='{iid}']")
+        board.evaluate("window.scrollTo(0, 0)")  # the map with the zone drawn on it, the alarm inside
+        board.wait_for_timeout(300)
+        board.screenshot(path=str(SCREENSHOTS / "operator-zones.png"))
 
         # A reload finds the zone where it was.
         board.reload()
