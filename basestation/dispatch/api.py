@@ -23,6 +23,7 @@ from basestation.dispatch import (
     handover_api,
     incident_log,
     intake,
+    metrics,
     operator_actions,
     roster,
     roster_devices,
@@ -756,6 +757,12 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
     app.include_router(accounts_api.router)
     app.state.walk_refused = Counter()
     install_web(app)
+    _install_operations(app, dispatcher, links)
+    return app
+
+
+def _install_operations(app: FastAPI, dispatcher: Dispatcher, links: Sequence[MqttLink]) -> None:
+    """/healthz and /metrics, open to monitors."""
 
     @app.get("/healthz", tags=["operations"], response_model=None)
     async def healthz() -> Response:
@@ -765,11 +772,11 @@ def create_app(dispatcher: Dispatcher, links: Sequence[MqttLink] = ()) -> FastAP
         doc = {"ok": True, **dispatcher.health(), "mqtt": mqtt}
         return Response(_json.encode(doc), media_type="application/json")
 
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    async def metrics() -> Response:
-        return Response(_prometheus(dispatcher, app.state.walk_refused), media_type="text/plain; version=0.0.4")
+    figures = metrics.registry(dispatcher, app.state.walk_refused)
 
-    return app
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        return Response(metrics.text(figures), media_type=metrics.CONTENT_TYPE)
 
 
 def make_notifier(d: Dispatcher, http: httpx.AsyncClient) -> Notifier | None:
@@ -781,42 +788,3 @@ def make_notifier(d: Dispatcher, http: httpx.AsyncClient) -> Notifier | None:
     if not hooks and escalation is None and push is None:
         return None
     return Notifier(d, http, hooks, escalation, push)
-
-
-def _prometheus(d: Dispatcher, refused: Counter[str] | None = None) -> str:
-    h = d.health()
-    lines = [
-        "# HELP nightwatch_uplinks_total Uplink messages by pipeline outcome.",
-        "# TYPE nightwatch_uplinks_total counter",
-    ]
-    lines += [f'nightwatch_uplinks_total{{outcome="{o}"}} {n}' for o, n in sorted(h["outcomes"].items())]
-    lines += [
-        "# TYPE nightwatch_open_incidents gauge",
-        f"nightwatch_open_incidents {h['open_incidents']}",
-        "# TYPE nightwatch_writer_commits_total counter",
-        f"nightwatch_writer_commits_total {h['writer']['commits']}",
-        "# TYPE nightwatch_writer_queue_depth gauge",
-        f"nightwatch_writer_queue_depth {h['writer']['depth']}",
-        "# TYPE nightwatch_unresolved_queue gauge",
-        f"nightwatch_unresolved_queue {h['unresolved_queue']}",
-        "# HELP nightwatch_unresolved_given_up_total Held frames no device claimed after the recovery sweep.",
-        "# TYPE nightwatch_unresolved_given_up_total counter",
-        f"nightwatch_unresolved_given_up_total {h['unresolved_given_up']}",
-        "# HELP nightwatch_unresolved_dropped_total Frames pushed out of a full recovery queue before a sweep.",
-        "# TYPE nightwatch_unresolved_dropped_total counter",
-        f"nightwatch_unresolved_dropped_total {h['unresolved_dropped']}",
-        "# TYPE nightwatch_acks_withheld_total counter",
-        f"nightwatch_acks_withheld_total {h['acks_withheld']}",
-        "# HELP nightwatch_dead_letters_total Messages set aside as never to be handled (GET /api/v1/dead-letters).",
-        "# TYPE nightwatch_dead_letters_total counter",
-        f"nightwatch_dead_letters_total {h['dead_letters']}",
-        "# HELP nightwatch_walk_refused_total Walk-me-home requests refused, by why (docs/walk.md).",
-        "# TYPE nightwatch_walk_refused_total counter",
-        *(f'nightwatch_walk_refused_total{{why="{w}"}} {n}' for w, n in sorted((refused or {}).items())),
-        "# HELP nightwatch_gateway_status_refused_total Statuses from removed gateways, refused (PUT adds them again).",
-        "# TYPE nightwatch_gateway_status_refused_total counter",
-        f"nightwatch_gateway_status_refused_total {h['gateway_status_refused']}",
-        "# TYPE nightwatch_stream_subscribers gauge",
-        f"nightwatch_stream_subscribers {h['stream_subscribers']}",
-    ]
-    return "\n".join(lines) + "\n"

@@ -316,7 +316,7 @@ def test_a_blocked_number_is_refused_with_a_message(tmp_path: Path) -> None:
             == "Nightwatch: met dit nummer kunt u hier niet om begeleiding vragen. Bij nood: bel 112."
         )
         assert not d.state.incidents
-        assert 'nightwatch_walk_refused_total{why="blocked"} 1' in await _refusals(http)
+        assert 'nightwatch_walk_refused_total{why="blocked"} 1.0\n' in await _refusals(http)
 
     _serve(tmp_path, scenario)
 
@@ -357,7 +357,7 @@ def test_the_limit_per_number_holds_through_the_hook(tmp_path: Path) -> None:
         for n in ("0611111111", "0622222222"):
             assert (await sms.post(sms.message(**{"from": n}))).status_code == 201
         assert len(d.state.incidents) == 3
-        assert 'nightwatch_walk_refused_total{why="limit"} 1' in await _refusals(http)
+        assert 'nightwatch_walk_refused_total{why="limit"} 1.0\n' in await _refusals(http)
 
     _serve(tmp_path, scenario, walk_per_phone_hour=1, walk_per_address_hour=1)
 
@@ -379,7 +379,7 @@ def test_a_bad_signature_is_a_401_with_the_reason_and_is_counted(tmp_path: Path)
         r = await sms.post(raw.replace(b"06 1234", b"06 9999"), header=sig.sign(SECRET, raw))
         assert r.status_code == 401
         assert not d.state.incidents
-        assert 'nightwatch_walk_refused_total{why="signature"} 5' in await _refusals(http)
+        assert 'nightwatch_walk_refused_total{why="signature"} 5.0\n' in await _refusals(http)
         assert (await sms.post(doc)).status_code == 201  # the control
 
     _serve(tmp_path, scenario)

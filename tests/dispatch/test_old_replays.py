@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch.api import _prometheus
+from basestation.dispatch import metrics
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
@@ -126,6 +126,6 @@ def test_frames_given_up_and_dropped_are_in_health_and_metrics(tmp_path: Path) -
     d.state.unresolved_given_up, d.state.unresolved_dropped = 7, 2
     health = d.health()
     assert (health["unresolved_given_up"], health["unresolved_dropped"]) == (7, 2)
-    metrics = _prometheus(d)
-    assert "nightwatch_unresolved_given_up_total 7\n" in metrics
-    assert "nightwatch_unresolved_dropped_total 2\n" in metrics
+    text = metrics.text(metrics.registry(d)).decode()
+    assert "nightwatch_unresolved_given_up_total 7.0\n" in text
+    assert "nightwatch_unresolved_dropped_total 2.0\n" in text

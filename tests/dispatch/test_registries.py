@@ -80,7 +80,8 @@ class Service:
 
     def metric(self, line: str) -> int:
         text = self.http.get("/metrics").text
-        found = re.search(rf"^{re.escape(line)} (\d+)$", text, re.M)
+        # prometheus-client writes every value as a float: a count as "3.0".
+        found = re.search(rf"^{re.escape(line)} (\d+)\.0$", text, re.M)
         return int(found.group(1)) if found else 0
 
 

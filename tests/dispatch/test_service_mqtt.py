@@ -114,8 +114,8 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
                 assert (await http.get("/api/v1/incidents", headers={})).status_code == 401
                 assert (await http.get("/api/v1/notices", headers=me)).status_code == 403
                 metrics = (await http.get("/metrics")).text
-                assert 'nightwatch_uplinks_total{outcome="accepted"} 1' in metrics
-                assert 'nightwatch_uplinks_total{outcome="duplicate"} 1' in metrics
+                assert 'nightwatch_uplinks_total{outcome="accepted"} 1.0\n' in metrics
+                assert 'nightwatch_uplinks_total{outcome="duplicate"} 1.0\n' in metrics
                 await http.aclose()
                 for c in (gw_a, gw_b):
                     c.loop_stop()

@@ -303,7 +303,7 @@ def test_the_honeypot_refuses_a_bot_and_opens_nothing(tmp_path: Path) -> None:
         r = await http.post("/api/v1/walk", json={**GOOD, "website": "http://spam.example"})
         assert r.status_code == 400 and not d.state.incidents
         metrics = (await http.get("/metrics")).text
-        assert 'nightwatch_walk_refused_total{why="honeypot"} 1' in metrics
+        assert 'nightwatch_walk_refused_total{why="honeypot"} 1.0\n' in metrics
 
     _serve(tmp_path, scenario)
 
