@@ -1,19 +1,15 @@
 """The replay attacker: records every frame within its range and sends each again after each delay."""
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from firmware.airtime import UPLINK_CHANNELS
 from simulator.bulk import TOA_BY_SF
-from simulator.lora_air import ATTACKER_RING, Tx
-
-if TYPE_CHECKING:
-    from simulator.engine import Engine
+from simulator.engine_api import EngineAPI
+from simulator.on_air import ATTACKER_RING, Tx
 
 
 class Attacker:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.e = engine
         self.recorded: list[tuple[float, int, bytes]] = []  # (time, ring or -1, frame)
         self._recorded_set: set[bytes] = set()

@@ -2,7 +2,7 @@
 service's real pipeline, and what its effects set off (pushes to screens, responders, downlinks, the clock)."""
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -13,12 +13,10 @@ from basestation.dispatch.pipeline import Context
 from basestation.gateway.core import Deduper, encode_envelope
 from basestation.gateway.record import ReceivedFrame
 from simulator.alarm_plan import AGAIN_AFTER_CLOSE, ESCORT, SOS
+from simulator.engine_api import EngineAPI
 from simulator.reach import Entry, Logs
 from simulator.trace import AlarmTrace
 from simulator.world import H_MS
-
-if TYPE_CHECKING:
-    from simulator.engine import Engine
 
 TICK_MS = 1000  # the dispatch clock (settings.tick_s)
 RECOVERY_EVERY_MS = 5_000  # settings.recovery_every_s
@@ -27,7 +25,7 @@ Z95 = 1.645  # the standard normal's 95th percentile: a log-normal from its medi
 
 
 class Backend:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.e = engine
         self.dedupers = [Deduper() for _ in engine.world.gateways.ids]
         self.trace_by_incident: dict[str, AlarmTrace] = {}

@@ -1,21 +1,17 @@
 """Who hears an exact ring's BLE burst, and when: discovery per scanner in range (simulator.radio)."""
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from simulator.engine_api import EngineAPI
 from simulator.links import shadow_db
 from simulator.radio import BLE_STREET, BleTiming, ble_discovery_ms, packet_success
 from simulator.ring import SimRing
-
-if TYPE_CHECKING:
-    from simulator.engine import Engine
 
 BLE_SHADOW_SEED = 7  # added to the scenario seed: BLE shadowing is drawn apart from LoRa's
 
 
 class BleAir:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.e = engine
         sc = engine.sc
         self.timing = BleTiming(scan_interval_ms=sc.radio.scan_interval_ms, scan_window_ms=sc.radio.scan_window_ms)

@@ -1,22 +1,18 @@
 """ACK downlinks: a gateway's 869.525 MHz sub-band and its duty cycle, half duplex, and the ring's receiver."""
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from simulator.bulk import ACK_TOA_MS
+from simulator.engine_api import EngineAPI
 from simulator.links import FAST_FADING_DB, shadow_db
 from simulator.world import H_MS
-
-if TYPE_CHECKING:
-    from simulator.engine import Engine
 
 DOWNLINK_MAX_WAIT_MS = 10_000  # a queued ACK older than this is dropped; the ring's retry earns a new one
 OVERLAP_KEEP_MS = 10_000  # downlinks that ended longer ago than this cannot overlap a frame still to end
 
 
 class Downlinks:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.e = engine
         self.on_air: list[tuple[int, float, float]] = []  # downlinks on air: (gateway, start, end)
         self._hour_tx: dict[int, list[tuple[int, float, float]]] = {}  # the same, kept per hour for the bulk

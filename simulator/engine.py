@@ -21,9 +21,7 @@ conversion. Nothing sleeps; the loop ends at the scenario's end or when the heap
 import heapq
 import itertools
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,32 +32,13 @@ from simulator.ble_air import BleAir
 from simulator.bulk import BulkHeartbeats
 from simulator.dispatch_model import DispatchModel
 from simulator.downlinks import Downlinks
+from simulator.engine_api import Counters, Progress
 from simulator.exact_rings import ExactRings
 from simulator.hops import HopSampler
 from simulator.links import LoraLink
 from simulator.lora_air import LoraAir
 from simulator.space import GridIndex
 from simulator.world import H_MS, World
-
-
-@dataclass
-class Counters:
-    events: int = 0
-    exact_frames: Counter[str] = field(default_factory=Counter)  # by radio
-    gateway_copies: Counter[str] = field(default_factory=Counter)  # by radio, forwarded by a gateway
-    outcomes: Counter[str] = field(default_factory=Counter)
-    replay_outcomes: Counter[str] = field(default_factory=Counter)
-    replay_moved_location: int = 0
-    replays_sent: int = 0
-    downlinks: Counter[str] = field(default_factory=Counter)  # sent, heard, missed, dropped_*
-    incidents: int = 0
-    operator_closed: int = 0
-    sweeps: int = 0
-    sweep_s: float = 0.0  # real CPU time of the recovery sweeps: a cost an attacker can force
-    alarm_copies_as_replay: int = 0  # retries of an alarm older than dispatch's 10-minute memory
-
-
-Progress = Callable[[float, dict[str, Any]], None]
 
 
 class Engine:

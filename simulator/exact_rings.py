@@ -5,7 +5,7 @@ its records into the alarm traces and into frames on air (BLE bursts to ble_air,
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -23,15 +23,13 @@ from simulator.alarm_plan import (
     SOS,
     first_act,
 )
+from simulator.engine_api import EngineAPI
 from simulator.gestures import gesture
-from simulator.lora_air import Tx
+from simulator.on_air import Tx
 from simulator.reach import SHOWN_AS
 from simulator.ring import Record, SimRing
 from simulator.trace import AlarmTrace
 from simulator.world import World
-
-if TYPE_CHECKING:
-    from simulator.engine import Engine
 
 _ACK_EVENTS = {
     ACK_RECEIVED: "ack-received",
@@ -60,7 +58,7 @@ def ring_settings(world: World, i: int) -> dict[str, Any] | None:
 
 
 class ExactRings:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.e = engine
         self.rings: dict[int, SimRing] = {}
         self.frame_ring: dict[bytes, int] = {}

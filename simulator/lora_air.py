@@ -4,42 +4,18 @@ collisions with every other frame on air: the exact path's own and the idle ring
 The exact frames of each hour are also kept as interferers for that hour's bulk batch.
 """
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from simulator.bulk import LOCK_BY_SF, TOA_BY_SF, Interferers
+from simulator.engine_api import EngineAPI
 from simulator.links import FAST_FADING_DB, shadow_db
+from simulator.on_air import Tx
 from simulator.radio import CAPTURE_DB
 from simulator.world import H_MS
 
-if TYPE_CHECKING:
-    from simulator.engine import Engine
-
-ATTACKER_RING = 1 << 40  # the attacker's id in the shadowing hash
-
-
-@dataclass(slots=True)
-class Tx:
-    """One LoRa transmission on air."""
-
-    start: float
-    end: float
-    channel: int
-    x: float
-    y: float
-    ring: int  # index, or ATTACKER_RING
-    indoor_db: float
-    frame: bytes
-    freq_hz: int
-    tx_dbm: float
-    origin: str  # ring | replay
-    sf: int = 9
-
 
 class LoraAir:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: EngineAPI) -> None:
         self.e = engine
         sfs = engine.sc.rings.sf
         self.toa = float(TOA_BY_SF[engine.link.sf])  # a replay goes at the downlinks' SF9 ...

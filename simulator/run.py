@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.engine import Engine, Progress
+from simulator.engine import Engine
+from simulator.engine_api import Progress
 from simulator.scenario import Scenario
 from simulator.summary import summarise
 from simulator.world import build
