@@ -485,7 +485,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "unit.h_min": {"nl": "{h} u {m} min", "en": "{h} h {m} min"},
     "unit.m": {"nl": "{n} m", "en": "{n} m"},
     "unit.km": {"nl": "{n} km", "en": "{n} km"},
-    "error.generic": {"nl": "Dat lukte niet: {detail}", "en": "That did not work: {detail}"},
     # Accessibility and the faults found by hand in Chromium: headings, skills in words, the server's refusals in the
     # page's language (the server's own words kept as secondary text), confirmations and the map's legend.
     "a11y.skill.patrol": {"nl": "nachtpatrouille", "en": "night patrol"},

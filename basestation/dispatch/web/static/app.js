@@ -66,16 +66,21 @@
   }
   window.Nightwatch = { explain, fail, refused, toast };
 
-  async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + token() };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  // A request with the bearer header, for every page script (window.Nightwatch): a refused token signs out, any
+  // other refusal throws with the status and the server's words. The Response, for its headers and body.
+  async function authed(path, init) {
+    const r = await fetch(path, { ...init, headers: { ...(init && init.headers), Authorization: "Bearer " + token() } });
     if (r.status === 401) { logout(true); throw refused(r, null); }
-    const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    if (!r.ok) throw refused(r, doc);
-    return doc;
+    if (!r.ok) throw refused(r, (r.headers.get("content-type") || "").includes("json") ? await r.json() : null);
+    return r;
   }
-  Object.assign(window.Nightwatch, { api, t });
+  // A JSON call: the answer's JSON, or null for an answer without a body.
+  async function api(method, path, body) {
+    const init = body === undefined ? { method } : { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+    const r = await authed(path, init);
+    return (r.headers.get("content-type") || "").includes("json") ? r.json() : null;
+  }
+  Object.assign(window.Nightwatch, { api, authed, t });
 
   // revoked: the token stopped working (revoked, or replaced by a new sign-in link): the sign-in page says so.
   async function logout(revoked) {

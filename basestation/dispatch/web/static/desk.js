@@ -2,29 +2,10 @@
 // "block this number" and "place on the map" on a request without a key ring. Plain script, texts from #nw-strings.
 "use strict";
 (function () {
-  const strings = JSON.parse(document.getElementById("nw-strings").textContent);
+  // The page's words, its toasts and its API calls are app.js's, which runs first.
+  const { t, toast, api } = window.Nightwatch;
   let placing = null;
 
-  function t(key, values) {
-    let s = strings[key] || key;
-    for (const [k, v] of Object.entries(values || {})) s = s.replace("{" + k + "}", v);
-    return s;
-  }
-  function toast(message) {
-    const el = document.getElementById("toast");
-    el.textContent = message;
-    el.hidden = false;
-    clearTimeout(toast.timer);
-    toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
-  }
-  async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + localStorage.getItem("nightwatch.token") };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    if (!r.ok) throw window.Nightwatch.refused(r, doc);
-    return doc;
-  }
   const refresh = () => document.body.dispatchEvent(new Event("nw:refresh"));
   const number = (phone) => "/api/v1/blocked-numbers/" + encodeURIComponent(phone);
 

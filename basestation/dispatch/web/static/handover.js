@@ -3,23 +3,10 @@
 // every text comes from the page's catalogue (#nw-strings).
 "use strict";
 (function () {
-  const strings = JSON.parse(document.getElementById("nw-strings").textContent);
+  // The page's words and its API calls are app.js's, which runs first.
+  const { t, api } = window.Nightwatch;
 
-  function t(key, values) {
-    let s = strings[key] || key;
-    for (const [k, v] of Object.entries(values || {})) s = s.replace("{" + k + "}", v);
-    return s;
-  }
-
-  async function handOver(id) {
-    const r = await fetch(`/api/v1/incidents/${encodeURIComponent(id)}/handover`, {
-      method: "POST",
-      headers: { Authorization: "Bearer " + localStorage.getItem("nightwatch.token") },
-    });
-    const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    if (!r.ok) throw window.Nightwatch.refused(r, doc);
-    return doc;
-  }
+  const handOver = (id) => api("POST", `/api/v1/incidents/${encodeURIComponent(id)}/handover`);
 
   function show(doc) {
     const dialog = document.getElementById("handover");

@@ -2,31 +2,12 @@
 // export a date range. The board's open Close forms are kept open across the board's refreshes. Plain script.
 "use strict";
 (function () {
-  const strings = JSON.parse(document.getElementById("nw-strings").textContent);
+  // The page's words, its toasts and its requests are app.js's, which runs first.
+  const { t, toast, authed, fail } = window.Nightwatch;
   let next = null; // the next page's query, while there is one
 
-  function t(key, values) {
-    let s = strings[key] || key;
-    for (const [k, v] of Object.entries(values || {})) s = s.replace("{" + k + "}", v);
-    return s;
-  }
-  function toast(message) {
-    const el = document.getElementById("toast");
-    el.textContent = message;
-    el.hidden = false;
-    clearTimeout(toast.timer);
-    toast.timer = setTimeout(() => { el.hidden = true; }, 6000);
-  }
   // The API wants the bearer header, which a plain link cannot send.
-  async function get(path) {
-    const r = await fetch(path, { headers: { Authorization: "Bearer " + localStorage.getItem("nightwatch.token") } });
-    if (!r.ok) {
-      const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-      const detail = doc && doc.detail;
-      throw new Error(Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail || r.statusText);
-    }
-    return r;
-  }
+  const get = (path) => authed(path);
 
   const when = () => new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "short", timeStyle: "short" });
 
@@ -96,7 +77,7 @@
         await exportRange(form);
       }
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      fail(err);
     } finally {
       button.disabled = false;
     }
@@ -107,7 +88,7 @@
     try {
       await search(next, true);
     } catch (err) {
-      toast(t("error.generic", { detail: err.message }));
+      fail(err);
     }
   });
 

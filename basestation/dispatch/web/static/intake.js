@@ -3,26 +3,11 @@
 // Sent to POST /api/v1/incidents, which offers it as any alarm. Plain script, texts from #nw-strings.
 "use strict";
 (function () {
-  const strings = JSON.parse(document.getElementById("nw-strings").textContent);
+  // The page's words and its API calls are app.js's, which runs first.
+  const { t, api } = window.Nightwatch;
   const dialog = document.getElementById("intake");
   const form = document.getElementById("intake-form");
   let point = null;
-
-  function t(key, values) {
-    let s = strings[key] || key;
-    for (const [k, v] of Object.entries(values || {})) s = s.replace("{" + k + "}", v);
-    return s;
-  }
-
-  async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + localStorage.getItem("nightwatch.token") };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const doc = (r.headers.get("content-type") || "").includes("json") ? await r.json() : null;
-    // A 422 lists each refused field: the form says why in the page's language, and which, in the API's words.
-    if (!r.ok) throw window.Nightwatch.refused(r, doc);
-    return doc;
-  }
 
   // Great-circle distance in metres, as geo.py reckons it for assignment.
   function metres(a, b) {

@@ -4,7 +4,7 @@
 (function () {
   const KEY = "nightwatch.walk";
   const POLL_MS = 3000;
-  const strings = JSON.parse(document.getElementById("nw-strings").textContent);
+  const { t } = window.Nightwatch; // the page's words, app.js's (which needs no token for them)
   const root = document.getElementById("walk");
   const form = document.getElementById("walk-form");
   const status = document.getElementById("walk-status");
@@ -15,11 +15,6 @@
   let picker = null;
   let timer = null;
 
-  function t(key, values) {
-    let s = strings[key] || key;
-    for (const [k, v] of Object.entries(values || {})) s = s.replace("{" + k + "}", v);
-    return s;
-  }
   const mine = () => JSON.parse(localStorage.getItem(KEY) || "null");
 
   function fail(message) {
