@@ -21,7 +21,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
@@ -31,9 +31,9 @@ from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import Effects, FrameSeen
 from basestation.dispatch.incidents import Incident, incident_id
 from basestation.dispatch.outcomes import Outcome
-from basestation.dispatch.pipeline import Context
-from basestation.dispatch.state import DeviceInfo, Gateway, Recent
-from basestation.dispatch.store import incident_from_doc
+from basestation.dispatch.pipeline import Context, UplinkPipeline
+from basestation.dispatch.state import DeviceInfo, DispatchState, Gateway, Recent
+from basestation.dispatch.store import Store, incident_from_doc
 from basestation.dispatch.zones import Zone
 from protocol.constants import EVENT_CANCEL, EVENT_DURESS, EVENT_ESCORT, EVENT_NAMES, EVENT_SOS
 
@@ -44,11 +44,23 @@ ALARM_NAMES = frozenset({"", *(EVENT_NAMES[e] for e in ALARMS)})
 TICK_LOCK = 0x4E57_0001  # "NW" 1: whoever holds it runs the clock
 
 
-class Cluster:
-    def __init__(self, dispatcher: Any) -> None:
-        from basestation.dispatch.service import Dispatcher
+class Host(Protocol):
+    """What the cluster needs of the dispatcher that runs it (service.Dispatcher): its memory, its store, its
+    pipeline (for the clock and an uplink under the lock), its live streams and its downlinks. Named here so that
+    the cluster does not import the service, which imports the cluster."""
 
-        self.d: Dispatcher = dispatcher
+    state: DispatchState
+    store: Store
+    pipeline: UplinkPipeline
+
+    def show(self, topic: str, data: dict[str, Any]) -> None: ...
+
+    def send_downlinks(self, eff: Effects) -> None: ...
+
+
+class Cluster:
+    def __init__(self, host: Host) -> None:
+        self.d = host
         self.origin = uuid.uuid4().hex[:12]
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
