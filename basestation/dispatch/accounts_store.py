@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, update
 
 from basestation.dispatch import schema as t
 from basestation.dispatch.accounts import Account
-from basestation.dispatch.store import Store
+from basestation.dispatch.db import Database
 
 
 def _account(row: Any) -> Account:
@@ -23,7 +23,7 @@ def _account(row: Any) -> Account:
     )
 
 
-async def insert(store: Store, acc: Account, token_sha256: str) -> None:
+async def insert(store: Database, acc: Account, token_sha256: str) -> None:
     async with store.engine.begin() as conn:
         await conn.execute(
             t.accounts.insert().values(
@@ -39,7 +39,7 @@ async def insert(store: Store, acc: Account, token_sha256: str) -> None:
         )
 
 
-async def replace_token(store: Store, account_id: str, token_sha256: str) -> bool:
+async def replace_token(store: Database, account_id: str, token_sha256: str) -> bool:
     """A new token for an account still active; False when there is none."""
     async with store.engine.begin() as conn:
         res = await conn.execute(
@@ -51,7 +51,7 @@ async def replace_token(store: Store, account_id: str, token_sha256: str) -> boo
         return res.first() is not None
 
 
-async def revoke(store: Store, account_id: str, by: str | None, now_ms: int) -> Account | None:
+async def revoke(store: Database, account_id: str, by: str | None, now_ms: int) -> Account | None:
     """Ends an account still active and returns it; None when there is none (unknown, or revoked already)."""
     async with store.engine.begin() as conn:
         res = await conn.execute(
@@ -64,13 +64,13 @@ async def revoke(store: Store, account_id: str, by: str | None, now_ms: int) -> 
         return None if row is None else _account(row)
 
 
-async def get(store: Store, account_id: str) -> tuple[Account, str] | None:
+async def get(store: Database, account_id: str) -> tuple[Account, str] | None:
     async with store.engine.connect() as conn:
         row = (await conn.execute(select(t.accounts).where(t.accounts.c.id == account_id))).first()
         return None if row is None else (_account(row), row.token_sha256)
 
 
-async def listed(store: Store, revoked: bool = True) -> list[tuple[Account, str]]:
+async def listed(store: Database, revoked: bool = True) -> list[tuple[Account, str]]:
     """Every account with its token's digest, oldest first; without the revoked ones unless ``revoked``."""
     q = select(t.accounts).order_by(t.accounts.c.created_ms, t.accounts.c.id)
     if not revoked:
@@ -79,7 +79,7 @@ async def listed(store: Store, revoked: bool = True) -> list[tuple[Account, str]
         return [(_account(r), r.token_sha256) for r in await conn.execute(q)]
 
 
-async def forget_push(store: Store, responder_id: str) -> None:
+async def forget_push(store: Database, responder_id: str) -> None:
     """A responder's browsers' push subscriptions, dropped when nobody can sign in as them any more."""
     async with store.engine.begin() as conn:
         await conn.execute(delete(t.push_subscriptions).where(t.push_subscriptions.c.responder_id == responder_id))

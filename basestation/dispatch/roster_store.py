@@ -13,13 +13,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from basestation.dispatch import schema as t
+from basestation.dispatch.db import Database
 
-if TYPE_CHECKING:  # the Store reads what was removed through this module at start
+if TYPE_CHECKING:
     from basestation.dispatch.state import DispatchState
-    from basestation.dispatch.store import Store
 
 
-async def remove_device(store: "Store", device_id: int, now_ms: int) -> bool:
+async def remove_device(store: Database, device_id: int, now_ms: int) -> bool:
     """Mark a registered ring removed and wipe its key; False when there is no such ring, or it is gone already.
     Its replay window (``highest``) stays: a ring registered again under this id must start above it."""
     d = t.devices.c
@@ -33,7 +33,7 @@ async def remove_device(store: "Store", device_id: int, now_ms: int) -> bool:
         return res.first() is not None
 
 
-async def removed_device_highest(store: "Store", device_id: int) -> int | None:
+async def removed_device_highest(store: Database, device_id: int) -> int | None:
     """The highest counter a removed ring used, or None when ``device_id`` is not a removed ring."""
     d = t.devices.c
     async with store.engine.connect() as conn:
@@ -43,7 +43,7 @@ async def removed_device_highest(store: "Store", device_id: int) -> int | None:
 
 
 async def readd_device(
-    store: "Store", device_id: int, root_key: bytes, label: str | None, now_ms: int, highest: int, bitmap: int
+    store: Database, device_id: int, root_key: bytes, label: str | None, now_ms: int, highest: int, bitmap: int
 ) -> bool:
     """Register a removed ring's id again with a new key and window; False unless the row was a removed ring whose
     window lies below ``highest`` (checked in the same statement, so two requests cannot both win)."""
@@ -69,7 +69,7 @@ async def readd_device(
         return res.first() is not None
 
 
-async def remove_responder(store: "Store", responder_id: str, now_ms: int) -> bool:
+async def remove_responder(store: Database, responder_id: str, now_ms: int) -> bool:
     """Mark a responder removed, off duty and without a position; False when there is no such responder on the
     patrol. Saving the responder again (``Store.save_responder``) brings them back."""
     r = t.responders.c
@@ -83,13 +83,13 @@ async def remove_responder(store: "Store", responder_id: str, now_ms: int) -> bo
         return res.first() is not None
 
 
-async def restore_responder(store: "Store", responder_id: str) -> None:
+async def restore_responder(store: Database, responder_id: str) -> None:
     """Clear a responder's removal (the PUT that brings them back has saved the rest)."""
     async with store.engine.begin() as conn:
         await conn.execute(update(t.responders).where(t.responders.c.id == responder_id).values(removed_ms=None))
 
 
-async def remove_gateway(store: "Store", gateway_id: str, now_ms: int) -> bool:
+async def remove_gateway(store: Database, gateway_id: str, now_ms: int) -> bool:
     """Mark a gateway removed; False when there is no such gateway in use."""
     g = t.gateways.c
     async with store.engine.begin() as conn:
@@ -102,7 +102,7 @@ async def remove_gateway(store: "Store", gateway_id: str, now_ms: int) -> bool:
         return res.first() is not None
 
 
-async def restore_gateway(store: "Store", gateway_id: str) -> None:
+async def restore_gateway(store: Database, gateway_id: str) -> None:
     """Clear a gateway's removal (the PUT that brings it back has saved its position)."""
     async with store.engine.begin() as conn:
         await conn.execute(update(t.gateways).where(t.gateways.c.id == gateway_id).values(removed_ms=None))
@@ -118,7 +118,7 @@ async def load_removed(conn: AsyncConnection, state: "DispatchState") -> None:
         state.removed_gateways.add(row.id)
 
 
-async def removed(store: "Store") -> tuple[list[int], dict[str, str], list[str]]:
+async def removed(store: Database) -> tuple[list[int], dict[str, str], list[str]]:
     """Every removed ring's id, responder's id and name, and gateway's id: a replica that missed notifications
     drops them from its memory (cluster.py)."""
     d, r, g = t.devices.c, t.responders.c, t.gateways.c
@@ -131,7 +131,7 @@ async def removed(store: "Store") -> tuple[list[int], dict[str, str], list[str]]
     return devices, responders, gateways
 
 
-async def labels(store: "Store") -> dict[int, str]:
+async def labels(store: Database) -> dict[int, str]:
     """The labels of the registered rings that have one (the board's registry shows them)."""
     d = t.devices.c
     q = select(d.device_id, d.label).where(d.removed_ms.is_(None), d.label.is_not(None))
@@ -139,7 +139,7 @@ async def labels(store: "Store") -> dict[int, str]:
         return {row.device_id: row.label for row in await conn.execute(q)}
 
 
-async def set_label(store: "Store", device_id: int, label: str | None) -> bool:
+async def set_label(store: Database, device_id: int, label: str | None) -> bool:
     """Change a registered ring's label; False when there is no such ring."""
     d = t.devices.c
     async with store.engine.begin() as conn:

@@ -14,10 +14,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import delete, event, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from basestation.dispatch import bulk_sql, roster_store, zones_store
+from basestation.dispatch import bulk_sql, db, roster_store, zones_store
 from basestation.dispatch import schema as t
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.effects import (
@@ -160,7 +159,7 @@ class Store:
         self._write_thread.close()
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return db.insert(self.dialect, table)
 
     # -- the writer's one call -----------------------------------------------------------------------------
 

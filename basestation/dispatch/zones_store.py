@@ -4,16 +4,15 @@ Functions over the Store rather than methods on it: the zones are one small tabl
 incidents and frames.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from basestation.dispatch import db
 from basestation.dispatch import schema as t
+from basestation.dispatch.db import Database
 from basestation.dispatch.zones import Zone
-
-if TYPE_CHECKING:  # the Store loads the zones through this module at start
-    from basestation.dispatch.store import Store
 
 
 def _row(z: Zone) -> dict[str, Any]:
@@ -21,23 +20,23 @@ def _row(z: Zone) -> dict[str, Any]:
     return {k: doc[k] for k in ("id", "name", "polygon", "responders", "teams", "updated_ms")}
 
 
-async def save_zone(store: "Store", zone: Zone) -> None:
+async def save_zone(store: Database, zone: Zone) -> None:
     """Insert or replace the zone."""
     row = _row(zone)
-    stmt = store._insert(t.zones).values(**row)
+    stmt = db.insert(store.dialect, t.zones).values(**row)
     stmt = stmt.on_conflict_do_update(index_elements=[t.zones.c.id], set_={k: stmt.excluded[k] for k in row})
     async with store.engine.begin() as conn:
         await conn.execute(stmt)
 
 
-async def remove_zone(store: "Store", zone_id: str) -> bool:
+async def remove_zone(store: Database, zone_id: str) -> bool:
     """False when there was no such zone."""
     async with store.engine.begin() as conn:
         result = await conn.execute(delete(t.zones).where(t.zones.c.id == zone_id))
         return bool(result.rowcount)
 
 
-async def zone(store: "Store", zone_id: str) -> Zone | None:
+async def zone(store: Database, zone_id: str) -> Zone | None:
     async with store.engine.connect() as conn:
         r = (await conn.execute(select(t.zones).where(t.zones.c.id == zone_id))).first()
     return None if r is None else Zone.from_dict(dict(r._mapping))
