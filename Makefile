@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 WEB := basestation/dispatch/web
 WEB_STAMP := $(WEB)/node_modules/.package-lock.json
 
-.PHONY: all venv web native test soak mutate lint format bench demo firmware clean
+.PHONY: all venv web native test test-interpreted soak mutate lint format bench demo firmware clean
 
 all: test
 
@@ -29,12 +29,17 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 
 web: $(WEB_STAMP)
 
-# The uplink hot path compiled by mypyc (nightwatch/native.py): only what is missing or older than its source.
+# The uplink hot path compiled by mypyc into build/native/ (nightwatch/native_hook.py), only when a source differs
+# from the build's manifest; also installs the .pth file that loads it in every process of the virtualenv.
 native: $(STAMP)
 	$(BIN)/python scripts/build_native.py
 
 test: $(STAMP) $(WEB_STAMP) native
 	$(BIN)/pytest
+
+# The same suite on the interpreted sources, as where nothing is compiled (CI runs both).
+test-interpreted: $(STAMP) $(WEB_STAMP)
+	NIGHTWATCH_NATIVE=0 $(BIN)/pytest
 
 # The long versions of the fault tests (docs/reliability.md): 10,000 alarms through ten kills, a 60 s broker
 # outage, a 30,000-message burst, a 30 s flood of 1,000 frames/s from one ring, fuzzing with a hundred times the
@@ -51,8 +56,8 @@ soak: $(STAMP) native
 	tests/lifecycle/test_model.py
 
 # Mutation testing of incidents, assignment and lifecycle (docs/testing.md): about a minute, not part of `make test`.
-# mutmut runs in a fresh copy of the sources without mypyc's extensions: Python imports an extension in place of the
-# module's source, so the mutants would never run, and the tests refuse extensions older than their source.
+# mutmut runs in a fresh copy of the sources, interpreted: the import hook loads compiled modules only into this
+# checkout's own packages (nightwatch/native_hook.py), so the copy's mutants are what runs.
 MUTATION := build/mutation
 
 mutate: $(STAMP)

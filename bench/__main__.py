@@ -7,7 +7,7 @@ import time
 
 from bench.common import RESULTS, merge_summary, write
 
-BENCHMARKS = ["protocol", "gateway", "dispatch", "flood", "e2e", "mqtt"]
+BENCHMARKS = ["protocol", "aes", "gateway", "dispatch", "flood", "e2e", "mqtt"]
 
 
 def main(names: list[str]) -> int:

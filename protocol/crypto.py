@@ -5,10 +5,11 @@ MicroPython (the key ring) has ``cryptolib.aes`` in ECB mode; CPython (gateways,
 building block of the pseudonym, the keystream and the key derivation) and :class:`Cmac` (RFC 4493 AES-CMAC,
 the MIC). Both runtimes share the pure CMAC below; CPython uses a faster one, and a test checks that they agree.
 
-On CPython the AES instructions do the work where the CPU has them and ``make native`` built
-``protocol/_aesni.c``: the key is expanded in each call (tens of nanoseconds), so a key needs no context. Through
-OpenSSL, the fallback, each key's context takes 5-9 us to build (20-90 us when that code is not in the CPU's
-caches, as it is not when an alarm arrives after a quiet spell) and is kept for reuse.
+On CPython OpenSSL does the AES, through ``cryptography``: each key's context is built once (5-9 us, 20-90 us when
+that code is out of the CPU's caches) and kept for reuse. A C module on the CPU's AES instructions, which needed
+no context, was measured against it and removed: the resolver's steady step was 1.0-1.2x faster with it, a ring's
+first frame about 2x, and the service's CPU per uplink moved by less than floods differ (docs/dispatch.md,
+"Compiled hot path").
 """
 
 try:
@@ -18,19 +19,11 @@ try:
 except ImportError:
     _HAVE_CRYPTOLIB = False
 
-_HAVE_AESNI = False
 if not _HAVE_CRYPTOLIB:
     from cryptography.hazmat.primitives import cmac as _cmac
     from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher
     from cryptography.hazmat.primitives.ciphers import algorithms as _algorithms
     from cryptography.hazmat.primitives.ciphers import modes as _modes
-
-    try:
-        from protocol import _aesni
-
-        _HAVE_AESNI = True
-    except ImportError:  # not built, or a CPU without AES instructions
-        pass
 
 BLOCK = 16
 _ECB = 1  # cryptolib's mode number for ECB
@@ -45,7 +38,7 @@ class Aes:
         self.key = bytes(key)
         if _HAVE_CRYPTOLIB:
             self._aes = cryptolib.aes(self.key, _ECB)
-        elif not _HAVE_AESNI:
+        else:
             # An ECB encryptor keeps no state between calls, so one context serves every block.
             self._enc = _Cipher(_algorithms.AES(self.key), _modes.ECB()).encryptor()
 
@@ -54,8 +47,6 @@ class Aes:
             raise ValueError("ECB input must be whole blocks")
         if _HAVE_CRYPTOLIB:
             return bytes(self._aes.encrypt(data))
-        if _HAVE_AESNI:
-            return _aesni.ecb(self.key, data)
         return self._enc.update(data)
 
 
@@ -119,18 +110,4 @@ class OpensslCmac:
         return c.finalize()
 
 
-class NativeCmac:
-    """AES-CMAC on the AES instructions (CPython, ``protocol/_aesni.c``): nothing built per key."""
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) != BLOCK:
-            raise ValueError("AES-128 key must be 16 bytes")
-        self.key = bytes(key)
-
-    def tag(self, msg: bytes) -> bytes:
-        return _aesni.cmac(self.key, msg)
-
-
-Cmac: "type[PureCmac] | type[OpensslCmac] | type[NativeCmac]" = (
-    PureCmac if _HAVE_CRYPTOLIB else NativeCmac if _HAVE_AESNI else OpensslCmac
-)
+Cmac: "type[PureCmac] | type[OpensslCmac]" = PureCmac if _HAVE_CRYPTOLIB else OpensslCmac

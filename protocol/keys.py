@@ -11,7 +11,7 @@ from protocol.constants import (
     LABEL_MIC,
     PROTOCOL_VERSION,
 )
-from protocol.crypto import Aes, Cmac, NativeCmac, OpensslCmac, PureCmac
+from protocol.crypto import Aes, Cmac, OpensslCmac, PureCmac
 
 ROOT_KEY_SIZE = 16
 
@@ -66,7 +66,7 @@ class DeviceKeys:
         self.k_mic = bytes(derived[0:16])
         self.k_enc = bytes(derived[16:32])
         self.k_id = bytes(derived[32:48])
-        self._mic: PureCmac | OpensslCmac | NativeCmac | None = None
+        self._mic: PureCmac | OpensslCmac | None = None
         self._enc: Aes | None = None
         self._id: Aes | None = None
 

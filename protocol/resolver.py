@@ -36,9 +36,7 @@ from protocol.table import PseudonymTable
 # Devices whose AES contexts stay built, the most recently heard first: about 3.4 kB each, so 55 MB when full.
 # A ring in an alarm retries every few seconds, and building its three contexts again costs more than the rest
 # of a frame's decoding. 16k is every ring heard in the last ten minutes of a city of 100k rings with hourly
-# heartbeats, and far more than an alarm storm's (simulator/scenarios/alarm-storm.toml: 150 rings). That is where
-# OpenSSL does the AES; on the CPU's AES instructions (protocol/_aesni.c) a ring's keys hold no context, and the
-# cache saves only building them again with a first MIC and keystream, ~4.5 us.
+# heartbeats, and far more than an alarm storm's (simulator/scenarios/alarm-storm.toml: 150 rings).
 HOT_KEYS = 16384
 # Pseudonyms of counters that left their device's window below (SPEC 7.3), the most recent this many over all
 # devices: a recording of such a frame, replayed later, is then known as an old frame of its device and refused
