@@ -17,11 +17,8 @@ every process, before anything else of the project, loaded by path (not as part 
 which a copy of the tree, as mutation testing makes, must be free to import from itself).
 """
 
-import hashlib
-import json
 import os
 import sys
-from importlib.abc import MetaPathFinder
 from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
 from importlib.util import spec_from_file_location
 from types import ModuleType
@@ -67,11 +64,15 @@ def enabled() -> bool:
 
 
 def digest(path: str) -> str:
+    import hashlib  # here, not at the top: every interpreter of the virtualenv imports this module at its start
+
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
 def read_manifest(path: str = MANIFEST) -> dict[str, Any] | None:
+    import json  # as hashlib in digest()
+
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
@@ -102,7 +103,7 @@ def check(
     return why
 
 
-class NativeFinder(MetaPathFinder):
+class NativeFinder:
     """Finds the compiled modules of one checkout's build, if it is current (the module's docstring)."""
 
     def __init__(self, root: str = ROOT, manifest: str = MANIFEST, modules: tuple[str, ...] = MODULES) -> None:
