@@ -14,7 +14,7 @@ nothing behind it.
 from pathlib import Path
 from typing import Any
 
-from simulator.realtime.cli import quiet
+from simulator.cli import quiet
 from simulator.realtime.run import Options
 from simulator.realtime.run import run as run_realtime
 from simulator.scenario import load

@@ -108,7 +108,7 @@ class Backend:
         """A copy of a press was handled: the first one's hops, and what dispatch made of the press."""
         if ctx.outcome == Outcome.UNKNOWN_DEVICE:
             return  # held for the recovery sweep, which hands it on if it finds the ring
-        path = trace.paths[radio]
+        path = trace.radios[radio]
         if path.dispatch_ms is None and chain is not None:
             # The hops of the first copy to reach dispatch over this radio, so the shares add up.
             path.gateway_rx_ms, path.gateway_out_ms, path.broker_ms = chain

@@ -205,7 +205,7 @@ class ExactRings:
         pid = self._pid.get(ring.index)
         if trace is not None and pid is not None and frame[1:7] == pid:
             self.frame_trace[frame] = trace
-            path = trace.paths[radio]
+            path = trace.radios[radio]
             if path.on_air_ms is None:
                 path.on_air_ms = t
             if radio == "lora":

@@ -1,4 +1,8 @@
-"""One virtual-time run from a scenario to its report: the function the CLI and the tests call."""
+"""One virtual-time run from a scenario to its report: the function the CLI and the tests call.
+
+The report is the one both clocks write (simulator/summary.py, report.py, plots.py); simulator/realtime/run.py is
+the real-time run.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,7 +11,7 @@ from typing import Any
 from simulator.engine import Engine
 from simulator.engine_api import Progress
 from simulator.scenario import Scenario
-from simulator.summary import summarise
+from simulator.summary import virtual
 from simulator.world import build
 
 
@@ -28,7 +32,7 @@ def run(
     """``fidelity``: replay that many alarm rings under the MicroPython interpreter and compare their frames."""
     engine = Engine(build(scenario), progress)
     engine.run()
-    summary = summarise(engine)
+    summary = virtual(engine)
     if fidelity:
         from simulator.fidelity import check
 
@@ -46,6 +50,6 @@ def run(
         from simulator import report
 
         out.mkdir(parents=True, exist_ok=True)
-        pngs = plotting.all_plots(engine, summary, out) if plots else []
+        pngs = plotting.virtual_plots(engine, summary, out) if plots else []
         files = [*pngs, *report.write(summary, pngs, out)]
     return Result(engine, summary, files)

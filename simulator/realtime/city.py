@@ -32,8 +32,8 @@ from simulator.realtime.clock import WallClock
 from simulator.realtime.gateways import SimGateways
 from simulator.realtime.responders import Responders
 from simulator.realtime.rings import LiveRings
-from simulator.realtime.trace import LiveTrace
 from simulator.ring import Record, SimRing
+from simulator.trace import LiveTrace
 from simulator.world import World
 
 Say = Callable[[str], None]
@@ -93,7 +93,9 @@ class LiveCity:
             if trace is not None:
                 trace.cancel_ms = self.clock.ms()
             return trace
-        trace = LiveTrace(index, index + 1, kind, self.clock.ms(), false_alarm, act or kind, again)
+        trace = LiveTrace(
+            index, kind, self.clock.ms(), device_id=index + 1, false_alarm=false_alarm, act=act or kind, again=again
+        )
         self.traces.append(trace)
         self._open[index] = trace
         return trace

@@ -9,7 +9,7 @@ from simulator.reach import Press as ReachPress
 from simulator.reach import summarise as summarise_reach
 from simulator.realtime.clock import WallClock
 from simulator.realtime.load import Press
-from simulator.realtime.trace import LiveTrace
+from simulator.trace import LiveTrace
 
 OFFER_TIMEOUT_MS = 30_000.0  # the service's offer timeout (DispatchSettings.offer_timeout_s, not changed here)
 

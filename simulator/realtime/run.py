@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+from simulator import plots, report
 from simulator.alarm_plan import CANCEL, DURESS, DURESS_WORD, ESCORT_OUT_OF_HOURS, FALSE_ALARM
 from simulator.ble_reach import Reach, reliable_range_m
 from simulator.gestures import SOS_HOLD_MS
-from simulator.realtime import plots, report
 from simulator.realtime.city import AGAIN_AFTER_S, LiveCity
 from simulator.realtime.clock import WallClock
 from simulator.realtime.gateways import SimGateways
@@ -37,9 +37,9 @@ from simulator.realtime.observer import Observer
 from simulator.realtime.reached import planned, reach
 from simulator.realtime.responders import Responders
 from simulator.realtime.services import Rules, Tokens, services
-from simulator.realtime.summary import ble_coverage, summarise
-from simulator.realtime.trace import LiveTrace
 from simulator.scenario import RadioSettings, Scenario
+from simulator.summary import ble_coverage, live
+from simulator.trace import LiveTrace
 from simulator.world import World, build
 
 Progress = Callable[[float, dict[str, int]], None]  # (seconds into the run, live counters)
@@ -135,13 +135,13 @@ async def run_async(sc: Scenario, opts: Options, out: Path | None = None, progre
         "frames_on_air": dict(city.frames),
         "downlinks_on_air": city.downlinks_on_air,
     }
-    summary = summarise(city.traces, obs.probe_ms(), meta)
+    summary = live(city.traces, obs.probe_ms(), meta)
     summary["reach"] = reach(city.traces, logs, clock, end_ms, planned(presses))
     summary["ble_coverage"] = ble_coverage(city.traces, _nearest_scanner(world, city.where), _reach(sc.radio))
     files: list[Path] = []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        pngs = plots.all_plots(city.traces, obs.probe_ms(), summary, out)
+        pngs = plots.live_plots(city.traces, obs.probe_ms(), summary, out)
         files = [*pngs, *report.write(summary, pngs, out)]
     return Result(city.traces, summary, files, logs)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from simulator.realtime.run import Options, Result, run
-from simulator.realtime.summary import hop_times
+from simulator.summary import live_hop_times as hop_times
 from simulator.scenario import load
 from tests.brokers import Broker, MosquittoBroker, start_broker
 from tests.simulator.scenes import small
