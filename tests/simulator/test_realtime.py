@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from simulator.realtime.run import Options, Result, run
-from simulator.summary import live_hop_times as hop_times
 from simulator.scenario import load
+from simulator.summary import live_hop_times as hop_times
 from tests.brokers import Broker, MosquittoBroker, start_broker
 from tests.simulator.scenes import small
 
