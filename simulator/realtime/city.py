@@ -1,5 +1,5 @@
 """A scenario's city live on the wall clock: rings, the air between them and the real gateways, the observer on
-the broker, the responders on the dispatch service. It records each alarm's hops (trace.py) and narrates what
+the broker, the responders on the dispatch service. It records each alarm's hops (simulator/trace.py) and narrates what
 happens (``say``) for the demo.
 
 Wiring, for one SOS: the wearer's hand (rings.py) -> the firmware puts a BLE burst and a LoRa frame on air
