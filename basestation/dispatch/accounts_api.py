@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from basestation.dispatch import accounts, accounts_store
 from basestation.dispatch.accounts import Account
-from basestation.dispatch.api import AUTH, BODY, D, ResponderIn, _In, _refusals
+from basestation.dispatch.api_base import AUTH, BODY, D, ResponderIn, StrictIn, refusals
 from basestation.dispatch.assignment import Responder
 from basestation.dispatch.auth import Operator, Principal, TokenTable
 from basestation.dispatch.notify import Notifier
@@ -31,7 +31,7 @@ def _patrol() -> list[Skill]:
     return ["patrol"]
 
 
-class AccountIn(_In):
+class AccountIn(StrictIn):
     """A person to add. A responder account acts as a responder: an existing one named by ``responder_id``, or a
     new one made from ``name``, ``language``, ``skills``, ``shift`` and ``team``."""
 
@@ -118,7 +118,7 @@ async def list_accounts(request: Request, d: D, _: Operator, revoked: bool = Fal
     ]
 
 
-@router.post("/accounts", status_code=201, responses={**BODY, **_refusals(409)})
+@router.post("/accounts", status_code=201, responses={**BODY, **refusals(409)})
 async def add_account(request: Request, body: AccountIn, d: D, who: Operator) -> dict[str, Any]:
     """Adds a person and answers with their sign-in link and its QR code, once: only the token's SHA-256 is kept."""
     responder_id = None
@@ -139,7 +139,7 @@ async def add_account(request: Request, body: AccountIn, d: D, who: Operator) ->
     return _issued(request, d, acc, token)
 
 
-@router.post("/accounts/{account_id}/link", responses={**AUTH, **_refusals(404)})
+@router.post("/accounts/{account_id}/link", responses={**AUTH, **refusals(404)})
 async def new_link(request: Request, account_id: AccountId, d: D, who: Operator) -> dict[str, Any]:
     """A new sign-in link for a lost or forgotten one; the old link, and every phone signed in with it, stop
     working at once."""
@@ -157,7 +157,7 @@ async def new_link(request: Request, account_id: AccountId, d: D, who: Operator)
     return _issued(request, d, found[0], token)
 
 
-@router.delete("/accounts/{account_id}", responses={**AUTH, **_refusals(404, 409)})
+@router.delete("/accounts/{account_id}", responses={**AUTH, **refusals(404, 409)})
 async def revoke_account(request: Request, account_id: AccountId, d: D, who: Operator) -> dict[str, Any]:
     """Revokes an account at once: its token is refused and its open streams are closed. A responder left with
     no account is taken off duty, so that nobody is offered an alarm they can no longer see."""

@@ -8,7 +8,7 @@ import asyncio
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from basestation.dispatch import card
-from basestation.dispatch.api import AUTH, DeviceId, _refusals
+from basestation.dispatch.api_base import AUTH, DeviceId, refusals
 from basestation.dispatch.auth import Operator
 from basestation.dispatch.service import Dispatcher
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["devices"])
     response_class=Response,
     responses={
         **AUTH,
-        **_refusals(404),
+        **refusals(404),
         200: {"content": {"application/pdf": {}}, "description": "the card, one A4 page in Dutch and English"},
     },
 )

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 
 from basestation.dispatch import intake, walk, walk_api
 from basestation.dispatch import schema as t
-from basestation.dispatch.api import _In
+from basestation.dispatch.api_base import StrictIn
 from basestation.dispatch.hook_signature import SIGNATURE_HEADER, SignatureError, verify
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.settings import DispatchSettings
@@ -39,7 +39,7 @@ DAY_MS = 86_400_000
 Lang = Literal["nl", "en"]
 
 
-class HookIn(_In):
+class HookIn(StrictIn):
     """What a PBX, SIP service or SMS provider sends for a caller."""
 
     # A field this hook does not know is a sender built for another version: refused, not ignored.

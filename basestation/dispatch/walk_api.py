@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from basestation.dispatch import actions, intake, walk
-from basestation.dispatch.api import AUTH, BODY, _In, _refusals, open_intake
+from basestation.dispatch.api_base import AUTH, BODY, StrictIn, open_intake, refusals
 from basestation.dispatch.auth import Operator
 from basestation.dispatch.effects import Effects
 from basestation.dispatch.geo import distance_m
@@ -32,10 +32,10 @@ log = logging.getLogger("nightwatch.dispatch.walk")
 router = APIRouter(prefix="/api/v1", tags=["walk me home"])
 Reference = Annotated[str, Path(pattern=r"^[A-Z0-9]{3}-[A-Z0-9]{3}$")]
 Secret = Annotated[str, Header(alias="X-Walk-Secret", min_length=16, max_length=64)]
-PUBLIC = _refusals(404)
+PUBLIC = refusals(404)
 
 
-class WalkIn(_In):
+class WalkIn(StrictIn):
     """What the person types on the walk-me-home page."""
 
     # A field the page never sends is a client that does not know this form: refused, not ignored.
@@ -72,14 +72,14 @@ class WalkIn(_In):
         return self
 
 
-class OverrideIn(_In):
+class OverrideIn(StrictIn):
     state: Literal["open", "closed", "hours"] = Field(
         description="open or closed until until_ms; hours: back to the configured hours"
     )
     until_ms: int = Field(0, ge=0, description="0: until said otherwise")
 
 
-class BlockIn(_In):
+class BlockIn(StrictIn):
     reason: str | None = Field(None, max_length=200)
 
 
@@ -236,7 +236,7 @@ async def walk_hours(request: Request) -> dict[str, Any]:
     return await hours(_d(request), _walks(request))
 
 
-@router.post("/walk", status_code=201, responses=_refusals(400, 403, 409))
+@router.post("/walk", status_code=201, responses=refusals(400, 403, 409))
 async def new_walk(body: WalkIn, request: Request) -> dict[str, Any]:
     """Ask to be walked home. No token needed. Answers the reference to read out on the phone and the secret to
     follow and cancel the request with. Refused: 400 a form a person did not fill in, 403 a blocked number, 409
@@ -311,7 +311,7 @@ async def block_number(
     return {"phone": number, "blocked": True}
 
 
-@router.delete("/blocked-numbers/{phone}", responses={**AUTH, **_refusals(404)})
+@router.delete("/blocked-numbers/{phone}", responses={**AUTH, **refusals(404)})
 async def unblock_number(
     phone: Annotated[str, Path(max_length=32)], request: Request, _: Operator
 ) -> dict[str, object]:

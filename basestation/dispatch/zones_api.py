@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, field_validator
 
 from basestation.dispatch import zones_store
-from basestation.dispatch.api import AUTH, BODY, D, _In, _refusals
+from basestation.dispatch.api_base import AUTH, BODY, D, StrictIn, refusals
 from basestation.dispatch.auth import Operator
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.zones import MAX_POINTS, MIN_POINTS, NAME_MAX, TEAM_MAX, Zone, polygon_problem
@@ -25,7 +25,7 @@ PointIn = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(mi
 Ident = Annotated[str, Field(min_length=1, max_length=TEAM_MAX)]
 
 
-class ZoneIn(_In):
+class ZoneIn(StrictIn):
     """A zone as the operator drew it, and who patrols it."""
 
     # A field this form does not have is a client that does not know it: refused, not ignored.
@@ -87,7 +87,7 @@ async def put_zone(zone_id: ZoneId, body: ZoneIn, d: D, _: Operator) -> dict[str
     return doc
 
 
-@router.delete("/zones/{zone_id}", status_code=204, responses={**AUTH, **_refusals(404)})
+@router.delete("/zones/{zone_id}", status_code=204, responses={**AUTH, **refusals(404)})
 async def remove_zone(zone_id: ZoneId, d: D, _: Operator) -> Response:
     if not await zones_store.remove_zone(d.store, zone_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such zone")

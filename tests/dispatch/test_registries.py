@@ -317,9 +317,9 @@ def test_a_removed_responder_is_stood_down_and_an_accepted_alarm_goes_to_someone
         assert first not in {r["id"] for r in s.http.get("/api/v1/responders", headers=_auth(OPERATOR)).json()}
         events = s.http.get("/api/v1/incidents/9-1", headers=_auth(OPERATOR)).json()["events"]
         assert any(e["kind"] == "accepted" and e["data"]["responder"] == first for e in events)
-        from basestation.dispatch.api import _names
+        from basestation.dispatch.api_base import responder_names
 
-        assert _names(s.d)(first) == name
+        assert responder_names(s.d)(first) == name
         # A PUT brings them back, off duty as anyone new.
         r = s.http.put(f"/api/v1/responders/{first}", json={"name": name}, headers=_auth(OPERATOR))
         assert r.is_success and r.json()["on_duty"] is False

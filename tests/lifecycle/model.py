@@ -24,12 +24,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from basestation.dispatch import actions, operator_actions
 from basestation.dispatch.actions import ActionError
-from basestation.dispatch.api import _window_before
 from basestation.dispatch.assignment import shift_bounds
 from basestation.dispatch.effects import Downlink, Effects
 from basestation.dispatch.incidents import State
 from basestation.dispatch.lifecycle import PLANNED, ring_listening
 from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.registry_api import window_before
 from firmware.config import DEFAULTS
 from firmware.keyring import Keyring
 from protocol import ack
@@ -153,7 +153,7 @@ class AlarmLife(RuleBasedStateMachine):
         world.roots[DEVICE] = root
         # Provisioned as POST /api/v1/devices does with the record `nightwatch provision --counter-start N` prints:
         # the window sits just below the ring's first counter (g).
-        highest, bitmap = _window_before(counter_start)
+        highest, bitmap = window_before(counter_start)
         world.state.resolver.add(DEVICE, root, highest, bitmap)
         self.desk._run(self.desk.store.add_device(DEVICE, root, None, 0, highest, bitmap))
         self.keys, self.board, self.clock = self.sim.keys, self.sim.board, self.sim.clock
