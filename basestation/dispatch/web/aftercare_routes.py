@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, Response, status
 
 from basestation.dispatch import referrals
 from basestation.dispatch.web import i18n
-from basestation.dispatch.web.routes import templates
+from basestation.dispatch.web.render import templates
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

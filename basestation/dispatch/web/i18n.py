@@ -18,7 +18,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "lang.label": {"nl": "Taal", "en": "Language"},
     "lang.nl": {"nl": "Nederlands", "en": "Nederlands"},
     "lang.en": {"nl": "English", "en": "English"},
-    # Nightwatch is no replacement for 112: every page says so, in both languages at once (routes._render).
+    # Nightwatch is no replacement for 112: every page says so, in both languages at once (render.render).
     "n112.call": {"nl": "Bij nood: bel 112.", "en": "In an emergency, call 112."},
     "n112.not": {"nl": "Nightwatch vervangt 112 niet.", "en": "Nightwatch does not replace 112."},
     # The public walk-me-home page (/walk, walk.js): read by someone alone at night, maybe scared: short words.

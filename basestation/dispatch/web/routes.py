@@ -6,24 +6,21 @@ GET /api/v1/stream, which the browser reads with the cookie that POST /ui/login 
 """
 
 import logging
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from basestation.dispatch import roster_store
 from basestation.dispatch.auth import STREAM_COOKIE, Anyone, Operator, Principal, require
 from basestation.dispatch.referrals import catalogue as referral_catalogue
 from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.web import i18n, screens
+from basestation.dispatch.web import aftercare_routes, i18n, screens, walk_routes
+from basestation.dispatch.web.render import WEB, dispatcher, now_ms, page_language, render
 
 log = logging.getLogger("nightwatch.dispatch.web")
 
-WEB = Path(__file__).parent
 NODE_MODULES = WEB / "node_modules"  # filled by `npm ci` from package-lock.json; never committed
 VENDOR = {
     "htmx": NODE_MODULES / "htmx.org" / "dist",
@@ -33,37 +30,8 @@ VENDOR = {
 COOKIE_DAYS = 30
 CLOSED_ON_BOARD_MS = 3_600_000  # closed incidents stay on the operator's board for an hour
 
-templates = Jinja2Templates(directory=WEB / "templates")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Responding = Annotated[Principal, Depends(require("responder"))]
-
-
-def _d(request: Request) -> Dispatcher:
-    d: Dispatcher = request.app.state.dispatcher
-    return d
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _lang(request: Request) -> str:
-    return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
-
-
-def _render(request: Request, name: str, **ctx: Any) -> Response:
-    lang = _lang(request)
-    base = {
-        "lang": lang,
-        "t": i18n.translator(lang),
-        "languages": i18n.LANGUAGES,
-        "strings": i18n.catalogue(lang),
-        "now_ms": now_ms(),
-        "notice_112": i18n.both(lang, "n112.call", "n112.not"),
-        "number": lambda value, digits=0: i18n.number(lang, value, digits),
-        "skill": lambda skill_id: i18n.skill(lang, skill_id),
-    }
-    return templates.TemplateResponse(request, name, {**base, **ctx}, headers={"Cache-Control": "no-store"})
 
 
 def _names(d: Dispatcher) -> dict[str, str]:
@@ -76,17 +44,17 @@ def _names(d: Dispatcher) -> dict[str, str]:
 
 @router.get("/")
 async def login_page(request: Request) -> Response:
-    return _render(request, "login.html", page="login")
+    return render(request, "login.html", page="login")
 
 
 @router.get("/responder")
 async def responder_page(request: Request) -> Response:
-    return _render(request, "responder.html", page="responder", tile_url=_d(request).settings.map_tile_url)
+    return render(request, "responder.html", page="responder", tile_url=dispatcher(request).settings.map_tile_url)
 
 
 @router.get("/operator")
 async def operator_page(request: Request) -> Response:
-    return _render(request, "operator.html", page="operator", tile_url=_d(request).settings.map_tile_url)
+    return render(request, "operator.html", page="operator", tile_url=dispatcher(request).settings.map_tile_url)
 
 
 @router.get("/lang/{lang}")
@@ -106,7 +74,7 @@ async def switch_language(lang: str, next: str = "/ui/") -> Response:
 async def login(request: Request, who: Anyone) -> Response:
     """Checks the bearer token and sets it as the stream's cookie: HttpOnly, SameSite=Strict, sent only to
     GET /api/v1/stream (the one endpoint that reads it)."""
-    d = _d(request)
+    d = dispatcher(request)
     name = None
     if who.responder_id is not None:
         r = d.state.responders.get(who.responder_id)
@@ -135,7 +103,7 @@ async def logout() -> Response:
 
 @router.get("/manifest.webmanifest")
 async def manifest(request: Request) -> Response:
-    lang = _lang(request)
+    lang = page_language(request)
     doc = {
         "name": "Nightwatch",
         "short_name": "Nightwatch",
@@ -163,15 +131,15 @@ async def service_worker() -> Response:
 
 @router.get("/partials/responder")
 async def responder_partial(request: Request, who: Responding) -> Response:
-    d = _d(request)
+    d = dispatcher(request)
     rid = who.responder_id or ""
     me = d.state.responders.get(rid)
     pos = screens.Position(me.lat, me.lon) if me and me.lat is not None and me.lon is not None else None
     docs = sorted((i.to_dict() for i in d.state.incidents.values()), key=lambda x: x["opened_ms"], reverse=True)
     screen = screens.responder_screen(docs, rid, _names(d), pos, now_ms())
-    lang = _lang(request)
+    lang = page_language(request)
     referrals = [{"id": r["id"], "label": r[lang]} for r in referral_catalogue()]
-    return _render(
+    return render(
         request,
         "partials/responder.html",
         screen=screen,
@@ -199,7 +167,7 @@ async def _board_docs(d: Dispatcher) -> list[dict[str, Any]]:
 
 @router.get("/partials/board")
 async def board_partial(request: Request, _: Operator) -> Response:
-    d = _d(request)
+    d = dispatcher(request)
     docs = await _board_docs(d)
     events = {doc["id"]: await d.store.incident_events(doc["id"]) for doc in docs[:30]}
     names = _names(d)
@@ -207,7 +175,7 @@ async def board_partial(request: Request, _: Operator) -> Response:
     def people(ids: list[str]) -> str:
         return ", ".join(names.get(i, i) for i in ids)
 
-    return _render(
+    return render(
         request,
         "partials/board.html",
         incidents=docs[:30],
@@ -215,7 +183,7 @@ async def board_partial(request: Request, _: Operator) -> Response:
         names=names,
         people=people,
         responders=sorted(d.state.responders.values(), key=lambda r: r.name),
-        referrals=[{"id": r["id"], "label": r[_lang(request)]} for r in referral_catalogue()],
+        referrals=[{"id": r["id"], "label": r[page_language(request)]} for r in referral_catalogue()],
         event_text=screens.event_text,
         duration=screens.duration,
         kind_of=screens.kind_of,
@@ -224,14 +192,14 @@ async def board_partial(request: Request, _: Operator) -> Response:
 
 @router.get("/partials/notices")
 async def notices_partial(request: Request, _: Operator) -> Response:
-    notices = await _d(request).store.notices(limit=30)
-    return _render(request, "partials/notices.html", notices=notices, notice_text=screens.notice_text)
+    notices = await dispatcher(request).store.notices(limit=30)
+    return render(request, "partials/notices.html", notices=notices, notice_text=screens.notice_text)
 
 
 @router.get("/partials/registries")
 async def registries_partial(request: Request, _: Operator) -> Response:
-    d = _d(request)
-    return _render(
+    d = dispatcher(request)
+    return render(
         request,
         "partials/registries.html",
         devices=sorted(d.state.devices.items()),
@@ -244,21 +212,17 @@ async def registries_partial(request: Request, _: Operator) -> Response:
 
 @router.get("/partials/health")
 async def health_partial(request: Request, _: Operator) -> Response:
-    d = _d(request)
+    d = dispatcher(request)
     meter: screens.Throughput = request.app.state.web_throughput
     figures = screens.health_figures(d.health(), meter, now_ms())
-    return _render(request, "partials/health.html", h=figures)
+    return render(request, "partials/health.html", h=figures)
 
 
 def install(app: FastAPI) -> None:
     """Add the web app to the service: pages and partials under /ui, our static files and the npm packages."""
     app.state.web_throughput = screens.Throughput()
     app.include_router(router)
-    from basestation.dispatch.web.walk_routes import router as walk_router  # it renders with this module's _render
-
-    app.include_router(walk_router)
-    from basestation.dispatch.web import aftercare_routes  # it shares this module's templates
-
+    app.include_router(walk_routes.router)
     aftercare_routes.install(app)
     app.mount("/ui/static", StaticFiles(directory=WEB / "static"), name="ui-static")
     for name, folder in VENDOR.items():

@@ -3,18 +3,18 @@
 
 from fastapi import APIRouter, Request, Response
 
+from basestation.dispatch import walk_api
 from basestation.dispatch.auth import Operator
+from basestation.dispatch.web.render import dispatcher, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/walk")
 async def walk_page(request: Request) -> Response:
-    from basestation.dispatch.web.routes import _d, _render  # routes includes this router: imported when asked
-
-    d = _d(request)
+    d = dispatcher(request)
     s = d.settings
-    return _render(
+    return render(
         request,
         "walk.html",
         page="walk",
@@ -27,9 +27,6 @@ async def walk_page(request: Request) -> Response:
 @router.get("/ui/partials/walk")
 async def walk_desk(request: Request, _: Operator) -> Response:
     """The operators' side of the page: open or closed and why, the switch, the numbers blocked."""
-    from basestation.dispatch import walk_api
-    from basestation.dispatch.web.routes import _d, _render
-
-    d = _d(request)
+    d = dispatcher(request)
     ws = walk_api._walks(request)
-    return _render(request, "partials/walk_desk.html", hours=await walk_api.hours(d, ws), blocked=await ws.blocks())
+    return render(request, "partials/walk_desk.html", hours=await walk_api.hours(d, ws), blocked=await ws.blocks())
