@@ -80,7 +80,17 @@
     const r = await authed(path, init);
     return (r.headers.get("content-type") || "").includes("json") ? r.json() : null;
   }
-  Object.assign(window.Nightwatch, { api, authed, t });
+  // An action on a list's row (Edit, Remove, Revoke): its words, and for a screen reader whose row it acts on.
+  function rowButton(text, name, data, danger) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = danger ? "link-button danger" : "link-button";
+    Object.assign(b.dataset, data);
+    b.textContent = text;
+    b.setAttribute("aria-label", text + ": " + name);
+    return b;
+  }
+  Object.assign(window.Nightwatch, { api, authed, rowButton, t });
 
   // revoked: the token stopped working (revoked, or replaced by a new sign-in link): the sign-in page says so.
   async function logout(revoked) {

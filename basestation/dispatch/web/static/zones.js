@@ -58,18 +58,8 @@
     const who = document.createElement("span");
     who.className = "hint";
     who.textContent = bound(z, everyone);
-    const edit = document.createElement("button");
-    edit.type = "button";
-    edit.className = "link-button";
-    edit.dataset.zoneEdit = z.id;
-    edit.textContent = t("zones.edit");
-    edit.setAttribute("aria-label", t("zones.edit") + ": " + z.name);
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "link-button danger";
-    remove.dataset.zoneRemove = z.id;
-    remove.textContent = t("zones.remove");
-    remove.setAttribute("aria-label", t("zones.remove") + ": " + z.name);
+    const edit = nw().rowButton(t("zones.edit"), z.name, { zoneEdit: z.id });
+    const remove = nw().rowButton(t("zones.remove"), z.name, { zoneRemove: z.id }, true);
     li.append(name, " ", who, " ", edit, " ", remove);
     return li;
   }
