@@ -37,8 +37,8 @@ from bench.dispatch_bench import (
     _settle,
 )
 from bench.uplinks import Fleet, copies, paired_ratio_interval, percentile
+from harness.brokers import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
-from tests.brokers import MosquittoBroker, mosquitto_binary
 
 PER_TURN = 250  # measured alarms per turn, as in the dispatch benchmark
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99, 99.9)

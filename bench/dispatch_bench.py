@@ -73,8 +73,8 @@ from bench.uplinks import (
     summary,
     write_flood,
 )
+from harness.brokers import MosquittoBroker, free_port, mosquitto_binary
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
-from tests.brokers import MosquittoBroker, free_port, mosquitto_binary
 
 HEARTBEAT_DEVICES = 12_000
 HEARTBEATS_PER_DEVICE = 3  # the rate limiter lets a burst of 6 through; beyond it a heartbeat writes no frame row

@@ -20,8 +20,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.gateway import semtech
 from bench.common import RESULTS, write
-from tests.brokers import TEST_USERNAME, Broker, MosquittoBroker, free_port, mosquitto_binary, start_broker
-from tests.gateway.helpers import EUI, Forwarder, GatewayThread, frames, rxpk, settings_for
+from harness.brokers import TEST_USERNAME, Broker, MosquittoBroker, free_port, mosquitto_binary, start_broker
+from harness.forwarder import EUI, Forwarder
+from harness.gateway import GatewayThread, frames, rxpk, settings_for
 
 LATENCY_N = 1000
 THROUGHPUT_N = 20_000

@@ -27,13 +27,13 @@ from basestation.dispatch.api import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from firmware.config import CONFIG_PATH, parse
+from harness.brokers import free_port
+from harness.dispatch import served
 from nightwatch import provisioning
 from nightwatch.cli import app as cli
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
-from tests.brokers import free_port
-from tests.dispatch.served import served
 from tests.firmware import mpy
 
 PROVISION = "provision-test-provisioner-token"

@@ -1,7 +1,7 @@
 """The BLE source: a bleak scanner filtered on our company id; each matching advert becomes a ReceivedFrame.
 
 The scanner backend is injected the way bleak allows (``BleakScanner(backend=...)``): BlueZ on a Pi, the
-bumble adapter (ble_bumble.py) in tests. On BlueZ, passive scanning needs an advertisement-monitor pattern
+a bumble device in tests (harness/ble.py). On BlueZ, passive scanning needs an advertisement-monitor pattern
 (``or_patterns``) and bluetoothd's experimental features; docs/gateway.md lists the settings.
 """
 

@@ -1,7 +1,8 @@
-"""`make demo` (nightwatch/demo/live.py), its embedded broker (broker.py), the packet-forwarder stand-in the
-simulator shares (forwarder.py) and the protocol tour (protocol_tour.py).
+"""`make demo` (nightwatch/demo/live.py) and the protocol tour (protocol_tour.py). The demo's embedded broker and
+packet forwarders are the development harness's (harness/brokers.py, harness/forwarder.py), which the simulator's
+real-time mode shares.
 
-Kept free of imports: the simulator's real-time mode imports forwarder.py, and the demo imports the simulator.
+Kept free of imports: the demo imports the simulator.
 """
 
 

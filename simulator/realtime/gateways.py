@@ -14,8 +14,8 @@ from pathlib import Path
 from basestation.gateway.relay import Relay
 from basestation.gateway.relay import run as run_relay
 from basestation.gateway.settings import GatewaySettings
-from nightwatch.demo.forwarder import FakePacketForwarder
-from simulator.realtime.ble_fake import FakeBleAdapter
+from harness.ble import FakeBleAdapter
+from harness.forwarder import FakePacketForwarder
 from simulator.realtime.services import free_port
 from simulator.world import World
 

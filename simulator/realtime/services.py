@@ -121,7 +121,7 @@ class Rules:
 
 @contextlib.asynccontextmanager
 async def amqtt(port: int) -> AsyncIterator[None]:
-    from nightwatch.demo.broker import EmbeddedBroker
+    from harness.brokers import EmbeddedBroker
 
     broker = EmbeddedBroker("127.0.0.1", port)
     await broker.start()

@@ -15,7 +15,8 @@ from basestation.dispatch import accounts
 from basestation.dispatch.api import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.served import served
+from harness.dispatch import served
+from tests.dispatch.conftest import running
 
 OP = "operator-token-accounts-0123456789"
 VOLUNTEER = {
@@ -33,12 +34,8 @@ def _settings(tmp_path: Path) -> DispatchSettings:
 
 def _serve(tmp_path: Path, scenario: Any) -> None:
     async def run() -> None:
-        d = Dispatcher(_settings(tmp_path))
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
-                await scenario(d, http)
+        async with running(_settings(tmp_path)) as svc:
+            await scenario(svc.dispatcher, svc.http)
 
     asyncio.run(run())
 

@@ -19,8 +19,8 @@ from basestation.dispatch.api import create_app
 from basestation.dispatch.auth import TokenTable
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.dispatch import served
 from protocol.constants import EVENT_SOS
-from tests.dispatch.served import served
 from tests.dispatch.world import GATEWAYS, World, envelope, topic
 
 

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from basestation.dispatch.api import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.served import served
+from harness.dispatch import served
 from tests.dispatch.world import GATEWAYS, T0, World, envelope, topic
 from tests.fuzz import examples
 

@@ -18,10 +18,10 @@ from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.store import Store
+from harness.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosquitto_binary, shipped_settings
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
-from tests.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosquitto_binary, shipped_settings
 from tests.dispatch.world import provision
 
 BURST = int(os.environ.get("NIGHTWATCH_TEST_BURST", "6000"))

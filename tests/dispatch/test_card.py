@@ -22,8 +22,8 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import PATROL_PHONE_PLACEHOLDER, PUBLIC_URL_PLACEHOLDER, DispatchSettings
 from firmware import feedback, press
 from firmware.config import DEFAULTS
+from harness.dispatch import served
 from nightwatch.cli import app as cli
-from tests.dispatch.served import served
 
 PHONE = "+31 71 012 3456"  # no subscriber's: Dutch numbers do not start with 0 after the area code
 PUBLIC = "https://nightwatch.leiden.example"

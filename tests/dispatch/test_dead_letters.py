@@ -21,8 +21,9 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS
-from tests.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
+from tests.dispatch.conftest import mqtt_links, running
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")
@@ -54,16 +55,8 @@ def _settings(tmp_path: Path, broker: MosquittoBroker) -> DispatchSettings:
 
 @asynccontextmanager
 async def _service(settings: DispatchSettings) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
-    d = Dispatcher(settings)
-    await d.start()
-    link = MqttLink(settings, d)
-    d.publishers.append(link.publish)
-    await link.start()
-    try:
-        yield d, link
-    finally:
-        await link.stop()
-        await d.stop()
+    async with running(settings, mqtt_links(settings)) as svc:
+        yield svc.dispatcher, svc.links[0]
 
 
 def _publish(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> None:

@@ -22,10 +22,10 @@ from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
 from protocol import ack, uplink
 from protocol.constants import ACK_RECEIVED, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
 from tests.dispatch.world import GATEWAYS, RESPONDERS, provision
 
 FLOOD_S = float(os.environ.get("NIGHTWATCH_TEST_FLOOD_S", "3"))

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from basestation.dispatch import hook_signature as sig
-from basestation.dispatch.api import create_app
 from basestation.dispatch.hook_api import STALE_CLAIM_MS, HookDeliveries
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from tests.dispatch.conftest import running
 
 SECRET = "hook-secret-2026-new-0123456789"
 OLD_SECRET = "hook-secret-2025-old-9876543210"
@@ -186,12 +186,8 @@ def _serve(tmp_path: Path, scenario: Scenario, **settings: Any) -> None:
     )
 
     async def run() -> None:
-        d = Dispatcher(s)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app, client=("198.51.100.9", 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
-                await scenario(d, http, FakeProvider(http))
+        async with running(s, client=("198.51.100.9", 40000)) as svc:
+            await scenario(svc.dispatcher, svc.http, FakeProvider(svc.http))
 
     asyncio.run(run())
 

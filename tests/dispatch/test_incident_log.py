@@ -17,7 +17,6 @@ from sqlalchemy import insert
 
 from basestation.dispatch import incident_log
 from basestation.dispatch import schema as t
-from basestation.dispatch.api import create_app
 from basestation.dispatch.effects import ReceptionRow
 from basestation.dispatch.incident_log import Filters
 from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Event, Incident, Kind, State
@@ -26,6 +25,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.store import Store, _incident_row
 from tests.databases import PrivatePostgres
+from tests.dispatch.conftest import running
 
 DAY = 86_400_000
 OP, ANNA, BOB = "operator-token-log-0123456789", "anna-token-log-0123456789", "bob-token-log-0123456789"
@@ -302,12 +302,8 @@ def serve(url: str, scenario: Callable[[Dispatcher, httpx.AsyncClient], Awaitabl
     )
 
     async def run() -> None:
-        d = Dispatcher(s)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
-                await scenario(d, http)
+        async with running(s) as svc:
+            await scenario(svc.dispatcher, svc.http)
 
     asyncio.run(run())
 

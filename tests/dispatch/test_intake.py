@@ -9,13 +9,13 @@ import httpx
 import pytest
 
 from basestation.dispatch import actions, intake, operator_actions
-from basestation.dispatch.api import create_app
 from basestation.dispatch.auth import Principal
 from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Event, Kind, State, from_ring
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.views import incident_view
 from protocol.constants import EVENT_SOS
+from tests.dispatch.conftest import running
 from tests.dispatch.world import T0, World, envelope, topic
 
 PIETERSKERK = (52.1578, 4.4855)
@@ -153,13 +153,10 @@ def _serve(tmp_path: Path, scenario: Any) -> None:
     )
 
     async def run() -> None:
-        d = Dispatcher(settings)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
+        async with running(settings) as svc:
             sent: list[Any] = []
-            d.publishers.append(sent.append)  # a downlink to any ring would land here
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch") as http:
-                await scenario(d, http, sent)
+            svc.dispatcher.publishers.append(sent.append)  # a downlink to any ring would land here
+            await scenario(svc.dispatcher, svc.http, sent)
 
     asyncio.run(run())
 

@@ -18,10 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.store import Store
+from harness.brokers import TEST_USERNAME, free_port, mosquitto_binary, start_broker
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import TEST_USERNAME, free_port, mosquitto_binary, start_broker
 from tests.dispatch.world import provision
 
 DEVICES = int(os.environ.get("NIGHTWATCH_TEST_ALARMS", "200"))

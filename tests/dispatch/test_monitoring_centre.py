@@ -25,12 +25,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from basestation.dispatch import webhook
-from basestation.dispatch.api import create_app
 from basestation.dispatch.auth import TokenTable
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import free_port
 from protocol.constants import EVENT_DURESS, EVENT_ESCORT, EVENT_SOS
-from tests.brokers import free_port
+from tests.dispatch.conftest import running
 from tests.dispatch.world import GATEWAYS, World, envelope, topic
 
 SECRET = "centre-secret-0123456789"
@@ -117,21 +117,18 @@ async def desk(tmp_path: Path, centre: bool = True, on_duty: bool = True, **sett
         await asyncio.sleep(0.01)
     tokens = {MIRA: "operator:mira", OPERATOR: "operator", PROVISION: "provisioning"}
     tokens |= {token: f"responder:{rid}" for rid, (_, token, _) in PATROL.items()}
-    d = Dispatcher(
-        DispatchSettings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
-            tokens=tokens,
-            escalation_webhook={"url": rx.url, "secret": SECRET} if rx else None,
-            tick_s=0.1,
-            **settings,
-        )
+    service = DispatchSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+        tokens=tokens,
+        escalation_webhook={"url": rx.url, "secret": SECRET} if rx else None,
+        tick_s=0.1,
+        **settings,
     )
-    app = create_app(d)
     try:
-        async with app.router.lifespan_context(app):
+        async with running(service) as svc:
+            d, app, http = svc.dispatcher, svc.app, svc.http
             if app.state.notifier is not None:
                 app.state.notifier.backoff_s = (0.0, 0.05)
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch")
             for gw, (lat, lon) in GATEWAYS.items():
                 r = await http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=_auth(OPERATOR))
                 assert r.status_code == 200, r.text
@@ -141,7 +138,6 @@ async def desk(tmp_path: Path, centre: bool = True, on_duty: bool = True, **sett
                 duty = {"on_duty": on_duty, "lat": lat, "lon": lon}
                 assert (await http.put("/api/v1/me/duty", json=duty, headers=_auth(token))).status_code == 200
             yield Desk(d, http, World(), rx)
-            await http.aclose()
     finally:
         if rx is not None and serve is not None:
             assert rx.forged == 0

@@ -1,6 +1,6 @@
 """The dispatch service's own MQTT link against every broker it may meet: Mosquitto in MQTT 5 and in 3.1.1,
 RabbitMQ's MQTT plugin and NATS's MQTT support (3.1.1 only, both). Real service (Dispatcher and MqttLink on a real
-SQLite file), real brokers, each a private instance on free ports (tests/brokers.py); gateways are paho clients
+SQLite file), real brokers, each a private instance on free ports (harness/brokers.py); gateways are paho clients
 publishing at QoS 1 as the gateway does. What differs between the brokers is in docs/mqtt.md, "Brokers the link is
 tested against"."""
 
@@ -24,10 +24,11 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, Broker, BrokerKind, Recorder, broker_kinds
 from protocol import ack
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
-from tests.brokers import TEST_USERNAME, Broker, BrokerKind, Recorder, broker_kinds
+from tests.dispatch.conftest import mqtt_links, running
 from tests.dispatch.world import World, envelope, provision, topic
 
 Done = Callable[[BaseException | None], None]
@@ -96,16 +97,9 @@ async def _service(
     the dispatcher, as a fault would."""
     if world is not None:
         await provision(settings.database_url, world.roots)
-    d = Dispatcher(settings)
-    await d.start()
-    link = MqttLink(settings, front(d) if front is not None else d)
-    d.publishers.append(link.publish)
-    await link.start()
-    try:
-        yield d, link
-    finally:
-        await link.stop()
-        await d.stop()
+    links = mqtt_links(settings) if front is None else lambda d: [MqttLink(settings, front(d))]
+    async with running(settings, links) as svc:
+        yield svc.dispatcher, svc.links[0]
 
 
 def _publish(broker: Broker, topic_: str, payload: bytes, retain: bool = False, wait_s: float = 10) -> bool:

@@ -22,9 +22,10 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
-from tests.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from tests.dispatch.conftest import mqtt_links, running
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
@@ -56,16 +57,8 @@ async def _service(
 ) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
     if world is not None:
         await provision(settings.database_url, world.roots)
-    d = Dispatcher(settings)
-    await d.start()
-    link = MqttLink(settings, d)
-    d.publishers.append(link.publish)
-    await link.start()
-    try:
-        yield d, link
-    finally:
-        await link.stop()
-        await d.stop()
+    async with running(settings, mqtt_links(settings)) as svc:
+        yield svc.dispatcher, svc.links[0]
 
 
 async def _until(cond: Callable[[], bool], timeout: float) -> None:

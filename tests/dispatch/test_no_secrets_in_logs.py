@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,11 +22,12 @@ from basestation.dispatch.keystore import KeyStoreError
 from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import free_port
 from nightwatch.cli import app as cli_app
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import free_port
+from tests.dispatch.conftest import running
 
 OPERATOR = "opTok-Kq4vZp9RwX2mLs7N"
 RESPONDER = "rsTok-Hb3cYt8JdF6gUe1Q"
@@ -115,12 +115,10 @@ def test_no_secret_reaches_a_log_an_error_or_a_response(
     root = os.urandom(16)
 
     async def scenario() -> None:
-        d = Dispatcher(settings)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
+        async with running(settings) as svc:
+            d, app, http = svc.dispatcher, svc.app, svc.http
             notifier = app.state.notifier
             notifier.backoff_s = (0.0, 0.05)
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch")
             op, me = {"Authorization": f"Bearer {OPERATOR}"}, {"Authorization": f"Bearer {RESPONDER}"}
             for bad in (OPERATOR[:-1] + "x", RESPONDER + "x", "short"):
                 r = await http.get("/api/v1/incidents", headers={"Authorization": f"Bearer {bad}"})

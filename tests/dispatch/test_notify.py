@@ -21,17 +21,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from basestation.dispatch import webhook
-from basestation.dispatch.api import create_app
 from basestation.dispatch.incidents import State
 from basestation.dispatch.notify import Notifier, WebhookTarget
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.store import incident_from_doc
 from basestation.dispatch.webpush import Subscription, WebPush
+from harness.brokers import free_port
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import free_port
+from tests.dispatch.conftest import running
 
 SECRET = "webhook-secret-0123456789"
 OPERATOR = "operator-token-0123456789"
@@ -92,11 +92,9 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
             webhooks=[{"url": f"http://127.0.0.1:{rx.port}/hook", "secret": SECRET}],
             vapid_private_key=vapid.private_pem().decode(),
         )
-        d = Dispatcher(settings)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
+        async with running(settings) as svc:
+            d, app, http = svc.dispatcher, svc.app, svc.http
             app.state.notifier.backoff_s = (0.0, 0.05)
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch")
             op, me = {"Authorization": f"Bearer {OPERATOR}"}, {"Authorization": f"Bearer {RESPONDER}"}
             assert (await http.get("/api/v1/push/public-key")).json()["key"]
             await d.store.add_device(5, root, None, 0)

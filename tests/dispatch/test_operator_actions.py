@@ -3,16 +3,14 @@
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
 
 from basestation.dispatch import actions, operator_actions
-from basestation.dispatch.api import create_app
 from basestation.dispatch.effects import IncidentSnapshot
 from basestation.dispatch.incidents import Event, Incident, Kind, State
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS
+from tests.dispatch.conftest import running
 from tests.dispatch.world import T0, World, envelope, topic
 
 
@@ -90,10 +88,8 @@ def test_the_endpoints_are_for_operators_only(tmp_path: Path) -> None:
     )
 
     async def scenario() -> None:
-        d = Dispatcher(settings)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch")
+        async with running(settings) as svc:
+            d, http = svc.dispatcher, svc.http
             op, me = {"Authorization": f"Bearer {op_token}"}, {"Authorization": f"Bearer {me_token}"}
             await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=op)
             inc = Incident("5-1", 5, 1, Kind.SOS, State.OPEN, 1, 1)

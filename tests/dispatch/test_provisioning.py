@@ -23,12 +23,12 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.state import DispatchState
 from basestation.dispatch.store import Store
+from harness.dispatch import served
 from nightwatch.cli import app as cli
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.databases import PrivatePostgres
-from tests.dispatch.served import served
 from tests.dispatch.world import GATEWAYS, envelope, topic
 
 OPERATOR = "provisioning-test-operator"

@@ -28,10 +28,10 @@ from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.webpush import Subscription
+from harness.dispatch import served
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.dispatch.served import served
 from tests.dispatch.world import GATEWAYS, envelope, topic
 
 OPERATOR = "registries-operator-token-0"

@@ -13,8 +13,8 @@ from basestation.dispatch.api import create_app
 from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.dispatch import served
 from tests.databases import PrivatePostgres
-from tests.dispatch.served import served
 
 OP = "operator-token-registries-replicas-01"
 

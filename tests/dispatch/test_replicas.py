@@ -21,10 +21,10 @@ from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
 from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
 from tests.databases import PrivatePostgres
 from tests.dispatch.world import provision
 

@@ -7,19 +7,16 @@ import os
 import time
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.mqtt_link import MqttLink
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary, start_broker
 from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, ACK_RECEIVED, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary, start_broker
+from tests.dispatch.conftest import mqtt_links, running
 
 OPERATOR = "operator-token-0123456789"
 RESPONDER = "responder-token-0123456789"
@@ -61,11 +58,8 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
         keys = DeviceKeys(root)
 
         async def scenario() -> None:
-            d = Dispatcher(settings)
-            link = MqttLink(settings, d)
-            app = create_app(d, [link])
-            async with app.router.lifespan_context(app):
-                http = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch")
+            async with running(settings, mqtt_links(settings)) as svc:
+                d, http = svc.dispatcher, svc.http
                 hdr = {"Authorization": f"Bearer {OPERATOR}"}
                 r = await http.post(
                     "/api/v1/devices",

@@ -17,7 +17,7 @@ from basestation.dispatch import sse
 from basestation.dispatch.api import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.served import served
+from harness.dispatch import served
 
 OPERATOR = "sse-operator-token-0000000"
 

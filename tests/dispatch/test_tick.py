@@ -12,14 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from basestation.dispatch import actions
-from basestation.dispatch.api import create_app
 from basestation.dispatch.assignment import Policy, Responder
 from basestation.dispatch.effects import Effects
 from basestation.dispatch.incidents import Event, Incident, Kind, State
 from basestation.dispatch.pipeline import UplinkPipeline
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.state import DeviceInfo, DispatchState
+from tests.dispatch.conftest import running
 from tests.dispatch.world import RESPONDERS, T0
 from tests.fuzz import examples
 
@@ -296,9 +295,8 @@ def test_the_service_meets_an_offer_timeout_from_the_heap_between_its_walks(tmp_
     )
 
     async def scenario() -> None:
-        d = Dispatcher(settings)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
+        async with running(settings) as svc:
+            d = svc.dispatcher
             for rid, (lat, lon) in RESPONDERS.items():
                 d.state.responders[rid] = Responder(rid, rid, "nl", ["patrol"], True, lat, lon)
             assert d._deadline_timer is None  # nothing on the heap: the clock does not wake at all

@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, MosquittoBroker, free_port, mosquitto_binary
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import TEST_USERNAME, MosquittoBroker, free_port, mosquitto_binary
 from tests.certs import TestCA
 
 OPERATOR = "operator-token-for-the-tls-test"

@@ -16,13 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.api import create_app
 from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
 from protocol.constants import EVENT_SOS
-from tests.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from tests.dispatch.conftest import mqtt_links, running
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")
@@ -97,10 +97,8 @@ def test_either_broker_killed_during_a_stream_of_alarms_loses_none_and_doubles_n
         first: dict[int, float] = {}
 
         async def scenario() -> None:
-            d = Dispatcher(settings)
-            links = [MqttLink(s, d) for s in settings.brokers()]
-            app = create_app(d, links)
-            async with app.router.lifespan_context(app):
+            async with running(settings, mqtt_links(settings)) as svc:
+                d, links = svc.dispatcher, svc.links
                 stream = d.bus.stream()
 
                 async def watch() -> None:
@@ -180,9 +178,8 @@ def test_downlinks_go_out_through_both_brokers(tmp_path: Path) -> None:
         )
 
         async def scenario() -> None:
-            d = Dispatcher(settings)
-            app = create_app(d, [MqttLink(s, d) for s in settings.brokers()])
-            async with app.router.lifespan_context(app):
+            async with running(settings, mqtt_links(settings)) as svc:
+                d, app = svc.dispatcher, svc.app
                 gw = await asyncio.to_thread(Gateway, [a, b])
                 gw.publish(envelope(frame, GATEWAY, rx_ms=time.time_ns() // 1_000_000))
                 ok = await asyncio.to_thread(

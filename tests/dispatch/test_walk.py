@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basestation.dispatch import walk
-from basestation.dispatch.api import create_app
 from basestation.dispatch.incidents import INTAKE_DEVICE_BASE
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from tests.dispatch.conftest import running
 
 OP, ANNA, BOB = "operator-token-walk-0123456789", "anna-token-walk-0123456789", "bob-token-walk-0123456789"
 ZONE = ZoneInfo("Europe/Amsterdam")
@@ -159,12 +159,8 @@ def _serve(tmp_path: Path, scenario: Any, **settings: Any) -> None:
     )
 
     async def run() -> None:
-        d = Dispatcher(s)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app, client=("192.0.2.7", 50000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
-                await scenario(d, http)
+        async with running(s, client=("192.0.2.7", 50000)) as svc:
+            await scenario(svc.dispatcher, svc.http)
 
     asyncio.run(run())
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from basestation.dispatch.api import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from tests.dispatch.conftest import running
 
 OP = "operator-token-zones-0123456789"
 ANNA = "anna-token-zones-0123456789"
@@ -32,12 +32,8 @@ def _serve(tmp_path: Path, scenario: Scenario) -> None:
     )
 
     async def run() -> None:
-        d = Dispatcher(s)
-        app = create_app(d)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app, client=("192.0.2.7", 50000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
-                await scenario(d, http)
+        async with running(s, client=("192.0.2.7", 50000)) as svc:
+            await scenario(svc.dispatcher, svc.http)
 
     asyncio.run(run())
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import Broker, start_broker
+from harness.brokers import Broker, start_broker
 
 
 @pytest.fixture

@@ -17,12 +17,13 @@ from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.gateway import topics
+from harness.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
+from harness.forwarder import Forwarder
+from harness.gateway import ROOT_KEY, GatewayThread, frames, rxpk, settings_for
 from protocol import ack
 from protocol.constants import ACK_UNAVAILABLE
 from protocol.keys import DeviceKeys
-from tests.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
 from tests.dispatch.world import envelope, provision
-from tests.gateway.helpers import ROOT_KEY, Forwarder, GatewayThread, frames, rxpk, settings_for
 
 ACL = Path(__file__).parents[2] / "deploy" / "mosquitto" / "nightwatch.acl"
 # "viewer" stands for any other account on the broker: valid credentials, no rules of its own.

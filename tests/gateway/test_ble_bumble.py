@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 from basestation.gateway import relay as relay_module
 from basestation.gateway import topics
 from basestation.gateway.ble import manufacturer_data
-from basestation.gateway.ble_bumble import bumble_backend
 from basestation.gateway.relay import Relay, run
+from harness.ble import bumble_backend
+from harness.brokers import Broker, Recorder, free_port
+from harness.forwarder import Forwarder
+from harness.gateway import GatewayThread, frames, rxpk, settings_for
 from protocol.constants import EVENT_HEARTBEAT
-from tests.brokers import Broker, Recorder, free_port
-from tests.gateway.helpers import Forwarder, GatewayThread, frames, rxpk, settings_for
 
 UP = topics.uplink("gw-test")
 FLAGS = bytes((0x02, 0x01, 0x06))

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from basestation.gateway import topics
-from tests.brokers import Broker, MosquittoBroker, Recorder, free_port
-from tests.gateway.helpers import Forwarder, GatewayThread, frames, rxpk, settings_for
+from harness.brokers import Broker, MosquittoBroker, Recorder, free_port
+from harness.forwarder import Forwarder
+from harness.gateway import GatewayThread, frames, rxpk, settings_for
 
 UP = topics.uplink("gw-test")
 OUTAGE_S = float(os.environ.get("NIGHTWATCH_TEST_OUTAGE_S", "10.5"))

@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 
 from basestation.gateway.core import Deduper, Sighting, encode_envelope, envelope, frame_problem, pseudonym
 from basestation.gateway.record import ReceivedFrame
+from harness.gateway import ROOT_KEY, frames
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS
 from protocol.keys import DeviceKeys
-from tests.gateway.helpers import ROOT_KEY, frames
 from tests.gateway.schema_check import errors
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "schemas" / "uplink-envelope.schema.json").read_text())

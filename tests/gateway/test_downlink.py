@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from basestation.gateway.downlink import DownlinkError, RadioDefaults, Routes, build_txpk, parse_downlink
 from basestation.gateway.record import ReceivedFrame
-from tests.gateway.helpers import frames
+from harness.gateway import frames
 
 UPLINK = frames(1)[0]
 ACK = "11" + "00" * 15

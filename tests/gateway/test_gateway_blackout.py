@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 from basestation.gateway import topics
+from harness.brokers import Broker, Recorder, free_port
+from harness.forwarder import Forwarder
+from harness.gateway import GatewayThread, frames, rxpk, settings_for
 from tests.blackhole import Blackhole
-from tests.brokers import Broker, Recorder, free_port
-from tests.gateway.helpers import Forwarder, GatewayThread, frames, rxpk, settings_for
 
 UP = topics.uplink("gw-test")
 KEEPALIVE_S = 5  # the gateway's least (GatewaySettings.mqtt_keepalive_s)

@@ -13,9 +13,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from basestation.gateway import topics
+from harness.brokers import Recorder, free_port, make_broker
+from harness.forwarder import Forwarder
+from harness.gateway import frames, rxpk
 from nightwatch.cli import app
-from tests.brokers import Recorder, free_port, make_broker
-from tests.gateway.helpers import Forwarder, frames, rxpk
 
 GW = "gw-proc"
 UP = topics.uplink(GW)

@@ -14,11 +14,11 @@ from basestation.gateway.record import ReceivedFrame
 from basestation.gateway.relay import Relay
 from basestation.gateway.settings import GatewaySettings
 from basestation.gateway.spool import Spool
+from harness.gateway import ROOT_KEY, settings_for
 from nightwatch.cli import app
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS
 from protocol.keys import DeviceKeys
-from tests.gateway.helpers import ROOT_KEY, settings_for
 
 KEYS = DeviceKeys(ROOT_KEY)
 MIRROR = "mqtt://mirror.example:1884"

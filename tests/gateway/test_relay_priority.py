@@ -6,10 +6,10 @@ from pathlib import Path
 from basestation.gateway.record import ReceivedFrame
 from basestation.gateway.relay import Relay
 from basestation.gateway.spool import Spool
+from harness.gateway import ROOT_KEY, settings_for
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS
 from protocol.keys import DeviceKeys
-from tests.gateway.helpers import ROOT_KEY, settings_for
 
 KEYS = DeviceKeys(ROOT_KEY)
 

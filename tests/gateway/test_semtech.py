@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from basestation.gateway import semtech
 from basestation.gateway.semtech import PullData, PushData, SemtechError, TxAck, parse
+from harness.forwarder import EUI
+from harness.gateway import frames, rxpk
 from tests.fuzz import examples
-from tests.gateway.helpers import EUI, frames, rxpk
 
 FRAME = frames(1)[0]
 B64 = base64.b64encode(FRAME).decode()

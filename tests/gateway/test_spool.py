@@ -5,7 +5,7 @@ import pytest
 
 from basestation.gateway.core import pseudonym
 from basestation.gateway.spool import Spool
-from tests.gateway.helpers import frames
+from harness.gateway import frames
 
 
 def fill(spool: Spool, items: list[bytes], t0: float, repeated: bool = False) -> list[int]:

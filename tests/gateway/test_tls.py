@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from basestation.gateway import topics
-from tests.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
-from tests.gateway.helpers import Forwarder, GatewayThread, frames, rxpk, settings_for
+from harness.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
+from harness.forwarder import Forwarder
+from harness.gateway import GatewayThread, frames, rxpk, settings_for
 
 
 def _cert(

@@ -16,8 +16,9 @@ import pytest
 from basestation.gateway import topics
 from basestation.gateway.broker_paths import BrokerPath
 from basestation.gateway.relay import Relay
-from tests.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
-from tests.gateway.helpers import Forwarder, GatewayThread, frames, rxpk, settings_for
+from harness.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
+from harness.forwarder import Forwarder
+from harness.gateway import GatewayThread, frames, rxpk, settings_for
 
 GW = "gw-test"
 UP = topics.uplink(GW)

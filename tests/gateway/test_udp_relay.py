@@ -7,8 +7,9 @@ import random
 from pathlib import Path
 
 from basestation.gateway import topics
-from tests.brokers import Broker, Recorder, free_port
-from tests.gateway.helpers import EUI, Forwarder, GatewayThread, chunks, frames, rxpk, settings_for
+from harness.brokers import Broker, Recorder, free_port
+from harness.forwarder import EUI, Forwarder
+from harness.gateway import GatewayThread, chunks, frames, rxpk, settings_for
 from tests.gateway.schema_check import errors
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs/schemas/uplink-envelope.schema.json").read_text())

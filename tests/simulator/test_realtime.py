@@ -1,5 +1,5 @@
 """Real-time mode end to end: a small Leiden scenario for a few seconds against a real broker (Mosquitto from
-tests/brokers.py, amqtt only when no mosquitto binary exists), the real dispatch service in its own process, the
+harness/brokers.py, amqtt only when no mosquitto binary exists), the real dispatch service in its own process, the
 real gateway relays (Semtech UDP from FakePacketForwarder, BLE through the fake bleak adapter) and the rings'
 real firmware logic. No timing assertions: the speed is the benchmark's (bench/e2e_bench.py)."""
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.brokers import Broker, MosquittoBroker, start_broker
 from simulator.realtime.run import Options, Result, run
 from simulator.scenario import load
 from simulator.summary import live_hop_times as hop_times
-from tests.brokers import Broker, MosquittoBroker, start_broker
 from tests.simulator.scenes import small
 
 # The services stamp whole milliseconds (a gateway's rx_time_ms, an incident's opened_ms), the run's clock

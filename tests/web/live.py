@@ -1,27 +1,19 @@
-"""The real dispatch service for browser tests: uvicorn on a free port in its own thread and event loop, its MQTT
-link on a real broker, and gateways and key rings that publish as the real ones do."""
+"""What the browser tests run the real dispatch service with (harness.dispatch.LiveService): its tokens and
+settings, and gateways and key rings that publish as the real ones do."""
 
-import asyncio
 import json
-import threading
 import time
 from pathlib import Path
-from types import TracebackType
 
-import httpx
 import paho.mqtt.client as mqtt
-import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.mqtt_link import MqttLink
-from basestation.dispatch.server import Server
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, Broker, free_port
+from harness.dispatch import LiveService
 from protocol import uplink
 from protocol.constants import FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.brokers import TEST_USERNAME, Broker, free_port
 
 OPERATOR = "operator-token-web-0123456789"
 ANNA = "anna-token-web-0123456789"
@@ -38,58 +30,26 @@ GATEWAYS = {
 }
 
 
-class LiveService:
-    def __init__(self, broker: Broker, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.settings = DispatchSettings(
-            mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-            mqtt_username=TEST_USERNAME,
-            mqtt_client_id=f"dispatch-web-{self.port}",
-            database_url=f"sqlite+aiosqlite:///{workdir / 'dispatch.db'}",
-            tokens={
-                OPERATOR: "operator",
-                ANNA: "responder:anna",
-                BEN: "responder:ben",
-                CHLOE: "responder:chloe",
-                PROVISION: "provisioning",
-            },
-            tick_s=0.2,
-            walk_hours="",  # the walk-me-home page open at any hour: tests close it through the operators' API
-            patrol_phone="+31 71 555 0100",
-        )
-        self._server: Server | None = None
-        self._thread = threading.Thread(target=self._run, name="dispatch-web", daemon=True)
-        self.dispatcher: Dispatcher | None = None
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self.dispatcher = Dispatcher(self.settings)
-            app = create_app(self.dispatcher, [MqttLink(self.settings, self.dispatcher)])
-            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-            self._server = Server(config, self.dispatcher.bus)
-            await self._server.serve()
-
-        asyncio.run(main())
-
-    def __enter__(self) -> "LiveService":
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while self._server is None or not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("dispatch service did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        self._thread.join(15)
-
-    def http(self, token: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+def web_service(broker: Broker, workdir: Path) -> LiveService:
+    """The service the browser tests drive: these tokens, a quick tick, and the walk-me-home page always open."""
+    port = free_port()
+    settings = DispatchSettings(
+        mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+        mqtt_username=TEST_USERNAME,
+        mqtt_client_id=f"dispatch-web-{port}",
+        database_url=f"sqlite+aiosqlite:///{workdir / 'dispatch.db'}",
+        tokens={
+            OPERATOR: "operator",
+            ANNA: "responder:anna",
+            BEN: "responder:ben",
+            CHLOE: "responder:chloe",
+            PROVISION: "provisioning",
+        },
+        tick_s=0.2,
+        walk_hours="",  # the walk-me-home page open at any hour: tests close it through the operators' API
+        patrol_phone="+31 71 555 0100",
+    )
+    return LiveService(settings, port)
 
 
 class Gateways:

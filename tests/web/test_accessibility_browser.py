@@ -11,18 +11,17 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from basestation.dispatch.web import i18n, screens
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
 from protocol.constants import EVENT_CANCEL, EVENT_SOS
-from tests.brokers import start_broker
 from tests.web import axe
-from tests.web.live import ANNA, GATEWAYS, OPERATOR, PROVISION, Gateways, LiveService, Ring
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PHONE
-from tests.web.test_browser import pytestmark as needs_browser
-from tests.web.test_handover_browser import _login, _until
+from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, login, until
+from tests.web.live import ANNA, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
 
-pytestmark = [*needs_browser, pytest.mark.skipif(not axe.AXE.is_file(), reason="needs axe-core: run `npm ci`")]
+pytestmark = [*NEEDS_BROWSER, pytest.mark.skipif(not axe.AXE.is_file(), reason="needs axe-core: run `npm ci`")]
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk: alarms heard at the Breestraat reach her first
 LOCALES = {"nl": "nl-NL", "en": "en-GB"}
 SIZES = {"phone": PHONE, "desk": DESK}
@@ -38,7 +37,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("a11y")
-    with start_broker(tmp / "broker") as broker, _roomy(LiveService(broker, tmp)) as svc:
+    with start_broker(tmp / "broker") as broker, _roomy(web_service(broker, tmp)) as svc:
         root = os.urandom(16)
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
             assert prov.post("/api/v1/devices", json={"device_id": 81, "root_key": root.hex()}).status_code == 201
@@ -47,7 +46,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gateways = Gateways(broker)
         for gw in GATEWAYS:
             gateways.status(gw, online=True)
-        _until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
         with svc.http(ANNA) as a:
             assert a.put("/api/v1/me/duty", json={"on_duty": True, "lat": ANNA_AT[0], "lon": ANNA_AT[1]}).is_success
         yield World(svc, gateways, Ring(81, root))
@@ -58,14 +57,6 @@ def _roomy(svc: LiveService) -> LiveService:
     # Every language and size asks the walk page once or more from 127.0.0.1: room for all of them.
     svc.settings = svc.settings.model_copy(update={"walk_per_address_hour": 1000, "walk_per_phone_hour": 100})
     return svc
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _context(browser: Browser, lang: str, size: ViewportSize, **extra: Any) -> BrowserContext:
@@ -81,7 +72,7 @@ def _alarm(world: World) -> str:
     before = set(d.state.incidents)
     frame, _ = world.ring.frame(EVENT_SOS)
     world.gateways.uplink("gw-breestraat", frame, rssi=-70)
-    _until(lambda: set(d.state.incidents) - before)
+    until(lambda: set(d.state.incidents) - before)
     (iid,) = set(d.state.incidents) - before
     return iid
 
@@ -145,7 +136,7 @@ def test_axe_finds_nothing_on_any_page(world: World, browser: Browser, lang: str
             assert op.put("/api/v1/walk/override", json={"state": "hours"}).status_code == 200
 
         # The responder: nothing on, an alarm on screen, then the same alarm accepted.
-        anna = _login(phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna = login(phone.new_page(), svc.url, ANNA, "/ui/responder")
         anna.wait_for_selector("#screen .duty.is-on")
         anna.wait_for_selector("#screen .idle")
         look(anna, "responder, idle")
@@ -173,7 +164,7 @@ def test_axe_finds_nothing_on_any_page(world: World, browser: Browser, lang: str
         look(anna, "responder, a walk-me-home request")
 
         # The operator: the board with both incidents, then each dialog open.
-        board = _login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
+        board = login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
         board.wait_for_selector(f"#board [data-incident='{iid}']")
         board.wait_for_selector("#op-map .nw-gw-on")
         board.wait_for_selector("#health dd")
@@ -225,13 +216,13 @@ def _draw_corners(page: Page) -> None:
 
 def _anna(browser: Browser, world: World, lang: str = "nl", size: ViewportSize = PHONE, **extra: Any) -> Page:
     _close_all(world)
-    page = _login(_context(browser, lang, size, **extra).new_page(), world.svc.url, ANNA, "/ui/responder")
+    page = login(_context(browser, lang, size, **extra).new_page(), world.svc.url, ANNA, "/ui/responder")
     page.wait_for_selector("#screen .duty.is-on")
     return page
 
 
 def _board(browser: Browser, world: World, lang: str = "nl") -> Page:
-    page = _login(_context(browser, lang, DESK).new_page(), world.svc.url, OPERATOR, "/ui/operator")
+    page = login(_context(browser, lang, DESK).new_page(), world.svc.url, OPERATOR, "/ui/operator")
     page.wait_for_selector("#board .board")
     return page
 

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import pypdfium2 as pdfium
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize
 
 from basestation.dispatch.referrals import REFERRALS
-from tests.brokers import start_broker
-from tests.web.live import ANNA, OPERATOR, LiveService
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, SCREENSHOTS, Session
-from tests.web.test_browser import pytestmark as needs_browser
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
+from tests.web.conftest import NEEDS_BROWSER, PHONE, SCREENSHOTS, Session
+from tests.web.live import ANNA, OPERATOR, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 ANNA_AT = (52.1575, 4.4868)
 A4 = ViewportSize(width=794, height=1123)  # CSS pixels of an A4 sheet
 
@@ -24,21 +24,13 @@ A4 = ViewportSize(width=794, height=1123)  # CSS pixels of an A4 sheet
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("aftercare")
-    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as live:
+    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as live:
         with live.http(OPERATOR) as op:
             r = op.put(
                 "/api/v1/responders/anna", json={"name": "Anna de Vries", "language": "en", "skills": ["patrol"]}
             )
             assert r.status_code == 200, r.text
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _pages(pdf: bytes) -> int:

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from basestation.dispatch.api import create_app
 from basestation.dispatch.referrals import REFERRALS
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.web import i18n, screens
+from tests.dispatch.conftest import running
 
 OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-0123456789"
@@ -34,12 +34,8 @@ def _run(tmp_path: Path, scenario: Scenario) -> None:
     )
 
     async def main() -> None:
-        d = Dispatcher(settings)
-        app = create_app(d)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dispatch") as http,
-        ):
+        async with running(settings) as svc:
+            d, http = svc.dispatcher, svc.http
             r = await http.put(
                 "/api/v1/responders/anna", json={"name": "Anna", "skills": ["patrol"]}, headers=_h(OPERATOR)
             )

@@ -7,48 +7,23 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser
 
-from basestation.dispatch.web.routes import VENDOR
+from harness.brokers import Recorder, start_broker
+from harness.dispatch import LiveService
 from protocol import ack
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_CANCEL, EVENT_ESCORT, EVENT_SOS
-from tests.brokers import Recorder, mosquitto_binary, start_broker
-from tests.web.live import ANNA, BEN, CHLOE, GATEWAYS, OPERATOR, PROVISION, Gateways, LiveService, Ring
+from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, SCREENSHOTS, Session, until
+from tests.web.live import ANNA, BEN, CHLOE, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Keep the browser off the network: no QUIC, no first-run, no background fetches, updates or sync.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-PHONE = ViewportSize(width=390, height=844)
-DESK = ViewportSize(width=1440, height=900)
 # Where the responders stand: Anna near the Breestraat gateway, Ben by the station, Chloé (night patrol) by the
 # Hooglandse Kerk. Each alarm below is heard by one gateway, so the nearest responder is the one standing there.
 # Anna stands a little away from her gateway, by the Pieterskerk, so her alarm shows a real distance.
 ANNA_AT, BEN_AT, CHLOE_AT = (52.1575, 4.4868), GATEWAYS["gw-centraal"], GATEWAYS["gw-hooglandse"]
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-    pytest.mark.skipif(
-        not all(p.is_dir() for p in VENDOR.values()),
-        reason="needs the web app's npm packages: run `npm ci` in basestation/dispatch/web",
-    ),
-    pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)"),
-]
+pytestmark = NEEDS_BROWSER
 
 
 @dataclass
@@ -65,7 +40,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with (
         start_broker(tmp / "broker") as broker,
         Recorder(broker, ["nightwatch/v1/down/#"]) as downs,
-        LiveService(broker, tmp) as svc,
+        web_service(broker, tmp) as svc,
     ):
         rings = {}
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
@@ -84,7 +59,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gateways = Gateways(broker)
         for gw in GATEWAYS:
             gateways.status(gw, online=True)
-        _until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
         assert svc.dispatcher is not None
         # Chloé (night patrol) has no browser here; she goes on duty through the API.
         with svc.http(CHLOE) as chloe:
@@ -92,56 +67,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             assert r.status_code == 200, r.text
         yield World(svc, gateways, downs, rings)
         gateways.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class Session:
-    """A browser context that records the URL of every request any of its pages makes."""
-
-    def __init__(self, browser: Browser, locale: str, viewport: ViewportSize, at: tuple[float, float] | None = None):
-        extra = {"geolocation": {"latitude": at[0], "longitude": at[1]}, "permissions": ["geolocation"]} if at else {}
-        self.context: BrowserContext = browser.new_context(
-            locale=locale,
-            viewport=viewport,
-            device_scale_factor=2,
-            **extra,  # type: ignore[arg-type]
-        )
-        self.urls: list[str] = []
-        self.context.on("request", lambda req: self.urls.append(req.url))
-        self.page: Page = self.context.new_page()
-
-    def outside(self) -> list[str]:
-        return [
-            u
-            for u in self.urls
-            if urlparse(u).scheme not in ("data", "blob") and urlparse(u).hostname not in ("127.0.0.1", "localhost")
-        ]
-
-    def login(self, base: str, token: str, home: str) -> Page:
-        self.page.goto(base + "/ui/")
-        self.page.fill("#token", token)
-        self.page.click("#login-form button[type=submit]")
-        self.page.wait_for_url(f"**{home}")
-        self.page.wait_for_selector("#conn[data-live=yes]", timeout=5000)  # the live stream is open
-        return self.page
-
-    def close(self) -> None:
-        self.context.close()
-
-
-def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)
 
 
 def _help_on_the_way(downs: Recorder, ring: Ring, counter: int) -> bool:

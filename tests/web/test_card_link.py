@@ -6,27 +6,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from basestation.dispatch.api import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.web.routes import VENDOR
-from tests.dispatch.served import served
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+from harness.dispatch import served
+from tests.web.conftest import NEEDS_CHROMIUM
 
 OPERATOR = "card-link-operator-token"
 PROVISION = "card-link-provision-tok"
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-    pytest.mark.skipif(
-        not all(p.is_dir() for p in VENDOR.values()),
-        reason="needs the web app's npm packages: run `npm ci` in basestation/dispatch/web",
-    ),
-]
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -41,27 +32,22 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def test_print_card_opens_the_rings_pdf_in_a_new_tab(base: str) -> None:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(locale="en-GB")
-            page = context.new_page()
-            page.goto(f"{base}/ui/#token={OPERATOR}")
-            page.wait_for_url("**/ui/operator")
-            link = page.locator("a[data-card='7']")
-            link.wait_for(timeout=10_000)
-            assert link.inner_text() == "Print card (PDF)"
-            with page.expect_response("**/api/v1/devices/7/card.pdf") as got, context.expect_page() as tab:
-                link.click()
-            response = got.value
-            assert response.status == 200
-            assert response.headers["content-type"] == "application/pdf"
-            tab.value.wait_for_url("blob:**")
-            # The tab shows what the page fetched: a PDF held in the page's memory, never a second request.
-            head = page.evaluate(
-                "async (u) => new TextDecoder().decode((await (await fetch(u)).bytes()).slice(0, 5))", tab.value.url
-            )
-            assert head == "%PDF-"
-        finally:
-            browser.close()
+def test_print_card_opens_the_rings_pdf_in_a_new_tab(base: str, browser: Browser) -> None:
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{base}/ui/#token={OPERATOR}")
+    page.wait_for_url("**/ui/operator")
+    link = page.locator("a[data-card='7']")
+    link.wait_for(timeout=10_000)
+    assert link.inner_text() == "Print card (PDF)"
+    with page.expect_response("**/api/v1/devices/7/card.pdf") as got, context.expect_page() as tab:
+        link.click()
+    response = got.value
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    tab.value.wait_for_url("blob:**")
+    # The tab shows what the page fetched: a PDF held in the page's memory, never a second request.
+    head = page.evaluate(
+        "async (u) => new TextDecoder().decode((await (await fetch(u)).bytes()).slice(0, 5))", tab.value.url
+    )
+    assert head == "%PDF-"

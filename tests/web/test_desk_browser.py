@@ -13,17 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Incident, Kind, State
 from basestation.dispatch.store import _incident_row
-from tests.brokers import start_broker
-from tests.web.live import OPERATOR, LiveService
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK
-from tests.web.test_browser import pytestmark as needs_browser
-from tests.web.test_handover_browser import _context, _login, _until
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
+from tests.web.conftest import DESK, NEEDS_BROWSER, login, new_context, until
+from tests.web.live import OPERATOR, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 DAY = 86_400_000
 CALL = {"kind": "worried", "callback_number": "+31 6 2222 3333", "lat": 52.1575, "lon": 4.4868}
 
@@ -31,19 +30,11 @@ CALL = {"kind": "worried", "callback_number": "+31 6 2222 3333", "lat": 52.1575,
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("desk")
-    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
         with svc.http(OPERATOR) as op:
             r = op.put("/api/v1/responders/anna", json={"name": "Anna de Vries", "skills": ["patrol"]})
             assert r.status_code == 200, r.text
         yield svc
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _open(svc: LiveService, **call: Any) -> str:
@@ -54,7 +45,7 @@ def _open(svc: LiveService, **call: Any) -> str:
 
 
 def _board(browser: Browser, svc: LiveService) -> Page:
-    return _login(_context(browser, "en-GB", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
+    return login(new_context(browser, "en-GB", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
 
 
 def test_the_operator_closes_a_request_from_the_board_with_a_referral(svc: LiveService, browser: Browser) -> None:
@@ -138,7 +129,7 @@ def test_the_operator_exports_a_range_as_csv_and_as_json(svc: LiveService, brows
             assert download.suggested_filename.endswith("." + fmt)
             got[fmt] = tmp_path / download.suggested_filename
             download.save_as(got[fmt])
-        _until(lambda: board.locator("#toast").is_visible())
+        until(lambda: board.locator("#toast").is_visible())
         rows = list(csv.DictReader(got["csv"].open(encoding="utf-8", newline="")))
         mine = [r for r in rows if r["id"] == inc_id]
         assert mine and mine[0]["kind"] == "worried" and mine[0]["retention_passed"] == "no"

@@ -7,27 +7,31 @@ picture goes to docs/screenshots/operator-handover.png."""
 import json
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser
 
+from harness.brokers import free_port, start_broker
+from harness.dispatch import LiveService
 from protocol.constants import EVENT_DURESS, EVENT_SOS
-from tests.brokers import free_port, start_broker
-from tests.web.live import ANNA, GATEWAYS, OPERATOR, PROVISION, Gateways, LiveService, Ring
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PHONE, SCREENSHOTS
-from tests.web.test_browser import pytestmark as needs_browser
+from tests.web.conftest import (
+    DESK,
+    NEEDS_BROWSER,
+    PHONE,
+    SCREENSHOTS,
+    login,
+    new_context,
+    notice_says_both,
+    until,
+)
+from tests.web.live import ANNA, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 MIRA = "mira-operator-token-web-0123"  # a named operator: the hand-over is logged with her name
-NOTICE = {
-    "nl": "Bij nood: bel 112. Nightwatch vervangt 112 niet.",
-    "en": "In an emergency, call 112. Nightwatch does not replace 112.",
-}
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk, near the Breestraat gateway that hears the alarms
 
 
@@ -58,7 +62,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("handover")
     centre = ThreadingHTTPServer(("127.0.0.1", free_port()), Centre)
     threading.Thread(target=centre.serve_forever, name="centre", daemon=True).start()
-    with start_broker(tmp / "broker") as broker, _with_centre(LiveService(broker, tmp), centre) as svc:
+    with start_broker(tmp / "broker") as broker, _with_centre(web_service(broker, tmp), centre) as svc:
         rings = {}
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
             for device_id in (61, 62):
@@ -71,7 +75,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gateways = Gateways(broker)
         for gw in GATEWAYS:
             gateways.status(gw, online=True)
-        _until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
         yield World(svc, gateways, rings)
         gateways.close()
     centre.shutdown()
@@ -88,71 +92,28 @@ def _with_centre(svc: LiveService, centre: ThreadingHTTPServer) -> LiveService:
     return svc
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def _context(browser: Browser, locale: str, viewport: ViewportSize, **extra: Any) -> BrowserContext:
-    return browser.new_context(
-        locale=locale, viewport=viewport, device_scale_factor=2, timezone_id="Europe/Amsterdam", **extra
-    )
-
-
-def _login(page: Page, base: str, token: str, home: str) -> Page:
-    page.goto(base + "/ui/")
-    page.fill("#token", token)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"**{home}")
-    page.wait_for_selector("#conn[data-live=yes]", timeout=5000)
-    return page
-
-
-def _until(cond: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)
-
-
-def _notice_says_both(page: Page, scope: str, first: str) -> None:
-    """The 112 notice in ``scope`` is on screen and says it in both languages, the page's own (``first``) first."""
-    notice = page.locator(f"{scope} [data-notice-112]")
-    assert notice.is_visible()
-    texts = notice.locator(".n112-text")
-    langs = [texts.nth(i).get_attribute("lang") for i in range(texts.count())]
-    assert langs == [first, "en" if first == "nl" else "nl"]
-    for i, lang in enumerate(langs):
-        assert texts.nth(i).is_visible() and texts.nth(i).inner_text() == NOTICE[str(lang)]
-    assert notice.locator("a[href='tel:112']").is_visible()
-
-
 def test_the_112_notice_is_on_the_responders_page_and_the_board_in_both_languages(
     world: World, browser: Browser
 ) -> None:
-    phone = _context(browser, "nl-NL", PHONE)
-    desk = _context(browser, "en-GB", DESK)
-    stranger = _context(browser, "en-US", PHONE)
+    phone = new_context(browser, "nl-NL", PHONE)
+    desk = new_context(browser, "en-GB", DESK)
+    stranger = new_context(browser, "en-US", PHONE)
     try:
-        page = _login(phone.new_page(), world.svc.url, ANNA, "/ui/responder")
-        _notice_says_both(page, "header", "nl")
+        page = login(phone.new_page(), world.svc.url, ANNA, "/ui/responder")
+        notice_says_both(page, "header", "nl")
         page.click("a[data-lang=en]")
         page.wait_for_selector("html[lang=en]")
         page.wait_for_selector("#conn[data-live=yes]")
-        _notice_says_both(page, "header", "en")
-        board = _login(desk.new_page(), world.svc.url, OPERATOR, "/ui/operator")
-        _notice_says_both(board, "header", "en")
+        notice_says_both(page, "header", "en")
+        board = login(desk.new_page(), world.svc.url, OPERATOR, "/ui/operator")
+        notice_says_both(board, "header", "en")
         board.click("a[data-lang=nl]")
         board.wait_for_selector("html[lang=nl]")
-        _notice_says_both(board, "header", "nl")
+        notice_says_both(board, "header", "nl")
         # The sign-in page, which everyone sees first, says it too.
         signin = stranger.new_page()
         signin.goto(world.svc.url + "/ui/")
-        _notice_says_both(signin, "header", "en")
+        notice_says_both(signin, "header", "en")
     finally:
         for context in (phone, desk, stranger):
             context.close()
@@ -161,26 +122,26 @@ def test_the_112_notice_is_on_the_responders_page_and_the_board_in_both_language
 def test_the_operator_hands_an_accepted_sos_and_a_duress_over_to_112(world: World, browser: Browser) -> None:
     svc = world.svc
     assert svc.dispatcher is not None
-    phone = _context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
+    phone = new_context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
                      permissions=["geolocation"])  # fmt: skip
-    desk = _context(browser, "en-GB", DESK, permissions=["clipboard-read", "clipboard-write"])
+    desk = new_context(browser, "en-GB", DESK, permissions=["clipboard-read", "clipboard-write"])
     try:
         # Each context keeps the language its browser asks for: the other test's switches were in its own contexts.
-        anna = _login(phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna = login(phone.new_page(), svc.url, ANNA, "/ui/responder")
         assert anna.get_attribute("html", "lang") == "nl"
         anna.click("[data-duty=on]")
         anna.wait_for_selector(".duty.is-on")
-        board = _login(desk.new_page(), svc.url, MIRA, "/ui/operator")
+        board = login(desk.new_page(), svc.url, MIRA, "/ui/operator")
         assert board.get_attribute("html", "lang") == "en"
 
         # An SOS reaches Anna full-screen: the alarm covers the page's header, and says 112 again itself.
         frame, _ = world.rings[61].frame(EVENT_SOS)
         world.gateways.uplink("gw-breestraat", frame, rssi=-70)
         anna.wait_for_selector("[data-alarm-id='61-1']", timeout=2000)
-        _notice_says_both(anna, ".alarm", "nl")
+        notice_says_both(anna, ".alarm", "nl")
         anna.click("[data-action=accept]")
         anna.wait_for_selector("[data-engaged-id='61-1']")
-        _notice_says_both(anna, "header", "nl")
+        notice_says_both(anna, "header", "nl")
 
         # The operator hands the accepted SOS over: the script in both languages, English (the page's) first.
         row = "#board [data-incident='61-1']"
@@ -212,7 +173,7 @@ def test_the_operator_hands_an_accepted_sos_and_a_duress_over_to_112(world: Worl
         board.wait_for_selector(f"{row} [data-handed]", timeout=3000)
         assert "handed over to 112: Operator (mira)" in board.inner_text(f"{row} .timeline")
         assert svc.dispatcher.state.incidents["61-1"].state == "accepted"  # handed over, not taken from the patrol
-        _until(lambda: any(b["event"] == "handover_112" for b in Centre.received))
+        until(lambda: any(b["event"] == "handover_112" for b in Centre.received))
         sent = next(b["data"] for b in Centre.received if b["event"] == "handover_112")
         assert sent["script"] == {"en": en, "nl": nl} and sent["handed_over_by"] == "operator:mira"
 

@@ -6,15 +6,22 @@ is involved: nothing goes down to one. The form's picture goes to docs/screensho
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from tests.brokers import start_broker
-from tests.web.live import ANNA, BEN, OPERATOR, LiveService
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PHONE, SCREENSHOTS
-from tests.web.test_browser import pytestmark as needs_browser
-from tests.web.test_handover_browser import _context, _login, _until
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
+from tests.web.conftest import (
+    DESK,
+    NEEDS_BROWSER,
+    PHONE,
+    SCREENSHOTS,
+    login,
+    new_context,
+    until,
+)
+from tests.web.live import ANNA, BEN, OPERATOR, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk
 BEN_AT = (52.1400, 4.5200)  # across town
 
@@ -22,7 +29,7 @@ BEN_AT = (52.1400, 4.5200)  # across town
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("intake")
-    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
         with svc.http(OPERATOR) as op:
             for rid, name in (("anna", "Anna de Vries"), ("ben", "Ben Okafor")):
                 r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "language": "nl", "skills": ["patrol"]})
@@ -35,26 +42,18 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         yield svc
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def test_a_phone_call_logged_on_the_board_reaches_the_nearest_patrol_who_accepts(
     svc: LiveService, browser: Browser
 ) -> None:
     assert svc.dispatcher is not None
-    phone = _context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
+    phone = new_context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
                      permissions=["geolocation"])  # fmt: skip
-    desk = _context(browser, "en-GB", DESK)
+    desk = new_context(browser, "en-GB", DESK)
     try:
-        anna = _login(phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna = login(phone.new_page(), svc.url, ANNA, "/ui/responder")
         anna.click("[data-duty=on]")
         anna.wait_for_selector(".duty.is-on")
-        board = _login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
+        board = login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
 
         board.click("[data-intake-open]")
         board.wait_for_selector("#intake[open]")
@@ -84,7 +83,7 @@ def test_a_phone_call_logged_on_the_board_reaches_the_nearest_patrol_who_accepts
         board.fill("#intake-callback", "+31 6 1234 5678")
         board.click("#intake button[type=submit]")
         board.wait_for_selector("#intake", state="hidden")
-        _until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
+        until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
         iid = next(iter(svc.dispatcher.state.incidents))
         inc = svc.dispatcher.state.incidents[iid]
         assert inc.kind == "worried" and inc.address == "Kloksteeg 1" and inc.lat is not None

@@ -6,23 +6,22 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page
 
-from tests.brokers import start_broker
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
 from tests.web import axe
-from tests.web.live import OPERATOR, PROVISION, LiveService
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK
-from tests.web.test_browser import pytestmark as needs_browser
-from tests.web.test_handover_browser import _context, _login
+from tests.web.conftest import DESK, NEEDS_BROWSER, login, new_context
+from tests.web.live import OPERATOR, PROVISION, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 RING = 4242
 
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("registries")
-    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
         with svc.http(OPERATOR) as op:
             body = {"name": "Anna de Vries", "skills": ["patrol"], "language": "en"}
             assert op.put("/api/v1/responders/anna", json=body).status_code == 200
@@ -33,16 +32,8 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         yield svc
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _board(browser: Browser, svc: LiveService, locale: str) -> Page:
-    page = _login(_context(browser, locale, DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
+    page = login(new_context(browser, locale, DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
     page.wait_for_selector("#registries [data-responder='anna']")
     return page
 

@@ -9,32 +9,31 @@ from collections.abc import Iterator
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import Browser, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page
 
-from tests.brokers import start_broker
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
 from tests.web import axe
-from tests.web.live import OPERATOR, LiveService
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PHONE, SCREENSHOTS
-from tests.web.test_browser import pytestmark as needs_browser
-from tests.web.test_handover_browser import _context, _login, _until
+from tests.web.conftest import (
+    DESK,
+    NEEDS_BROWSER,
+    PHONE,
+    SCREENSHOTS,
+    login,
+    new_context,
+    until,
+)
+from tests.web.live import OPERATOR, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 SANNE_AT = (52.1590, 4.4890)  # by the Breestraat
 
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("roster")
-    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
         yield svc
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _read_qr(page: Page, selector: str) -> str:
@@ -49,8 +48,8 @@ def _accept(dialog: Dialog) -> None:
 
 
 def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser: Browser) -> None:
-    board = _login(_context(browser, "en-GB", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
-    phone_ctx = _context(
+    board = login(new_context(browser, "en-GB", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
+    phone_ctx = new_context(
         browser,
         "nl-NL",
         PHONE,
@@ -117,7 +116,7 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         phone.wait_for_selector("#login-error:not([hidden])")
         assert "ingetrokken" in phone.inner_text("#login-error")
         d = svc.dispatcher
-        _until(lambda: not d.state.responders["sanne-bakker"].on_duty)
+        until(lambda: not d.state.responders["sanne-bakker"].on_duty)
         board.wait_for_function("!document.querySelector(\"[data-name='Sanne Bakker']\")")
         with svc.http(OPERATOR) as op:
             gone = op.get("/api/v1/accounts", params={"revoked": "true"}).json()
@@ -128,7 +127,7 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
 
 
 def test_the_form_says_what_is_wrong_in_the_page_s_language(svc: LiveService, browser: Browser) -> None:
-    board = _login(_context(browser, "nl-NL", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
+    board = login(new_context(browser, "nl-NL", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
     try:
         board.click("#roster summary")
         board.fill("#roster-name", "Piet")

@@ -10,10 +10,9 @@ import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from basestation.dispatch.api import create_app
 from basestation.dispatch.auth import STREAM_COOKIE, TokenTable, stream_principal
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from tests.dispatch.conftest import running
 
 OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-0123456789"
@@ -29,13 +28,8 @@ def _run(tmp_path: Path, scenario: Scenario) -> None:
     )
 
     async def main() -> None:
-        d = Dispatcher(settings)
-        app = create_app(d)
-        transport = httpx.ASGITransport(app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http,
-        ):
+        async with running(settings) as svc:
+            http = svc.http
             await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=_bearer(OPERATOR))
             await scenario(http)
 

@@ -8,15 +8,23 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from tests.brokers import start_broker
-from tests.web.live import ANNA, OPERATOR, LiveService
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PHONE, SCREENSHOTS
-from tests.web.test_browser import pytestmark as needs_browser
-from tests.web.test_handover_browser import _context, _login, _notice_says_both, _until
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
+from tests.web.conftest import (
+    DESK,
+    NEEDS_BROWSER,
+    PHONE,
+    SCREENSHOTS,
+    login,
+    new_context,
+    notice_says_both,
+    until,
+)
+from tests.web.live import ANNA, OPERATOR, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk
 STUDENT_AT = (52.1590, 4.4900)  # on the Breestraat, a street away
 
@@ -24,7 +32,7 @@ STUDENT_AT = (52.1590, 4.4900)  # on the Breestraat, a street away
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("walk")
-    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
         with svc.http(OPERATOR) as op:
             anna = {"name": "Anna de Vries", "language": "nl", "skills": ["patrol"]}
             r = op.put("/api/v1/responders/anna", json=anna)
@@ -37,31 +45,23 @@ def _picture(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
     svc: LiveService, browser: Browser
 ) -> None:
     assert svc.dispatcher is not None
-    anna_phone = _context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
+    anna_phone = new_context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
                           permissions=["geolocation"])  # fmt: skip
-    student = _context(browser, "en-GB", PHONE, geolocation={"latitude": STUDENT_AT[0], "longitude": STUDENT_AT[1]},
+    student = new_context(browser, "en-GB", PHONE, geolocation={"latitude": STUDENT_AT[0], "longitude": STUDENT_AT[1]},
                        permissions=["geolocation"])  # fmt: skip
     try:
-        anna = _login(anna_phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna = login(anna_phone.new_page(), svc.url, ANNA, "/ui/responder")
         anna.click("[data-duty=on]")
         anna.wait_for_selector(".duty.is-on")
 
         page = student.new_page()
         page.goto(svc.url + "/walk")
         page.wait_for_selector("#walk-form:visible")
-        _notice_says_both(page, "header", "en")
+        notice_says_both(page, "header", "en")
         page.fill("#walk-name", "Sanne Bakker")
         page.fill("#walk-phone", "06 1234 5678")
         # Where: her browser's position, once she asks for it (the browser's own consent prompt is granted here).
@@ -84,7 +84,7 @@ def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
         reference = page.inner_text("[data-walk-ref]")
         assert len(reference) == 7 and reference[3] == "-"
         page.wait_for_selector("[data-walk-state]:has-text('Finding a patrol member')")
-        _until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
+        until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
         iid, inc = next(iter(svc.dispatcher.state.incidents.items()))
         assert inc.kind == "escort" and inc.source == "walk" and inc.offered_to == ["anna"]
         assert inc.lat == pytest.approx(STUDENT_AT[0]) and inc.destination == "Haarlemmerstraat 100"
@@ -132,7 +132,7 @@ def test_outside_the_hours_the_page_says_who_to_call_in_dutch_and_in_english(
 ) -> None:
     with svc.http(OPERATOR) as op:
         assert op.put("/api/v1/walk/override", json={"state": "closed"}).status_code == 200
-    nl = _context(browser, "nl-NL", PHONE)
+    nl = new_context(browser, "nl-NL", PHONE)
     try:
         page = nl.new_page()
         page.goto(svc.url + "/walk")
@@ -141,13 +141,13 @@ def test_outside_the_hours_the_page_says_who_to_call_in_dutch_and_in_english(
         text = page.inner_text("#walk-closed")
         assert "neemt nu geen verzoeken aan" in text and "+31 71 555 0100" in text and "112" in text
         assert page.get_attribute("#walk-closed a[href^='tel:']", "href") == "tel:+31715550100"
-        _notice_says_both(page, "header", "nl")
+        notice_says_both(page, "header", "nl")
         _picture(page, "walk-closed.png")
         page.click("a[data-lang=en]")
         page.wait_for_selector("html[lang=en]")
         page.wait_for_selector("#walk-closed:visible")
         assert "not taking requests" in page.inner_text("#walk-closed")
-        _notice_says_both(page, "header", "en")
+        notice_says_both(page, "header", "en")
     finally:
         nl.close()
         with svc.http(OPERATOR) as op:
@@ -158,9 +158,9 @@ def test_the_desk_places_a_request_given_in_words_blocks_its_number_and_closes_t
     svc: LiveService, browser: Browser
 ) -> None:
     assert svc.dispatcher is not None
-    desk = _context(browser, "en-GB", DESK)
+    desk = new_context(browser, "en-GB", DESK)
     try:
-        board = _login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
+        board = login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
         board.wait_for_selector("#walk-desk [data-walk-now=open]")
         words = {"name": "Noor", "phone": "0687654321", "where": "Outside the bar on the Nieuwe Rijn",
                  "destination": "Morsweg 20", "lang": "en"}  # fmt: skip
@@ -178,7 +178,7 @@ def test_the_desk_places_a_request_given_in_words_blocks_its_number_and_closes_t
         box = board.locator("#op-map").bounding_box()
         assert box is not None
         board.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        _until(lambda: svc.dispatcher.state.incidents[iid].lat is not None)  # type: ignore[union-attr]
+        until(lambda: svc.dispatcher.state.incidents[iid].lat is not None)  # type: ignore[union-attr]
         board.wait_for_selector(f"{row} [data-place]", state="detached", timeout=5000)
 
         # A prank: the number is blocked from the board, and shows in the panel's list.

@@ -8,18 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from basestation.dispatch.geo import distance_m
 from basestation.dispatch.zones import Zone
+from harness.brokers import start_broker
+from harness.dispatch import LiveService
 from protocol.constants import EVENT_SOS
-from tests.brokers import start_broker
-from tests.web.live import ANNA, BEN, GATEWAYS, OPERATOR, PROVISION, Gateways, LiveService, Ring
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, SCREENSHOTS
-from tests.web.test_browser import pytestmark as needs_browser
-from tests.web.test_handover_browser import _context, _login, _until
+from tests.web.conftest import DESK, NEEDS_BROWSER, SCREENSHOTS, login, new_context, until
+from tests.web.live import ANNA, BEN, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
 
-pytestmark = needs_browser
+pytestmark = NEEDS_BROWSER
 
 HEARD_AT = GATEWAYS["gw-breestraat"]  # an alarm heard by this gateway alone is placed on it
 BEN_AT = (52.1591, 4.4897)  # ~30 m from it
@@ -43,7 +42,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("zones")
-    with start_broker(tmp / "broker") as broker, LiveService(broker, tmp) as svc:
+    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
         root = os.urandom(16)
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
             assert prov.post("/api/v1/devices", json={"device_id": 91, "root_key": root.hex()}).status_code == 201
@@ -53,23 +52,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gateways = Gateways(broker)
         for gw in GATEWAYS:
             gateways.status(gw, online=True)
-        _until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
         yield World(svc, gateways, Ring(91, root))
         gateways.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _board(browser: Browser, svc: LiveService) -> Page:
-    ctx = _context(browser, "en-GB", DESK)
+    ctx = new_context(browser, "en-GB", DESK)
     ctx.add_init_script(KEEP_MAP)
-    page = _login(ctx.new_page(), svc.url, OPERATOR, "/ui/operator")
+    page = login(ctx.new_page(), svc.url, OPERATOR, "/ui/operator")
     page.wait_for_selector("#op-map .nw-gw-on")
     page.wait_for_function("window.nwTestMap !== undefined")
     page.wait_for_selector("[data-zone-list] li")
@@ -136,7 +127,7 @@ def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(worl
         before = set(d.state.incidents)
         frame, _ = world.ring.frame(EVENT_SOS)
         world.gateways.uplink("gw-breestraat", frame, rssi=-70)
-        _until(lambda: set(d.state.incidents) - before)
+        until(lambda: set(d.state.incidents) - before)
         (iid,) = set(d.state.incidents) - before
         inc = d.state.incidents[iid]
         assert (inc.lat, inc.lon) == HEARD_AT

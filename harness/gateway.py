@@ -1,30 +1,22 @@
-"""Test helpers: real frames, a UDP packet forwarder, and the gateway running in a thread."""
+"""The real gateway relay (relay.run) in a thread for synchronous callers, its settings on a given broker, and
+real frames of one device to feed it (through harness.forwarder.Forwarder or a BLE backend from harness.ble)."""
 
 import asyncio
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from basestation.gateway.relay import Relay, run
-from basestation.gateway.semtech import (
-    PULL_ACK,
-    PUSH_ACK,
-    parse_pull_resp,
-    pull_data,
-    push_data,
-    rxpk_entry,
-    tx_ack,
-)
+from basestation.gateway.semtech import rxpk_entry
 from basestation.gateway.settings import GatewaySettings
+from harness.brokers import TEST_USERNAME
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS
 from protocol.keys import DeviceKeys
 
 T = TypeVar("T")
 ROOT_KEY = bytes(range(16))
-EUI = "0016c001ff10a235"
 
 
 def frames(n: int, event: int = EVENT_SOS, device_id: int = 42, first_counter: int = 1) -> list[bytes]:
@@ -38,69 +30,6 @@ def frames(n: int, event: int = EVENT_SOS, device_id: int = 42, first_counter: i
 
 
 rxpk = rxpk_entry  # the shared builder, under the name these tests use
-
-
-class Forwarder:
-    """A Semtech packet forwarder as seen from the network: real datagrams on a real UDP socket."""
-
-    def __init__(self, port: int, eui: str = EUI, timeout: float = 5.0) -> None:
-        self.addr = ("127.0.0.1", port)
-        self.eui = eui
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(timeout)
-        self._token = 0
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _next(self) -> int:
-        self._token = (self._token + 1) & 0xFFFF
-        return self._token
-
-    def _expect(self, ident: int, token: int) -> None:
-        while True:
-            data = self.sock.recv(65535)
-            if len(data) >= 4 and data[3] == ident and int.from_bytes(data[1:3], "big") == token:
-                return
-
-    def push(self, pkts: list[dict[str, Any]]) -> None:
-        """PUSH_DATA, then wait for its PUSH_ACK."""
-        token = self._next()
-        self.sock.sendto(push_data(token, self.eui, pkts), self.addr)
-        self._expect(PUSH_ACK, token)
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendto(data, self.addr)
-
-    def pull(self) -> None:
-        """PULL_DATA, then wait for PULL_ACK. The listener handles datagrams in order, so this is also a
-        barrier: everything sent before it has been handled."""
-        token = self._next()
-        self.sock.sendto(pull_data(token, self.eui), self.addr)
-        self._expect(PULL_ACK, token)
-
-    def wait_ready(self, attempts: int = 100) -> None:
-        self.sock.settimeout(0.1)
-        try:
-            for _ in range(attempts):
-                try:
-                    self.pull()
-                    return
-                except TimeoutError:
-                    continue
-            raise TimeoutError("gateway UDP listener not answering")
-        finally:
-            self.sock.settimeout(5.0)
-
-    def receive_pull_resp(self) -> tuple[int, dict[str, Any]]:
-        while True:
-            data = self.sock.recv(65535)
-            if len(data) >= 4 and data[3] == 0x03:
-                return parse_pull_resp(data)
-
-    def send_tx_ack(self, token: int, error: str = "NONE") -> None:
-        self.sock.sendto(tx_ack(token, self.eui, error), self.addr)
 
 
 class GatewayThread:
@@ -173,7 +102,7 @@ def settings_for(tmp: Path, broker_port: int, udp_port: int | None = None, **ext
     values: dict[str, Any] = {
         "id": "gw-test",
         "mqtt": f"mqtt://127.0.0.1:{broker_port}",
-        "username": "nightwatch-test",
+        "username": TEST_USERNAME,
         "spool": tmp / "spool.sqlite3",
         "position": "52.1601,4.4970",
         "stats_interval_s": 3600.0,

@@ -1,9 +1,10 @@
-"""MQTT brokers for tests: a private Mosquitto on a free port, or the in-process amqtt broker when no
-mosquitto binary exists (set NIGHTWATCH_TEST_BROKER=amqtt to force it). Plus a recording subscriber.
+"""MQTT brokers on free ports: a private Mosquitto, or amqtt when no mosquitto binary exists (set
+NIGHTWATCH_TEST_BROKER=amqtt to force it), in its own thread (AmqttBroker) or in the caller's event loop
+(EmbeddedBroker, for `make demo` and the simulator's real-time mode). Plus a recording subscriber.
 
 For conformance, private RabbitMQ (its MQTT plugin) and NATS (its MQTT support) instances too, each in its own
 temp dir on free ports, never the machine's own; ``broker_kinds()`` tells which exist here, and
-``python -m tests.brokers`` prints it.
+``python -m harness.brokers`` prints it.
 
 Usage:
     with start_broker(tmp_path) as broker:
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -74,26 +75,84 @@ def mosquitto_binary() -> str | None:
     return found
 
 
-class Broker(Protocol):
-    host: str
+class Broker:
+    """What every broker here offers: started, killed or stopped, and a context manager that starts it unless it
+    runs and stops it at the end."""
+
+    host = "127.0.0.1"
     port: int
     persistent: bool  # keeps sessions and queued messages across kill() and start()
-    password: str | None  # what clients send with TEST_USERNAME; None: no password
+    password: str | None = None  # what clients send with TEST_USERNAME; None: no password
 
-    def start(self) -> None: ...
-    def kill(self) -> None: ...
-    def stop(self) -> None: ...
-    def __enter__(self) -> "Broker": ...
-    def __exit__(self, *exc: object) -> None: ...
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        if not self.running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-class MosquittoBroker:
+class ProcessBroker(Broker):
+    """A broker program in a process group of its own, so that kill() reaches whatever its start script runs."""
+
+    stop_timeout_s = 10.0  # how long a SIGTERM may take before SIGKILL
+
+    def __init__(self, workdir: Path, port: int | None) -> None:
+        self.port = port or free_port()
+        self.workdir = workdir  # its config, data and log
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+        if self.running:
+            raise RuntimeError("broker already running")
+        popen.setdefault("stdout", subprocess.DEVNULL)
+        popen.setdefault("stderr", subprocess.DEVNULL)
+        self.proc = subprocess.Popen(argv, start_new_session=True, **popen)
+        return self.proc
+
+    def _wait_connack(self, timeout: float, password: str | None = None) -> None:
+        proc = self.proc
+        assert proc is not None
+        try:
+            wait_connack(self.host, self.port, timeout, lambda: proc.poll() is None, TEST_USERNAME, password)
+        except BaseException:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        _kill_group(self.proc, signal.SIGKILL, 10)
+        self.proc = None
+
+    def stop(self) -> None:
+        _kill_group(self.proc, signal.SIGTERM, self.stop_timeout_s)
+        self.proc = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class MosquittoBroker(ProcessBroker):
     """A private Mosquitto. Sessions persist (autosave every second) so a killed broker that comes back
     still has its subscribers' sessions; the queue settings are the shipped ones (no cap: stock Mosquitto drops
     past 1000). ``extra_conf`` comes last, and a setting given twice takes its last value."""
 
     persistent = True
-    password: str | None = None
 
     def __init__(
         self,
@@ -104,15 +163,11 @@ class MosquittoBroker:
         nodelay: bool = True,
         anonymous: bool = True,
     ) -> None:
+        super().__init__(workdir, port)
         self.nodelay = nodelay
         self.anonymous = anonymous
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
-        self.workdir = workdir
         self.binary = binary
         self.extra_conf = extra_conf
-        self.proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         self.db = workdir / "mosquitto.db"
@@ -133,69 +188,60 @@ class MosquittoBroker:
             + f"log_dest file {self.log}\n"
             "log_type error\nlog_type warning\nlog_type notice\n" + self.extra_conf
         )
-        if self.running:
-            raise RuntimeError("broker already running")
-        self.proc = subprocess.Popen(
-            [self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        proc = self.proc
+        proc = self._spawn([self.binary, "-c", str(self.conf)])
         wait_port(self.port, 10, lambda: proc.poll() is None)
-
-    def _signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
-        self.proc = None
-
-    def kill(self) -> None:
-        self._signal(signal.SIGKILL)
-
-    def stop(self) -> None:
-        self._signal(signal.SIGTERM)
 
     def saved_after(self, when: float) -> bool:
         """True once the broker wrote its persistence file after ``when`` (time.time())."""
         return self.db.exists() and self.db.stat().st_mtime > when
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
-    def __enter__(self) -> "MosquittoBroker":
-        if not self.running:
-            self.start()
-        return self
+class EmbeddedBroker:
+    """amqtt in the caller's event loop, so that `make demo` on a fresh machine needs no broker program.
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    amqtt speaks MQTT 3.1.1 only (no shared subscriptions, acknowledgement on receipt); production runs Mosquitto
+    or another MQTT 5 broker (docs/dispatch.md). It drops the queued messages of anonymous sessions, so every
+    client sends a user name, and anonymous logins are refused.
+    """
 
-
-class AmqttBroker:
-    """amqtt in its own thread and event loop. MQTT 3.1.1 only; nothing persists across kill()."""
-
-    persistent = False
-    password: str | None = None
-
-    def __init__(self, port: int | None = None) -> None:
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
         self._broker: Any = None
 
-    def start(self) -> None:
-        from amqtt.broker import Broker as _Amqtt  # type: ignore[import-untyped, unused-ignore]
+    async def start(self) -> None:
+        from amqtt.broker import Broker as Amqtt  # type: ignore[import-untyped, unused-ignore]
 
         config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
         }
+        self._broker = Amqtt(config)
+        await self._broker.start()
+
+    async def stop(self) -> None:
+        if self._broker is not None:
+            await self._broker.shutdown()
+            self._broker = None
+
+
+class AmqttBroker(Broker):
+    """The EmbeddedBroker in its own thread and event loop, for synchronous tests. Nothing persists across
+    kill()."""
+
+    persistent = False
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._embedded = EmbeddedBroker(self.host, self.port)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
         started = threading.Event()
         loop = asyncio.new_event_loop()
 
         async def boot() -> None:
-            self._broker = _Amqtt(config)
-            await self._broker.start()
+            await self._embedded.start()
             started.set()
 
         def main() -> None:
@@ -213,20 +259,16 @@ class AmqttBroker:
     def stop(self) -> None:
         if self._loop is None or self._thread is None:
             return
-        asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._embedded.stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop = self._thread = None
 
     kill = stop  # in-process: the closest thing to a kill is an abrupt shutdown
 
-    def __enter__(self) -> "AmqttBroker":
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
 
 
 def _connect_311(username: str | None, password: str | None) -> bytes:
@@ -303,7 +345,7 @@ def nats_server_binary() -> str | None:
     return found
 
 
-class RabbitMqttBroker:
+class RabbitMqttBroker(ProcessBroker):
     """A private RabbitMQ node with its MQTT plugin (MQTT 3.1.1 only), on free ports, with its own epmd, Erlang
     cookie, Mnesia directory, config and enabled-plugins file: nothing of the machine's own node is read or
     touched, and nothing needs enabling globally. The node boots in about 10 s on two busy cores, so share one
@@ -313,12 +355,11 @@ class RabbitMqttBroker:
 
     persistent = True
     password: str | None = "nightwatch-test-password"
+    stop_timeout_s = 30.0  # the script stops the node properly, which takes a few seconds
 
     def __init__(self, workdir: Path, script: str, epmd: str, port: int | None = None, extra_conf: str = "") -> None:
+        super().__init__(workdir, port)
         self.extra_conf = extra_conf  # rabbitmq.conf lines, after ours
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
-        self.workdir = workdir
         self.script = script
         self.epmd = epmd
         # The AMQP listener cannot be turned off, and the distribution port defaults to it + 20000: the
@@ -327,9 +368,7 @@ class RabbitMqttBroker:
         self.dist_port = free_port()
         self.epmd_port = free_port()
         self.node = f"nightwatch-{uuid.uuid4().hex[:8]}@localhost"
-        self.proc: subprocess.Popen[bytes] | None = None
         self.epmd_proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
         self.log = workdir / "rabbitmq.out"
 
     def _env(self) -> dict[str, str]:
@@ -364,7 +403,7 @@ class RabbitMqttBroker:
 
     def start(self) -> None:
         if self.running:
-            raise RuntimeError("broker already running")
+            raise RuntimeError("broker already running")  # before the epmd below is started for nothing
         env = self._env()
         if self.epmd_proc is None or self.epmd_proc.poll() is not None:
             # Our own epmd in the foreground, so that it is ours to end; a node would otherwise start a daemon
@@ -378,44 +417,19 @@ class RabbitMqttBroker:
             epmd = self.epmd_proc
             wait_port(self.epmd_port, 10, lambda: epmd.poll() is None)
         with self.log.open("ab") as out:
-            # A group of its own: the script runs the VM as a child, and kill() must reach the VM.
-            self.proc = subprocess.Popen(
-                [self.script], env=env, cwd=self.workdir, stdout=out, stderr=out, start_new_session=True
-            )
-        proc = self.proc
-        try:
-            wait_connack(self.host, self.port, 90, lambda: proc.poll() is None, TEST_USERNAME, self.password)
-        except BaseException:
-            self.kill()
-            raise
-
-    def kill(self) -> None:
-        _kill_group(self.proc, signal.SIGKILL, 10)
-        self.proc = None
+            # The script runs the VM as a child: the process group lets kill() reach the VM.
+            self._spawn([self.script], env=env, cwd=self.workdir, stdout=out, stderr=out)
+        self._wait_connack(90, self.password)
 
     def stop(self) -> None:
-        # SIGTERM: the script stops the node properly, which takes a few seconds.
-        _kill_group(self.proc, signal.SIGTERM, 30)
-        self.proc = None
+        super().stop()
         if self.epmd_proc is not None:
             self.epmd_proc.terminate()
             self.epmd_proc.wait(10)
             self.epmd_proc = None
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
-    def __enter__(self) -> "RabbitMqttBroker":
-        if not self.running:
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class NatsMqttBroker:
+class NatsMqttBroker(ProcessBroker):
     """A private nats-server with its MQTT listener (MQTT 3.1.1 only), which needs JetStream: sessions, their
     subscriptions and QoS 1 messages are JetStream streams and consumers, kept in a file store in the temp dir,
     so they outlive kill() and start(). It takes any user name and password when it has no authorization.
@@ -425,23 +439,17 @@ class NatsMqttBroker:
     """
 
     persistent = True
-    password: str | None = None
+    stop_timeout_s = 15.0
 
     def __init__(self, workdir: Path, binary: str, port: int | None = None, ack_wait_s: float = 2.0) -> None:
+        super().__init__(workdir, port)
         self.ack_wait_s = ack_wait_s
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
         self.client_port = free_port()  # NATS's own protocol, which the MQTT support rides on
-        self.workdir = workdir
         self.binary = binary
-        self.proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "nats.conf"
         self.log = workdir / "nats.log"
 
     def start(self) -> None:
-        if self.running:
-            raise RuntimeError("broker already running")
         self.conf.write_text(
             f"listen: 127.0.0.1:{self.client_port}\n"
             # JetStream, which MQTT needs, needs a server name.
@@ -449,38 +457,8 @@ class NatsMqttBroker:
             f'jetstream {{ store_dir: "{self.workdir / "js"}", max_memory_store: 64MB, max_file_store: 1GB }}\n'
             f'mqtt {{ listen: 127.0.0.1:{self.port}, ack_wait: "{self.ack_wait_s}s" }}\n'
         )
-        self.proc = subprocess.Popen(
-            [self.binary, "-c", str(self.conf), "-l", str(self.log)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        proc = self.proc
-        try:
-            wait_connack(self.host, self.port, 20, lambda: proc.poll() is None)
-        except BaseException:
-            self.kill()
-            raise
-
-    def kill(self) -> None:
-        _kill_group(self.proc, signal.SIGKILL, 10)
-        self.proc = None
-
-    def stop(self) -> None:
-        _kill_group(self.proc, signal.SIGTERM, 15)
-        self.proc = None
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def __enter__(self) -> "NatsMqttBroker":
-        if not self.running:
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._spawn([self.binary, "-c", str(self.conf), "-l", str(self.log)])
+        self._wait_connack(20)
 
 
 @dataclass(frozen=True)

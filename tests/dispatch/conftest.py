@@ -1,0 +1,52 @@
+"""The dispatch service in the test's own event loop: the real app with its lifespan run, as uvicorn runs it, and
+an httpx client that calls it in process. Over real HTTP it is harness.dispatch's served() and LiveService.
+
+Here rather than in harness/: `make mutate` runs the fast dispatch tests in a copy of the sources that holds
+tests/ but not harness/ (docs/testing.md), and some of those tests use it.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+
+from basestation.dispatch.api import create_app
+from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.settings import DispatchSettings
+
+Links = Callable[[Dispatcher], list[MqttLink]]
+
+
+@dataclass(frozen=True)
+class Running:
+    dispatcher: Dispatcher
+    app: FastAPI
+    http: httpx.AsyncClient  # base URL http://dispatch
+    links: list[MqttLink]
+
+
+def no_links(dispatcher: Dispatcher) -> list[MqttLink]:
+    return []
+
+
+def mqtt_links(settings: DispatchSettings) -> Links:
+    """The service's MQTT links, one per broker ``settings`` name, as `nightwatch dispatch` makes them."""
+    return lambda d: [MqttLink(broker, d) for broker in settings.brokers()]
+
+
+@asynccontextmanager
+async def running(
+    settings: DispatchSettings, links: Links = no_links, client: tuple[str, int] = ("127.0.0.1", 123)
+) -> AsyncIterator[Running]:
+    """The service of ``settings`` from the start of its lifespan to the end. ``client`` is the address requests
+    come from (httpx's own by default), for the limits and logs that read it."""
+    d = Dispatcher(settings)
+    made = links(d)
+    app = create_app(d, made)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
+            yield Running(d, app, http, made)
