@@ -15,9 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.api import create_app
 from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.mqtt_link import MqttLink
 from basestation.dispatch.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
@@ -26,6 +24,7 @@ from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.databases import PrivatePostgres
+from tests.dispatch.conftest import mqtt_links, running
 from tests.dispatch.world import provision
 
 ALARMS = 60
@@ -51,23 +50,20 @@ def test_two_replicas_one_incident_per_alarm(tmp_path: Path, postgres: PrivatePo
 
     with start_broker(tmp_path / "broker") as broker, Recorder(broker, ["nightwatch/v1/down/#"]) as downs:
 
+        def replica(name: str) -> DispatchSettings:
+            return DispatchSettings(
+                mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+                mqtt_username=TEST_USERNAME,
+                mqtt_client_id=f"dispatch-{name}",
+                shared_group="dispatch",
+                database_url=db,
+                tokens={OPERATOR: "operator", ANNA: "responder:anna"},
+            )
+
         async def scenario() -> None:
-            replicas = []
-            for name in ("a", "b"):
-                s = DispatchSettings(
-                    mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-                    mqtt_username=TEST_USERNAME,
-                    mqtt_client_id=f"dispatch-{name}",
-                    shared_group="dispatch",
-                    database_url=db,
-                    tokens={OPERATOR: "operator", ANNA: "responder:anna"},
-                )
-                d = Dispatcher(s)
-                app = create_app(d, [MqttLink(s, d)])
-                replicas.append((d, app))
-            (_, app_a), (_, app_b) = replicas
-            async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
-                await _run(replicas, broker, roots, downs)
+            sa, sb = replica("a"), replica("b")
+            async with running(sa, mqtt_links(sa)) as a, running(sb, mqtt_links(sb)) as b:
+                await _run([(a.dispatcher, a.app), (b.dispatcher, b.app)], broker, roots, downs)
 
         asyncio.run(scenario())
 
@@ -190,20 +186,19 @@ def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: Priva
                     }
                     gw.publish(f"nightwatch/v1/up/{g}", json.dumps(env), qos=1).wait_for_publish(10)
 
+        def replica(name: str) -> DispatchSettings:
+            return DispatchSettings(
+                mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+                mqtt_username=TEST_USERNAME,
+                mqtt_client_id=f"dispatch-pg-{name}",
+                shared_group="dispatch",
+                database_url=db,
+            )
+
         async def scenario() -> None:
-            replicas = []
-            for name in ("a", "b"):
-                s = DispatchSettings(
-                    mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-                    mqtt_username=TEST_USERNAME,
-                    mqtt_client_id=f"dispatch-pg-{name}",
-                    shared_group="dispatch",
-                    database_url=db,
-                )
-                d = Dispatcher(s)
-                replicas.append((d, create_app(d, [MqttLink(s, d)])))
-            (a, app_a), (b, app_b) = replicas
-            async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
+            sa, sb = replica("a"), replica("b")
+            async with running(sa, mqtt_links(sa)) as ra, running(sb, mqtt_links(sb)) as rb:
+                a, b = ra.dispatcher, rb.dispatcher
                 await asyncio.to_thread(publish, range(1, wave + 1))
                 await _until(lambda: len(a.state.incidents) >= wave and len(b.state.incidents) >= wave)
                 await asyncio.to_thread(postgres.restart)

@@ -9,11 +9,10 @@ from typing import Any
 
 import httpx
 
-from basestation.dispatch.api import create_app
 from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from tests.databases import PrivatePostgres
+from tests.dispatch.conftest import running
 
 OPERATOR = "operator-token-zones-replicas-01"
 CENTRE = [[52.157, 4.484], [52.157, 4.496], [52.162, 4.496], [52.162, 4.484]]
@@ -31,12 +30,11 @@ def test_a_zone_changed_on_one_replica_is_applied_on_the_other(postgres: Private
     upgrade(db)
 
     async def scenario() -> None:
-        replicas = []
-        for _ in range(2):
-            d = Dispatcher(DispatchSettings(database_url=db, tokens={OPERATOR: "operator"}))
-            replicas.append((d, create_app(d)))
-        (a, app_a), (b, app_b) = replicas
-        async with app_a.router.lifespan_context(app_a), app_b.router.lifespan_context(app_b):
+        def replica() -> DispatchSettings:
+            return DispatchSettings(database_url=db, tokens={OPERATOR: "operator"})
+
+        async with running(replica()) as ra, running(replica()) as rb:
+            a, b, app_a = ra.dispatcher, rb.dispatcher, ra.app
             assert a.cluster is not None and b.cluster is not None
             op = {"Authorization": f"Bearer {OPERATOR}"}
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app_a), base_url="http://a") as http:
