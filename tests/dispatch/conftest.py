@@ -1,8 +1,8 @@
 """The dispatch service in the test's own event loop: the real app with its lifespan run, as uvicorn runs it, and
 an httpx client that calls it in process. Over real HTTP it is harness.dispatch's served() and LiveService.
 
-Here rather than in harness/: `make mutate` runs the fast dispatch tests in a copy of the sources that holds
-tests/ but not harness/ (docs/testing.md), and some of those tests use it.
+Here rather than in harness/: only tests call the service in process; the benchmarks, the simulator and the demo
+reach it over the network.
 """
 
 from collections.abc import AsyncIterator, Callable
