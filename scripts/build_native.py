@@ -106,10 +106,10 @@ def build() -> None:
     tmp = BUILD / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     tmp.replace(hook.MANIFEST)
-    # A process still running an older build keeps its mapped files after they are unlinked.
-    for old in BUILD.glob("lib-*"):
-        if old.name != lib_name:
-            shutil.rmtree(old, ignore_errors=True)
+    # The build before stays: a process that read the old manifest may import a compiled module later (imports
+    # inside functions), and would not find its file. Older ones go; a process keeps the files it has loaded.
+    for old in sorted(p for p in BUILD.glob("lib-*") if p.name != lib_name)[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def main() -> None:
