@@ -14,6 +14,9 @@ from basestation.dispatch.auth import Principal, require
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.views import visible_to
 
+# The last millisecond of the year 9999: the latest time a date can be written for, and far inside the database's
+# BIGINT, which a larger number in a body would overflow (a 500 where a 422 is due).
+MAX_MS = 253_402_300_799_999
 RespondingOnly = Annotated[Principal, Depends(require("responder"))]
 # Path parameters bounded as the database columns are, so an oversized one is a 422, never a database error.
 DeviceId = Annotated[int, Path(ge=0, le=0xFFFFFFFF)]

@@ -14,6 +14,7 @@ from basestation.dispatch import actions, handover_api, incident_log, intake, op
 from basestation.dispatch.api_base import (
     AUTH,
     BODY,
+    MAX_MS,
     D,
     RespondingOnly,
     StrictIn,
@@ -127,8 +128,6 @@ async def new_incident(body: IncidentIn, request: Request, d: D, who: Operator) 
 
 
 StateName = Literal["open", "offered", "accepted", "on_the_way", "resolved", "cancelled", "escalated"]
-# The last millisecond of the year 9999: a time the export can write as a date.
-MAX_MS = 253_402_300_799_999
 Ms = Annotated[int | None, Query(ge=0, le=MAX_MS, description="Unix time in milliseconds")]
 NEXT_CURSOR = "X-Next-Cursor"
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from basestation.dispatch import actions, intake, walk
-from basestation.dispatch.api_base import AUTH, BODY, StrictIn, open_intake, refusals
+from basestation.dispatch.api_base import AUTH, BODY, MAX_MS, StrictIn, open_intake, refusals
 from basestation.dispatch.auth import Operator
 from basestation.dispatch.effects import Effects
 from basestation.dispatch.geo import distance_m
@@ -76,7 +76,7 @@ class OverrideIn(StrictIn):
     state: Literal["open", "closed", "hours"] = Field(
         description="open or closed until until_ms; hours: back to the configured hours"
     )
-    until_ms: int = Field(0, ge=0, description="0: until said otherwise")
+    until_ms: int = Field(0, ge=0, le=MAX_MS, description="Unix ms; 0: until said otherwise")
 
 
 class BlockIn(StrictIn):
