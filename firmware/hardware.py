@@ -68,3 +68,8 @@ class Hardware:
         self.battery = battery
         self.storage = storage
         self.note = note
+
+    def tell(self, now: int, kind: str, value) -> None:
+        """Report what the device did to the host runner's record (``note``); on the device there is none."""
+        if self.note is not None:
+            self.note(now, kind, value)

@@ -37,3 +37,12 @@ else:
 
     def ticks_ms() -> int:
         return (time.monotonic_ns() // 1000000) % _PERIOD  # pyright: ignore[reportAttributeAccessIssue] - CPython
+
+
+def earlier(a, b):  # (int | None, int | None) -> int | None
+    """The earlier of two deadlines, None standing for no deadline."""
+    if a is None:
+        return b
+    if b is None or ticks_diff(a, b) <= 0:
+        return a
+    return b

@@ -105,8 +105,8 @@ def main(root):
         check(len(f.read()) == 12, "counter record written")
 
     # Deep sleep: snapshot in RTC memory, ext0 on the button, timer set.
-    app.alarm = None
-    app.alarm_until = None
+    app.alarms.alarm = None
+    app.alarms.until = None
     slept = False
     try:
         board.deep_sleep(app.snapshot(ticks_ms()), 3600000)
