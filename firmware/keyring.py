@@ -123,13 +123,13 @@ class Keyring:
         best = up.next_copy(now, alarms.alarm, best)
         best = up.next_copy(now, alarms.cancel, best)
         best = up.next_copy(now, self.supervisor.beat, best)
-        return up.next_deadline(now, best)
+        return up.next_deadline(best)
 
     # ---- the main step ----------------------------------------------------------------------------
 
     def poll(self, now: int) -> None:
-        # Few locals per function: MicroPython keeps a frame of up to 11 slots on the C stack and allocates a
-        # larger one on the heap at every call, and this runs at every step.
+        # Few locals per function on this path, which runs at every step: MicroPython keeps a call's frame
+        # (locals and value stack) on the C stack up to 11 words and allocates a larger one on the heap.
         self._presses(now)
         self._downlinks(now)
         self.supervisor.poll_battery(now)

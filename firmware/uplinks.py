@@ -103,7 +103,7 @@ class Uplinks:
 
     # ---- deadlines ----------------------------------------------------------------------------------
 
-    def next_deadline(self, now: int, best):  # -> int | None
+    def next_deadline(self, best):  # -> int | None
         """The earlier of ``best`` and the deadlines of the radio itself."""
         return earlier(earlier(earlier(best, self._ble_until), self._tx_end), self._rx_until)
 
