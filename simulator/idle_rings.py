@@ -1,7 +1,7 @@
 """The idle rings' firmware schedule, as arrays: when each sends its next heartbeat, whether that heartbeat asks
 for an ACK, whether it goes as LOW_BATTERY, and how an unanswered ask backs the period off.
 
-It follows firmware/keyring.py (docs/keyring.md, "Heartbeat and battery"; SPEC 7.4, 7.5):
+It follows firmware/supervision.py (docs/keyring.md, "Heartbeat and battery"; SPEC 7.4, 7.5):
 
 - a heartbeat asks for an ACK once its counter is ACK_REQUEST_GAP (8) past the last acknowledged one;
 - an ask that gets no verified ACK doubles the period, up to a day, counted from that heartbeat; every later
@@ -26,7 +26,7 @@ from protocol.constants import ACK_REQUEST_GAP
 from simulator.radio import BoolArray, FloatArray, IntArray
 from simulator.world import World
 
-BEAT_MAX_MIN = 1440  # firmware/keyring.py _BEAT_MAX_MIN (SPEC 7.5: up to a day)
+BEAT_MAX_MIN = 1440  # firmware/supervision.py _BEAT_MAX_MIN (SPEC 7.5: up to a day)
 MONTH_MS = 30 * 24 * 3_600_000  # power.monthly_mah's month
 
 
