@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.mqtt_link import MqttLink
-from basestation.dispatch.server import Server
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.api.server import Server
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import free_port

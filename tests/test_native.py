@@ -110,7 +110,7 @@ used = pytest.mark.skipif(native.status()[0] != hook.CURRENT, reason="runs the b
 def test_every_process_loads_the_build_through_the_hook_the_pth_file_installs() -> None:
     out = _run(
         """
-        import protocol.keys, basestation.dispatch.pipeline
+        import protocol.keys, basestation.dispatch.core.pipeline
         from nightwatch import native
         print(protocol.keys.__file__)
         print(len(native.loaded()))
@@ -135,7 +135,7 @@ def test_a_build_that_differs_from_the_sources_is_not_loaded(tmp_path: Path) -> 
         import sys
         from nightwatch import native_hook
         sys.meta_path.insert(0, native_hook.NativeFinder(manifest={str(manifest)!r}))
-        import protocol.keys, basestation.dispatch.pipeline
+        import protocol.keys, basestation.dispatch.core.pipeline
         from nightwatch import native
         print(protocol.keys.__file__, len(native.loaded()))
         """,

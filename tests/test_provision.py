@@ -23,7 +23,7 @@ import zxingcpp
 from typer.testing import CliRunner, Result
 
 from basestation.dispatch import ring_label
-from basestation.dispatch.api import create_app
+from basestation.dispatch.api.app import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from firmware.config import CONFIG_PATH, parse

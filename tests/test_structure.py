@@ -11,9 +11,9 @@ MAX_LINES = 400
 # Over the limit today, each to be split; the list only shrinks. Data (string tables) is not code to split.
 DATA = {"basestation/dispatch/web/i18n.py"}
 STILL_TO_SPLIT = {
-    "basestation/dispatch/store.py",
-    "basestation/dispatch/mqtt_link.py",
-    "basestation/dispatch/pipeline.py",
+    "basestation/dispatch/io/store.py",
+    "basestation/dispatch/io/mqtt_link.py",
+    "basestation/dispatch/core/pipeline.py",
     "basestation/dispatch/card.py",
     "basestation/dispatch/service.py",
     "bench/dispatch_bench.py",

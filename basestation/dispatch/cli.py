@@ -8,7 +8,7 @@ import typer
 import uvloop
 from pydantic import ValidationError
 
-from basestation.dispatch.keystore import KeyStoreError
+from basestation.dispatch.io.keystore import KeyStoreError
 from basestation.dispatch.settings import DispatchSettings
 from nightwatch import native
 from nightwatch.logs import configure as configure_logs
@@ -90,11 +90,11 @@ async def serve(settings: DispatchSettings) -> None:
 
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
-    from basestation.dispatch.api import create_app
-    from basestation.dispatch.mqtt_link import MqttLink
-    from basestation.dispatch.server import Server
+    from basestation.dispatch.api.app import create_app
+    from basestation.dispatch.api.server import Server
+    from basestation.dispatch.io.mqtt_link import MqttLink
+    from basestation.dispatch.io.tls import uvicorn_options
     from basestation.dispatch.service import Dispatcher
-    from basestation.dispatch.tls import uvicorn_options
 
     log = logging.getLogger("nightwatch.dispatch")
     stale = native.stale()

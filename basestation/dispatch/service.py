@@ -13,21 +13,21 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from basestation.dispatch import actions
-from basestation.dispatch.assignment import Policy
-from basestation.dispatch.bus import Bus
-from basestation.dispatch.cluster import Cluster
-from basestation.dispatch.effects import Downlink, Effects, NoticeRow
+from basestation.dispatch.api.views import readers
+from basestation.dispatch.core import actions
+from basestation.dispatch.core.assignment import Policy
+from basestation.dispatch.core.effects import Downlink, Effects, NoticeRow
+from basestation.dispatch.core.outcomes import Outcome
+from basestation.dispatch.core.pipeline import Context, UplinkPipeline, notice_push
+from basestation.dispatch.core.state import DeviceInfo, DispatchState, Timing
 from basestation.dispatch.gc_policy import Collector
-from basestation.dispatch.keystore import KeySealer
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.outcomes import Outcome
-from basestation.dispatch.pipeline import Context, UplinkPipeline, notice_push
+from basestation.dispatch.io.bus import Bus
+from basestation.dispatch.io.cluster import Cluster
+from basestation.dispatch.io.keystore import KeySealer
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store
+from basestation.dispatch.io.writer import Writer
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.state import DeviceInfo, DispatchState, Timing
-from basestation.dispatch.store import Store
-from basestation.dispatch.views import readers
-from basestation.dispatch.writer import Writer
 
 log = logging.getLogger("nightwatch.dispatch")
 

@@ -13,7 +13,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from basestation.dispatch.keystore import key_file
+from basestation.dispatch.io.keystore import key_file
 
 log = logging.getLogger("nightwatch.dispatch")
 

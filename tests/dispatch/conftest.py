@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from basestation.dispatch.assignment import Policy
-from basestation.dispatch.effects import Effects
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.pipeline import Context, UplinkPipeline
-from basestation.dispatch.state import DispatchState
-from basestation.dispatch.store import Store
+from basestation.dispatch.core.assignment import Policy
+from basestation.dispatch.core.effects import Effects
+from basestation.dispatch.core.pipeline import Context, UplinkPipeline
+from basestation.dispatch.core.state import DispatchState
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store
 from tests.dispatch.world import T0, World, envelope, topic
 
 _TEMPLATES: dict[str, Path] = {}

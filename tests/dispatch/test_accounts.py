@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from basestation.dispatch import accounts
-from basestation.dispatch.api import create_app
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.core import accounts
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from basestation.dispatch.referrals import ENTRIES, GROUPS, REFERRALS, Referral, aftercare, catalogue, everything
+from basestation.dispatch.core.referrals import ENTRIES, GROUPS, REFERRALS, Referral, aftercare, catalogue, everything
 
 # Ids in use before contact details came: resolved incidents in stores name them.
 STORED_IDS = ("wellbeing-office", "wellbeing-roadmap", "peer-listener", "ggd-social-safety", "are-you-ok")

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.auth import TokenTable
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.api.auth import TokenTable
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served

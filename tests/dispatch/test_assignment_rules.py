@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from basestation.dispatch.assignment import (
+from basestation.dispatch.core.assignment import (
     DAY_MS,
     MINUTE_MS,
     LocalClock,
@@ -22,8 +22,8 @@ from basestation.dispatch.assignment import (
     shift_bounds,
     suits,
 )
-from basestation.dispatch.geo import distance_m
-from basestation.dispatch.incidents import Incident, Kind, State
+from basestation.dispatch.core.geo import distance_m
+from basestation.dispatch.core.incidents import Incident, Kind, State
 
 AMS = "Europe/Amsterdam"
 T0 = 1_800_000_000_000  # 2027-01-15 08:00 UTC, 09:00 in Amsterdam

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch import mqtt_wire as wire
-from basestation.dispatch.envelope import UP_PREFIX
-from basestation.dispatch.mqtt_link import RECEIVE_MAXIMUM
+from basestation.dispatch.core.envelope import UP_PREFIX
+from basestation.dispatch.io import mqtt_wire as wire
+from basestation.dispatch.io.mqtt_link import RECEIVE_MAXIMUM
 from harness.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosquitto_binary, shipped_settings
 
 OLD_CAP = 100_000  # what deploy/mosquitto/nightwatch.conf used to set

@@ -7,10 +7,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch import bulk_sql
-from basestation.dispatch.effects import DeviceState, FrameSeen
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.store import Store
+from basestation.dispatch.core.effects import DeviceState, FrameSeen
+from basestation.dispatch.io import bulk_sql
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store
 from tests.dispatch.world import provision
 from tests.fuzz import examples
 

@@ -13,11 +13,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.mqtt_link import MqttLink
+from basestation.dispatch.io.store import Store
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.store import Store
 from harness.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosquitto_binary, shipped_settings
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT

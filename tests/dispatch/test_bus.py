@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Callable
 
-from basestation.dispatch.bus import Bus, Message
+from basestation.dispatch.io.bus import Bus, Message
 
 
 async def _take(stream: object, n: int) -> list[dict[str, object]]:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from basestation.dispatch import card
-from basestation.dispatch.api import create_app
+from basestation.dispatch.api.app import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import PATROL_PHONE_PLACEHOLDER, PUBLIC_URL_PLACEHOLDER, DispatchSettings
 from firmware import feedback, press

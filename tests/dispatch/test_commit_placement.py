@@ -5,10 +5,10 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from basestation.dispatch.effects import Durable, FrameSeen
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.store import CHECKPOINT_RECORDS, INLINE_RECORDS, Store
-from basestation.dispatch.writer import Writer
+from basestation.dispatch.core.effects import Durable, FrameSeen
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import CHECKPOINT_RECORDS, INLINE_RECORDS, Store
+from basestation.dispatch.io.writer import Writer
 from tests.dispatch.world import provision
 
 

@@ -3,7 +3,7 @@
 A failure that passes (the database locked by another writer, the service stopped meanwhile) leaves the message
 unacknowledged: the broker keeps it and delivers it again. A failure no redelivery mends (the database refusing a
 record for good) puts the message in the dead-letter table with its error, acknowledges it, counts it and tells
-operators; the messages behind it go on being handled. See basestation/dispatch/failures.py."""
+operators; the messages behind it go on being handled. See basestation/dispatch/io/failures.py."""
 
 import asyncio
 import sqlite3
@@ -16,9 +16,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.failures import PermanentError, describe, permanent
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.io.failures import PermanentError, describe, permanent
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch.bus import Message
-from basestation.dispatch.effects import Downlink
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.mqtt_link import DOWN_PREFIX, OUTBOX_MAX, MqttLink
+from basestation.dispatch.core.effects import Downlink
+from basestation.dispatch.io.bus import Message
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, OUTBOX_MAX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary

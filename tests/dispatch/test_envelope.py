@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch.envelope import EnvelopeError, parse
+from basestation.dispatch.core.envelope import EnvelopeError, parse
 from tests.fuzz import examples
 
 TOPIC = "nightwatch/v1/up/gw-1"

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch.envelope import MAX_PAYLOAD, UP_PREFIX, EnvelopeError, parse
-from basestation.dispatch.envelope_schema import SCHEMA_PATH, schema_text
-from basestation.dispatch.outcomes import Outcome
-from basestation.dispatch.pipeline import UplinkPipeline
-from basestation.dispatch.state import DispatchState
+from basestation.dispatch.core.envelope import MAX_PAYLOAD, UP_PREFIX, EnvelopeError, parse
+from basestation.dispatch.core.envelope_schema import SCHEMA_PATH, schema_text
+from basestation.dispatch.core.outcomes import Outcome
+from basestation.dispatch.core.pipeline import UplinkPipeline
+from basestation.dispatch.core.state import DispatchState
 from tests.fuzz import examples
 from tests.gateway.schema_check import errors, load, valid
 
@@ -49,7 +49,7 @@ def accepted(doc: dict[str, Any]) -> bool:
 
 
 def test_the_published_schema_is_the_generated_one() -> None:
-    assert SCHEMA_PATH.read_text() == schema_text(), "run: python -m basestation.dispatch.envelope_schema"
+    assert SCHEMA_PATH.read_text() == schema_text(), "run: python -m basestation.dispatch.core.envelope_schema"
 
 
 def test_the_example_envelope_is_valid_for_both() -> None:

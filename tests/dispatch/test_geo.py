@@ -6,7 +6,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basestation.dispatch.geo import MAX_RANGE_M, MIN_RADIUS_M, distance_m, locate, range_from_rssi
+from basestation.dispatch.core.geo import MAX_RANGE_M, MIN_RADIUS_M, distance_m, locate, range_from_rssi
 
 # Leiden: Centraal station and Breestraat, about 900 m apart.
 CENTRAAL = (52.1664, 4.4817)

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from basestation.dispatch import handover
-from basestation.dispatch.effects import NoticeRow, Push
-from basestation.dispatch.incidents import Event, Incident, Kind, State
+from basestation.dispatch.core import handover
+from basestation.dispatch.core.effects import NoticeRow, Push
+from basestation.dispatch.core.incidents import Event, Incident, Kind, State
 from basestation.dispatch.web import i18n, screens
 
 ZONE = "Europe/Amsterdam"

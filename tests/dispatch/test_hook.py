@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from basestation.dispatch import hook_signature as sig
-from basestation.dispatch.hook_api import STALE_CLAIM_MS, HookDeliveries
+from basestation.dispatch.api.hook import STALE_CLAIM_MS, HookDeliveries
+from basestation.dispatch.core import hook_signature as sig
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from tests.dispatch.conftest import running

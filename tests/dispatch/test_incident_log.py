@@ -15,15 +15,15 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from basestation.dispatch import incident_log
-from basestation.dispatch import schema as t
-from basestation.dispatch.effects import ReceptionRow
-from basestation.dispatch.incident_log import Filters
-from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Event, Incident, Kind, State
-from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.core.effects import ReceptionRow
+from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Event, Incident, Kind, State
+from basestation.dispatch.io import incident_log
+from basestation.dispatch.io import schema as t
+from basestation.dispatch.io.incident_log import Filters
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store, _incident_row
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.store import Store, _incident_row
 from tests.databases import PrivatePostgres
 from tests.dispatch.conftest import running
 

@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
-from basestation.dispatch import actions, intake, operator_actions
-from basestation.dispatch.auth import Principal
-from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Event, Kind, State, from_ring
+from basestation.dispatch.api.auth import Principal
+from basestation.dispatch.api.views import incident_view
+from basestation.dispatch.core import actions, intake, operator_actions
+from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Event, Kind, State, from_ring
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.views import incident_view
 from protocol.constants import EVENT_SOS
 from tests.dispatch.conftest import running
 from tests.dispatch.world import T0, World, envelope, topic

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch.keystore import KeySealer, KeyStoreError
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.state import DispatchState
-from basestation.dispatch.store import Store
+from basestation.dispatch.core.state import DispatchState
+from basestation.dispatch.io.keystore import KeySealer, KeyStoreError
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store
 
 
 def test_sealed_keys_never_touch_the_disk_in_clear(tmp_path: Path) -> None:

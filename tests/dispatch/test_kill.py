@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.store import Store
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store
 from harness.brokers import TEST_USERNAME, free_port, mosquitto_binary, start_broker
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
@@ -139,7 +139,7 @@ def test_sigkill_at_random_instants_loses_nothing_and_doubles_nothing(tmp_path: 
             try:
                 from sqlalchemy import func, select
 
-                from basestation.dispatch import schema as t
+                from basestation.dispatch.io import schema as t
 
                 async with store.engine.connect() as conn:
                     per_device = (

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch import actions, operator_actions
-from basestation.dispatch.assignment import Responder
-from basestation.dispatch.effects import AckSent, Downlink, NoticeRow
-from basestation.dispatch.incidents import State
-from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.core import actions, operator_actions
+from basestation.dispatch.core.assignment import Responder
+from basestation.dispatch.core.effects import AckSent, Downlink, NoticeRow
+from basestation.dispatch.core.incidents import State
+from basestation.dispatch.core.outcomes import Outcome
 from protocol import ack
 from protocol.constants import (
     ACK_CANCELLED,

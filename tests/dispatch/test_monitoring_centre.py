@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from basestation.dispatch import webhook
-from basestation.dispatch.auth import TokenTable
+from basestation.dispatch.api.auth import TokenTable
+from basestation.dispatch.io import webhook
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import free_port

@@ -20,8 +20,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, Broker, BrokerKind, Recorder, broker_kinds

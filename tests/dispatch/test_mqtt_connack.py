@@ -3,8 +3,8 @@ reconnect backoff: tables, no I/O."""
 
 import pytest
 
-from basestation.dispatch import mqtt_wire as wire
-from basestation.dispatch.mqtt_link import reconnect_delay_s
+from basestation.dispatch.io import mqtt_wire as wire
+from basestation.dispatch.io.mqtt_link import reconnect_delay_s
 
 NO_LIMIT = wire.MAX_REMAINING + 5
 

@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch import mqtt_wire as wire
-from basestation.dispatch.envelope import UP_PREFIX
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.mqtt_link import DOWN_PREFIX, MAX_INBOUND, STATUS_PREFIX, Done, MqttLink
+from basestation.dispatch.core.envelope import UP_PREFIX
+from basestation.dispatch.io import mqtt_wire as wire
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MAX_INBOUND, STATUS_PREFIX, Done, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS

@@ -16,10 +16,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch import mqtt_wire as wire
-from basestation.dispatch.effects import Downlink
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
+from basestation.dispatch.core.effects import Downlink
+from basestation.dispatch.io import mqtt_wire as wire
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch import mqtt_wire as wire
+from basestation.dispatch.io import mqtt_wire as wire
 from tests.fuzz import examples
 
 

@@ -17,9 +17,9 @@ from py_vapid import Vapid02
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.keystore import KeyStoreError
-from basestation.dispatch.mqtt_link import MqttLink
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.io.keystore import KeyStoreError
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import free_port

@@ -20,13 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from basestation.dispatch import webhook
-from basestation.dispatch.incidents import State
-from basestation.dispatch.notify import Notifier, WebhookTarget
+from basestation.dispatch.core.incidents import State
+from basestation.dispatch.io import webhook
+from basestation.dispatch.io.notify import Notifier, WebhookTarget
+from basestation.dispatch.io.store import incident_from_doc
+from basestation.dispatch.io.webpush import Subscription, WebPush
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.store import incident_from_doc
-from basestation.dispatch.webpush import Subscription, WebPush
 from harness.brokers import free_port
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch import metrics
-from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.api import metrics
+from basestation.dispatch.core.outcomes import Outcome
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from basestation.pseudonyms.resolver import Resolver
 from protocol.constants import EVENT_HEARTBEAT, LOOKBEHIND, REPLAY_WINDOW
-from protocol.resolver import Resolver
 from tests.dispatch.world import T0, World, envelope, topic
 
 GW = "gw-breestraat"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch import actions, operator_actions
-from basestation.dispatch.effects import IncidentSnapshot
-from basestation.dispatch.incidents import Event, Incident, Kind, State
+from basestation.dispatch.core import actions, operator_actions
+from basestation.dispatch.core.effects import IncidentSnapshot
+from basestation.dispatch.core.incidents import Event, Incident, Kind, State
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS
 from tests.dispatch.conftest import running

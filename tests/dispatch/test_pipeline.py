@@ -6,10 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch import actions
-from basestation.dispatch.effects import DeviceState, Downlink, FrameSeen, IncidentSnapshot, NoticeRow, ReceptionRow
-from basestation.dispatch.incidents import State
-from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.core import actions
+from basestation.dispatch.core.effects import (
+    DeviceState,
+    Downlink,
+    FrameSeen,
+    IncidentSnapshot,
+    NoticeRow,
+    ReceptionRow,
+)
+from basestation.dispatch.core.incidents import State
+from basestation.dispatch.core.outcomes import Outcome
 from protocol import ack
 from protocol.constants import (
     ACK_CANCELLED,

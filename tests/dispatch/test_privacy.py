@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from basestation.dispatch import accounts_store
-from basestation.dispatch import schema as t
-from basestation.dispatch.accounts import Account
-from basestation.dispatch.assignment import Responder
-from basestation.dispatch.effects import FrameSeen, IncidentSnapshot, NoticeRow, ReceptionRow
-from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Event, Incident, Kind, State
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.state import Gateway
-from basestation.dispatch.store import Store
+from basestation.dispatch.core.accounts import Account
+from basestation.dispatch.core.assignment import Responder
+from basestation.dispatch.core.effects import FrameSeen, IncidentSnapshot, NoticeRow, ReceptionRow
+from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Event, Incident, Kind, State
+from basestation.dispatch.core.state import Gateway
+from basestation.dispatch.io import accounts_store
+from basestation.dispatch.io import schema as t
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store
 from tests.databases import PrivatePostgres
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "privacy.md"

@@ -17,12 +17,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.core.outcomes import Outcome
+from basestation.dispatch.core.state import DispatchState
+from basestation.dispatch.io.store import Store
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.state import DispatchState
-from basestation.dispatch.store import Store
 from harness.dispatch import served
 from nightwatch.cli import app as cli
 from protocol import uplink
@@ -179,7 +179,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_the_store_keeps_the_window_it_is_given(db_url: str) -> None:
     """What another replica or a restarted service loads from the database is the window the API stored."""
-    from basestation.dispatch.migrate import upgrade
+    from basestation.dispatch.io.migrate import upgrade
 
     upgrade(db_url)
     key = bytes(range(16))

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.cluster import Cluster
-from basestation.dispatch.notify import Job, Notifier
-from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.core.outcomes import Outcome
+from basestation.dispatch.io.cluster import Cluster
+from basestation.dispatch.io.notify import Job, Notifier
+from basestation.dispatch.io.webpush import Subscription
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.webpush import Subscription
 from harness.dispatch import served
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
@@ -256,7 +256,7 @@ def test_a_rings_label_is_edited(db: Path) -> None:
 def test_another_replica_drops_a_removed_ring_it_never_resolved(db: Path) -> None:
     """A replica may list a ring its resolver does not hold (one it learnt of from a heartbeat's device state):
     the removal it is told of takes it off its lists all the same."""
-    from basestation.dispatch.state import DeviceInfo
+    from basestation.dispatch.core.state import DeviceInfo
 
     with service(db) as s:
         cluster = Cluster(s.d)  # only its handling of what other replicas announce: no PostgreSQL needed
@@ -317,7 +317,7 @@ def test_a_removed_responder_is_stood_down_and_an_accepted_alarm_goes_to_someone
         assert first not in {r["id"] for r in s.http.get("/api/v1/responders", headers=_auth(OPERATOR)).json()}
         events = s.http.get("/api/v1/incidents/9-1", headers=_auth(OPERATOR)).json()["events"]
         assert any(e["kind"] == "accepted" and e["data"]["responder"] == first for e in events)
-        from basestation.dispatch.api_base import responder_names
+        from basestation.dispatch.api.base import responder_names
 
         assert responder_names(s.d)(first) == name
         # A PUT brings them back, off duty as anyone new.

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from basestation.dispatch.api import create_app
-from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served

@@ -15,8 +15,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.outcomes import Outcome
+from basestation.dispatch.core.outcomes import Outcome
+from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from basestation.dispatch import schema as t
+from basestation.dispatch.io import schema as t
+from basestation.dispatch.io.store import Store
 from basestation.dispatch.service import Dispatcher, now_ms
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.store import Store
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
@@ -46,7 +46,7 @@ async def _open_alarms(db: Path) -> None:
     await d.start()
     try:
         lat, lon = GATEWAYS[GATEWAY]
-        from basestation.dispatch.state import Gateway
+        from basestation.dispatch.core.state import Gateway
 
         d.state.gateways[GATEWAY] = Gateway(GATEWAY, lat, lon, True)
         await d.store.save_gateway(d.state.gateways[GATEWAY])

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basestation.dispatch.effects import AckSent, Effects
-from basestation.dispatch.incidents import Event, Incident, Kind, State
-from basestation.dispatch.lifecycle import (
+from basestation.dispatch.core.effects import AckSent, Effects
+from basestation.dispatch.core.incidents import Event, Incident, Kind, State
+from basestation.dispatch.core.lifecycle import (
     PLANNED,
     REACK_MS,
     best_lora,
@@ -21,7 +21,7 @@ from basestation.dispatch.lifecycle import (
     ring_state,
     tell_ring,
 )
-from basestation.dispatch.state import DispatchState, Recent
+from basestation.dispatch.core.state import DispatchState, Recent
 from protocol import ack
 from protocol.constants import (
     ACK_CANCELLED,

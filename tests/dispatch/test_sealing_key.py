@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from basestation.dispatch import cli
-from basestation.dispatch.keystore import KeyStoreError, key_file
+from basestation.dispatch.io.keystore import KeyStoreError, key_file
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from nightwatch.cli import app as cli_app

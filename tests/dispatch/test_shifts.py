@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from basestation.dispatch.assignment import LocalClock, Policy, Responder, available, in_shift, plan
-from basestation.dispatch.incidents import Incident, Kind, State
+from basestation.dispatch.core.assignment import LocalClock, Policy, Responder, available, in_shift, plan
+from basestation.dispatch.core.incidents import Incident, Kind, State
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 

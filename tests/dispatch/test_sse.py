@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from basestation.dispatch import sse
-from basestation.dispatch.api import create_app
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.io import sse
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served

@@ -9,12 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from basestation.dispatch.effects import DeviceState, Durable, FrameSeen, IncidentSnapshot, ReceptionRow
-from basestation.dispatch.incidents import Event, Incident, Kind, State
-from basestation.dispatch.migrate import sync_url, upgrade
-from basestation.dispatch.schema import metadata
-from basestation.dispatch.state import DispatchState
-from basestation.dispatch.store import Store
+from basestation.dispatch.core.effects import DeviceState, Durable, FrameSeen, IncidentSnapshot, ReceptionRow
+from basestation.dispatch.core.incidents import Event, Incident, Kind, State
+from basestation.dispatch.core.state import DispatchState
+from basestation.dispatch.io.migrate import sync_url, upgrade
+from basestation.dispatch.io.schema import metadata
+from basestation.dispatch.io.store import Store
 from tests.databases import PrivatePostgres
 from tests.dispatch.world import T0
 

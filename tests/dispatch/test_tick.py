@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch import actions
-from basestation.dispatch.assignment import Policy, Responder
-from basestation.dispatch.effects import Effects
-from basestation.dispatch.incidents import Event, Incident, Kind, State
-from basestation.dispatch.pipeline import UplinkPipeline
+from basestation.dispatch.core import actions
+from basestation.dispatch.core.assignment import Policy, Responder
+from basestation.dispatch.core.effects import Effects
+from basestation.dispatch.core.incidents import Event, Incident, Kind, State
+from basestation.dispatch.core.pipeline import UplinkPipeline
+from basestation.dispatch.core.state import DeviceInfo, DispatchState
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.state import DeviceInfo, DispatchState
 from tests.dispatch.conftest import running
 from tests.dispatch.world import RESPONDERS, T0
 from tests.fuzz import examples

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basestation.dispatch.incidents import (
+from basestation.dispatch.core.incidents import (
     ACTIVE,
     TERMINAL,
     Event,
@@ -23,7 +23,7 @@ from basestation.dispatch.incidents import (
     note,
     transition,
 )
-from basestation.dispatch.store import incident_from_doc
+from basestation.dispatch.io.store import incident_from_doc
 
 # Rows: the state an incident is in; columns: the state asked for. "x" allowed, "." refused. Staying is allowed
 # where a second responder may do the same (a second accept, a second "on the way", offering to more people),

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basestation.dispatch import walk
-from basestation.dispatch.incidents import INTAKE_DEVICE_BASE
+from basestation.dispatch.core import walk
+from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from tests.dispatch.conftest import running

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from basestation.dispatch.write_thread import WriteThread
+from basestation.dispatch.io.write_thread import WriteThread
 
 
 def test_jobs_run_in_order_on_one_thread_and_errors_reach_the_caller() -> None:

@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from basestation.dispatch.effects import FrameSeen
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.store import Store
-from basestation.dispatch.writer import Writer
+from basestation.dispatch.core.effects import FrameSeen
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store
+from basestation.dispatch.io.writer import Writer
 from tests.dispatch.world import provision
 
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from basestation.dispatch.assignment import Policy, Responder, plan, ranked
-from basestation.dispatch.incidents import Incident, Kind, State
-from basestation.dispatch.zones import Zone, bound_at, inside, is_bound, polygon_problem, zones_at
+from basestation.dispatch.core.assignment import Policy, Responder, plan, ranked
+from basestation.dispatch.core.incidents import Incident, Kind, State
+from basestation.dispatch.core.zones import Zone, bound_at, inside, is_bound, polygon_problem, zones_at
 
 T0 = 1_800_000_000_000
 POLICY = Policy()

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.settings import DispatchSettings
 from tests.databases import PrivatePostgres
 from tests.dispatch.conftest import running

@@ -4,9 +4,9 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from basestation.dispatch.assignment import Responder
-from basestation.dispatch.pipeline import UplinkPipeline
-from basestation.dispatch.state import DispatchState, Gateway
+from basestation.dispatch.core.assignment import Responder
+from basestation.dispatch.core.pipeline import UplinkPipeline
+from basestation.dispatch.core.state import DispatchState, Gateway
 from protocol import uplink
 from protocol.constants import FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
@@ -57,7 +57,7 @@ class World:
 
 async def provision(db_url: str, roots: dict[int, bytes]) -> None:
     """Register key rings straight in a migrated database, as `POST /api/v1/devices` would."""
-    from basestation.dispatch.store import Store
+    from basestation.dispatch.io.store import Store
 
     store = Store(db_url)
     try:

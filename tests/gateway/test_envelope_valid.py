@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basestation.dispatch.envelope import UP_PREFIX, parse
+from basestation.dispatch.core.envelope import UP_PREFIX, parse
 from basestation.gateway.core import encode_envelope, envelope
 from basestation.gateway.record import ReceivedFrame
 from tests.fuzz import examples

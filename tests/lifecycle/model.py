@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from basestation.dispatch import actions, operator_actions
-from basestation.dispatch.actions import ActionError
-from basestation.dispatch.assignment import shift_bounds
-from basestation.dispatch.effects import Downlink, Effects
-from basestation.dispatch.incidents import State
-from basestation.dispatch.lifecycle import PLANNED, ring_listening
-from basestation.dispatch.outcomes import Outcome
-from basestation.dispatch.registry_api import window_before
+from basestation.dispatch.api.registry import window_before
+from basestation.dispatch.core import actions, operator_actions
+from basestation.dispatch.core.actions import ActionError
+from basestation.dispatch.core.assignment import shift_bounds
+from basestation.dispatch.core.effects import Downlink, Effects
+from basestation.dispatch.core.incidents import State
+from basestation.dispatch.core.lifecycle import PLANNED, ring_listening
+from basestation.dispatch.core.outcomes import Outcome
 from firmware.config import DEFAULTS
 from firmware.keyring import Keyring
 from protocol import ack

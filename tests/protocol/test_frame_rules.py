@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from basestation.pseudonyms.resolver import Resolver
 from protocol import ack, uplink
 from protocol.constants import (
     ACK_CLOSED,
@@ -28,7 +29,6 @@ from protocol.constants import (
 from protocol.errors import FrameError
 from protocol.keys import DeviceKeys, xor
 from protocol.replay import ACCEPT, ReplayWindow
-from protocol.resolver import Resolver
 from tests.protocol.strategies import acks, root_keys, uplinks
 
 KEYS = DeviceKeys(bytes(range(16)))

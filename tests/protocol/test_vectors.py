@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from protocol import make_vectors
+from harness import make_vectors
 from protocol.constants import (
     ACK_SEQ_MAX,
     ACK_SEQ_OFFSET,
@@ -25,7 +25,7 @@ from protocol.keys import DeviceKeys
 from tests import micropython
 from tests.protocol import vectors_check
 
-VECTORS = Path(make_vectors.__file__).with_name("vectors.json")
+VECTORS = make_vectors.PATH
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def doc() -> dict[str, Any]:
 
 
 def test_committed_vectors_are_what_the_generator_writes() -> None:
-    assert VECTORS.read_text() == make_vectors.render(), "run: python -m protocol.make_vectors"
+    assert VECTORS.read_text() == make_vectors.render(), "run: python -m harness.make_vectors"
 
 
 def test_vectors_cover_the_spec(doc: dict[str, Any]) -> None:

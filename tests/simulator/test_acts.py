@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from basestation.dispatch.effects import Effects
+from basestation.dispatch.core.effects import Effects
 from simulator import reach
 from simulator.backend import Backend
 from simulator.run import Result, run

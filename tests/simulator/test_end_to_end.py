@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from basestation.pseudonyms.resolver import search_key
 from protocol import uplink
 from protocol.constants import EVENT_ESCORT, EVENT_HEARTBEAT, EVENT_SOS
 from protocol.keys import DeviceKeys
-from protocol.resolver import search_key
 from simulator.run import Result, run
 from simulator.scenario import parse
 from tests.simulator.scenes import small

@@ -10,7 +10,7 @@ import pypdfium2 as pdfium
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize
 
-from basestation.dispatch.referrals import REFERRALS
+from basestation.dispatch.core.referrals import REFERRALS
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from tests.web.conftest import NEEDS_BROWSER, PHONE, SCREENSHOTS, Session

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from basestation.dispatch.referrals import REFERRALS
+from basestation.dispatch.core.referrals import REFERRALS
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.web import i18n, screens

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Incident, Kind, State
-from basestation.dispatch.store import _incident_row
+from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Incident, Kind, State
+from basestation.dispatch.io.store import _incident_row
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from tests.web.conftest import DESK, NEEDS_BROWSER, login, new_context, until

@@ -10,7 +10,7 @@ import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from basestation.dispatch.auth import STREAM_COOKIE, TokenTable, stream_principal
+from basestation.dispatch.api.auth import STREAM_COOKIE, TokenTable, stream_principal
 from basestation.dispatch.settings import DispatchSettings
 from tests.dispatch.conftest import running
 

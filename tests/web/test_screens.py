@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from basestation.dispatch import walk
-from basestation.dispatch.incidents import Kind, State
-from basestation.dispatch.referrals import GROUPS
+from basestation.dispatch.core import walk
+from basestation.dispatch.core.incidents import Kind, State
+from basestation.dispatch.core.referrals import GROUPS
 from basestation.dispatch.web import i18n, screens
 
 WEB = Path(i18n.__file__).parent

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from basestation.dispatch.geo import distance_m
-from basestation.dispatch.zones import Zone
+from basestation.dispatch.core.geo import distance_m
+from basestation.dispatch.core.zones import Zone
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from protocol.constants import EVENT_SOS

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
 
-from basestation.dispatch import referrals
+from basestation.dispatch.core import referrals
 from basestation.dispatch.web import i18n
 from basestation.dispatch.web.render import templates
 

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from basestation.dispatch import roster_store
-from basestation.dispatch.auth import STREAM_COOKIE, Anyone, Operator, Principal, require
-from basestation.dispatch.referrals import catalogue as referral_catalogue
+from basestation.dispatch.api.auth import STREAM_COOKIE, Anyone, Operator, Principal, require
+from basestation.dispatch.core.referrals import catalogue as referral_catalogue
+from basestation.dispatch.io import roster_store
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.web import aftercare_routes, i18n, screens, walk_routes
 from basestation.dispatch.web.render import WEB, dispatcher, now_ms, page_language, render

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from basestation.dispatch.geo import distance_m
+from basestation.dispatch.core.geo import distance_m
 
 T = Callable[..., str]
 WAITING = ("open", "offered", "escalated")

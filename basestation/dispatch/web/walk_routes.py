@@ -3,8 +3,8 @@
 
 from fastapi import APIRouter, Request, Response
 
-from basestation.dispatch import walk_api
-from basestation.dispatch.auth import Operator
+from basestation.dispatch.api import walk as walk_api
+from basestation.dispatch.api.auth import Operator
 from basestation.dispatch.web.render import dispatcher, render
 
 router = APIRouter(include_in_schema=False)
