@@ -48,10 +48,10 @@ from typing import Any
 import aiohttp
 import httpx
 
-from basestation.dispatch.keystore import KeySealer
-from basestation.dispatch.migrate import upgrade
-from basestation.dispatch.schema import devices as devices_table
-from basestation.dispatch.store import Store
+from basestation.dispatch.io.keystore import KeySealer
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.schema import devices as devices_table
+from basestation.dispatch.io.store import Store
 from bench import nodered_relay
 from bench.common import cpu_ticks, sched_stats, steal_pct
 from bench.uplinks import (
@@ -411,7 +411,7 @@ class Service:
         if "PYTHONPATH" in self.env:
             # Another checkout (bench.ab --a-path) migrates its own database: it may not know this one's newest
             # migrations, and would refuse to start on a database that has them.
-            migrate = "import sys; from basestation.dispatch.migrate import upgrade; upgrade(sys.argv[1])"
+            migrate = "import sys; from basestation.dispatch.io.migrate import upgrade; upgrade(sys.argv[1])"
             env = dict(os.environ, **self.env)
             # Run from that checkout: ``-c`` puts the working directory ahead of PYTHONPATH.
             await asyncio.to_thread(

@@ -25,13 +25,13 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from basestation.dispatch import schema as t
-from basestation.dispatch.api import create_app
-from basestation.dispatch.incidents import INTAKE_DEVICE_BASE, Incident, Kind, State
-from basestation.dispatch.migrate import upgrade
+from basestation.dispatch.api.app import create_app
+from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Incident, Kind, State
+from basestation.dispatch.io import schema as t
+from basestation.dispatch.io.migrate import upgrade
+from basestation.dispatch.io.store import Store, _incident_row
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.store import Store, _incident_row
 from bench.common import rss_bytes, settle
 
 INCIDENTS = 100_000

@@ -1,5 +1,5 @@
 """MQTT benchmark: what receiving a QoS 1 uplink and acknowledging it after handling costs a subscriber, for the
-dispatch service's own link (basestation/dispatch/mqtt_link.py) against paho-mqtt and gmqtt, in one run.
+dispatch service's own link (basestation/dispatch/io/mqtt_link.py) against paho-mqtt and gmqtt, in one run.
 
     python -m bench mqtt                         (NIGHTWATCH_BENCH_QUICK=1: 3,000 messages, two rounds)
 
@@ -156,7 +156,7 @@ class _Job:
 async def _link(job: _Job, tally: _Tally, window: _Window) -> None:
     # Imported here: the link brings the service's failure classes and with them SQLAlchemy, a second or more of
     # start-up on this machine under load, which the other clients' processes need not pay.
-    from basestation.dispatch.mqtt_link import RECEIVE_MAXIMUM, MqttLink
+    from basestation.dispatch.io.mqtt_link import RECEIVE_MAXIMUM, MqttLink
     from basestation.dispatch.settings import DispatchSettings
 
     assert job.receive_maximum == RECEIVE_MAXIMUM
@@ -342,7 +342,7 @@ def run(results_dir: Path) -> tuple[dict[str, float], dict[str, object]]:
 
 def measure(n: int, rounds: int) -> tuple[dict[str, float], dict[str, object]]:
     """``rounds`` rounds of ``n`` messages for each client; the figures and the raw results."""
-    from basestation.dispatch.mqtt_link import RECEIVE_MAXIMUM
+    from basestation.dispatch.io.mqtt_link import RECEIVE_MAXIMUM
 
     binary = mosquitto_binary()
     if binary is None:

@@ -9,11 +9,11 @@ import random
 import time
 from pathlib import Path
 
+from basestation.pseudonyms.resolver import Resolver, search_key
 from bench.common import per_call_us, settle
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, LOOKAHEAD, RECOVERY_HORIZON
 from protocol.keys import DeviceKeys
-from protocol.resolver import Resolver, search_key
 
 DEVICES = 100_000
 

@@ -6,6 +6,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from basestation.pseudonyms.resolver import search_key
+from basestation.pseudonyms.search import find_counters
 from protocol import ack, uplink
 from protocol.constants import (
     ACK_SEQ_OFFSET,
@@ -29,8 +31,6 @@ from protocol.constants import (
 )
 from protocol.errors import FrameError
 from protocol.keys import DeviceKeys, parse_root_key
-from protocol.resolver import search_key
-from protocol.search import find_counters
 
 frame_app = typer.Typer(no_args_is_help=True, help="Encode and decode Nightwatch frames (protocol v1).")
 

@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from basestation.dispatch.assignment import in_shift
+from basestation.dispatch.core.assignment import in_shift
 from simulator.alarm_plan import (
     AGAIN_AFTER_CLOSE,
     AGAIN_WHILE_OPEN,

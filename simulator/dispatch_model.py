@@ -7,11 +7,11 @@ decisions (resolve, MIC, replay check, dedupe, incident, offer, ACK) are the rea
 import time
 from dataclasses import dataclass, field
 
-from basestation.dispatch import actions
-from basestation.dispatch.assignment import Policy, Responder
-from basestation.dispatch.effects import Effects
-from basestation.dispatch.pipeline import Context, UplinkPipeline
-from basestation.dispatch.state import DispatchState, Gateway
+from basestation.dispatch.core import actions
+from basestation.dispatch.core.assignment import Policy, Responder
+from basestation.dispatch.core.effects import Effects
+from basestation.dispatch.core.pipeline import Context, UplinkPipeline
+from basestation.dispatch.core.state import DispatchState, Gateway
 from simulator.scenario import ResponderSpec
 
 

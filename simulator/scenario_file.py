@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from basestation.dispatch.state import Timing
+from basestation.dispatch.core.state import Timing
 
 LEIDEN_CENTRE = (52.1601, 4.4970)
 DEFAULT_START = "2026-11-20T22:00:00+01:00"

@@ -3,6 +3,7 @@
 import json
 import os
 
+from basestation.pseudonyms.resolver import Resolver
 from protocol import ack, uplink
 from protocol.constants import (
     ACK_HELP_ON_THE_WAY,
@@ -14,7 +15,6 @@ from protocol.constants import (
 )
 from protocol.errors import FrameError
 from protocol.keys import DeviceKeys
-from protocol.resolver import Resolver
 
 
 def run() -> None:

@@ -56,11 +56,11 @@ def _frame() -> tuple[Callable[[bytes], None], list[bytes]]:
 
 
 def _envelope() -> tuple[Callable[[bytes], None], list[bytes]]:
-    from basestation.dispatch import envelope
+    from basestation.dispatch.core import envelope
 
     topics = ["nightwatch/v1/up/gw-1", "nightwatch/v1/up/", "nightwatch/v1/up/gw 1", "nightwatch/v1/down/gw-1"]
     # Each copy of the module has its own EnvelopeError.
-    parsers = [(m.parse, m.EnvelopeError) for m in _with_source(envelope, "basestation.dispatch.envelope")]
+    parsers = [(m.parse, m.EnvelopeError) for m in _with_source(envelope, "basestation.dispatch.core.envelope")]
 
     def one(data: bytes) -> None:
         topic = topics[data[0] % len(topics)] if data else topics[0]
@@ -118,10 +118,10 @@ def _with_source(module: ModuleType, name: str) -> list[ModuleType]:
 def _mqtt() -> tuple[Callable[[bytes], None], list[bytes]]:
     """Input: a byte choosing the Reader's size limit, a byte counting the cuts (at most 7), the cuts (chunk sizes),
     then the stream from the broker. Each packet read is parsed as the link does, as MQTT 5 and as 3.1.1."""
-    from basestation.dispatch import mqtt_wire
+    from basestation.dispatch.io import mqtt_wire
 
     # The compiled module is what the service runs; its source steers the search. Both must read the same.
-    wires = [_instrumented_source("basestation.dispatch.mqtt_wire")]
+    wires = [_instrumented_source("basestation.dispatch.io.mqtt_wire")]
     if str(mqtt_wire.__file__).endswith(".so"):
         wires.append(mqtt_wire)
     # The link's MAX_INBOUND (1 MiB; imported, the link would bring SQLAlchemy into every run), a limit small
@@ -198,7 +198,7 @@ def _mqtt_parse(wire: Any, kind: int, flags: int, body: bytes, version: int) -> 
 def _mqtt_seeds() -> list[bytes]:
     """Valid packets as brokers send them, each as a stream under the link's own limit, then all in one stream cut
     into pieces."""
-    from basestation.dispatch import mqtt_wire as wire
+    from basestation.dispatch.io import mqtt_wire as wire
 
     def packet(first: int, body: bytes) -> bytes:
         return bytes([first]) + wire.varint(len(body)) + body

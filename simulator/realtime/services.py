@@ -180,7 +180,7 @@ async def dispatch_process(
 
 
 def _embedded_server() -> Any:
-    from basestation.dispatch.server import Server
+    from basestation.dispatch.api.server import Server
 
     class Embedded(Server):
         """uvicorn inside a program that owns Ctrl-C: uvicorn would take SIGINT for itself and stop serving while
@@ -206,8 +206,8 @@ async def dispatch_in_process(
     """The same service in this process (its public create_app under uvicorn), for the demo."""
     import uvicorn
 
-    from basestation.dispatch.api import create_app
-    from basestation.dispatch.mqtt_link import MqttLink
+    from basestation.dispatch.api.app import create_app
+    from basestation.dispatch.io.mqtt_link import MqttLink
     from basestation.dispatch.service import Dispatcher
     from basestation.dispatch.settings import DispatchSettings
 
