@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from basestation.dispatch.api.app import create_app
+from basestation.dispatch.core.lifecycle import ring_state
 from basestation.dispatch.core.outcomes import Outcome
 from basestation.dispatch.io.cluster import Cluster
 from basestation.dispatch.io.notify import Job, Notifier
@@ -30,7 +31,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
 from protocol import uplink
-from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
+from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.dispatch.world import GATEWAYS, envelope, topic
 
@@ -275,6 +276,42 @@ def test_another_replica_drops_a_removed_ring_it_never_resolved(db: Path) -> Non
 
 
 # -- a responder ----------------------------------------------------------------------------------------------
+
+
+def test_a_volunteer_revoked_mid_alarm_is_stood_down_and_the_ring_no_longer_says_help_is_coming(db: Path) -> None:
+    """Revoking the only sign-in of a volunteer who accepted an alarm: they can no longer see it, so it goes to the
+    next who can come (or the operators), and the ring stops saying help is on the way."""
+    root = os.urandom(16)
+    with service(db) as s:
+        for gw, (lat, lon) in GATEWAYS.items():
+            assert s.http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=_auth(OPERATOR))
+        tokens, accounts = {}, {}
+        for name, (lat, lon) in (("Cas Bakker", ANNA_AT), ("Dirk Smit", BEN_AT)):
+            body = {"role": "responder", "name": name, "skills": ["patrol"]}
+            doc = s.http.post("/api/v1/accounts", json=body, headers=_auth(OPERATOR)).json()
+            rid = doc["account"]["responder_id"]
+            tokens[rid], accounts[rid] = doc["token"], doc["account"]["id"]
+            duty = {"on_duty": True, "lat": lat, "lon": lon}
+            assert s.http.put("/api/v1/me/duty", json=duty, headers=_auth(doc["token"])).is_success
+        assert s.register(9, root).status_code == 201
+        assert s.sos(9, root, 1) == Outcome.ACCEPTED
+        first = s.http.get("/api/v1/incidents/9-1", headers=_auth(OPERATOR)).json()["offered_to"][0]
+        other = next(r for r in tokens if r != first)
+        assert s.http.post("/api/v1/incidents/9-1/accept", json={"eta_min": 4}, headers=_auth(tokens[first]))
+        assert s.on_loop(lambda: ring_state(s.d.state.incidents["9-1"])) == ACK_HELP_ON_THE_WAY
+
+        assert s.http.delete(f"/api/v1/accounts/{accounts[first]}", headers=_auth(OPERATOR)).status_code == 200
+
+        doc = s.http.get("/api/v1/incidents/9-1", headers=_auth(OPERATOR)).json()
+        assert first not in doc["accepted_by"] and first not in doc["offered_to"]
+        assert doc["state"] in ("offered", "escalated") and (other in doc["offered_to"] or doc["escalation"] >= 2)
+        stood = [e["data"] for e in doc["events"] if e["kind"] == "stood_down"]
+        assert [(e["responder"], e["by"], e["why"]) for e in stood] == [(first, "operator", "revoked")]
+        assert s.on_loop(lambda: ring_state(s.d.state.incidents["9-1"])) != ACK_HELP_ON_THE_WAY
+        # The other volunteer takes it: help is on the way again, and this time it is true.
+        if other in doc["offered_to"]:
+            assert s.http.post("/api/v1/incidents/9-1/accept", json={}, headers=_auth(tokens[other])).is_success
+            assert s.on_loop(lambda: ring_state(s.d.state.incidents["9-1"])) == ACK_HELP_ON_THE_WAY
 
 
 def test_a_removed_responder_is_stood_down_and_an_accepted_alarm_goes_to_someone_else(db: Path) -> None:

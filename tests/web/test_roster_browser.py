@@ -1,7 +1,8 @@
 """Accounts at run time in a real browser (Debian's Chromium driven by Playwright) against the real dispatch
 service: an operator adds a volunteer on the board and shows the sign-in QR code; the volunteer's phone reads the
 code off the screen (decoded from a screenshot, as a camera would) and is signed in, goes on duty and is offered a
-request; the operator revokes them, and the phone is signed out at once, with a word why, and taken off duty."""
+request and takes it; the operator revokes them, and the phone is signed out at once, with a word why, taken off
+duty, and stood down from the request, which is no longer shown as taken."""
 
 import io
 from collections.abc import Iterator
@@ -97,6 +98,9 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
             inc = op.post("/api/v1/incidents", json=call).json()
         phone.wait_for_selector(f"[data-alarm-id='{inc['id']}']", timeout=5000)
         phone.screenshot(path=str(SCREENSHOTS / "responder-signed-in.png"))
+        # She takes it: the board shows her coming.
+        phone.click(f"[data-alarm-id='{inc['id']}'] [data-action=accept]")
+        board.wait_for_selector(f"[data-incident='{inc['id']}'][data-state=accepted]", timeout=5000)
         if axe.AXE.is_file():
             board.evaluate("document.getElementById('roster').open = true")
             board.wait_for_selector("[data-roster-list] [data-name='Sanne Bakker']")
@@ -117,6 +121,13 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         assert "ingetrokken" in phone.inner_text("#login-error")
         d = svc.dispatcher
         until(lambda: not d.state.responders["sanne-bakker"].on_duty)
+        # Nobody is coming any more: the request she had taken is no longer shown as taken, it waits for the
+        # next who can come or for the desk, and its log says why.
+        board.wait_for_selector(f"[data-incident='{inc['id']}']:not([data-state=accepted])", timeout=5000)
+        with svc.http(OPERATOR) as op:
+            doc = op.get(f"/api/v1/incidents/{inc['id']}").json()
+        assert "sanne-bakker" not in doc["accepted_by"] and doc["state"] in ("offered", "escalated")
+        assert [e["data"]["why"] for e in doc["events"] if e["kind"] == "stood_down"] == ["revoked"]
         board.wait_for_function("!document.querySelector(\"[data-name='Sanne Bakker']\")")
         with svc.http(OPERATOR) as op:
             gone = op.get("/api/v1/accounts", params={"revoked": "true"}).json()

@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, status
 from pydantic import Field, field_validator, model_validator
 
 from basestation.dispatch.api.auth import Operator, Principal, TokenTable
-from basestation.dispatch.api.base import AUTH, BODY, D, ResponderIn, StrictIn, refusals
-from basestation.dispatch.core import accounts
+from basestation.dispatch.api.base import AUTH, BODY, D, ResponderIn, StrictIn, act, refusals
+from basestation.dispatch.core import accounts, roster
 from basestation.dispatch.core.accounts import Account
 from basestation.dispatch.core.assignment import Responder
 from basestation.dispatch.io import accounts_store
@@ -161,22 +161,25 @@ async def new_link(request: Request, account_id: AccountId, d: D, who: Operator)
 @router.delete("/accounts/{account_id}", responses={**AUTH, **refusals(404, 409)})
 async def revoke_account(request: Request, account_id: AccountId, d: D, who: Operator) -> dict[str, Any]:
     """Revokes an account at once: its token is refused and its open streams are closed. A responder left with
-    no account is taken off duty, so that nobody is offered an alarm they can no longer see."""
+    no account is taken off duty, so that nobody is offered an alarm they can no longer see, and stood down from
+    the alarms they were offered or had accepted: those go to the next who can come, or to the operators."""
     if who.account_id == account_id:
         raise HTTPException(status.HTTP_409_CONFLICT, "an operator cannot revoke their own account")
     acc = await accounts_store.revoke(d.store, account_id, _by(who), now_ms())
     if acc is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such account, or it was revoked")
     closed = _tokens(request).revoke(account_id)
-    unreachable = acc.responder_id is not None and await _unreachable(request.app, d, acc.responder_id)
+    unreachable = acc.responder_id is not None and await _unreachable(request.app, d, acc.responder_id, who.operator)
     await d.registry_changed("account_revoked", {"id": account_id, "unreachable": unreachable and acc.responder_id})
     log.info("account %s revoked by %s; %d open streams closed", account_id, acc.revoked_by, closed)
     return {**acc.to_dict(), "streams_closed": closed}
 
 
-async def _unreachable(app: FastAPI, d: Dispatcher, responder_id: str) -> bool:
-    """A responder left with no way to sign in is taken off duty, and their browsers get no more pushes (which
-    would show where an alarm is to a phone no longer theirs to use). True when that was so."""
+async def _unreachable(app: FastAPI, d: Dispatcher, responder_id: str, operator: str | None) -> bool:
+    """A responder left with no way to sign in is taken off duty, stood down from every open incident that names
+    them (they can no longer see it, so an alarm they accepted would otherwise have nobody coming while the ring
+    says help is on the way), and their browsers get no more pushes (which would show where an alarm is to a phone
+    no longer theirs to use). True when that was so."""
     still = [a for a, _ in await accounts_store.listed(d.store, revoked=False) if a.responder_id == responder_id]
     # A responder who also has a token in the settings still signs in with it.
     if still or _settings_grant(d, responder_id):
@@ -187,6 +190,8 @@ async def _unreachable(app: FastAPI, d: Dispatcher, responder_id: str) -> bool:
         r.lat = r.lon = None
         await d.store.save_responder(r)
         await d.registry_changed("responder", dataclasses.asdict(r))
+    for incident_id in roster.names_in(d.state, responder_id):
+        await act(d, roster.stand_down, incident_id, responder_id, now_ms(), d.pipeline, "revoked", operator)
     await accounts_store.forget_push(d.store, responder_id)
     _forget_browsers(app, responder_id)
     return True

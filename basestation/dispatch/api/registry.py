@@ -151,7 +151,7 @@ async def put_responder(responder_id: ResponderId, body: ResponderIn, d: D, _: O
 
 
 @router.delete("/responders/{responder_id}", status_code=204, tags=["responders"], responses={**AUTH, **refusals(404)})
-async def remove_responder(responder_id: ResponderId, d: D, _: Operator) -> Response:
+async def remove_responder(responder_id: ResponderId, d: D, who: Operator) -> Response:
     """Take a responder off the patrol: off duty, their position forgotten, never offered anything again, and stood
     down from every open incident (one they had accepted is offered to the next nearest, or escalated). The
     incidents they took part in still show their name. PUT /responders/{id} brings them back."""
@@ -163,7 +163,7 @@ async def remove_responder(responder_id: ResponderId, d: D, _: Operator) -> Resp
     d.state.former[responder_id] = r.name
     await d.registry_changed("responder_removed", {"id": responder_id, "name": r.name})
     for incident_id in roster.names_in(d.state, responder_id):
-        await act(d, roster.stand_down, incident_id, responder_id, now_ms(), d.pipeline)
+        await act(d, roster.stand_down, incident_id, responder_id, now_ms(), d.pipeline, "removed", who.operator)
     await d.carry_out(roster.shown("responder_removed", {"id": responder_id}))
     log.info("responder %s removed", responder_id)
     return Response(status_code=204)

@@ -1,6 +1,8 @@
-"""What removing a responder does to the incidents they were part of (pure over the state, as actions.py).
+"""What removing a responder, or revoking their last sign-in, does to the incidents they were part of (pure over
+the state, as actions.py).
 
-A removed responder is never offered anything again, and is stood down from every open incident that names them:
+A responder who can no longer come (removed, or left with no way to sign in and so off duty) is never offered
+anything again, and is stood down from every open incident that names them:
 an offer to them is withdrawn (they no longer see it), and an incident they had accepted goes back to waiting for
 help, offered at once to the nearest who can come, or escalated when nobody can. The wearer's ring is told, so
 it no longer says help is on the way when nobody is.
@@ -56,10 +58,20 @@ def names_in(st: DispatchState, responder_id: str) -> list[str]:
 
 
 def stand_down(
-    st: DispatchState, incident_id: str, responder_id: str, now_ms: int, pipeline: UplinkPipeline
+    st: DispatchState,
+    incident_id: str,
+    responder_id: str,
+    now_ms: int,
+    pipeline: UplinkPipeline,
+    why: str = "removed",
+    operator: str | None = None,
 ) -> Effects:
-    """Take a removed responder off one incident. Call it after they left ``st.responders``, so that the offer
-    made here cannot go to them again. Nothing to do (an incident over meanwhile, or not naming them) is no error.
+    """Take a responder who can no longer come off one incident: ``why`` is ``removed`` or ``revoked``,
+    ``operator`` names who did it when known (the audit trail says so, as for the other operator actions).
+
+    Call it once they can no longer be offered anything (out of ``st.responders``, or off duty), so that the
+    offer made here cannot go to them again. Nothing to do (an incident over meanwhile, or not naming them) is no
+    error.
     """
     eff = Effects()
     inc = st.incidents.get(incident_id)
@@ -71,7 +83,9 @@ def stand_down(
     inc.offered_to = [r for r in inc.offered_to if r != responder_id]
     inc.declined_by = [r for r in inc.declined_by if r != responder_id]
     inc.accepted_by = [r for r in inc.accepted_by if r != responder_id]
-    data: dict[str, object] = {"responder": responder_id, "by": "operator", "why": "removed"}
+    data: dict[str, object] = {"responder": responder_id, "by": "operator", "why": why}
+    if operator is not None:
+        data["operator"] = operator
     if was_coming and not inc.accepted_by:
         # Nobody is coming any more. The lifecycle has no way back from accepted (a responder cannot take back
         # an accept), so this entry names the state it returns to: the log and the state still agree.
