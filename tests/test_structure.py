@@ -1,6 +1,7 @@
 """The tree's shape, kept: no import cycle among the project's modules (lazy imports inside functions count too: a
 cycle broken by importing late is still two modules that cannot be understood apart), and no module grows past
-~400 lines unless it is data or listed here as still to be split."""
+~400 lines unless it is data or listed here as still to be split; and the layers hold: dispatch's pure core
+imports no I/O, and the protocol the key ring runs imports nothing of the server's."""
 
 import ast
 from pathlib import Path
@@ -119,3 +120,45 @@ def test_no_module_is_over_the_limit_unless_data_or_listed() -> None:
     assert over - DATA - STILL_TO_SPLIT == set()
     # A module split below the limit leaves the list, so that it stays below.
     assert STILL_TO_SPLIT - over == set()
+
+
+# Which part may import which: the decisions never reach for I/O, and the protocol the key ring runs never reaches
+# for the server. A prefix on the left may not import a module under any prefix on its right.
+LAYERS = {
+    "basestation.dispatch.core": ("basestation.dispatch.io", "basestation.dispatch.api", "basestation.dispatch.web"),
+    "basestation.dispatch.io": ("basestation.dispatch.api", "basestation.dispatch.web"),
+    "protocol": ("basestation", "simulator", "nightwatch", "harness", "bench"),
+    "basestation": ("tests", "harness", "bench", "simulator"),
+}
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _crossings(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{name} imports {dep}"
+        for name, deps in graph.items()
+        for dep in deps
+        for layer, forbidden in LAYERS.items()
+        if _under(name, layer) and any(_under(dep, f) for f in forbidden)
+    )
+
+
+def test_the_core_does_no_io_and_the_protocol_knows_no_server() -> None:
+    known = _modules()
+    assert _crossings({name: _imports(name, path, known) for name, path in known.items()}) == []
+
+
+def test_the_layer_check_finds_a_crossing() -> None:
+    graph = {
+        "basestation.dispatch.core.pipeline": {"basestation.dispatch.io.store", "basestation.dispatch.core.state"},
+        "basestation.dispatch.io.store": {"basestation.dispatch.core.state"},
+        "protocol.uplink": {"basestation.pseudonyms.table"},
+        "basestation.dispatch.core.state": set(),
+    }
+    assert _crossings(graph) == [
+        "basestation.dispatch.core.pipeline imports basestation.dispatch.io.store",
+        "protocol.uplink imports basestation.pseudonyms.table",
+    ]
