@@ -81,6 +81,13 @@ class CounterStore:
         """The counter ``take`` will return next."""
         return self._next
 
+    def retained(self) -> "tuple[int, int]":
+        """What RTC memory keeps for ``resume``, each in 32 bits. An exhausted store has nothing to resume: it
+        keeps (0, 0), which ``resume`` declines, so the wake finds it exhausted still and no counter is reused."""
+        if self._next > COUNTER_MAX:
+            return 0, 0
+        return self._next, self._reserved
+
     def take(self) -> int:
         counter = self._next
         if counter > COUNTER_MAX:

@@ -91,6 +91,7 @@ class Keyring:
         """What must survive deep sleep (RTC memory). The counter's high-water mark stays in flash; RTC memory
         only lets a wake continue inside the block already reserved there."""
         sup = self.supervisor
+        nxt, reserved = self.store.retained()
         return struct.pack(
             _RETAINED,
             _RETAINED_MAGIC,
@@ -99,8 +100,8 @@ class Keyring:
             sup.beat_min,
             1 if sup.battery.low else 0,
             *self.ledger.remaining(now),
-            self.store.peek(),
-            self.store.reserved,
+            nxt,
+            reserved,
         )
 
     def can_deep_sleep(self) -> bool:

@@ -92,3 +92,32 @@ def test_cut_during_first_ever_write_restarts_from_start():
     assert unpack(st.read(NAMES[1])) == -1  # torn
     # Nothing was returned, so starting at 1 again reuses nothing.
     assert CounterStore(st, 1).take() == 1
+
+
+def test_an_exhausted_store_keeps_nothing_to_resume_and_stays_exhausted_after_a_wake():
+    # RTC memory holds 32 bits a field; an exhausted store's next counter is one past the last and does not fit.
+    from firmware.counter_store import CounterExhaustedError
+    from protocol.constants import COUNTER_MAX
+
+    st = FakeStorage()
+    cs = CounterStore(st, COUNTER_MAX - 1)
+    assert [cs.take(), cs.take()] == [COUNTER_MAX - 1, COUNTER_MAX]
+    assert cs.retained() == (0, 0)
+    woken = CounterStore(st, 1)
+    assert not woken.resume(*cs.retained())
+    try:
+        woken.take()
+    except CounterExhaustedError:
+        pass
+    else:
+        raise AssertionError("a counter was handed out again after exhaustion")
+
+
+def test_a_store_in_use_keeps_its_block_for_the_wake():
+    st = FakeStorage()
+    cs = CounterStore(st, 1)
+    cs.take()
+    nxt, reserved = cs.retained()
+    assert (nxt, reserved) == (2, COUNTER_BLOCK)
+    woken = CounterStore(st, 1)
+    assert woken.resume(nxt, reserved) and woken.take() == 2
