@@ -270,3 +270,21 @@ def test_revoking_closes_the_account_s_open_stream_at_once(tmp_path: Path) -> No
         assert ended["anna"].wait(5)
         assert not ended["bob"].is_set()
         assert httpx.get(f"{base}/api/v1/stream", headers=_h(doc["token"])).status_code == 401
+
+
+def test_the_log_names_the_operator_who_escalated_and_resolved(tmp_path: Path) -> None:
+    async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
+        tok = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))).json()["token"]
+        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.49}, headers=_h(tok))
+        call = {"kind": "worried", "callback_number": "+31 6 2222 3333", "lat": 52.1592, "lon": 4.4893}
+        inc = (await http.post("/api/v1/incidents", json=call, headers=_h(OP))).json()
+        assert inc["state"] == "offered"  # to the volunteer, not yet escalated: the operator escalates it
+        assert (await http.post(f"/api/v1/incidents/{inc['id']}/escalate", headers=_h(OP))).status_code == 200
+        r = await http.post(f"/api/v1/incidents/{inc['id']}/resolve", json={}, headers=_h(OP))
+        assert r.status_code == 200, r.text
+        events = (await http.get(f"/api/v1/incidents/{inc['id']}", headers=_h(OP))).json()["events"]
+        kinds = ("escalated", "resolved")
+        named = {e["kind"]: (e["data"]["by"], e["data"].get("operator")) for e in events if e["kind"] in kinds}
+        assert named["escalated"] == ("operator", "mira") and named["resolved"] == ("operator", "mira")
+
+    _serve(tmp_path, scenario)

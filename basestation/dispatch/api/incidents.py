@@ -313,14 +313,14 @@ async def resolve(incident_id: str, body: ResolveIn, d: D, who: Anyone) -> dict[
         if inc is None or who.responder_id not in inc.accepted_by:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only a responder who accepted can resolve")
     by = who.responder_id or "operator"
-    await act(d, actions.resolve, incident_id, by, now_ms(), body.referral)
+    await act(d, actions.resolve, incident_id, by, now_ms(), body.referral, who.operator)
     return incident_view(who, d.state.incidents[incident_id].to_dict(), responder_names(d))
 
 
 @router.post("/incidents/{incident_id}/escalate", tags=["incidents"], responses={**AUTH, **refusals(409)})
-async def escalate(incident_id: str, d: D, _: Operator) -> dict[str, Any]:
+async def escalate(incident_id: str, d: D, who: Operator) -> dict[str, Any]:
     """Escalate now: the monitoring centre is told and everyone on duty nearby is offered the alarm."""
-    await act(d, operator_actions.escalate, incident_id, now_ms(), d.pipeline)
+    await act(d, operator_actions.escalate, incident_id, now_ms(), d.pipeline, who.operator)
     return d.state.incidents[incident_id].to_dict()
 
 

@@ -124,9 +124,18 @@ def arrived(st: DispatchState, incident_id: str, responder_id: str, now_ms: int)
     return eff
 
 
-def resolve(st: DispatchState, incident_id: str, by: str, now_ms: int, referral: str | None = None) -> Effects:
+def resolve(
+    st: DispatchState,
+    incident_id: str,
+    by: str,
+    now_ms: int,
+    referral: str | None = None,
+    operator: str | None = None,
+) -> Effects:
+    """``by`` is the responder's id, or ``operator``; ``operator`` then names who, when their grant has a name."""
     inc = _incident(st, incident_id)
-    eff = _move(inc, State.RESOLVED, now_ms, "resolved", by=by, referral=referral)
+    who: dict[str, object] = {"by": by} if operator is None else {"by": by, "operator": operator}
+    eff = _move(inc, State.RESOLVED, now_ms, "resolved", **who, referral=referral)
     inc.referral = referral
     if st.open_by_device.get(inc.device_id) == inc.id:
         del st.open_by_device[inc.device_id]

@@ -19,7 +19,9 @@ def _waiting(st: DispatchState, incident_id: str) -> Incident:
     return inc
 
 
-def escalate(st: DispatchState, incident_id: str, now_ms: int, pipeline: UplinkPipeline) -> Effects:
+def escalate(
+    st: DispatchState, incident_id: str, now_ms: int, pipeline: UplinkPipeline, operator: str | None = None
+) -> Effects:
     """Escalate now: the monitoring centre is told (the notifier sends the escalation webhook on level 2), and
     everyone on duty within the broadcast radius is offered the alarm at once, as the clock would after
     ``broadcast_after``. An accepted incident has its help: there is nothing to escalate."""
@@ -30,7 +32,8 @@ def escalate(st: DispatchState, incident_id: str, now_ms: int, pipeline: UplinkP
         raise ActionError("already escalated")
     eff = Effects()
     try:
-        eff.durable.append(transition(inc, State.ESCALATED, now_ms, "escalated", level=ESCALATED, by="operator"))
+        who = {"by": "operator"} if operator is None else {"by": "operator", "operator": operator}
+        eff.durable.append(transition(inc, State.ESCALATED, now_ms, "escalated", level=ESCALATED, **who))
     except TransitionError as e:
         raise ActionError(str(e)) from None
     inc.escalation = ESCALATED
