@@ -41,7 +41,7 @@ def _page(request: Request, lang: str, chosen: dict[str, Any] | None, unknown: s
         "languages": i18n.LANGUAGES,
         "strings": i18n.catalogue(lang),
         "now_ms": time.time_ns() // 1_000_000,
-        "notice_112": i18n.both(lang, "n112.call", "n112.not"),
+        "notice_112": i18n.both(lang, *i18n.NOTICE_112),
         "page": "aftercare",
         "chosen": chosen,
         "groups": groups(others),

@@ -1,0 +1,90 @@
+"""The gettext catalogues (basestation/dispatch/web/locale), held to the code: the template holds exactly the keys
+that extraction finds in the Python, the templates and the scripts (as `make i18n` runs it), every language has
+each of them written out and none fuzzy, and a text's placeholders are the same in every language."""
+
+import re
+import string
+from functools import cache
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_keywords, parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from basestation.dispatch.web import i18n
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = i18n.LOCALE / f"{i18n.DOMAIN}.pot"
+
+
+@cache
+def _extracted() -> frozenset[str]:
+    """The keys in the code, by the mapping and the keywords `make i18n` uses (both read from where it reads them)."""
+    with (ROOT / "babel.cfg").open() as f:
+        method_map, options_map = parse_mapping_cfg(f)  # type: ignore[no-untyped-call]  # Babel leaves it unannotated
+    found = re.search(r"^I18N_KEYWORDS := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert found is not None
+    keywords = parse_keywords(found.group(1).replace("-k ", "").split())
+    return frozenset(
+        str(message)
+        for _, _, message, _, _ in extract_from_dir(ROOT, method_map, options_map, keywords)
+        if isinstance(message, str)
+    )
+
+
+def _read(path: Path, lang: str | None = None) -> Catalog:
+    with path.open("rb") as f:
+        return read_po(f, locale=lang, domain=i18n.DOMAIN)
+
+
+def _ids(catalog: Catalog) -> set[str]:
+    return {str(m.id) for m in catalog if m.id}
+
+
+def _placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+
+@cache
+def _po(lang: str) -> Catalog:
+    return _read(i18n.LOCALE / lang / "LC_MESSAGES" / f"{i18n.DOMAIN}.po", lang)
+
+
+def test_the_template_holds_exactly_the_keys_the_code_uses() -> None:
+    used = _extracted()
+    assert len(used) > 300  # the extraction found the calls in all three kinds of file
+    assert all(re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", key) for key in used), "a key built in a t() call"
+    template = _ids(_read(TEMPLATE))
+    assert used - template == set(), "used but not in the template: run make i18n"
+    assert template - used == set(), "in the template but used nowhere: run make i18n"
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_each_language_has_every_key_written_out_and_nothing_fuzzy_or_obsolete(lang: str) -> None:
+    po = _po(lang)
+    assert _ids(po) == _ids(_read(TEMPLATE)), "run make i18n"
+    assert not po.fuzzy and not po.obsolete
+    assert [m.id for m in po if m.id and (m.fuzzy or not m.string or not str(m.string).strip())] == []
+    # What the service serves is what the file says.
+    assert i18n.CATALOGUES[lang] == {str(m.id): str(m.string) for m in po if m.id}
+
+
+@pytest.mark.parametrize("lang", [lang for lang in i18n.LANGUAGES if lang != "en"])
+def test_the_placeholders_are_the_same_as_in_english(lang: str) -> None:
+    english = i18n.CATALOGUES["en"]
+    differ = {
+        key: text for key, text in i18n.CATALOGUES[lang].items() if _placeholders(text) != _placeholders(english[key])
+    }
+    assert differ == {}
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_every_text_formats_with_its_placeholders_and_names_each_once(lang: str) -> None:
+    for key, text in i18n.CATALOGUES[lang].items():
+        fields = _placeholders(text)
+        assert all(field.isidentifier() for field in fields), key
+        text.format(**dict.fromkeys(fields, "x"))
+        # The scripts' t() replaces a placeholder's first occurrence only.
+        assert all(text.count("{" + field + "}") == 1 for field in fields), key
