@@ -89,7 +89,7 @@ format: $(STAMP)
 # the template, then into each language's catalogue. A new key arrives empty in every language, to be written
 # there; a key no longer used leaves. tests/web/test_catalogues.py fails until both are done.
 LOCALE := $(WEB)/locale
-I18N_KEYWORDS := -k t -k text:2 -k N_
+I18N_KEYWORDS := -k t -k text:2 -k plural:2,2 -k N_
 
 i18n: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg --no-default-keywords $(I18N_KEYWORDS) --no-location --no-wrap \

@@ -6,7 +6,9 @@ Dutch is the default: the key rings are handed out in Leiden. A browser that pre
 language switch stores the choice in a cookie, which wins over the browser's preference.
 """
 
+import gettext
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -22,20 +24,34 @@ def N_(key: str) -> str:  # noqa: N802 - gettext's name for a key marked for ext
     return key
 
 
-def load(lang: str) -> dict[str, str]:
-    """One language's catalogue, key to text. As msgfmt would compile it: a fuzzy or empty entry is left out, so
-    looking it up fails like a missing key."""
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    texts: dict[str, str]  # key -> text
+    plurals: dict[str, tuple[str, ...]]  # key -> its plural forms, in the language's order
+    form: Callable[[int], int]  # a count -> the index of its form, the catalogue's Plural-Forms
+
+
+def load(lang: str) -> Catalogue:
+    """One language's catalogue. As msgfmt would compile it: a fuzzy or empty entry is left out, so looking it up
+    fails like a missing key."""
     with (LOCALE / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
         catalog = read_po(f, locale=lang, domain=DOMAIN)
-    return {
-        m.id: m.string
-        for m in catalog
-        if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string and not m.fuzzy
-    }
+    texts: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    for m in catalog:
+        if not m.id or m.fuzzy:
+            continue
+        if isinstance(m.id, str) and isinstance(m.string, str) and m.string:
+            texts[m.id] = m.string
+        elif isinstance(m.id, tuple) and isinstance(m.string, tuple) and all(m.string):
+            plurals[m.id[0]] = tuple(m.string)
+    return Catalogue(texts, plurals, gettext.c2py(catalog.plural_expr))
 
 
 # Read once, in the process that serves: a few hundred entries take milliseconds, and no compiled .mo is kept.
-CATALOGUES: dict[str, dict[str, str]] = {lang: load(lang) for lang in LANGUAGES}
+_LOADED = {lang: load(lang) for lang in LANGUAGES}
+CATALOGUES: dict[str, dict[str, str]] = {lang: c.texts for lang, c in _LOADED.items()}
+PLURALS: dict[str, dict[str, tuple[str, ...]]] = {lang: c.plurals for lang, c in _LOADED.items()}
 NOTICE_112 = (N_("n112.call"), N_("n112.not"))
 
 
@@ -62,6 +78,12 @@ def text(lang: str, key: str, **values: object) -> str:
     """One string; a missing key is a bug and raises, so the tests catch it."""
     s = CATALOGUES[lang][key]
     return s.format(**values) if values else s
+
+
+def plural(lang: str, key: str, n: int, **values: object) -> str:
+    """The form of ``key`` for the count ``n`` (given to the text as {n}), by the language's plural rule."""
+    c = _LOADED[lang]
+    return c.plurals[key][c.form(n)].format(n=n, **values)
 
 
 def translator(lang: str) -> Callable[..., str]:
@@ -91,5 +113,6 @@ def skill(lang: str, skill_id: str) -> str:
 
 
 def catalogue(lang: str) -> dict[str, str]:
-    """All strings in one language, for the JS modules (they format {placeholders} themselves)."""
+    """All strings in one language, for the JS modules (they format {placeholders} themselves); the plural
+    entries are the server's only."""
     return dict(CATALOGUES[lang])
