@@ -85,16 +85,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The service's words (docs/web.md): the keys found in the Python, the templates and the scripts (babel.cfg) into
-# the template, then into each language's catalogue. A new key arrives empty in every language, to be written
-# there; a key no longer used leaves. tests/web/test_catalogues.py fails until both are done.
+# The service's words (docs/dispatch.md, "Words and languages"): the keys found in the Python, the templates and
+# the scripts (babel.cfg) into the template, then into each language's catalogue. A new key arrives empty in every
+# language, to be written there; a key no longer used leaves. tests/web/test_catalogues.py fails until both are
+# done. pybabel comes with the lock file's babel.
 LOCALE := $(WEB)/locale
 I18N_KEYWORDS := -k t -k text:2 -k plural:2,2 -k N_
 
 i18n: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg --no-default-keywords $(I18N_KEYWORDS) --no-location --no-wrap \
 		--sort-output --project Nightwatch --version 0.1.0 \
-		--header-comment "# The service's words: docs/web.md." -o $(LOCALE)/messages.pot .
+		--header-comment "# The service's words: docs/dispatch.md, Words and languages." -o $(LOCALE)/messages.pot .
 	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-fuzzy-matching --ignore-obsolete --no-wrap
 
 bench: $(STAMP) native

@@ -1,6 +1,7 @@
 """How a request's language is chosen, and the words in it: the gettext catalogues in locale/ (one .po file per
-language, managed with Babel: `make i18n`, docs/web.md), read once at import. The templates, the scripts (through
-the page's catalogue, #nw-strings) and the Python code all look words up here by the same keys.
+language, managed with Babel: `make i18n`, docs/dispatch.md "Words and languages"), read once at import. The
+templates, the scripts (through the page's catalogue, #nw-strings) and the Python code all look words up here by
+the same keys.
 
 Dutch is the default: the key rings are handed out in Leiden. A browser that prefers English gets English; the
 language switch stores the choice in a cookie, which wins over the browser's preference.
