@@ -118,3 +118,15 @@ def test_every_text_formats_with_its_placeholders_and_names_each_once(lang: str)
         text.format(**dict.fromkeys(fields, "x"))
         # The scripts' t() replaces a placeholder's first occurrence only.
         assert all(text.count("{" + field + "}") == 1 for field in fields), key
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_the_page_carries_every_key_its_scripts_use_and_not_the_servers_own(lang: str) -> None:
+    static = i18n.LOCALE.parent / "static"
+    keywords = {"t": None}
+    in_scripts = {str(m) for _, _, m, _, _ in extract_from_dir(static, [("**.js", "javascript")], {}, keywords)}
+    assert len(in_scripts) > 100
+    page = i18n.catalogue(lang)
+    assert in_scripts - set(page) == set()
+    assert not any(key.startswith(i18n.SERVER_ONLY) for key in page)
+    assert len(page) < len(i18n.CATALOGUES[lang])

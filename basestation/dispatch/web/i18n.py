@@ -113,7 +113,12 @@ def skill(lang: str, skill_id: str) -> str:
     return text(lang, key) if key in CATALOGUES[lang] else skill_id.replace("_", " ")
 
 
+# The families no page script shows: the card, the telephony hook's answers, push notifications, the 112 script and
+# the referrals (which reach the page through the templates). Left out of what every page carries.
+SERVER_ONLY = ("card.", "hook.", "notify.", "handover.script.", "handover.what.", "handover.status.", "referral.")
+
+
 def catalogue(lang: str) -> dict[str, str]:
-    """All strings in one language, for the JS modules (they format {placeholders} themselves); the plural
-    entries are the server's only."""
-    return dict(CATALOGUES[lang])
+    """The strings of one language the page's scripts may show (they format {placeholders} themselves); the
+    plural entries are the server's only."""
+    return {key: s for key, s in CATALOGUES[lang].items() if not key.startswith(SERVER_ONLY)}
