@@ -9,8 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("basestation", "protocol", "firmware", "simulator", "nightwatch", "bench", "harness")
 MAX_LINES = 400
-# Over the limit today, each to be split; the list only shrinks. Data (string tables) is not code to split.
-DATA = {"basestation/dispatch/web/i18n.py"}
+# Over the limit today, each to be split; the list only shrinks. Data (string tables) is not code to split: none
+# left, the words are in gettext catalogues (basestation/dispatch/locale).
+DATA: set[str] = set()
 STILL_TO_SPLIT = {
     "basestation/dispatch/io/store.py",
     "basestation/dispatch/io/mqtt_link.py",

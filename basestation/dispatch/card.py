@@ -11,7 +11,7 @@ ring does even after a timing or a pattern changes. Only what each answer *means
 """
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from xml.sax.saxutils import escape
@@ -26,6 +26,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from basestation.dispatch import i18n
 from basestation.dispatch.settings import PATROL_PHONE_PLACEHOLDER, PUBLIC_URL_PLACEHOLDER
 from firmware import feedback
 from firmware.config import DEFAULTS
@@ -80,104 +81,76 @@ class CardContent:
 
 
 # -- the words on the card ----------------------------------------------------------------------------------
+# The words are in the web app's gettext catalogues (card.*), as every text a person reads. The card shows both
+# languages side by side, so a text is looked up in both at once.
 
-TITLE = Text("Jouw alarmsleutelhanger", "Your alarm key ring")
-RING = Text("Sleutelhanger", "Key ring")
-NOTICE_112 = Text(
-    "Nightwatch vervangt 112 niet. Bij direct gevaar of een noodgeval: bel 112.",
-    "Nightwatch does not replace 112. In danger or an emergency: call 112.",
-)
-PRESS_HEADING = Text("Drukken", "Press")
-FEEDBACK_HEADING = Text("Wat de sleutelhanger terugzegt", "What the key ring tells you")
-PATROL = Text("Nachtpatrouille bellen", "Call the night patrol")
-WALK = Text(
-    "Loop mee naar huis, ook zonder sleutelhanger: scan de code.",
-    "Walk me home, also without the key ring: scan the code.",
-)
-KEEP_HOME = Text(
-    "Bewaar deze kaart thuis, niet bij de sleutelhanger: wie hem leest, kent het dwangsignaal.",
-    "Keep this card at home, not with the key ring: whoever reads it knows the duress signal.",
-)
-SAMPLE = Text(
-    "VOORBEELD: niet uitdelen. Stel patrol_phone en public_url in.",
-    "SAMPLE: do not hand out. Set patrol_phone and public_url.",
-)
+
+def t(key: str, **values: object) -> Text:
+    """A text of the card in both its languages."""
+    return Text(*(i18n.text(lang, key, **values) for lang in LANGS))
+
+
+def _each(words: Callable[[Lang], str]) -> Text:
+    """A text put together in each language by ``words``."""
+    return Text(*(words(lang) for lang in LANGS))
+
+
+TITLE = t("card.title")
+RING = t("card.ring")
+NOTICE_112 = t("card.notice_112")
+PRESS_HEADING = t("card.press_heading")
+FEEDBACK_HEADING = t("card.feedback_heading")
+PATROL = t("card.patrol")
+WALK = t("card.walk")
+KEEP_HOME = t("card.keep_home")
+SAMPLE = t("card.sample")
 
 # What each of the ring's answers means; the pulses and lights beside them come from the firmware.
 MEANINGS: tuple[tuple[int, Text], ...] = (
-    (
-        feedback.ARMING,
-        Text("Een SOS gaat zo weg. Laat nu los als je dat niet wilt.", "An SOS is about to go. Let go now to stop it."),
-    ),
-    (feedback.SENDING, Text("Je SOS wordt verstuurd.", "Your SOS is being sent.")),
-    (
-        feedback.ESCORT_SENDING,
-        Text("Je vraag 'loop mee naar huis' wordt verstuurd.", "Your 'walk me home' request is being sent."),
-    ),
-    (
-        feedback.NOT_REACHED,
-        Text("Nog niet aangekomen: hij blijft het proberen.", "Not through yet: it keeps trying."),
-    ),
-    (feedback.RECEIVED, Text("Ontvangen: de meldkamer heeft je alarm.", "Received: dispatch has your alarm.")),
-    (
-        feedback.HELP,
-        Text(
-            "Hulp is onderweg: iemand van de patrouille komt naar je toe.",
-            "Help is on the way: a patrol member is coming to you.",
-        ),
-    ),
-    (
-        feedback.UNAVAILABLE,
-        Text("Niemand van de patrouille kan komen: bel 112.", "Nobody from the patrol can come: call 112."),
-    ),
-    (feedback.CLOSED, Text("Het is voorbij: het alarm is afgesloten.", "It is over: the alarm is closed.")),
-    (
-        feedback.CANCELLED,
-        Text(
-            "Geannuleerd. Annuleren onder dwang voelt precies hetzelfde.",
-            "Cancelled. A cancel under duress feels exactly the same.",
-        ),
-    ),
-    (feedback.LOW_BATTERY, Text("Batterij bijna leeg: laad hem op.", "Battery low: charge it.")),
-    (feedback.TEST_OK, Text("Test: het netwerk heeft je gehoord.", "Test: the network heard you.")),
-    (
-        feedback.TEST_FAILED,
-        Text("Test: niet aangekomen. Probeer het ergens anders.", "Test: not through. Try somewhere else."),
-    ),
+    (feedback.ARMING, t("card.means.arming")),
+    (feedback.SENDING, t("card.means.sending")),
+    (feedback.ESCORT_SENDING, t("card.means.escort_sending")),
+    (feedback.NOT_REACHED, t("card.means.not_reached")),
+    (feedback.RECEIVED, t("card.means.received")),
+    (feedback.HELP, t("card.means.help")),
+    (feedback.UNAVAILABLE, t("card.means.unavailable")),
+    (feedback.CLOSED, t("card.means.closed")),
+    (feedback.CANCELLED, t("card.means.cancelled")),
+    (feedback.LOW_BATTERY, t("card.means.low_battery")),
+    (feedback.TEST_OK, t("card.means.test_ok")),
+    (feedback.TEST_FAILED, t("card.means.test_failed")),
 )
 
 _COLOUR_WORDS = {
-    "red": Text("rood", "red"),
-    "green": Text("groen", "green"),
-    "amber": Text("oranje", "amber"),
-    "blue": Text("blauw", "blue"),
+    "red": t("card.colour.red"),
+    "green": t("card.colour.green"),
+    "amber": t("card.colour.amber"),
+    "blue": t("card.colour.blue"),
 }
-_BLINKING = Text("knippert", "blinking")
-_DARK = Text("geen licht", "no light")
+_DARK = t("card.light.dark")
 
 # Vibration lengths as the hand tells them apart: a tick is felt but hardly counted, a very long one is unmistakable.
 _TICK_MS = 100
 _SHORT_MS = 300
 _LONG_MS = 1000
-_PULSE_WORDS = {
-    "tick": (Text("tik", "tick"), Text("tikken", "ticks")),
-    "short": (Text("korte trilling", "short pulse"), Text("korte trillingen", "short pulses")),
-    "long": (Text("lange trilling", "long pulse"), Text("lange trillingen", "long pulses")),
-    "very long": (Text("heel lange trilling", "very long pulse"), Text("heel lange trillingen", "very long pulses")),
+# "3 long pulses": each kind of pulse counted, in the language's plural; a call each, so that extraction finds them.
+_PULSE_WORDS: dict[str, Callable[[Lang, int], str]] = {
+    "tick": lambda lang, n: i18n.plural(lang, "card.pulse.tick", n),
+    "short": lambda lang, n: i18n.plural(lang, "card.pulse.short", n),
+    "long": lambda lang, n: i18n.plural(lang, "card.pulse.long", n),
+    "very long": lambda lang, n: i18n.plural(lang, "card.pulse.very_long", n),
 }
-_BEEPS = (Text("piepje", "beep"), Text("piepjes", "beeps"))
 
 
 def _seconds(ms: int, lang: Lang) -> str:
-    s = f"{ms / 1000:g}"
-    return s.replace(".", ",") if lang == "nl" else s
+    return f"{ms / 1000:g}".replace(".", i18n.text(lang, "a11y.decimal"))
 
 
 def _duration(seconds: float, lang: Lang) -> str:
     if seconds < 120:
         return f"{seconds:g} s"
     minutes = f"{seconds / 60:.1f}".removesuffix(".0")
-    return f"{minutes.replace('.', ',')} minuten" if lang == "nl" else f"{minutes} minutes"
+    return i18n.text(lang, "card.minutes", n=minutes.replace(".", i18n.text(lang, "a11y.decimal")))
 
 
 def _pulse_kind(ms: int) -> str:
@@ -199,7 +172,7 @@ def _runs(items: list[str]) -> list[tuple[str, int]]:
 
 
 def _then(parts: list[str], lang: Lang) -> str:
-    return (", dan " if lang == "nl" else ", then ").join(parts)
+    return i18n.text(lang, "card.then").join(parts)
 
 
 def feel(pattern: int) -> Text:
@@ -209,13 +182,10 @@ def feel(pattern: int) -> Text:
     beeps = sum(1 for _ms, _led, _vibe, hz in intro if hz)
 
     def words(lang: Lang) -> str:
-        parts = [f"{n} {_PULSE_WORDS[kind][n > 1][lang]}" for kind, n in runs]
-        text = _then(parts, lang)
-        if beeps:
-            text += f" + {beeps} {_BEEPS[beeps > 1][lang]}"
-        return text
+        said = _then([_PULSE_WORDS[kind](lang, n) for kind, n in runs], lang)
+        return said + " + " + i18n.plural(lang, "card.beeps", beeps) if beeps else said
 
-    return Text(words("nl"), words("en"))
+    return _each(words)
 
 
 def _colour(pattern: int) -> str | None:
@@ -232,78 +202,69 @@ def light(pattern: int) -> Text:
     _intro, loop = feedback.PATTERNS[pattern]
     word = _COLOUR_WORDS[colour]
     if any(led != feedback.OFF for _ms, led, _vibe, _hz in loop):
-        return Text(f"{word.nl}, {_BLINKING.nl}", f"{word.en}, {_BLINKING.en}")
+        return _each(lambda lang: i18n.text(lang, "card.light.blinking", colour=word[lang]))
     return word
 
 
-_PRESS_WORDS = {"S": Text("{n}x kort", "{n} short"), "L": Text("{n}x lang", "{n} long")}
+_PRESS_WORDS = {"S": i18n.N_("card.press.short"), "L": i18n.N_("card.press.long")}
 
 
 def _word_text(word: str, lang: Lang) -> str:
     """A press word ("SSL") in words: "2 short, then 1 long"."""
-    return _then([_PRESS_WORDS[p][lang].format(n=n) for p, n in _runs(list(word))], lang)
+    return _then([i18n.text(lang, _PRESS_WORDS[p], n=n) for p, n in _runs(list(word))], lang)
 
 
 def presses(cancel_window_s: float, settings: Mapping[str, Any] = _FIRMWARE) -> tuple[PressRow, ...]:
     """The wearer's gestures, from the firmware's settings (a ring provisioned with others gets their card), and
     how long after an alarm a cancel still stands the patrol down (dispatch's ``cancel_window_s``)."""
     hold, arm, click = int(settings["hold_ms"]), int(settings["arm_ms"]), int(settings["click_max_ms"])
-    window = Text(*(_duration(cancel_window_s, lang) for lang in LANGS))
+    window = _each(lambda lang: _duration(cancel_window_s, lang))
 
     def how(word: str) -> Text:
-        nl, en = _word_text(word, "nl"), _word_text(word, "en")
         if "L" in word:
-            nl += f" (lang = {_seconds(click, 'nl')}-{_seconds(hold, 'nl')} s)"
-            en += f" (long = {_seconds(click, 'en')}-{_seconds(hold, 'en')} s)"
-        return Text(nl, en + (" presses" if "L" not in word else ""))
+            return _each(
+                lambda lang: i18n.text(
+                    lang,
+                    "card.how.with_long",
+                    presses=_word_text(word, lang),
+                    shortest=_seconds(click, lang),
+                    longest=_seconds(hold, lang),
+                )
+            )
+        return _each(lambda lang: i18n.text(lang, "card.how.short_only", presses=_word_text(word, lang)))
 
     def pictured(word: str) -> tuple[int, ...]:
         return tuple(click // 3 if p == "S" else (click + hold) // 2 for p in word)
 
-    idle = Text("Als er geen alarm loopt.", "When no alarm is open.")
     return (
         PressRow(
-            Text("SOS", "SOS"),
-            Text(f"houd {_seconds(hold, 'nl')} s ingedrukt", f"hold for {_seconds(hold, 'en')} s"),
-            Text(
-                f"Na {_seconds(arm, 'nl')} s voel je een tik: blijf vasthouden. Werkt altijd, ook als er al een"
-                " alarm loopt.",
-                f"After {_seconds(arm, 'en')} s you feel a tick: keep holding. Works at any time, also while an"
-                " alarm is open.",
-            ),
+            t("card.sos.action"),
+            _each(lambda lang: i18n.text(lang, "card.sos.how", s=_seconds(hold, lang))),
+            _each(lambda lang: i18n.text(lang, "card.sos.note", s=_seconds(arm, lang))),
             (hold,),
         ),
         PressRow(
-            Text("Loop mee naar huis", "Walk me home"),
+            t("card.escort.action"),
             how(str(settings["escort_word"])),
-            Text(f"Vraag de patrouille om met je mee te lopen. {idle.nl}", f"Ask the patrol to walk you. {idle.en}"),
+            t("card.escort.note"),
             pictured(str(settings["escort_word"])),
         ),
         PressRow(
-            Text("Annuleren", "Cancel"),
+            t("card.cancel.action"),
             how(str(settings["cancel_word"])),
-            Text(
-                f"Terwijl een alarm loopt. Tot {window.nl} na het alarm komt de patrouille dan niet; daarna komt er"
-                " toch iemand kijken.",
-                f"While an alarm is open. Up to {window.en} after the alarm the patrol stands down; after that,"
-                " someone still comes to check.",
-            ),
+            _each(lambda lang: i18n.text(lang, "card.cancel.note", window=window[lang])),
             pictured(str(settings["cancel_word"])),
         ),
         PressRow(
-            Text("Annuleren onder dwang", "Cancel under duress"),
+            t("card.duress.action"),
             how(str(settings["duress_word"])),
-            Text(
-                "Lijkt en voelt als annuleren, maar slaat juist meteen alarm bij de patrouille en de alarmcentrale.",
-                "Looks and feels like a cancel, but raises the alarm at once with the patrol and the monitoring"
-                " centre.",
-            ),
+            t("card.duress.note"),
             pictured(str(settings["duress_word"])),
         ),
         PressRow(
-            Text("Test", "Test"),
+            t("card.test.action"),
             how(str(settings["test_word"])),
-            Text(f"Hoort het netwerk je hier? {idle.nl}", f"Does the network hear you here? {idle.en}"),
+            t("card.test.note"),
             pictured(str(settings["test_word"])),
         ),
     )

@@ -5,10 +5,11 @@ from typing import Any
 
 import pytest
 
+from basestation.dispatch import i18n
 from basestation.dispatch.core import handover
 from basestation.dispatch.core.effects import NoticeRow, Push
 from basestation.dispatch.core.incidents import Event, Incident, Kind, State
-from basestation.dispatch.web import i18n, screens
+from basestation.dispatch.web import screens
 
 ZONE = "Europe/Amsterdam"
 # Saturday 14 March 2026, 23:41:07 in Amsterdam (CET, UTC+1); 2 August 2026 is summer time (CEST, UTC+2).

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
-from basestation.dispatch.web import i18n, screens
+from basestation.dispatch import i18n
+from basestation.dispatch.web import screens
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from protocol.constants import EVENT_CANCEL, EVENT_SOS

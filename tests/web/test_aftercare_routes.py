@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from basestation.dispatch import i18n
 from basestation.dispatch.core.referrals import REFERRALS
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from basestation.dispatch.web import i18n, screens
+from basestation.dispatch.web import screens
 from tests.dispatch.conftest import running
 
 OPERATOR = "operator-token-0123456789"

@@ -23,6 +23,7 @@ from basestation.dispatch.api import walk as walk_api
 from basestation.dispatch.api.base import StrictIn
 from basestation.dispatch.core import intake, walk
 from basestation.dispatch.core.hook_signature import SIGNATURE_HEADER, SignatureError, verify
+from basestation.dispatch.i18n import N_, text
 from basestation.dispatch.io import schema as t
 from basestation.dispatch.io.store import Store
 from basestation.dispatch.service import Dispatcher, now_ms
@@ -110,57 +111,25 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _problem("the same delivery is being taken right now: send it again in a moment"),
 }
 
-# What the caller is told, by what happened. {ref}: the reference; {phone}: the patrol's number; {hours}: the
-# page's hours, when it has any. Every refusal says where to turn instead, and that 112 is for emergencies.
-MESSAGES: dict[str, dict[Lang, str]] = {
-    "taken": {
-        "en": "Nightwatch: request {ref} received, a patrol member will call you. In an emergency call 112.",
-        "nl": "Nightwatch: verzoek {ref} ontvangen, iemand van de surveillance belt u. Bij nood: bel 112.",
-    },
-    "nobody": {
-        "en": "Nightwatch: request {ref} received, but no patrol member is free now. Call {phone}; in an emergency"
-        " call 112.",
-        "nl": "Nightwatch: verzoek {ref} ontvangen, maar er is nu niemand van de surveillance vrij. Bel {phone};"
-        " bij nood: bel 112.",
-    },
-    "over": {
-        "en": "Nightwatch: request {ref} is closed. Call {phone}; in an emergency call 112.",
-        "nl": "Nightwatch: verzoek {ref} is afgesloten. Bel {phone}; bij nood: bel 112.",
-    },
-    "blocked": {
-        "en": "Nightwatch: this number cannot ask for a walk home here. In an emergency call 112.",
-        "nl": "Nightwatch: met dit nummer kunt u hier niet om begeleiding vragen. Bij nood: bel 112.",
-    },
-    "closed": {
-        "en": "Nightwatch: the patrol is not taking requests now{hours}. Call {phone}; in an emergency call 112.",
-        "nl": "Nightwatch: de surveillance neemt nu geen verzoeken aan{hours}. Bel {phone}; bij nood: bel 112.",
-    },
-    "limit": {
-        "en": "Nightwatch: too many requests from this number in the last hour. Call {phone}; in an emergency"
-        " call 112.",
-        "nl": "Nightwatch: te veel verzoeken van dit nummer in het afgelopen uur. Bel {phone}; bij nood: bel 112.",
-    },
-    "open": {
-        "en": "Nightwatch: a request for this number is still open. Call {phone} to change it; in an emergency"
-        " call 112.",
-        "nl": "Nightwatch: er loopt nog een verzoek voor dit nummer. Bel {phone} om het te wijzigen; bij nood:"
-        " bel 112.",
-    },
-    "no_number": {
-        "en": "Nightwatch: without your phone number we cannot call you back. Call {phone}; in an emergency call 112.",
-        "nl": "Nightwatch: zonder uw telefoonnummer kunnen we u niet terugbellen. Bel {phone}; bij nood: bel 112.",
-    },
-    "failed": {
-        "en": "Nightwatch: your request could not be taken. Call {phone}; in an emergency call 112.",
-        "nl": "Nightwatch: uw verzoek kon niet worden aangenomen. Bel {phone}; bij nood: bel 112.",
-    },
+# What the caller is told, by what happened (the words: hook.* in the web app's catalogues). {ref}: the reference;
+# {phone}: the patrol's number; {hours}: the page's hours, when it has any. Every refusal says where to turn
+# instead, and that 112 is for emergencies.
+MESSAGES: dict[str, str] = {
+    "taken": N_("hook.taken"),
+    "nobody": N_("hook.nobody"),
+    "over": N_("hook.over"),
+    "blocked": N_("hook.blocked"),
+    "closed": N_("hook.closed"),
+    "limit": N_("hook.limit"),
+    "open": N_("hook.open"),
+    "no_number": N_("hook.no_number"),
+    "failed": N_("hook.failed"),
 }
-_HOURS = {"en": " (hours {h})", "nl": " (tijden {h})"}
 
 
 def message(what: str, lang: Lang, s: DispatchSettings, reference: str = "") -> str:
-    hours = _HOURS[lang].format(h=s.walk_hours) if s.walk_hours else ""
-    return MESSAGES[what][lang].format(ref=reference, phone=s.patrol_phone, hours=hours)
+    hours = text(lang, "hook.hours", h=s.walk_hours) if s.walk_hours else ""
+    return text(lang, MESSAGES[what], ref=reference, phone=s.patrol_phone, hours=hours)
 
 
 def _why(e: HTTPException) -> str:

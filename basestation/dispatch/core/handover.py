@@ -15,90 +15,31 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+
 from basestation.dispatch.core.effects import Effects, NoticeRow, Push
 from basestation.dispatch.core.incidents import Event
+from basestation.dispatch.i18n import LANGUAGES, N_, plural, text
 
-LANGUAGES = ("nl", "en")
 EVENT = "handed_to_112"
 
 # What happened, in the words a 112 call-taker needs: the kind first, and a duress spelled out so that nobody takes
-# the cancel it looks like for a false alarm.
+# the cancel it looks like for a false alarm. The words are the web app's catalogues' (handover.what.*, .status.*,
+# .script.*), as every text a person reads.
 _WHAT = {
-    "sos": {"nl": "noodoproep (SOS)", "en": "emergency alarm (SOS)"},
-    "escort": {"nl": "verzoek om begeleiding naar huis", "en": "request to be walked home"},
-    "duress": {
-        "nl": "alarm onder dwang: de persoon werd gedwongen het alarm te annuleren; behandel het als echt",
-        "en": "alarm under duress: the person was forced to cancel the alarm; treat it as real",
-    },
-    "worried": {
-        "nl": "zorgmelding: iemand maakt zich zorgen om een persoon",
-        "en": "someone is worried about a person",
-    },
+    "sos": N_("handover.what.sos"),
+    "escort": N_("handover.what.escort"),
+    "duress": N_("handover.what.duress"),
+    "worried": N_("handover.what.worried"),
 }
-_WHAT_OTHER = {"nl": "melding ({kind})", "en": "report ({kind})"}
-_FIRST = {"nl": "; eerst gemeld als: {what}", "en": "; first reported as: {what}"}
 _STATUS = {
-    "open": {"nl": "nieuw, nog aan niemand aangeboden", "en": "new, not yet offered to anyone"},
-    "offered": {"nl": "wacht op een hulpverlener", "en": "waiting for a patrol member to accept"},
-    "accepted": {"nl": "een hulpverlener heeft geaccepteerd", "en": "a patrol member accepted"},
-    "on_the_way": {"nl": "een hulpverlener is onderweg", "en": "a patrol member is on the way"},
-    "escalated": {"nl": "opgeschaald: niemand van de patrouille nam het aan", "en": "escalated: nobody took it"},
-    "resolved": {"nl": "door Nightwatch afgesloten", "en": "closed by Nightwatch"},
-    "cancelled": {"nl": "door de persoon geannuleerd", "en": "cancelled by the person"},
-}
-_WEEKDAYS = {
-    "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-_MONTHS = {
-    "nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
-           "november", "december"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"),
-}  # fmt: skip
-_LINES = {
-    "nl": {
-        "intro": "Hier de meldkamer van Nightwatch, de nachtpatrouille. Ik draag een melding over aan 112.",
-        "what": "Wat: {what}.",
-        "where": "Waar: {where}.",
-        "address": "{address}",
-        "coords": "coördinaten {lat}, {lon} (breedte, lengte)",
-        "radius": "tot op ongeveer {r} m nauwkeurig",
-        "no_location": "locatie nog onbekend",
-        "since": "Sinds: {clock} uur, {day} ({zone}), {ago}.",
-        "ago": "{n} minuten geleden",
-        "ago_1": "1 minuut geleden",
-        "ago_0": "minder dan een minuut geleden",
-        "ago_h": "{h} uur en {m} minuten geleden",
-        "coming": "Onderweg: {who}.",
-        "eta": "{name}, verwacht over ongeveer {n} minuten",
-        "nobody": "Onderweg: niemand van de patrouille.",
-        "callback": "Terugbelnummer: {number}.",
-        "callback_name": "Terugbelnummer: {number} ({name}).",
-        "status": "Status bij Nightwatch: {status}.",
-        "reference": "Ons kenmerk: melding {id}.",
-    },
-    "en": {
-        "intro": "This is the Nightwatch night-patrol operator, handing an incident over to 112.",
-        "what": "What: {what}.",
-        "where": "Where: {where}.",
-        "address": "{address}",
-        "coords": "coordinates {lat}, {lon} (latitude, longitude)",
-        "radius": "accurate to about {r} m",
-        "no_location": "location not known yet",
-        "since": "Since: {clock}, {day} ({zone}), {ago}.",
-        "ago": "{n} minutes ago",
-        "ago_1": "1 minute ago",
-        "ago_0": "less than a minute ago",
-        "ago_h": "{h} h {m} min ago",
-        "coming": "On the way: {who}.",
-        "eta": "{name}, expected in about {n} minutes",
-        "nobody": "On the way: nobody from the patrol.",
-        "callback": "Callback number: {number}.",
-        "callback_name": "Callback number: {number} ({name}).",
-        "status": "Status at Nightwatch: {status}.",
-        "reference": "Our reference: incident {id}.",
-    },
+    "open": N_("handover.status.open"),
+    "offered": N_("handover.status.offered"),
+    "accepted": N_("handover.status.accepted"),
+    "on_the_way": N_("handover.status.on_the_way"),
+    "escalated": N_("handover.status.escalated"),
+    "resolved": N_("handover.status.resolved"),
+    "cancelled": N_("handover.status.cancelled"),
 }
 
 
@@ -160,52 +101,60 @@ def _metres(r: Any) -> int | None:
 
 
 def _script(lang: str, f: Mapping[str, Any], opened: datetime, minutes: int) -> str:
-    s = _LINES[lang]
     what = _what(lang, f["kind"])
     if f["kind"] != f["incident_kind"]:
-        what += _FIRST[lang].format(what=_what(lang, f["incident_kind"]))
-    lines = [s["intro"], s["what"].format(what=what), s["where"].format(where=_where(lang, f))]
-    day = f"{_WEEKDAYS[lang][opened.weekday()]} {opened.day} {_MONTHS[lang][opened.month - 1]} {opened.year}"
+        what += text(lang, "handover.what.first", what=_what(lang, f["incident_kind"]))
+    lines = [
+        text(lang, "handover.script.intro"),
+        text(lang, "handover.script.what", what=what),
+        text(lang, "handover.script.where", where=_where(lang, f)),
+    ]
+    # The weekday and the month in the language's own words, from Babel's locale data: "maandag 7 december 2026".
+    day = format_date(opened, "EEEE d MMMM y", locale=lang)
     clock = f"{opened.hour:02d}:{opened.minute:02d}"
-    lines.append(s["since"].format(clock=clock, day=day, zone=f["timezone"], ago=_ago(lang, minutes)))
+    ago = _ago(lang, minutes)
+    lines.append(text(lang, "handover.script.since", clock=clock, day=day, zone=f["timezone"], ago=ago))
     people = [p["name"] for p in f["responders"]]
     if people:
-        if f["eta_min"]:
-            people[0] = s["eta"].format(name=people[0], n=f["eta_min"])  # the first to accept gave the estimate
-        lines.append(s["coming"].format(who="; ".join(people)))
+        if f["eta_min"]:  # the first to accept gave the estimate
+            people[0] = text(lang, "handover.script.eta", name=people[0], n=f["eta_min"])
+        lines.append(text(lang, "handover.script.coming", who="; ".join(people)))
     else:
-        lines.append(s["nobody"])
-    if f["callback_number"]:
-        key = "callback_name" if f["caller_name"] else "callback"
-        lines.append(s[key].format(number=f["callback_number"], name=f["caller_name"]))
-    status = _STATUS.get(f["state"], {}).get(lang, f["state"])
-    lines += [s["status"].format(status=status), s["reference"].format(id=f["incident_id"])]
+        lines.append(text(lang, "handover.script.nobody"))
+    if f["callback_number"] and f["caller_name"]:
+        lines.append(text(lang, "handover.script.callback_name", number=f["callback_number"], name=f["caller_name"]))
+    elif f["callback_number"]:
+        lines.append(text(lang, "handover.script.callback", number=f["callback_number"]))
+    status_key = _STATUS.get(f["state"])  # apart: extraction would read "state" in text(lang, _STATUS[f["state"]])
+    status = text(lang, status_key) if status_key else f["state"]
+    lines += [
+        text(lang, "handover.script.status", status=status),
+        text(lang, "handover.script.reference", id=f["incident_id"]),
+    ]
     return "\n".join(lines)
 
 
 def _what(lang: str, kind: str) -> str:
-    return _WHAT[kind][lang] if kind in _WHAT else _WHAT_OTHER[lang].format(kind=kind)
+    return text(lang, _WHAT[kind]) if kind in _WHAT else text(lang, "handover.what.other", kind=kind)
 
 
 def _where(lang: str, f: Mapping[str, Any]) -> str:
-    s = _LINES[lang]
     parts = [f["address"]] if f["address"] else []
     loc = f["location"]
     if loc is not None:
-        coords = s["coords"].format(lat=f"{loc['lat']:.5f}", lon=f"{loc['lon']:.5f}")
+        coords = text(lang, "handover.script.coords", lat=f"{loc['lat']:.5f}", lon=f"{loc['lon']:.5f}")
         if loc["radius_m"] is not None:
-            coords += ", " + s["radius"].format(r=loc["radius_m"])
+            coords += ", " + text(lang, "handover.script.radius", r=loc["radius_m"])
         parts.append(coords)
-    return "; ".join(parts) if parts else s["no_location"]
+    return "; ".join(parts) if parts else text(lang, "handover.script.no_location")
 
 
 def _ago(lang: str, minutes: int) -> str:
-    s = _LINES[lang]
     if minutes >= 60:
-        return s["ago_h"].format(h=minutes // 60, m=minutes % 60)
-    if minutes > 1:
-        return s["ago"].format(n=minutes)
-    return s["ago_1"] if minutes == 1 else s["ago_0"]
+        return text(lang, "handover.script.ago_h", h=minutes // 60, m=minutes % 60)
+    if minutes >= 1:
+        return plural(lang, "handover.script.ago", minutes)
+    return text(lang, "handover.script.ago_0")
 
 
 def record(incident_id: str, at_ms: int, operator: str | None, handover: Handover, centre: bool) -> Effects:

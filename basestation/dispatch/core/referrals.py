@@ -3,7 +3,8 @@
 Victim support comes first: the people a patrol meets at night may have been attacked, and the students' petition
 for a safer Leiden asks for better help "for students and victims". Then the student well-being resources on
 Leiden University's well-being page, and last the two programmes that are for student associations rather than for
-one person. A contact is written here only when it is certain; an unknown one stays empty.
+one person. A contact is written here only when it is certain; an unknown one stays empty. The words (name, what
+it is for, hours, how to reach it) are in the web app's gettext catalogues, under referral.<id>.
 
 Ids are stored with resolved incidents: an id, once used, keeps its meaning and is never removed.
 """
@@ -12,10 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-LANGUAGES = ("nl", "en")
+from basestation.dispatch.i18n import LANGUAGES, N_, text
+
 GROUPS = ("victims", "students", "associations")
 
 Text = Mapping[str, str]  # one text per language in LANGUAGES
+
+
+def _texts(key: str) -> Text:
+    """A text in every language, from the web app's catalogues (referral.<id>.<field>)."""
+    return {lang: text(lang, key) for lang in LANGUAGES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,103 +48,54 @@ ENTRIES: tuple[Referral, ...] = (
     Referral(
         id="slachtofferhulp",
         group="victims",
-        name={"nl": "Slachtofferhulp Nederland", "en": "Slachtofferhulp Nederland (Victim Support Netherlands)"},
-        about={
-            "nl": "Gratis hulp na een misdrijf, verkeersongeval of calamiteit: iemand om mee te praten, praktisch en "
-            "juridisch advies, ook over aangifte doen.",
-            "en": "Free help after a crime, traffic accident or disaster: someone to talk to, practical and legal "
-            "advice, including about reporting it to the police.",
-        },
+        name=_texts(N_("referral.slachtofferhulp.name")),
+        about=_texts(N_("referral.slachtofferhulp.about")),
         phone="0900 0101",
         web="slachtofferhulp.nl",
     ),
     Referral(
         id="centrum-seksueel-geweld",
         group="victims",
-        name={"nl": "Centrum Seksueel Geweld", "en": "Centrum Seksueel Geweld (centre for sexual violence)"},
-        about={
-            "nl": "Hulp na seksueel geweld: medische zorg, forensisch onderzoek en psychische hulp op één plek.",
-            "en": "Help after sexual violence: medical care, a forensic examination and psychological help in one "
-            "place.",
-        },
+        name=_texts(N_("referral.centrum_seksueel_geweld.name")),
+        about=_texts(N_("referral.centrum_seksueel_geweld.about")),
         phone="0800 0188",
         free_call=True,
-        hours={"nl": "dag en nacht", "en": "day and night"},
+        hours=_texts(N_("referral.centrum_seksueel_geweld.hours")),
         web="centrumseksueelgeweld.nl",
     ),
     Referral(
         id="wellbeing-office",
         group="students",
-        name={
-            "nl": "Student Well-being Office van de Universiteit Leiden",
-            "en": "Leiden University Student Well-being Office",
-        },
-        about={
-            "nl": "Het welzijnsbureau van de universiteit: wijst studenten de weg naar hulp, binnen en buiten de "
-            "universiteit.",
-            "en": "The university's office for student well-being: shows students where to find help, inside and "
-            "outside the university.",
-        },
+        name=_texts(N_("referral.wellbeing_office.name")),
+        about=_texts(N_("referral.wellbeing_office.about")),
         email=WELLBEING_EMAIL,
     ),
     Referral(
         id="wellbeing-roadmap",
         group="students",
-        name={
-            "nl": "Routekaart studentenwelzijn: waar je terechtkunt, binnen en buiten de universiteit",
-            "en": "Student well-being roadmap: where to turn, inside and outside the university",
-        },
-        about={
-            "nl": "Een overzicht van waar studenten terechtkunnen met allerlei vragen over welzijn; gedrukt te krijgen "
-            "in het Nederlands of Engels via het Student Well-being Office.",
-            "en": "An overview of where students can turn with a wide range of well-being issues; printed copies in "
-            "Dutch or English from the Student Well-being Office.",
-        },
+        name=_texts(N_("referral.wellbeing_roadmap.name")),
+        about=_texts(N_("referral.wellbeing_roadmap.about")),
         email=WELLBEING_EMAIL,
     ),
     Referral(
         id="peer-listener",
         group="students",
-        name={
-            "nl": "Vertrouwenspersoon (peer listener) van de eigen studentenvereniging",
-            "en": "Confidential peer listener of the student association",
-        },
-        about={
-            "nl": "Een eerste aanspreekpunt bij veel studentenverenigingen: luistert informeel na ongewenst gedrag of "
-            "een nare gebeurtenis en verwijst naar de juiste hulp.",
-            "en": "A first point of contact at many student associations: listens, informally, after unacceptable "
-            "behaviour or an unpleasant event, and refers to the right help.",
-        },
-        reach={
-            "nl": "Via het bestuur of de website van je eigen vereniging.",
-            "en": "Through your own association's board or website.",
-        },
+        name=_texts(N_("referral.peer_listener.name")),
+        about=_texts(N_("referral.peer_listener.about")),
+        reach=_texts(N_("referral.peer_listener.reach")),
     ),
     Referral(
         id="ggd-social-safety",
         group="associations",
-        name={"nl": "GGD Hollands Midden: sociale veiligheid", "en": "GGD Hollands Midden: social safety"},
-        about={
-            "nl": "Voor studie- en studentenverenigingen in Leiden: een programma om een beleid voor sociale "
-            "veiligheid op te zetten of bij te werken (in het Nederlands; soms met wachttijd).",
-            "en": "For student and study associations in Leiden: a programme to create or update a social safety "
-            "policy (in Dutch; there may be a waiting period).",
-        },
+        name=_texts(N_("referral.ggd_social_safety.name")),
+        about=_texts(N_("referral.ggd_social_safety.about")),
         web="ggdhm.nl",
     ),
     Referral(
         id="are-you-ok",
         group="associations",
-        name={
-            "nl": "Are you OK? (Rutgers): grensoverschrijdend gedrag voorkomen",
-            "en": "Are you OK? (Rutgers): preventing sexually transgressive behaviour",
-        },
-        about={
-            "nl": "Workshops voor studentenverenigingen om grensoverschrijdend gedrag blijvend te voorkomen, met de "
-            "cultuur en de communicatie van de vereniging (in het Nederlands).",
-            "en": "Workshops for student associations on preventing sexually transgressive behaviour for good, "
-            "through the association's culture and communication (in Dutch).",
-        },
+        name=_texts(N_("referral.are_you_ok.name")),
+        about=_texts(N_("referral.are_you_ok.about")),
         web="rutgers.nl",
     ),
 )
@@ -169,7 +127,7 @@ def catalogue() -> list[dict[str, Any]]:
     return [dict(doc) for doc in REFERRALS.values()]
 
 
-FREE_CALL: Text = {"nl": "gratis", "en": "free"}
+FREE_CALL: Text = _texts(N_("referral.free_call"))
 
 
 def aftercare(referral_id: str, lang: str) -> dict[str, Any] | None:

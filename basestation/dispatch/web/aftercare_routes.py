@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
 
+from basestation.dispatch import i18n
 from basestation.dispatch.core import referrals
-from basestation.dispatch.web import i18n
 from basestation.dispatch.web.render import templates
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -41,7 +41,7 @@ def _page(request: Request, lang: str, chosen: dict[str, Any] | None, unknown: s
         "languages": i18n.LANGUAGES,
         "strings": i18n.catalogue(lang),
         "now_ms": time.time_ns() // 1_000_000,
-        "notice_112": i18n.both(lang, "n112.call", "n112.not"),
+        "notice_112": i18n.both(lang, *i18n.NOTICE_112),
         "page": "aftercare",
         "chosen": chosen,
         "groups": groups(others),

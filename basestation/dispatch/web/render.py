@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
+from basestation.dispatch import i18n
 from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.web import i18n
 
 WEB = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB / "templates")
@@ -37,7 +37,7 @@ def render(request: Request, name: str, **ctx: Any) -> Response:
         "languages": i18n.LANGUAGES,
         "strings": i18n.catalogue(lang),
         "now_ms": now_ms(),
-        "notice_112": i18n.both(lang, "n112.call", "n112.not"),
+        "notice_112": i18n.both(lang, *i18n.NOTICE_112),
         "number": lambda value, digits=0: i18n.number(lang, value, digits),
         "skill": lambda skill_id: i18n.skill(lang, skill_id),
     }

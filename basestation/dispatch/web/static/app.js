@@ -43,14 +43,15 @@
       return err instanceof TypeError ? { message: t("a11y.error.network"), detail: "" }
         : { message: t("a11y.error.other"), detail: (err && err.message) || "" };
     }
-    const key = status === 400 || status === 422 ? "a11y.error.input"
-      : status === 403 ? "a11y.error.forbidden"
-      : status === 404 ? "a11y.error.gone"
-      : status === 409 ? "a11y.error.conflict"
-      : status === 429 ? "a11y.error.busy"
-      : status >= 500 ? "a11y.error.server"
-      : "a11y.error.other";
-    return { message: t(key), detail: err.detail || "" };
+    // Each key written out in a t() call, so that extraction finds it.
+    const message = status === 400 || status === 422 ? t("a11y.error.input")
+      : status === 403 ? t("a11y.error.forbidden")
+      : status === 404 ? t("a11y.error.gone")
+      : status === 409 ? t("a11y.error.conflict")
+      : status === 429 ? t("a11y.error.busy")
+      : status >= 500 ? t("a11y.error.server")
+      : t("a11y.error.other");
+    return { message, detail: err.detail || "" };
   }
   function fail(err) {
     const { message, detail } = explain(err);

@@ -17,9 +17,9 @@
     for (const button of dialog.querySelectorAll("[data-copy]")) button.textContent = t("handover.copy");
     const clock = new Intl.DateTimeFormat(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     const who = doc.handed_over_by === "operator" ? t("nav.operator") : doc.handed_over_by.replace(/^operator:/, "");
-    const centre = doc.monitoring_centre === "queued" ? "handover.centre_queued" : "handover.centre_none";
+    const centre = doc.monitoring_centre === "queued" ? t("handover.centre_queued") : t("handover.centre_none");
     dialog.querySelector("[data-handover-status]").textContent =
-      t("handover.recorded", { time: clock.format(new Date(doc.handed_over_ms)), who }) + " " + t(centre);
+      t("handover.recorded", { time: clock.format(new Date(doc.handed_over_ms)), who }) + " " + centre;
     if (!dialog.open) dialog.showModal();
   }
 

@@ -9,6 +9,9 @@ window.NightwatchMap = (function () {
   function label(cls, text) {
     return L.divIcon({ className: "nw-marker " + cls, html: "<span>" + text + "</span>", iconSize: null });
   }
+  // Keys built from a name, not written in a t() call: they are listed for extraction in i18n_keys.py.
+  const stateKey = (state) => "state." + state;
+  const shortKindKey = (kind) => "kind.short." + kind;
   function escape(s) {
     return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   }
@@ -65,7 +68,7 @@ window.NightwatchMap = (function () {
     }
     function gateway(g) {
       if (g.removed || g.lat == null) return put("gateway", g.id, null); // a removed gateway leaves the map
-      const title = t(g.online ? "map.gateway_online" : "map.gateway_offline", { id: g.id });
+      const title = g.online ? t("map.gateway_online", { id: g.id }) : t("map.gateway_offline", { id: g.id });
       // A symbol only (the name is the marker's title, and in the registry): the map stays readable.
       const icon = label(g.online ? "nw-gw-on" : "nw-gw-off", g.online ? "&#9650;" : "&#9660;&#10005;");
       put("gateway", g.id, [g.lat, g.lon], icon, title);
@@ -77,9 +80,9 @@ window.NightwatchMap = (function () {
       const kind = inc.forced ? "duress" : inc.kind;
       // Short on the map (the board has the words): a symbol for the state, so labels of nearby alarms stay apart.
       const mark = { accepted: " &#10003;", on_the_way: " &#10003;", escalated: " &#9650;&#9650;" }[inc.state] || " !";
-      const text = "&#9888; " + escape(t("kind.short." + kind)) + mark;
+      const text = "&#9888; " + escape(t(shortKindKey(kind))) + mark;
       const circle = L.circle([loc.lat, loc.lon], { radius: loc.radius_m || 0, color: "#ff5c5c", weight: 1, fillOpacity: 0.1, interactive: false });
-      put("incident", inc.id, [loc.lat, loc.lon], label("nw-above nw-inc nw-inc-" + inc.state, text), t("map.incident", { id: inc.id }) + ": " + t("state." + inc.state), circle);
+      put("incident", inc.id, [loc.lat, loc.lon], label("nw-above nw-inc nw-inc-" + inc.state, text), t("map.incident", { id: inc.id }) + ": " + t(stateKey(inc.state)), circle);
     }
     function responder(r) {
       const p = r.on_duty && r.position;

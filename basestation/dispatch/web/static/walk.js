@@ -97,8 +97,9 @@
     status.hidden = false;
     status.querySelector("[data-walk-ref]").textContent = doc.reference;
     const state = status.querySelector("[data-walk-state]");
-    const key = doc.status === "coming" && doc.responder ? "walk.status.coming_name" : "walk.status." + doc.status;
-    const text = t(key, { name: doc.responder || "" });
+    // A status's words are built from its name (their keys are listed in i18n_keys.py, for extraction).
+    const key = "walk.status." + doc.status;
+    const text = doc.status === "coming" && doc.responder ? t("walk.status.coming_name", { name: doc.responder }) : t(key);
     if (state.textContent !== text) state.textContent = text;
     state.dataset.status = doc.status;
     const eta = status.querySelector("[data-walk-eta]");

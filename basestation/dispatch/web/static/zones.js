@@ -104,7 +104,7 @@
 
   function counted() {
     const n = draft ? draft.points.length : 0;
-    $("[data-zone-count]").textContent = nw().t(n >= 3 ? "zones.points_ready" : "zones.points", { n });
+    $("[data-zone-count]").textContent = n >= 3 ? nw().t("zones.points_ready", { n }) : nw().t("zones.points", { n });
     $("[data-zone-finish]").disabled = n < 3;
     $("[data-zone-undo]").disabled = n === 0;
   }
