@@ -11,7 +11,6 @@ MAX_LINES = 400
 # Over the limit today, each to be split; the list only shrinks. Data (string tables) is not code to split.
 DATA = {"basestation/dispatch/web/i18n.py"}
 STILL_TO_SPLIT = {
-    "basestation/dispatch/io/store.py",
     "basestation/dispatch/io/mqtt_link.py",
     "basestation/dispatch/core/pipeline.py",
     "basestation/dispatch/card.py",
