@@ -43,7 +43,7 @@ class Store:
                 self._sqlite = SqliteWriter(database, writer_nice)
         self._statements = store_sqlite.statements if self.dialect == "sqlite" else store_postgres.statements
 
-    # SQLite commits by where they ran, and checkpoints done (the service's /healthz shows them); 0 on PostgreSQL.
+    # SQLite commits by where they ran, and checkpoints done (the service's /healthz shows them); 0 without a file.
 
     @property
     def commits_inline(self) -> int:
