@@ -29,7 +29,8 @@ from basestation.dispatch.api.app import create_app
 from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Incident, Kind, State
 from basestation.dispatch.io import schema as t
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.store import Store, _incident_row
+from basestation.dispatch.io.store import Store
+from basestation.dispatch.io.store_rows import incident_row
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from bench.common import rss_bytes, settle
@@ -89,7 +90,7 @@ async def _fill(store: Store, docs: list[dict[str, Any]]) -> float:
     async with store.engine.begin() as conn:
         for i in range(0, len(docs), 5000):
             chunk = docs[i : i + 5000]
-            await conn.execute(insert(t.incidents), [_incident_row(d) for d in chunk])
+            await conn.execute(insert(t.incidents), [incident_row(d) for d in chunk])
             events = []
             for d in chunk:
                 at = d["opened_ms"]

@@ -21,6 +21,7 @@ from basestation.dispatch.core.outcomes import Outcome
 from basestation.dispatch.core.pipeline import Context, UplinkPipeline, notice_push
 from basestation.dispatch.core.state import DeviceInfo, DispatchState, Timing
 from basestation.dispatch.gc_policy import Collector
+from basestation.dispatch.io import store_postgres
 from basestation.dispatch.io.bus import Bus
 from basestation.dispatch.io.cluster import Cluster
 from basestation.dispatch.io.keystore import KeySealer
@@ -301,7 +302,9 @@ class Dispatcher:
             self._publish(eff)
         else:
             for push in eff.pushes:
-                await self.store.notify(None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data})
+                await store_postgres.notify(
+                    self.store, None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data}
+                )
         if eff.urgent:
             self.gc.after_alarm()
         await self.writer.write(eff.durable, urgent=eff.urgent)

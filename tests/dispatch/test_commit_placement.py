@@ -7,7 +7,8 @@ from pathlib import Path
 
 from basestation.dispatch.core.effects import Durable, FrameSeen
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.store import CHECKPOINT_RECORDS, INLINE_RECORDS, Store
+from basestation.dispatch.io.store import Store
+from basestation.dispatch.io.store_sqlite import CHECKPOINT_RECORDS, INLINE_RECORDS
 from basestation.dispatch.io.writer import Writer
 from tests.dispatch.world import provision
 

@@ -21,7 +21,8 @@ from basestation.dispatch.io import incident_log
 from basestation.dispatch.io import schema as t
 from basestation.dispatch.io.incident_log import Filters
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.store import Store, _incident_row
+from basestation.dispatch.io.store import Store
+from basestation.dispatch.io.store_rows import incident_row
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from tests.databases import PrivatePostgres
@@ -73,7 +74,7 @@ async def put(store: Store, docs: list[dict[str, Any]], events: Sequence[Event] 
     """Rows straight into the tables, many to a statement: the sizes here are tens of thousands."""
     async with store.engine.begin() as conn:
         for i in range(0, len(docs), 2000):
-            await conn.execute(insert(t.incidents), [_incident_row(d) for d in docs[i : i + 2000]])
+            await conn.execute(insert(t.incidents), [incident_row(d) for d in docs[i : i + 2000]])
         rows = [{"incident_id": e.incident_id, "at_ms": e.at_ms, "kind": e.kind, "data": e.data} for e in events]
         for i in range(0, len(rows), 2000):
             await conn.execute(insert(t.incident_events), rows[i : i + 2000])

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from basestation.dispatch.core.incidents import State
 from basestation.dispatch.io import webhook
 from basestation.dispatch.io.notify import Notifier, WebhookTarget
-from basestation.dispatch.io.store import incident_from_doc
+from basestation.dispatch.io.store_load import incident_from_doc
 from basestation.dispatch.io.webpush import Subscription, WebPush
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings

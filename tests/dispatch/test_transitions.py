@@ -1,5 +1,5 @@
 """The incident's state machine (incidents.py): every move between two states, allowed or refused, the log entry
-each change writes, and the incident's document as the store keeps it and reads it back (store.py).
+each change writes, and the incident's document as the store keeps it and reads it back (store_load.py).
 
 The table below is written out by hand from docs/lifecycle.md and docs/dispatch.md, not read from
 ``TRANSITIONS``: a change to the lifecycle must change both."""
@@ -23,7 +23,7 @@ from basestation.dispatch.core.incidents import (
     note,
     transition,
 )
-from basestation.dispatch.io.store import incident_from_doc
+from basestation.dispatch.io.store_load import incident_from_doc
 
 # Rows: the state an incident is in; columns: the state asked for. "x" allowed, "." refused. Staying is allowed
 # where a second responder may do the same (a second accept, a second "on the way", offering to more people),
@@ -319,7 +319,7 @@ def test_any_incident_comes_back_from_its_document_unchanged(
         accepted_by=people[1],
         declined_by=people[2],
         # Every way into "escalated" sets level 2: a stored escalated incident below it is read back at 2
-        # (store.incident_from_doc), so the round trip holds for the incidents the service makes.
+        # (store_load.incident_from_doc), so the round trip holds for the incidents the service makes.
         escalation=max(escalation, 2) if state == State.ESCALATED else escalation,
         referral=referral,
         ring_counter=counters[0],

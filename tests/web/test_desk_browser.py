@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Incident, Kind, State
-from basestation.dispatch.io.store import _incident_row
+from basestation.dispatch.io.store_rows import incident_row
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from tests.web.conftest import DESK, NEEDS_BROWSER, login, new_context, until
@@ -81,7 +81,7 @@ def _put_old(svc: LiveService, name: str) -> str:
     inc.callback_number, inc.caller_name, inc.address = "+31 6 4444 5555", name, "Rapenburg 1"
 
     # Plain sqlite3: Playwright's sync API already runs an event loop in this thread.
-    row = _incident_row(inc.to_dict())
+    row = incident_row(inc.to_dict())
     row["doc"] = json.dumps(row["doc"])
     path = svc.settings.database_url.removeprefix("sqlite+aiosqlite:///")
     with closing(sqlite3.connect(path)) as db, db:

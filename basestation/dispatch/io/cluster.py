@@ -34,8 +34,9 @@ from basestation.dispatch.core.outcomes import Outcome
 from basestation.dispatch.core.pipeline import Context, UplinkPipeline
 from basestation.dispatch.core.state import DeviceInfo, DispatchState, Gateway, Recent
 from basestation.dispatch.core.zones import Zone
-from basestation.dispatch.io import roster_store
-from basestation.dispatch.io.store import Store, incident_from_doc
+from basestation.dispatch.io import roster_store, store_postgres
+from basestation.dispatch.io.store import Store
+from basestation.dispatch.io.store_load import incident_from_doc
 from protocol.constants import EVENT_CANCEL, EVENT_DURESS, EVENT_ESCORT, EVENT_NAMES, EVENT_SOS
 
 log = logging.getLogger("nightwatch.dispatch.cluster")
@@ -75,7 +76,7 @@ class Cluster:
         self._task = asyncio.create_task(self._listen(), name="dispatch-cluster-listen")
 
     async def _connect(self) -> None:
-        self._conn = await psycopg.AsyncConnection.connect(self.d.store.conninfo(), autocommit=True)
+        self._conn = await psycopg.AsyncConnection.connect(store_postgres.conninfo(self.d.store), autocommit=True)
         await self._conn.execute("LISTEN nightwatch")
 
     async def stop(self) -> None:
@@ -117,14 +118,14 @@ class Cluster:
         wanted = []
         if ctx.copy_of is not None and ctx.copy_of.incident_id:
             wanted.append(ctx.copy_of.incident_id)
-        async with store.device_lock(ctx.device_id) as conn:
+        async with store_postgres.device_lock(store, ctx.device_id) as conn:
             if up is not None and up.event in (EVENT_CANCEL, EVENT_DURESS):
                 # The press it names may be a later one folded into an incident opened by an earlier press.
-                named = await store.frame_incident(conn, ctx.device_id, up.cancels)
+                named = await store_postgres.frame_incident(conn, ctx.device_id, up.cancels)
                 wanted.append(named or incident_id(ctx.device_id, up.cancels))
             if ctx.copy_of is not None and ctx.copy_of.incident_id is None:
                 # Its first copy has acted by now (we hold the lock it held): find the incident it opened.
-                ctx.copy_of.incident_id = await store.frame_incident(conn, ctx.device_id, ctx.counter)
+                ctx.copy_of.incident_id = await store_postgres.frame_incident(conn, ctx.device_id, ctx.counter)
                 if ctx.copy_of.incident_id:
                     wanted.append(ctx.copy_of.incident_id)
             await self._refresh(conn, ctx.device_id, wanted)
@@ -133,7 +134,7 @@ class Cluster:
                 seen = FrameSeen(ctx.device_id, ctx.counter, EVENT_NAMES[up.event], ctx.now_ms, None)
                 if not await store.claim_in(conn, seen):
                     # Another replica acted on this frame first: ours is a copy of it.
-                    inc_id = await store.frame_incident(conn, ctx.device_id, ctx.counter)
+                    inc_id = await store_postgres.frame_incident(conn, ctx.device_id, ctx.counter)
                     if inc_id is not None:
                         await self._refresh(conn, ctx.device_id, [inc_id])
                     recent = st.recent.get((ctx.device_id, ctx.counter)) or Recent(
@@ -151,7 +152,7 @@ class Cluster:
     async def action(self, device_id: int, fn: Callable[..., Effects], *args: Any, **kwargs: Any) -> Effects:
         """A responder's or operator's action on one incident, under that person's lock."""
         ids = [str(args[0])] if args and isinstance(args[0], str) else []
-        async with self.d.store.device_lock(device_id) as conn:
+        async with store_postgres.device_lock(self.d.store, device_id) as conn:
             await self._refresh(conn, device_id, ids)
             eff = fn(self.d.state, *args, **kwargs)
             await self._commit(conn, eff)
@@ -168,7 +169,7 @@ class Cluster:
                 return
             log.info("replica %s runs the clock", self.origin)
         for inc in [i for i in self.d.state.incidents.values() if i.active]:
-            async with self.d.store.device_lock(inc.device_id) as conn:
+            async with store_postgres.device_lock(self.d.store, inc.device_id) as conn:
                 await self._refresh(conn, inc.device_id, [inc.id])
                 fresh = self.d.state.incidents[inc.id]
                 eff = Effects()
@@ -177,31 +178,33 @@ class Cluster:
 
     async def announce(self, kind: str, data: dict[str, Any]) -> None:
         """A registry change (responder, gateway, device) for the other replicas' memory."""
-        await self.d.store.notify(None, {"origin": self.origin, "registry": kind, "data": data})
+        await store_postgres.notify(self.d.store, None, {"origin": self.origin, "registry": kind, "data": data})
 
     # -- inside the transaction ---------------------------------------------------------------------------
 
     async def _commit(self, conn: Any, eff: Effects) -> None:
         await self.d.store.apply_in(conn, eff.durable)
         for push in eff.pushes:
-            await self.d.store.notify(conn, {"origin": self.origin, "topic": push.topic, "data": push.data})
+            await store_postgres.notify(
+                self.d.store, conn, {"origin": self.origin, "topic": push.topic, "data": push.data}
+            )
         # Pushes now travel through NOTIFY to every replica, this one included.
         eff.pushes.clear()
 
     async def _refresh(self, conn: Any, device_id: int, ids: list[str]) -> None:
         """Replace memory with the database's view of this person's incidents, and where they were heard."""
         st = self.d.state
-        docs = await self.d.store.incident_docs(conn, device_id, ids)
+        docs = await store_postgres.incident_docs(conn, device_id, ids)
         active = None
         for doc in docs:
             inc = incident_from_doc(doc)
             st.track(inc)
             if inc.active:
                 active = inc
-            heard = await self.d.store.heard(conn, inc.id)
+            heard = await store_postgres.heard(conn, inc.id)
             # The ring's latest press is where its ACKs go (lifecycle.py); its ACK numbers are the database's.
             for key in {(inc.device_id, inc.counter), (inc.device_id, inc.ring_counter)}:
-                fresh = await self.d.store.frame_recent(conn, key[0], key[1], inc.id)
+                fresh = await store_postgres.frame_recent(conn, key[0], key[1], inc.id)
                 recent = st.recent.get(key)
                 if recent is None:
                     st.remember(key, fresh, fresh.rx_ms)

@@ -1,6 +1,7 @@
-"""What the small table modules (accounts_store, roster_store, zones_store) need of the database: its engine, its
-dialect and the ring keys' sealer. They depend on this, not on store.py, whose start-up reads what they hold:
-the Store satisfies it, and no module imports back the module that imports it."""
+"""What the small table modules (accounts_store, roster_store, zones_store; store_postgres for the replicas) need
+of the database: its engine, its dialect and the ring keys' sealer. They depend on this, not on store.py, whose
+start-up (store_load.py) reads what they hold: the Store satisfies it, and no module imports back the module that
+imports it."""
 
 from typing import Any, Protocol
 

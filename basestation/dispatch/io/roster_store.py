@@ -48,7 +48,7 @@ async def readd_device(
     """Register a removed ring's id again with a new key and window; False unless the row was a removed ring whose
     window lies below ``highest`` (checked in the same statement, so two requests cannot both win)."""
     d = t.devices.c
-    signed = bitmap - (1 << 64) if bitmap >= 1 << 63 else bitmap  # as store._signed64
+    signed = bitmap - (1 << 64) if bitmap >= 1 << 63 else bitmap  # as store_rows.signed64
     async with store.engine.begin() as conn:
         res = await conn.execute(
             update(t.devices)

@@ -1,5 +1,5 @@
 """The thread that runs SQLite's large commits and its checkpoints, handed each job with as little as the event
-loop can do (small commits run on the event loop itself: store.py, ``Store._apply_sqlite``).
+loop can do (small commits run on the event loop itself: store_sqlite.py, ``SqliteWriter.apply``).
 
 ``loop.run_in_executor`` on a one-thread pool made, for every commit, a concurrent future, a pool work item, a
 lock round and a second future chained to the first, all on the event loop's thread: at a thousand alarms a

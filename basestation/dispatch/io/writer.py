@@ -109,7 +109,7 @@ class Writer:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
             self._ready.clear()
-            # Only the first commit after the writer was idle may run on the event loop (store.py): under load,
+            # Only the first commit after the writer was idle may run on the event loop (store_sqlite.py): under load,
             # while one commits the next batch gathers, and a commit on the loop would keep the batches small.
             inline = True
             while self._urgent or self._normal:
