@@ -12,7 +12,6 @@ MAX_LINES = 400
 DATA = {"basestation/dispatch/web/i18n.py"}
 STILL_TO_SPLIT = {
     "basestation/dispatch/io/store.py",
-    "basestation/dispatch/io/mqtt_link.py",
     "basestation/dispatch/core/pipeline.py",
     "basestation/dispatch/card.py",
     "basestation/dispatch/service.py",
