@@ -13,7 +13,6 @@ DATA = {"basestation/dispatch/web/i18n.py"}
 STILL_TO_SPLIT = {
     "basestation/dispatch/io/store.py",
     "basestation/dispatch/core/pipeline.py",
-    "basestation/dispatch/card.py",
     "basestation/dispatch/service.py",
     "bench/dispatch_bench.py",
     "bench/mqtt_bench.py",
