@@ -37,7 +37,7 @@ from basestation.dispatch.settings import DispatchSettings
 
 log = logging.getLogger("nightwatch.dispatch.mqtt")
 
-RECEIVE_MAXIMUM = 16384  # what the broker may send unacknowledged: above INFLIGHT_HIGH, so pausing decides
+RECEIVE_MAXIMUM = 16384  # what the broker may send unacknowledged: above mqtt_inbound.INFLIGHT_HIGH, so pausing decides
 STOP_DRAIN_S = 5.0
 LIVENESS_TICK_S = 1.0  # at most this long between two looks at a connection's liveness
 
