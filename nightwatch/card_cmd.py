@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from basestation.dispatch import card
+from basestation.dispatch import card, card_pdf
 from basestation.dispatch.settings import DispatchSettings
 
 
@@ -35,7 +35,7 @@ def make_card(device_id: int, label: str | None) -> tuple[card.CardContent, byte
     try:
         settings = DispatchSettings()
         content = card.content(device_id, label, settings.patrol_phone, settings.public_url, settings.cancel_window_s)
-        return content, card.render(content)
+        return content, card_pdf.render(content)
     except ValidationError as e:
         raise typer.BadParameter(f"the NIGHTWATCH_DISPATCH_* settings: {e}") from None
     except card.CardError as e:

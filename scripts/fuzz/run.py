@@ -170,7 +170,8 @@ def _mqtt_read(wire: Any, limit: int, cuts: bytes, stream: bytes) -> list[object
 
 
 def _mqtt_parse(wire: Any, kind: int, flags: int, body: bytes, version: int) -> object:
-    """One packet parsed as MqttLink._packet parses it; a protocol error is an answer, anything else escapes."""
+    """One packet parsed as Inbound._packet (mqtt_inbound.py) parses it; a protocol error is an answer, anything
+    else escapes."""
     try:
         if kind == wire.PUBLISH:
             p = wire.parse_publish(flags, body, version)

@@ -16,7 +16,7 @@ from PIL import Image
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from basestation.dispatch import card
+from basestation.dispatch import card, card_pdf
 from basestation.dispatch.api.app import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import PATROL_PHONE_PLACEHOLDER, PUBLIC_URL_PLACEHOLDER, DispatchSettings
@@ -150,8 +150,8 @@ def test_placeholder_settings_make_a_sample() -> None:
     assert _card(public=PUBLIC_URL_PLACEHOLDER + "/").sample
     defaults = DispatchSettings()
     assert (defaults.patrol_phone, defaults.public_url) == (PATROL_PHONE_PLACEHOLDER, PUBLIC_URL_PLACEHOLDER)
-    assert "SAMPLE" in read(card.render(_card(phone=PATROL_PHONE_PLACEHOLDER))).text
-    assert "SAMPLE" not in read(card.render(_card())).text
+    assert "SAMPLE" in read(card_pdf.render(_card(phone=PATROL_PHONE_PLACEHOLDER))).text
+    assert "SAMPLE" not in read(card_pdf.render(_card())).text
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_the_public_url_loses_its_trailing_slash() -> None:
 def test_the_pdf_is_one_page_with_every_part_in_both_languages_and_a_qr_code_to_the_walk_page() -> None:
     """Its picture goes to docs/screenshots/wearer-card.png."""
     content = _card()
-    pdf = card.render(content)
+    pdf = card_pdf.render(content)
     got = read(pdf)
     assert got.pages == 1
     expected = [card.NOTICE_112.nl, card.NOTICE_112.en, PHONE, "Key ring 42", "Anna's ring", WALK]
@@ -203,7 +203,7 @@ def test_the_pdf_is_one_page_with_every_part_in_both_languages_and_a_qr_code_to_
 
 def test_the_longest_label_fits_on_the_one_page_of_a_sample_and_markup_in_it_is_text() -> None:
     label = "<b>&amp; " + "W" * (card.LABEL_MAX - 9)
-    got = read(card.render(_card(label=label, phone=PATROL_PHONE_PLACEHOLDER)))
+    got = read(card_pdf.render(_card(label=label, phone=PATROL_PHONE_PLACEHOLDER)))
     assert got.pages == 1
     assert label.replace(" ", "") in got.text.replace(" ", "")  # a word this long is broken across lines
     with pytest.raises(card.CardError):
@@ -211,7 +211,7 @@ def test_the_longest_label_fits_on_the_one_page_of_a_sample_and_markup_in_it_is_
 
 
 def test_the_same_card_gives_the_same_bytes() -> None:
-    assert card.render(_card()) == card.render(_card())
+    assert card_pdf.render(_card()) == card_pdf.render(_card())
 
 
 # -- from the board ---------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import pytest
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io.bus import Message
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, OUTBOX_MAX, MqttLink
+from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX, OUTBOX_MAX
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
@@ -93,7 +94,7 @@ def test_a_downlink_the_broker_refuses_is_counted_logged_and_shown_to_operators(
                 link.publish(_ack(1, "gw-unlisted", alarm=True))
                 link.publish(_ack(2, "gw-listed", alarm=True))
                 await _until(lambda: link.figures()["downlinks_waiting"] == 0, 10)
-                assert link.downlinks_refused == 1
+                assert link.downlinks.refused == 1
                 msg = await asyncio.wait_for(noticed, 5)
                 assert msg.data["kind"] == "downlink_refused" and msg.data["subject"] == "gw-unlisted"
                 assert msg.data["reason"] == 0x87 and msg.data["id"] == "1-1" and msg.data["alarm"] is True
@@ -135,7 +136,7 @@ def test_a_full_outbox_drops_heartbeat_acks_and_keeps_every_alarm_ack(tmp_path: 
                     link.publish(_ack(n, "gw-a", alarm=False))
                     if n % 1000 == 999:
                         link.publish(_ack(n, "gw-a", alarm=True))
-                assert link.downlinks_dropped == 500
+                assert link.downlinks.dropped == 500
                 assert link.figures()["downlinks_waiting"] == OUTBOX_MAX + (OUTBOX_MAX + 500) // 1000
                 await link.start()
                 await _until(lambda: link.figures()["downlinks_waiting"] == 0, 60)

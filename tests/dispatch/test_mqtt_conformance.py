@@ -21,7 +21,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MqttLink
+from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, Broker, BrokerKind, Recorder, broker_kinds

@@ -25,7 +25,10 @@ from hypothesis import strategies as st
 from basestation.dispatch.core.envelope import UP_PREFIX
 from basestation.dispatch.io import mqtt_wire as wire
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MAX_INBOUND, STATUS_PREFIX, Done, MqttLink
+from basestation.dispatch.io.mqtt_connection import MAX_INBOUND
+from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX
+from basestation.dispatch.io.mqtt_inbound import STATUS_PREFIX, Done
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS

@@ -19,7 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io import mqtt_wire as wire
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MqttLink
+from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX
+from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
@@ -180,7 +181,7 @@ def test_a_downlink_over_the_brokers_maximum_packet_size_is_dropped_not_sent(tmp
 
         async def scenario() -> None:
             async with _service(settings) as (_, link):
-                assert link.max_packet == 2000
+                assert link.downlinks.max_packet == 2000
                 link.publish(_downlink(1, pad=1800))  # 1,910 bytes as a packet: fits
                 link.publish(_downlink(2, pad=2000))
                 link.publish(_downlink(3))

@@ -7,7 +7,7 @@ import asyncio
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from basestation.dispatch import card
+from basestation.dispatch import card, card_pdf
 from basestation.dispatch.api.auth import Operator
 from basestation.dispatch.api.base import AUTH, DeviceId, refusals
 from basestation.dispatch.service import Dispatcher
@@ -35,7 +35,7 @@ async def device_card(device_id: DeviceId, request: Request, _: Operator) -> Res
     content = card.content(device_id, dev["label"], s.patrol_phone, s.public_url, s.cancel_window_s)
     # Laying out the page takes a tenth of a second of pure Python: in a thread, the event loop keeps handling
     # uplinks meanwhile (it gets the GIL back at every switch interval).
-    pdf = await asyncio.to_thread(card.render, content)
+    pdf = await asyncio.to_thread(card_pdf.render, content)
     return Response(
         pdf,
         media_type="application/pdf",
