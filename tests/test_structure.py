@@ -19,7 +19,6 @@ STILL_TO_SPLIT = {
     "bench/dispatch_bench.py",
     "bench/mqtt_bench.py",
     "harness/brokers.py",
-    "simulator/summary.py",
 }
 
 
