@@ -37,7 +37,7 @@ from bench.dispatch_bench import (
     _settle,
 )
 from bench.uplinks import Fleet, copies, paired_ratio_interval, percentile
-from harness.brokers import MosquittoBroker, mosquitto_binary
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 
 PER_TURN = 250  # measured alarms per turn, as in the dispatch benchmark

@@ -73,7 +73,8 @@ from bench.uplinks import (
     summary,
     write_flood,
 )
-from harness.brokers import MosquittoBroker, free_port, mosquitto_binary
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.ports import free_port
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
 
 HEARTBEAT_DEVICES = 12_000

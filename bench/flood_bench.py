@@ -30,7 +30,7 @@ import httpx
 
 from bench.dispatch_bench import OPERATOR, Service, _probe_service, _processed, _retain_gateway_status
 from bench.uplinks import GATEWAYS, UP, Copy, Fleet, connect, copies, drained, latency, paced, write_flood
-from harness.brokers import MosquittoBroker, mosquitto_binary
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 
 FLOOD_RATE = 1000  # frames a second from the one ring; each is three uplinks

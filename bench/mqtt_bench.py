@@ -57,7 +57,7 @@ from paho.mqtt.properties import Properties
 
 from bench.common import cpu_ticks, sched_stats, steal_pct
 from bench.uplinks import UP, Fleet, copies, write_flood
-from harness.brokers import MosquittoBroker, mosquitto_binary
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from nightwatch import native
 from protocol.constants import EVENT_HEARTBEAT
 

@@ -18,7 +18,6 @@ STILL_TO_SPLIT = {
     "basestation/dispatch/service.py",
     "bench/dispatch_bench.py",
     "bench/mqtt_bench.py",
-    "harness/brokers.py",
 }
 
 

@@ -17,7 +17,9 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.mqtt_link import DOWN_PREFIX, OUTBOX_MAX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.recorder import Recorder
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto (MQTT 5)")
 

@@ -24,7 +24,9 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, Broker, BrokerKind, Recorder, broker_kinds
+from harness.broker_base import TEST_USERNAME, Broker
+from harness.brokers import BrokerKind, broker_kinds
+from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole

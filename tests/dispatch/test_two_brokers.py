@@ -20,7 +20,9 @@ from basestation.dispatch.migrate import upgrade
 from basestation.dispatch.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.recorder import Recorder
 from protocol.constants import EVENT_SOS
 from tests.dispatch.conftest import mqtt_links, running
 from tests.dispatch.world import World, envelope, provision, topic
