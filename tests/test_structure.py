@@ -17,7 +17,6 @@ STILL_TO_SPLIT = {
     "basestation/dispatch/card.py",
     "basestation/dispatch/service.py",
     "bench/dispatch_bench.py",
-    "bench/mqtt_bench.py",
 }
 
 
