@@ -25,17 +25,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch_bench
+from bench import dispatch_service, peer_runs
 from bench.common import RESULTS, cpu_ticks, steal_pct
-from bench.dispatch_bench import (
-    LATENCY_RATE,
-    LATENCY_WARMUP,
-    TURN_WARMUP,
-    ServicePeer,
-    _blocks,
-    _Sched,
-    _settle,
-)
+from bench.peer_runs import LATENCY_RATE, LATENCY_WARMUP, TURN_WARMUP, Sched, settle_processes, turn_blocks
+from bench.service_peer import ServicePeer
 from bench.uplinks import Fleet, copies, paired_ratio_interval, percentile
 from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
@@ -91,12 +84,12 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
             ):
                 pids = (broker_a.proc.pid, broker_b.proc.pid, a.svc.pid, b.svc.pid)
                 peers = {"a": a, "b": b}
-                sched = {"a": _Sched(a.svc.pid), "b": _Sched(b.svc.pid)}
+                sched = {"a": Sched(a.svc.pid), "b": Sched(b.svc.pid)}
                 ticks = cpu_ticks()
                 before = {n: (await p.health())["writer"]["commits"] for n, p in peers.items()}
-                for i, (warmup, block) in enumerate(_blocks(alarms, turns)):
+                for i, (warmup, block) in enumerate(turn_blocks(alarms, turns)):
                     for name in ("a", "b") if i % 2 == 0 else ("b", "a"):
-                        await _settle(*pids)
+                        await settle_processes(*pids)
                         with sched[name]:
                             turn = await peers[name].latency(block, warmup)
                         delays[name].extend(turn["delays"])
@@ -116,8 +109,8 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
         "b_minus_a_ms": {k: round(fb[k] - fa[k], 3) for k in fa if k != "n"},
         "b_over_a_p99_interval": [round(low, 3), round(high, 3)],
         "turns": turns,
-        "rate_uplinks_per_s": dispatch_bench.LATENCY_RATE,
-        "responders": dispatch_bench.RESPONDERS,
+        "rate_uplinks_per_s": peer_runs.LATENCY_RATE,
+        "responders": dispatch_service.RESPONDERS,
         "machine_steal_pct": steal,
     }
 
@@ -132,12 +125,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--responders",
         type=int,
-        default=dispatch_bench.RESPONDERS,
+        default=dispatch_service.RESPONDERS,
         help="responders on duty, each following their own stream (default %(default)s)",
     )
     args = ap.parse_args(argv)
-    dispatch_bench.LATENCY_RATE = args.rate  # what every latency turn's publisher reads
-    dispatch_bench.RESPONDERS = args.responders  # and every service's staff
+    peer_runs.LATENCY_RATE = args.rate  # what every latency turn's publisher reads
+    dispatch_service.RESPONDERS = args.responders  # and every service's staff
     result = asyncio.run(compare(_env(args.a_env, args.a_path), _env(args.b_env, args.b_path), max(2, args.turns)))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ab.json").write_text(json.dumps(result, indent=2) + "\n")

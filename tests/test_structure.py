@@ -16,7 +16,6 @@ STILL_TO_SPLIT = {
     "basestation/dispatch/pipeline.py",
     "basestation/dispatch/card.py",
     "basestation/dispatch/service.py",
-    "bench/dispatch_bench.py",
 }
 
 
