@@ -55,28 +55,14 @@ from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_HEARTBEAT
 
 KINDS = ("link", "paho", "gmqtt")
-
-
 BASELINE = "link"
-
-
 MESSAGES = 30_000  # six minutes of the city's uplinks (300,000 an hour: docs/mqtt.md)
-
-
 ROUNDS = 3
-
-
 QUICK_MESSAGES = 3_000
-
-
 QUICK_ROUNDS = 2
-
-
 # A session that reconnects gets what was left unacknowledged at once, after the CONNACK: this much quiet is a
 # session with nothing left.
 LEFTOVER_QUIET_S = 0.3
-
-
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -23,11 +23,7 @@ from bench.uplinks import UP
 from nightwatch import native
 
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
-
-
 KEEPALIVE_S = 60
-
-
 DRAIN_TIMEOUT_S = 300.0
 
 

@@ -9,8 +9,6 @@ from harness.broker_base import ProcessBroker
 from harness.ports import wait_port
 
 SHIPPED_CONF = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "nightwatch.conf"
-
-
 # Read from the shipped file, so that tests cannot pass on queue limits that production does not have.
 QUEUE_SETTINGS = ("max_queued_messages", "max_queued_bytes", "memory_limit")
 

@@ -17,11 +17,7 @@ import numpy as np
 from simulator.trace import AlarmTrace, LiveTrace, PressTrace
 
 BUDGET_MS = {"ble": 300.0, "lora": 600.0}
-
-
 RADIOS = ("ble", "lora")
-
-
 T = TypeVar("T", bound=PressTrace)
 
 
