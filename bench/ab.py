@@ -14,6 +14,13 @@ far more than most changes move the latency. Here the variants take turns (A fir
 every process goes quiet before each turn, and each variant's turns make one distribution; the percentiles of B
 minus A are what the change did. Results go to bench/results/ab.json, not into summary.json: a comparison of two
 variants is not a figure of the project.
+
+    python -m bench.ab --a DIR|REV --b DIR|REV [--rounds 6] [--devices 3000] [--floor 0.03]
+
+compares what the service's uplink pipeline costs instead: its CPU per uplink in two trees, each a directory or a
+git revision, round by round in fresh interpreters (bench/ab_cost.py), and B/A with the band it would fall in by
+chance (bench/ab_band.py). The exit status is 1 when B/A is outside the band: B costs more, or less, than A. It
+writes bench/results/ab.json too: the file holds the last comparison, of either kind (its ``measure``).
 """
 
 import argparse
@@ -25,19 +32,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch_bench
+from bench import ab_cost, dispatch_service, peer_runs, pipeline_cost
+from bench.ab_band import FLOOR
 from bench.common import RESULTS, cpu_ticks, steal_pct
-from bench.dispatch_bench import (
-    LATENCY_RATE,
-    LATENCY_WARMUP,
-    TURN_WARMUP,
-    ServicePeer,
-    _blocks,
-    _Sched,
-    _settle,
-)
+from bench.peer_runs import LATENCY_RATE, LATENCY_WARMUP, TURN_WARMUP, Sched, settle_processes, turn_blocks
+from bench.service_peer import ServicePeer
 from bench.uplinks import Fleet, copies, paired_ratio_interval, percentile
-from harness.brokers import MosquittoBroker, mosquitto_binary
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 
 PER_TURN = 250  # measured alarms per turn, as in the dispatch benchmark
@@ -91,12 +92,12 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
             ):
                 pids = (broker_a.proc.pid, broker_b.proc.pid, a.svc.pid, b.svc.pid)
                 peers = {"a": a, "b": b}
-                sched = {"a": _Sched(a.svc.pid), "b": _Sched(b.svc.pid)}
+                sched = {"a": Sched(a.svc.pid), "b": Sched(b.svc.pid)}
                 ticks = cpu_ticks()
                 before = {n: (await p.health())["writer"]["commits"] for n, p in peers.items()}
-                for i, (warmup, block) in enumerate(_blocks(alarms, turns)):
+                for i, (warmup, block) in enumerate(turn_blocks(alarms, turns)):
                     for name in ("a", "b") if i % 2 == 0 else ("b", "a"):
-                        await _settle(*pids)
+                        await settle_processes(*pids)
                         with sched[name]:
                             turn = await peers[name].latency(block, warmup)
                         delays[name].extend(turn["delays"])
@@ -111,13 +112,14 @@ async def compare(env_a: dict[str, str], env_b: dict[str, str], turns: int) -> d
     # Turn i of B beside turn i of A: how far B's p99 over A's could move by chance in this run.
     low, high = paired_ratio_interval(turn_delays["b"], turn_delays["a"])
     return {
+        "measure": "dispatch service latency, publish to the responder's stream",
         "a": {"env": env_a, **fa, "lost_or_doubled": lost["a"], "commits": commits["a"], "service": per_alarm["a"]},
         "b": {"env": env_b, **fb, "lost_or_doubled": lost["b"], "commits": commits["b"], "service": per_alarm["b"]},
         "b_minus_a_ms": {k: round(fb[k] - fa[k], 3) for k in fa if k != "n"},
         "b_over_a_p99_interval": [round(low, 3), round(high, 3)],
         "turns": turns,
-        "rate_uplinks_per_s": dispatch_bench.LATENCY_RATE,
-        "responders": dispatch_bench.RESPONDERS,
+        "rate_uplinks_per_s": peer_runs.LATENCY_RATE,
+        "responders": dispatch_service.RESPONDERS,
         "machine_steal_pct": steal,
     }
 
@@ -132,12 +134,23 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--responders",
         type=int,
-        default=dispatch_bench.RESPONDERS,
+        default=dispatch_service.RESPONDERS,
         help="responders on duty, each following their own stream (default %(default)s)",
     )
+    ap.add_argument("--a", metavar="DIR|REV", help="the pipeline's CPU per uplink instead: side A's tree")
+    ap.add_argument("--b", metavar="DIR|REV", help="and side B's: a directory, or a git revision to check out")
+    ap.add_argument("--rounds", type=int, default=ab_cost.ROUNDS, help="with --a/--b (default %(default)s)")
+    ap.add_argument("--devices", type=int, default=pipeline_cost.DEVICES, help="key rings a measurement")
+    ap.add_argument("--floor", type=float, default=FLOOR, help="the narrowest band, either way (default %(default)s)")
     args = ap.parse_args(argv)
-    dispatch_bench.LATENCY_RATE = args.rate  # what every latency turn's publisher reads
-    dispatch_bench.RESPONDERS = args.responders  # and every service's staff
+    if args.a is not None or args.b is not None:
+        if args.a is None or args.b is None:
+            ap.error("--a and --b go together")
+        if args.a_env or args.b_env or args.a_path or args.b_path:
+            ap.error("--a/--b compare the CPU per uplink; --*-path and --*-env the latency")
+        return _cost(args.a, args.b, max(2, args.rounds), args.devices, args.floor)
+    peer_runs.LATENCY_RATE = args.rate  # what every latency turn's publisher reads
+    dispatch_service.RESPONDERS = args.responders  # and every service's staff
     result = asyncio.run(compare(_env(args.a_env, args.a_path), _env(args.b_env, args.b_path), max(2, args.turns)))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ab.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -154,6 +167,14 @@ def main(argv: list[str]) -> int:
     print(f"b's p99 over a's: {result['b_over_a_p99_interval']} (95 % interval over resampled turns)")
     print("per alarm (service): " + "; ".join(f"{n} {result[n]['service']}" for n in ("a", "b")))
     return 0
+
+
+def _cost(a: str, b: str, rounds: int, devices: int, floor: float) -> int:
+    result = ab_cost.compare(a, b, rounds, devices, floor)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ab.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(ab_cost.report(result))
+    return 0 if result["inside_band"] else 1
 
 
 if __name__ == "__main__":

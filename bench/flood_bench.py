@@ -8,7 +8,7 @@ all in one run on one Mosquitto.
 - The alarms: other rings' SOS, three gateway copies each, at ``SOS_RATE`` uplinks a second, published from this
   process; latency is from the first copy's publish to the incident on an operator's SSE stream (the service), or to
   the envelope at a plain gmqtt subscriber (the bare hop). One ``perf_counter`` times both ends.
-- The service is the real ``nightwatch dispatch`` process (dispatch_bench.Service): SQLite, sealed keys, responders
+- The service is the real ``nightwatch dispatch`` process (dispatch_service.Service): SQLite, sealed keys, responders
   on duty so every alarm is offered.
 
 Figures are ratios to the baselines measured in the same run: flood against no flood, service against bare hop.
@@ -28,9 +28,9 @@ from typing import Any
 
 import httpx
 
-from bench.dispatch_bench import OPERATOR, Service, _probe_service, _processed, _retain_gateway_status
+from bench.dispatch_service import OPERATOR, Service, probe_service, processed, retain_gateway_status
 from bench.uplinks import GATEWAYS, UP, Copy, Fleet, connect, copies, drained, latency, paced, write_flood
-from harness.brokers import MosquittoBroker, mosquitto_binary
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 
 FLOOD_RATE = 1000  # frames a second from the one ring; each is three uplinks
@@ -164,13 +164,13 @@ async def _run() -> tuple[dict[str, float], dict[str, object]]:
             bare_flood = await bare_hop(broker.port, sets[1], flood)
             svc = Service(work, broker.port)
             await svc.provision(fleets)
-            await _retain_gateway_status(broker.port)
+            await retain_gateway_status(broker.port)
             svc.start()
             try:
                 async with httpx.AsyncClient(base_url=svc.base, timeout=10) as http:
                     await svc.ready(http)
                     await svc.staff(http)
-                    await _probe_service(broker.port, http, _processed((await http.get("/healthz")).json()))
+                    await probe_service(broker.port, http, processed((await http.get("/healthz")).json()))
                     quiet = await service_run(svc, broker.port, sets[2], None)
                     flooded = await service_run(svc, broker.port, sets[3], flood)
                     health = (await http.get("/healthz")).json()

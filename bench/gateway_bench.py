@@ -20,9 +20,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.gateway import semtech
 from bench.common import RESULTS, write
-from harness.brokers import TEST_USERNAME, Broker, MosquittoBroker, free_port, mosquitto_binary, start_broker
+from harness.broker_base import TEST_USERNAME, Broker
+from harness.brokers import start_broker
 from harness.forwarder import EUI, Forwarder
 from harness.gateway import GatewayThread, frames, rxpk, settings_for
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.ports import free_port
 
 LATENCY_N = 1000
 THROUGHPUT_N = 20_000

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from types import TracebackType
 
-from harness.brokers import free_port, wait_port
+from harness.ports import free_port, wait_port
 
 HOME = Path(__file__).resolve().parent / "nodered"
 RED_JS = HOME / "node_modules" / "node-red" / "red.js"

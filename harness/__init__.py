@@ -1,8 +1,10 @@
 """The development harness: what the tests, the benchmarks, the simulator's real-time mode and `make demo` start
 around the code under test, in one place so that each of them starts it the same way.
 
-- brokers.py: MQTT brokers on free ports (private Mosquitto, RabbitMQ and NATS processes, amqtt in a thread or
-  in the caller's event loop), free_port and wait_port, and a recording subscriber.
+- brokers.py: which MQTT broker a test gets, and which broker programs this machine has. The brokers, each of the
+  one shape of broker_base.py: mosquitto.py (a private Mosquitto), amqtt_broker.py (amqtt in a thread or in the
+  caller's event loop), conformance_brokers.py (private RabbitMQ and NATS processes); recorder.py, a recording
+  subscriber; ports.py, free_port and wait_port.
 - forwarder.py: Semtech UDP packet forwarders with the radio faked, asyncio and blocking.
 - gateway.py: the real gateway relay in a thread, its settings, and real frames to feed it.
 - ble.py: bleak scanner backends that are not an operating system's: the fake adapter the air model feeds and

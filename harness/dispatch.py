@@ -17,7 +17,7 @@ from basestation.dispatch.api.server import Server
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import free_port
+from harness.ports import free_port
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from basestation.gateway.relay import Relay, run
 from basestation.gateway.semtech import rxpk_entry
 from basestation.gateway.settings import GatewaySettings
-from harness.brokers import TEST_USERNAME
+from harness.broker_base import TEST_USERNAME
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS
 from protocol.keys import DeviceKeys

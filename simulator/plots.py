@@ -16,10 +16,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Circle
 
+from simulator.chain import BUDGET_MS, LIVE, RADIOS, VIRTUAL, Chain, T
 from simulator.engine import Engine
 from simulator.links import LoraLink
 from simulator.radio import BLE_STREET
-from simulator.summary import BUDGET_MS, LIVE, RADIOS, VIRTUAL, Chain, T
 from simulator.trace import LiveTrace
 
 COLOURS = {"ble": "#1f77b4", "lora": "#d62728"}

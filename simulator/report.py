@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator import reach_report
-from simulator.summary import LIVE, RADIOS, VIRTUAL
+from simulator.chain import LIVE, RADIOS, VIRTUAL
 
 Ms = Callable[[float | None], str]
 

@@ -1,7 +1,7 @@
 """One virtual-time run from a scenario to its report: the function the CLI and the tests call.
 
-The report is the one both clocks write (simulator/summary.py, report.py, plots.py); simulator/realtime/run.py is
-the real-time run.
+The report is the one both clocks write (simulator/chain.py, summary.py, report.py, plots.py);
+simulator/realtime/run.py is the real-time run.
 """
 
 from dataclasses import dataclass

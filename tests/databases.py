@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.brokers import free_port
+from harness.ports import free_port
 
 
 def pg_bin() -> Path | None:

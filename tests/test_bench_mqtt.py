@@ -4,7 +4,7 @@ handling it, so that its session reconnecting right after gets nothing again."""
 import pytest
 
 from bench import mqtt_bench
-from harness.brokers import mosquitto_binary
+from harness.mosquitto import mosquitto_binary
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="the MQTT benchmark needs Mosquitto")
 

@@ -27,8 +27,8 @@ from basestation.dispatch.api.app import create_app
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from firmware.config import CONFIG_PATH, parse
-from harness.brokers import free_port
 from harness.dispatch import served
+from harness.ports import free_port
 from nightwatch import provisioning
 from nightwatch.cli import app as cli
 from protocol import uplink

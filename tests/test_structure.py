@@ -15,10 +15,6 @@ DATA: set[str] = set()
 STILL_TO_SPLIT = {
     "basestation/dispatch/core/pipeline.py",
     "basestation/dispatch/service.py",
-    "bench/dispatch_bench.py",
-    "bench/mqtt_bench.py",
-    "harness/brokers.py",
-    "simulator/summary.py",
 }
 
 

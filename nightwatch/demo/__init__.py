@@ -1,5 +1,5 @@
 """`make demo` (nightwatch/demo/live.py) and the protocol tour (protocol_tour.py). The demo's embedded broker and
-packet forwarders are the development harness's (harness/brokers.py, harness/forwarder.py), which the simulator's
+packet forwarders are the development harness's (harness/amqtt_broker.py, harness/forwarder.py), which the simulator's
 real-time mode shares.
 
 Kept free of imports: the demo imports the simulator.

@@ -22,6 +22,7 @@ from simulator import plots, report
 from simulator.alarm_plan import CANCEL, DURESS, DURESS_WORD, ESCORT_OUT_OF_HOURS, FALSE_ALARM
 from simulator.ble_reach import Reach, reliable_range_m
 from simulator.gestures import SOS_HOLD_MS
+from simulator.live_summary import ble_coverage, live
 from simulator.realtime.city import AGAIN_AFTER_S, LiveCity
 from simulator.realtime.clock import WallClock
 from simulator.realtime.gateways import SimGateways
@@ -38,7 +39,6 @@ from simulator.realtime.reached import planned, reach
 from simulator.realtime.responders import Responders
 from simulator.realtime.services import Rules, Tokens, services
 from simulator.scenario import RadioSettings, Scenario
-from simulator.summary import ble_coverage, live
 from simulator.trace import LiveTrace
 from simulator.world import World, build
 

@@ -121,7 +121,7 @@ class Rules:
 
 @contextlib.asynccontextmanager
 async def amqtt(port: int) -> AsyncIterator[None]:
-    from harness.brokers import EmbeddedBroker
+    from harness.amqtt_broker import EmbeddedBroker
 
     broker = EmbeddedBroker("127.0.0.1", port)
     await broker.start()

@@ -13,7 +13,8 @@ import pytest
 from basestation.dispatch.core.envelope import UP_PREFIX
 from basestation.dispatch.io import mqtt_wire as wire
 from basestation.dispatch.io.mqtt_link import RECEIVE_MAXIMUM
-from harness.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosquitto_binary, shipped_settings
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import QUEUE_SETTINGS, MosquittoBroker, mosquitto_binary, shipped_settings
 
 OLD_CAP = 100_000  # what deploy/mosquitto/nightwatch.conf used to set
 BURST = 120_000  # past OLD_CAP plus what a stalled service holds unacknowledged (RECEIVE_MAXIMUM)

@@ -18,7 +18,8 @@ from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.io.store import Store
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosquitto_binary, shipped_settings
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import QUEUE_SETTINGS, MosquittoBroker, mosquitto_binary, shipped_settings
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys

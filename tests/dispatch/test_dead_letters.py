@@ -21,7 +21,8 @@ from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS
 from tests.dispatch.conftest import mqtt_links, running
 from tests.dispatch.world import World, envelope, provision, topic

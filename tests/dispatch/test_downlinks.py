@@ -18,7 +18,9 @@ from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX, OUTBOX_MAX
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.recorder import Recorder
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto (MQTT 5)")
 

@@ -22,7 +22,10 @@ from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
+from harness.broker_base import TEST_USERNAME
+from harness.brokers import start_broker
+from harness.mosquitto import mosquitto_binary
+from harness.recorder import Recorder
 from protocol import ack, uplink
 from protocol.constants import ACK_RECEIVED, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys

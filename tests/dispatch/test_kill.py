@@ -18,7 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.store import Store
-from harness.brokers import TEST_USERNAME, free_port, mosquitto_binary, start_broker
+from harness.broker_base import TEST_USERNAME
+from harness.brokers import start_broker
+from harness.mosquitto import mosquitto_binary
+from harness.ports import free_port
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys

@@ -28,7 +28,7 @@ from basestation.dispatch.api.auth import TokenTable
 from basestation.dispatch.io import webhook
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import free_port
+from harness.ports import free_port
 from protocol.constants import EVENT_DURESS, EVENT_ESCORT, EVENT_SOS
 from tests.dispatch.conftest import running
 from tests.dispatch.world import GATEWAYS, World, envelope, topic

@@ -25,7 +25,9 @@ from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, Broker, BrokerKind, Recorder, broker_kinds
+from harness.broker_base import TEST_USERNAME, Broker
+from harness.brokers import BrokerKind, broker_kinds
+from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole

@@ -23,7 +23,9 @@ from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.recorder import Recorder
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
 from tests.dispatch.conftest import mqtt_links, running

@@ -14,7 +14,8 @@ from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from tests.dispatch.world import topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")

@@ -22,7 +22,7 @@ from basestation.dispatch.io.keystore import KeyStoreError
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import free_port
+from harness.ports import free_port
 from nightwatch.cli import app as cli_app
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED

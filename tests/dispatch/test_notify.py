@@ -27,7 +27,7 @@ from basestation.dispatch.io.store_load import incident_from_doc
 from basestation.dispatch.io.webpush import Subscription, WebPush
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import free_port
+from harness.ports import free_port
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys

@@ -12,7 +12,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary, start_broker
+from harness.broker_base import TEST_USERNAME
+from harness.brokers import start_broker
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.recorder import Recorder
 from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, ACK_RECEIVED, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys

@@ -21,7 +21,9 @@ from pydantic import ValidationError
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, free_port, mosquitto_binary
+from harness.broker_base import TEST_USERNAME
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.ports import free_port
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.brokers import Broker, start_broker
+from harness.broker_base import Broker
+from harness.brokers import start_broker
 
 
 @pytest.fixture

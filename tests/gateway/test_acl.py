@@ -17,9 +17,11 @@ from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.gateway import topics
-from harness.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
 from harness.forwarder import Forwarder
 from harness.gateway import ROOT_KEY, GatewayThread, frames, rxpk, settings_for
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.ports import free_port
+from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import ACK_UNAVAILABLE
 from protocol.keys import DeviceKeys

@@ -23,9 +23,11 @@ from basestation.gateway import topics
 from basestation.gateway.ble import manufacturer_data
 from basestation.gateway.relay import Relay, run
 from harness.ble import bumble_backend
-from harness.brokers import Broker, Recorder, free_port
+from harness.broker_base import Broker
 from harness.forwarder import Forwarder
 from harness.gateway import GatewayThread, frames, rxpk, settings_for
+from harness.ports import free_port
+from harness.recorder import Recorder
 from protocol.constants import EVENT_HEARTBEAT
 
 UP = topics.uplink("gw-test")

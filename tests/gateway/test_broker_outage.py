@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from basestation.gateway import topics
-from harness.brokers import Broker, MosquittoBroker, Recorder, free_port
+from harness.broker_base import Broker
 from harness.forwarder import Forwarder
 from harness.gateway import GatewayThread, frames, rxpk, settings_for
+from harness.mosquitto import MosquittoBroker
+from harness.ports import free_port
+from harness.recorder import Recorder
 
 UP = topics.uplink("gw-test")
 OUTAGE_S = float(os.environ.get("NIGHTWATCH_TEST_OUTAGE_S", "10.5"))

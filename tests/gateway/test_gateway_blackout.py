@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 from basestation.gateway import topics
-from harness.brokers import Broker, Recorder, free_port
+from harness.broker_base import Broker
 from harness.forwarder import Forwarder
 from harness.gateway import GatewayThread, frames, rxpk, settings_for
+from harness.ports import free_port
+from harness.recorder import Recorder
 from tests.blackhole import Blackhole
 
 UP = topics.uplink("gw-test")

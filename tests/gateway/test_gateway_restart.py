@@ -13,9 +13,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from basestation.gateway import topics
-from harness.brokers import Recorder, free_port, make_broker
+from harness.brokers import make_broker
 from harness.forwarder import Forwarder
 from harness.gateway import frames, rxpk
+from harness.ports import free_port
+from harness.recorder import Recorder
 from nightwatch.cli import app
 
 GW = "gw-proc"

@@ -12,9 +12,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from basestation.gateway import topics
-from harness.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
 from harness.forwarder import Forwarder
 from harness.gateway import GatewayThread, frames, rxpk, settings_for
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.ports import free_port
+from harness.recorder import Recorder
 
 
 def _cert(

@@ -16,9 +16,11 @@ import pytest
 from basestation.gateway import topics
 from basestation.gateway.broker_paths import BrokerPath
 from basestation.gateway.relay import Relay
-from harness.brokers import MosquittoBroker, Recorder, free_port, mosquitto_binary
 from harness.forwarder import Forwarder
 from harness.gateway import GatewayThread, frames, rxpk, settings_for
+from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.ports import free_port
+from harness.recorder import Recorder
 
 GW = "gw-test"
 UP = topics.uplink(GW)

@@ -7,9 +7,11 @@ import random
 from pathlib import Path
 
 from basestation.gateway import topics
-from harness.brokers import Broker, Recorder, free_port
+from harness.broker_base import Broker
 from harness.forwarder import EUI, Forwarder
 from harness.gateway import GatewayThread, chunks, frames, rxpk, settings_for
+from harness.ports import free_port
+from harness.recorder import Recorder
 from tests.gateway.schema_check import errors
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs/schemas/uplink-envelope.schema.json").read_text())

@@ -9,10 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.brokers import Broker, MosquittoBroker, start_broker
+from harness.broker_base import Broker
+from harness.brokers import start_broker
+from harness.mosquitto import MosquittoBroker
+from simulator.chain import live_hop_times as hop_times
 from simulator.realtime.run import Options, Result, run
 from simulator.scenario import load
-from simulator.summary import live_hop_times as hop_times
 from tests.simulator.scenes import small
 
 # The services stamp whole milliseconds (a gateway's rx_time_ms, an incident's opened_ms), the run's clock

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from basestation.dispatch.web.routes import VENDOR
-from harness.brokers import mosquitto_binary
+from harness.mosquitto import mosquitto_binary
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Keep the browser off the network: no QUIC, no first-run, no background fetches, updates or sync.

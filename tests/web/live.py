@@ -9,8 +9,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, Broker, free_port
+from harness.broker_base import TEST_USERNAME, Broker
 from harness.dispatch import LiveService
+from harness.ports import free_port
 from protocol import uplink
 from protocol.constants import FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Browser
 
-from harness.brokers import Recorder, start_broker
+from harness.brokers import start_broker
 from harness.dispatch import LiveService
+from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_CANCEL, EVENT_ESCORT, EVENT_SOS
 from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, SCREENSHOTS, Session, until

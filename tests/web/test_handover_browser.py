@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import pytest
 from playwright.sync_api import Browser
 
-from harness.brokers import free_port, start_broker
+from harness.brokers import start_broker
 from harness.dispatch import LiveService
+from harness.ports import free_port
 from protocol.constants import EVENT_DURESS, EVENT_SOS
 from tests.web.conftest import (
     DESK,
