@@ -47,6 +47,7 @@ MODULES = (
     "basestation.dispatch.core.pipeline",
     "basestation.dispatch.io.mqtt_link",
     "basestation.dispatch.service",
+    "basestation.dispatch.clock",
     "basestation.dispatch.core.incidents",
     "basestation.dispatch.core.assignment",
     "basestation.dispatch.core.geo",

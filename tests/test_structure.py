@@ -15,7 +15,6 @@ STILL_TO_SPLIT = {
     "basestation/dispatch/io/mqtt_link.py",
     "basestation/dispatch/core/pipeline.py",
     "basestation/dispatch/card.py",
-    "basestation/dispatch/service.py",
     "bench/dispatch_bench.py",
     "bench/mqtt_bench.py",
     "harness/brokers.py",
