@@ -13,7 +13,6 @@ DATA = {"basestation/dispatch/web/i18n.py"}
 STILL_TO_SPLIT = {
     "basestation/dispatch/io/store.py",
     "basestation/dispatch/io/mqtt_link.py",
-    "basestation/dispatch/core/pipeline.py",
     "basestation/dispatch/card.py",
     "bench/dispatch_bench.py",
     "bench/mqtt_bench.py",

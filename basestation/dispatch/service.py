@@ -18,10 +18,11 @@ from basestation.dispatch.api.views import readers
 from basestation.dispatch.clock import DeadlineClock
 from basestation.dispatch.core import actions, gateway_status
 from basestation.dispatch.core.assignment import Policy
-from basestation.dispatch.core.effects import Downlink, Effects, NoticeRow
+from basestation.dispatch.core.context import Context
+from basestation.dispatch.core.effects import Downlink, Effects, NoticeRow, notice_push
 from basestation.dispatch.core.gateway_status import GatewayLinks
 from basestation.dispatch.core.outcomes import Outcome
-from basestation.dispatch.core.pipeline import Context, UplinkPipeline, notice_push
+from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DeviceInfo, DispatchState, Timing
 from basestation.dispatch.gc_policy import Collector
 from basestation.dispatch.io.bus import Bus
