@@ -4,7 +4,7 @@ all in one run on one Mosquitto.
 
 - The flood: a child process (``python -m bench.flood_bench FILE PORT RATE``) publishes one ring's SOS frames,
   counters 1, 2, 3, ..., at ``FLOOD_RATE`` frames a second, each heard by the three gateways (three uplinks), paced
-  open loop as a radio would send them. The service folds them into the ring's one incident (pipeline.py).
+  open loop as a radio would send them. The service folds them into the ring's one incident (decisions.py).
 - The alarms: other rings' SOS, three gateway copies each, at ``SOS_RATE`` uplinks a second, published from this
   process; latency is from the first copy's publish to the incident on an operator's SSE stream (the service), or to
   the envelope at a plain gmqtt subscriber (the bare hop). One ``perf_counter`` times both ends.

@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from basestation.dispatch.core.context import Context
 from basestation.dispatch.core.effects import Effects
 from basestation.dispatch.core.incidents import Event, State
 from basestation.dispatch.core.outcomes import Outcome
-from basestation.dispatch.core.pipeline import Context
 from basestation.gateway.core import Deduper, encode_envelope
 from basestation.gateway.record import ReceivedFrame
 from simulator.alarm_plan import AGAIN_AFTER_CLOSE, ESCORT, SOS

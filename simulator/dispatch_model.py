@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from basestation.dispatch.core import actions
 from basestation.dispatch.core.assignment import Policy, Responder
+from basestation.dispatch.core.context import Context
 from basestation.dispatch.core.effects import Effects
-from basestation.dispatch.core.pipeline import Context, UplinkPipeline
+from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DispatchState, Gateway
 from simulator.scenario import ResponderSpec
 

@@ -1,24 +1,28 @@
 """The running dispatch service: state, pipeline, store and writer wired together (the I/O shell).
 
-Order for one uplink: the pipeline decides in memory (microseconds); pushes go to the live stream at once; the
-durable records are committed by the writer's next group commit; then the downlinks are published and the call
-returns, which lets the MQTT adapter acknowledge the message to the broker.
+One way in for an uplink, ``submit``, and one way out for effects, ``carry_out``; each calls back when the records
+are committed, and ``on_uplink`` and ``carried_out`` await the same. Order for one uplink: the pipeline decides in
+memory (microseconds); pushes go to the live stream at once; the durable records are committed by the writer's next
+group commit; then the downlinks are published and ``done`` is called, which lets the MQTT adapter acknowledge the
+message to the broker.
 """
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from basestation.dispatch.api.views import readers
-from basestation.dispatch.core import actions
+from basestation.dispatch.clock import DeadlineClock
+from basestation.dispatch.core import actions, gateway_status
 from basestation.dispatch.core.assignment import Policy
-from basestation.dispatch.core.effects import Downlink, Effects, NoticeRow
+from basestation.dispatch.core.context import Context
+from basestation.dispatch.core.effects import Downlink, Effects, NoticeRow, notice_push
+from basestation.dispatch.core.gateway_status import GatewayLinks
 from basestation.dispatch.core.outcomes import Outcome
-from basestation.dispatch.core.pipeline import Context, UplinkPipeline, notice_push
+from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DeviceInfo, DispatchState, Timing
 from basestation.dispatch.gc_policy import Collector
 from basestation.dispatch.io import store_postgres
@@ -40,12 +44,23 @@ def _nothing(_: BaseException | None) -> None:
     pass
 
 
-def _degrees(value: float, limit: float) -> float | None:
-    try:
-        f = float(value)
-    except OverflowError:
-        return None
-    return f if -limit <= f <= limit else None
+def _settle(fut: asyncio.Future[None]) -> Done:
+    """A ``done`` that settles ``fut``: how the callers that await wait on the one path (``submit``, ``carry_out``)."""
+
+    def done(error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+    return done
+
+
+def _told(done: Done) -> Callable[[asyncio.Task[None]], None]:
+    """A task's end, told to ``done``: None, or the error (or cancellation) that ended it."""
+    return lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception())
 
 
 def now_ms() -> int:
@@ -75,20 +90,15 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._notices: set[asyncio.Task[None]] = set()
         self.dead_letters = 0  # messages set aside since start (set_aside)
-        self._gateway_links: dict[str, dict[str, bool]] = {}  # gateway -> broker -> online there
+        self.gateway_links = GatewayLinks()
         self._lock = asyncio.Lock()
         self.latency_ms: list[float] = []  # ingest to push, most recent first-copy alarms
         self.cluster: Cluster | None = None
         self._next_sweep = 0.0
         self.gc = Collector()
         self.last_alarm_s = 0.0  # time.monotonic() of the latest alarm decided: the collector waits for quiet
-        # The deadline clock (``_deadline_set``): the timer set for the earliest deadline, when it fires, the pass
-        # running, and when the last one started.
-        self._deadline_timer: asyncio.TimerHandle | None = None
-        self._deadline_timer_ms = 0
-        self._deadline_pass: asyncio.Task[None] | None = None
-        self._last_pass_ms = 0
-        self._deadline_gap_ms = int(settings.deadline_gap_ms)
+        # Offer timeouts, broadcasts and escalations, met when they fall due (one process only: clock.py).
+        self.clock = DeadlineClock(self.state, self.pipeline, self.carry_out, int(settings.deadline_gap_ms), now_ms)
 
     async def start(self) -> None:
         await asyncio.to_thread(upgrade, self.settings.database_url)
@@ -107,9 +117,7 @@ class Dispatcher:
             asyncio.create_task(self.gc.run(lambda: self.last_alarm_s), name="dispatch-gc"),
         ]
         if self.cluster is None:
-            self.state.on_earliest = self._deadline_set
-            if self.state.deadlines:
-                self._deadline_set(self.state.deadlines[0][0])
+            self.clock.start()
         log.info(
             "dispatch ready: %d devices, %d responders, %d open incidents",
             len(self.state.resolver),
@@ -119,12 +127,9 @@ class Dispatcher:
 
     async def stop(self) -> None:
         self.gc.uninstall()
-        self.state.on_earliest = None
-        if self._deadline_timer is not None:
-            self._deadline_timer.cancel()
-            self._deadline_timer = None
-        if self._deadline_pass is not None:
-            self._tasks.append(self._deadline_pass)
+        running = self.clock.stop()
+        if running is not None:
+            self._tasks.append(running)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -138,39 +143,31 @@ class Dispatcher:
 
     # -- inputs --------------------------------------------------------------------------------------------
 
-    def submit(self, topic: str, payload: bytes, done: Done) -> None:
-        """Handle one uplink and call ``done`` once its effects are durable (or with the error that stopped it).
+    def submit(self, topic: str, payload: bytes, done: Done = _nothing) -> Context:
+        """Handle one uplink, the one way in for one: decide, push, queue the records, and call ``done`` once they
+        are durable (or with the error that stopped it); its downlinks go just before. The MQTT link's ``done``
+        acknowledges the message to the broker; ``on_uplink`` awaits it.
 
-        The MQTT adapter's path. A single service decides, pushes and queues the records in this call, with no
-        task per message; replicas need the database's lock first, so their alarms take the awaiting path.
-        """
+        A single service does it all in this call, with no task per message; a replica's alarms need the
+        database's lock first, and go on in a task of their own (cluster.py)."""
         t0 = time.perf_counter()
         ctx = self.pipeline.decode(topic, payload, now_ms())
-        if self.cluster is not None:
-            task = asyncio.get_running_loop().create_task(self._finish(ctx, t0))
-            task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
-            return
-        self._decided(ctx, t0)
-        self._carry_out_soon(ctx.effects, done)
-        if self._deadline_pass is None and actions.deadlines_due(self.state, ctx.now_ms):
-            self._deadlines_ride_along(ctx.now_ms)
+        self._onward(ctx, t0, done)
+        return ctx
 
     async def on_uplink(self, topic: str, payload: bytes) -> Outcome:
-        """Handle one uplink message; returns once its effects are durable, so the caller may ack it."""
-        t0 = time.perf_counter()
-        ctx = self.pipeline.decode(topic, payload, now_ms())
-        await self._finish(ctx, t0)
+        """``submit``, awaited: the uplink's outcome, once its effects are durable (tests and tools)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ctx = self.submit(topic, payload, _settle(fut))
+        await fut
         assert ctx.outcome is not None
         return ctx.outcome
 
-    async def _finish(self, ctx: Context, t0: float) -> None:
+    def _onward(self, ctx: Context, t0: float, done: Done) -> None:
+        """A decoded uplink (``submit``'s, or one the recovery sweep found) acted on, its effects carried out."""
         if self.cluster is not None and self.cluster.needs_lock(ctx):
-            await self.cluster.uplink(ctx)
+            self._in_background(self.cluster.uplink(ctx)).add_done_callback(_told(done))
             return
-        self._decided(ctx, t0)
-        await self.carry_out(ctx.effects)
-
-    def _decided(self, ctx: Context, t0: float) -> None:
         self.pipeline.finish(ctx)
         if ctx.effects.urgent:
             self.last_alarm_s = time.monotonic()
@@ -180,17 +177,18 @@ class Dispatcher:
                 del self.latency_ms[:-2048]
         if ctx.outcome is not Outcome.ACCEPTED and ctx.outcome is not Outcome.DUPLICATE:
             log.debug("uplink stopped: %s %s", ctx.outcome, ctx.detail)
+        self.carry_out(ctx.effects, done)
+        if self.cluster is None:
+            self.clock.after_uplink(ctx.now_ms)
 
     async def on_gateway_status(self, gateway_id: str, payload: bytes, via: str = "") -> None:
-        """A gateway's retained status, as ``via`` (a broker) has it. With two brokers a gateway is online while
-        it is online on either: its connection to one going down (and its will said so there) is not the
-        gateway going down."""
+        """A gateway's retained status, as ``via`` (a broker) has it (gateway_status.py)."""
         try:
-            doc = json.loads(payload) if payload else {"state": "offline"}
+            doc = gateway_status.read(payload)
         except ValueError:
             log.warning("unreadable status from gateway %s", gateway_id)
             return
-        if not isinstance(doc, dict):
+        if doc is None:
             return
         if gateway_id in self.state.removed_gateways:
             # An operator removed it: it comes back only when one adds it again (PUT /gateways/{id}).
@@ -198,19 +196,8 @@ class Dispatcher:
             refused = self.state.gateway_status_refused
             log.warning("status of removed gateway %s refused (%d so far)", gateway_id, refused)
             return
-        by_broker = self._gateway_links.setdefault(gateway_id, {})
-        by_broker[via] = doc.get("state", doc.get("status")) == "online"
-        online = any(by_broker.values())
-        pos = doc.get("position")
-        lat = lon = None
-        if isinstance(pos, dict) and all(isinstance(pos.get(k), int | float) for k in ("lat", "lon")):
-            # JSON's integers have no bound: float() of 10**400 raises, and a status that raised would be set
-            # aside. A position off the globe is no position.
-            lat, lon = _degrees(pos["lat"], 90), _degrees(pos["lon"], 180)
-            if lat is None or lon is None:
-                lat = lon = None
-        eff = actions.gateway_status(self.state, gateway_id, online, lat, lon, now_ms())
-        await self.carry_out(eff)
+        online, lat, lon = self.gateway_links.heard(gateway_id, via, doc)
+        await self.carried_out(actions.gateway_status(self.state, gateway_id, online, lat, lon, now_ms()))
         await self.store.save_gateway(self.state.gateways[gateway_id])
 
     def link_notice(self, kind: str, subject: str, data: dict[str, Any]) -> None:
@@ -219,7 +206,7 @@ class Dispatcher:
         eff = Effects()
         eff.durable.append(row)
         eff.pushes.append(notice_push(row))
-        self._in_background(self.carry_out(eff))
+        self._in_background(self.carried_out(eff))
 
     def set_aside(self, topic: str, payload: bytes, error: str, done: Done) -> None:
         """Keep a message whose handling can never succeed in the dead-letter table with its error, tell
@@ -237,10 +224,9 @@ class Dispatcher:
             push = notice_push(row)
             push.data["dead_letter"] = letter
             eff.pushes.append(push)
-            await self.carry_out(eff)
+            await self.carried_out(eff)
 
-        task = self._in_background(keep())
-        task.add_done_callback(lambda t: done(asyncio.CancelledError() if t.cancelled() else t.exception()))
+        self._in_background(keep()).add_done_callback(_told(done))
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """A task nobody awaits, held until it ends (the event loop keeps only weak references to tasks)."""
@@ -257,16 +243,52 @@ class Dispatcher:
             return
         async with self._lock:
             eff = fn(self.state, *args, **kwargs)
-        await self.carry_out(eff)
+        await self.carried_out(eff)
 
     async def registry_changed(self, kind: str, data: dict[str, Any]) -> None:
         """Tell the other replicas (if any) that a responder, gateway or device changed."""
         if self.cluster is not None:
             await self.cluster.announce(kind, data)
 
-    def _carry_out_soon(self, eff: Effects, done: Done = _nothing) -> None:
-        """``carry_out`` without waiting for the commit (one process only): the downlinks and ``done`` follow it."""
-        self._publish(eff)
+    # -- outputs -------------------------------------------------------------------------------------------
+
+    def carry_out(self, eff: Effects, done: Done = _nothing) -> None:
+        """Carry out a decision's effects, the one way they are: the pushes at once (a replica's go to every
+        replica's streams through the database first), the records to the writer's next group commit, and once
+        they are committed the downlinks, then ``done``. When the records cannot be kept ``done`` gets the error
+        and no downlink goes: the MQTT message stays unacknowledged (or is set aside), never dropped unseen.
+        No task or future of its own (at tens of thousands of uplinks a second they were a fifth of the CPU);
+        ``carried_out`` awaits it."""
+        if self.cluster is not None and eff.pushes:
+            self._in_background(self._announce(eff, done))
+            return
+        for push in eff.pushes:
+            self.show(push.topic, push.data)
+        self._keep(eff, done)
+
+    async def carried_out(self, eff: Effects) -> None:
+        """``carry_out``, awaited: returns once the records are committed and the downlinks sent."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.carry_out(eff, _settle(fut))
+        await fut
+
+    async def _announce(self, eff: Effects, done: Done) -> None:
+        """A replica's pushes, through the database to every replica (``cluster.py`` shows them), then the rest."""
+        assert self.cluster is not None
+        try:
+            for push in eff.pushes:
+                doc = {"origin": self.cluster.origin, "topic": push.topic, "data": push.data}
+                await store_postgres.notify(self.store, None, doc)
+        except asyncio.CancelledError as e:
+            done(e)
+            raise
+        except Exception as e:
+            done(e)
+            return
+        self._keep(eff, done)
+
+    def _keep(self, eff: Effects, done: Done) -> None:
+        """The records to the writer; the downlinks and ``done`` once they are committed."""
         if eff.urgent:
             self.gc.after_alarm()
         if not eff.durable:
@@ -293,29 +315,12 @@ class Dispatcher:
         else:
             self.bus.publish(topic, data)
 
-    def _publish(self, eff: Effects) -> None:
-        for push in eff.pushes:
-            self.show(push.topic, push.data)
-
-    async def carry_out(self, eff: Effects) -> None:
-        if self.cluster is None:
-            self._publish(eff)
-        else:
-            for push in eff.pushes:
-                await store_postgres.notify(
-                    self.store, None, {"origin": self.cluster.origin, "topic": push.topic, "data": push.data}
-                )
-        if eff.urgent:
-            self.gc.after_alarm()
-        await self.writer.write(eff.durable, urgent=eff.urgent)
-        self.send_downlinks(eff)
-
     def send_downlinks(self, eff: Effects) -> None:
         for publish in self.publishers:
             for down in eff.downlinks:
                 publish(down)
 
-    # -- the clock -----------------------------------------------------------------------------------------
+    # -- the clock (deadlines: clock.py) -------------------------------------------------------------------
 
     async def _every(self, seconds: float, fn: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -325,67 +330,10 @@ class Dispatcher:
             except Exception:
                 log.exception("periodic task failed")
 
-    def _deadline_set(self, at_ms: int) -> None:
-        """The earliest deadline on the heap is now ``at_ms``: a pass (``_pass_deadlines``) runs when it falls, and
-        not sooner than ``deadline_gap_ms`` after the last one began, so that deadlines falling close together are
-        met in one pass.
-
-        A timer for the earliest deadline, not a look every few milliseconds: on this machine every wake-up of an
-        idle process cost ~0.17 ms of CPU, and a look every 10 ms was 17 ms of CPU a second with nothing due
-        (bench/common.py's ``sched_stats``), a hundred wake-ups a second taking turns with the alarms for the two
-        cores. The heap calls this itself (``DispatchState.push_deadline``), whichever path put a deadline on it."""
-        if self._deadline_pass is not None:
-            return  # the pass sets the timer again when it ends
-        at_ms = max(at_ms, self._last_pass_ms + self._deadline_gap_ms)
-        timer = self._deadline_timer
-        if timer is not None:
-            if self._deadline_timer_ms <= at_ms:
-                return
-            timer.cancel()
-        self._deadline_timer_ms = at_ms
-        delay_s = max(0.0, (at_ms - now_ms()) / 1000)
-        self._deadline_timer = asyncio.get_running_loop().call_later(delay_s, self._deadlines_fall)
-
-    def _deadlines_fall(self) -> None:
-        self._deadline_timer = None
-        if actions.deadlines_due(self.state, now_ms()):
-            self._start_pass()
-        elif self.state.deadlines:  # the timer's clock ran ahead of the wall clock's milliseconds
-            self._deadline_set(self.state.deadlines[0][0])
-
-    def _deadlines_ride_along(self, now: int) -> None:
-        """A deadline fell while an uplink was being handled: the pass runs in this wake-up of the event loop,
-        right after it, not in one of its own a moment later (at a thousand uplinks a second, with offers timing
-        out hundreds of times a second, nearly every pass rides along with an alarm)."""
-        if now - self._last_pass_ms < self._deadline_gap_ms:
-            return  # the timer is set for the end of the gap
-        if self._deadline_timer is not None:
-            self._deadline_timer.cancel()
-            self._deadline_timer = None
-        self._start_pass()
-
-    def _start_pass(self) -> None:
-        self._deadline_pass = asyncio.get_running_loop().create_task(self._pass_deadlines(), name="dispatch-deadlines")
-
-    async def _pass_deadlines(self) -> None:
-        """Offer timeouts, broadcasts and escalations that have fallen due (actions.deadline_slices)."""
-        now = now_ms()
-        self._last_pass_ms = now
-        try:
-            for eff in actions.deadline_slices(self.state, self.pipeline, now, carry_out=self._carry_out_soon):
-                self._carry_out_soon(eff)
-                await asyncio.sleep(0)  # alarms that came in meanwhile go first
-        except Exception:
-            log.exception("deadline pass failed")
-        finally:
-            self._deadline_pass = None
-            if self.state.deadlines and self.state.on_earliest is not None:
-                self._deadline_set(self.state.deadlines[0][0])
-
     async def _tick(self) -> None:
         if self.cluster is None:
-            for eff in actions.tick_slices(self.state, self.pipeline, now_ms(), carry_out=self._carry_out_soon):
-                self._carry_out_soon(eff)
+            for eff in actions.tick_slices(self.state, self.pipeline, now_ms(), carry_out=self.carry_out):
+                self.carry_out(eff)
                 await asyncio.sleep(0)  # alarms that came in meanwhile go first
             return
         # Replicas plan under the database's locks (cluster.py), by the walk alone: the offers' deadlines that the
@@ -399,7 +347,7 @@ class Dispatcher:
                 info.last_seen_ms, info.heartbeat_min = last_seen, period
             eff = Effects()
             actions.tick_devices(self.state, now_ms(), eff)
-            await self.carry_out(eff)
+            await self.carried_out(eff)
 
     async def purge(self) -> None:
         """Retention (settings.retention_days): drop closed incidents' locations, and old frames and notices."""
@@ -424,7 +372,9 @@ class Dispatcher:
         found = await asyncio.to_thread(self.state.resolver.recover, [rec.frame for rec, _ in held])
         self._next_sweep = time.monotonic() + 2 * (time.monotonic() - started)
         for ctx in self.pipeline.resume(held, found, now_ms(), finish=False):
-            await self._finish(ctx, time.perf_counter())
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._onward(ctx, time.perf_counter(), _settle(fut))
+            await fut
 
     # -- figures -------------------------------------------------------------------------------------------
 
@@ -435,19 +385,7 @@ class Dispatcher:
             "responders": len(self.state.responders),
             "open_incidents": sum(1 for i in self.state.incidents.values() if i.active),
             "outcomes": {o.value: n for o, n in self.state.counts.items()},
-            "writer": {
-                "commits": self.writer.commits,
-                "records": self.writer.records,
-                "depth": self.writer.depth,
-                "failures": self.writer.failures,
-                "last_commit_ms": round(self.writer.last_commit_ms, 3),
-                "commit_s": round(self.writer.commit_s, 3),
-                "max_commit_ms": round(self.writer.max_commit_ms, 3),
-                "commits_inline": self.store.commits_inline,
-                "commits_in_thread": self.store.commits_in_thread,
-                "checkpoints": self.store.checkpoints,
-                "set_aside": self.writer.set_aside,
-            },
+            "writer": self.writer.figures(),
             "dead_letters": self.dead_letters,
             "unresolved_queue": len(self.state.unresolved),
             "unresolved_dropped": self.state.unresolved_dropped,

@@ -115,8 +115,8 @@ class DispatchSettings(BaseSettings):
     timezone: str = "Europe/Amsterdam"
     tick_s: float = Field(1.0, gt=0)
     # Deadlines (offer timeouts, broadcast, escalation) are met by a pass that runs when the earliest falls due,
-    # at least this long after the pass before: deadlines falling within it are met together (service.py,
-    # Dispatcher._deadline_set; actions.deadline_slices).
+    # at least this long after the pass before: deadlines falling within it are met together (clock.py,
+    # DeadlineClock.set; actions.deadline_slices).
     deadline_gap_ms: float = Field(10.0, ge=0, le=1000)
     recovery_every_s: float = Field(5.0, gt=0)
     retention_days: float = Field(30.0, gt=0)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from basestation.dispatch.core.assignment import Policy
+from basestation.dispatch.core.context import Context
 from basestation.dispatch.core.effects import Effects
-from basestation.dispatch.core.pipeline import Context, UplinkPipeline
+from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DispatchState
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.store import Store

@@ -299,15 +299,15 @@ def test_the_service_meets_an_offer_timeout_from_the_heap_between_its_walks(tmp_
             d = svc.dispatcher
             for rid, (lat, lon) in RESPONDERS.items():
                 d.state.responders[rid] = Responder(rid, rid, "nl", ["patrol"], True, lat, lon)
-            assert d._deadline_timer is None  # nothing on the heap: the clock does not wake at all
+            assert d.clock.timer is None  # nothing on the heap: the clock does not wake at all
             now = time.time_ns() // 1_000_000
             d.state.push_deadline(now + 60_000, "9-9")  # a deadline a minute away: the clock sleeps till then
-            assert d._deadline_timer is not None and d._deadline_timer_ms == now + 60_000
+            assert d.clock.timer is not None and d.clock.timer_ms == now + 60_000
             inc = Incident("1-1", 1, 1, Kind.SOS, State.OPEN, now, now, lat=52.1589, lon=4.4894, updated_ms=now)
             d.state.incidents[inc.id] = inc
             d.pipeline.offer(inc, now, Effects())
             assert len(inc.offered_to) == 1
-            assert d._deadline_timer_ms == now + 300  # the offer's timeout came first: the clock was set by it
+            assert d.clock.timer_ms == now + 300  # the offer's timeout came first: the clock was set by it
             await asyncio.sleep(0.15)
             assert len(inc.offered_to) == 1  # not before its time
             for _ in range(100):

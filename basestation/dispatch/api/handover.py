@@ -70,7 +70,7 @@ async def hand_over(d: Dispatcher, notifier: Notifier | None, incident_id: str, 
     by = "operator" if who.operator is None else f"operator:{who.operator}"
     out = {"incident_id": incident_id, "handed_over_by": by, "handed_over_ms": at, **h.to_dict()}
     centre = notifier is not None and notifier.escalation is not None
-    await d.carry_out(handover.record(incident_id, at, who.operator, h, centre))
+    await d.carried_out(handover.record(incident_id, at, who.operator, h, centre))
     if notifier is not None:
         notifier.hand_over(incident_id, out)
     return HandoverOut.model_validate({**out, "monitoring_centre": "queued" if centre else "not_configured"})

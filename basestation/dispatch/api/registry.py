@@ -82,7 +82,7 @@ async def add_device(body: DeviceIn, d: D, _: Provisioner) -> dict[str, Any]:
     d.state.resolver.add(body.device_id, key, highest, bitmap)
     d.state.devices.setdefault(body.device_id, DeviceInfo())  # on the board's registry (and its card) at once
     await d.registry_changed("device", {"device_id": body.device_id})
-    await d.carry_out(roster.shown("device", {"id": body.device_id}))
+    await d.carried_out(roster.shown("device", {"id": body.device_id}))
     return {"device_id": body.device_id, "label": body.label}
 
 
@@ -120,7 +120,7 @@ async def put_gateway(gateway_id: GatewayId, body: GatewayIn, d: D, _: Operator)
     """Add a gateway at a position, move one, or add a removed one again."""
     gw = d.state.gateways.get(gateway_id)
     eff = actions.gateway_status(d.state, gateway_id, gw.online if gw else False, body.lat, body.lon, now_ms())
-    await d.carry_out(eff)
+    await d.carried_out(eff)
     gw = d.state.gateways[gateway_id]
     await d.store.save_gateway(gw)
     if gateway_id in d.state.removed_gateways:
@@ -146,7 +146,7 @@ async def put_responder(responder_id: ResponderId, body: ResponderIn, d: D, _: O
     if d.state.former.pop(responder_id, None) is not None:
         await roster_store.restore_responder(d.store, responder_id)  # a removed responder back on the patrol
     await d.registry_changed("responder", dataclasses.asdict(r))
-    await d.carry_out(roster.shown("responder", {"id": responder_id}))
+    await d.carried_out(roster.shown("responder", {"id": responder_id}))
     return r.to_dict()
 
 
@@ -164,7 +164,7 @@ async def remove_responder(responder_id: ResponderId, d: D, who: Operator) -> Re
     await d.registry_changed("responder_removed", {"id": responder_id, "name": r.name})
     for incident_id in roster.names_in(d.state, responder_id):
         await act(d, roster.stand_down, incident_id, responder_id, now_ms(), d.pipeline, "removed", who.operator)
-    await d.carry_out(roster.shown("responder_removed", {"id": responder_id}))
+    await d.carried_out(roster.shown("responder_removed", {"id": responder_id}))
     log.info("responder %s removed", responder_id)
     return Response(status_code=204)
 
@@ -181,7 +181,7 @@ async def remove_gateway(gateway_id: GatewayId, d: D, _: Operator) -> Response:
     eff = roster.shown("gateway_removed", {"id": gateway_id})
     # The board's map drops its marker on this one (map.js).
     eff.pushes.append(Push("gateway", {"id": gateway_id, "removed": True, "online": False, "lat": None, "lon": None}))
-    await d.carry_out(eff)
+    await d.carried_out(eff)
     log.info("gateway %s removed", gateway_id)
     return Response(status_code=204)
 
@@ -196,5 +196,5 @@ async def edit_device(device_id: DeviceId, body: DeviceEdit, d: D, _: Provisione
     label = (body.label or "").strip() or None
     if not await roster_store.set_label(d.store, device_id, label):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
-    await d.carry_out(roster.shown("device", {"id": device_id}))
+    await d.carried_out(roster.shown("device", {"id": device_id}))
     return {"device_id": device_id, "label": label}

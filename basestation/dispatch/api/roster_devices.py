@@ -22,7 +22,7 @@ async def remove_device(d: Dispatcher, device_id: int) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
     roster.forget_device(d.state, device_id)
     await d.registry_changed("device_removed", {"device_id": device_id})
-    await d.carry_out(roster.shown("device_removed", {"id": device_id}))
+    await d.carried_out(roster.shown("device_removed", {"id": device_id}))
     log.info("key ring %s removed: its key is wiped and its frames are refused from now on", device_id)
 
 

@@ -132,3 +132,8 @@ class Effects:
         self.urgent = True
         self.durable.append(IncidentSnapshot(d))
         self.pushes.append(Push("incident", d))
+
+
+def notice_push(row: NoticeRow) -> Push:
+    """The live push of an operator notice that is also kept (``row``)."""
+    return Push("notice", {"kind": row.kind, "subject": row.subject, "at_ms": row.at_ms, **row.data})

@@ -6,7 +6,8 @@ from basestation.dispatch.core.actions import ActionError, offer
 from basestation.dispatch.core.effects import Effects
 from basestation.dispatch.core.incidents import Incident, State, TransitionError, from_ring, note, transition
 from basestation.dispatch.core.intake import CLICK_RADIUS_M
-from basestation.dispatch.core.pipeline import ESCALATED, UplinkPipeline
+from basestation.dispatch.core.offers import ESCALATED
+from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DispatchState
 
 

@@ -1,7 +1,7 @@
 """Per-device token buckets (pure): a flood from one key ring cannot crowd out the others.
 
 Only supervision traffic (heartbeats, low battery, tests) is limited. Alarms are never dropped: a device that
-floods alarms has them folded into its one open incident instead (see pipeline.py).
+floods alarms has them folded into its one open incident instead (see decisions.py).
 """
 
 from dataclasses import dataclass

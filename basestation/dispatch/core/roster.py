@@ -14,7 +14,8 @@ from basestation.dispatch.core.actions import offer
 from basestation.dispatch.core.effects import Effects, Push
 from basestation.dispatch.core.incidents import Event, State
 from basestation.dispatch.core.lifecycle import tell_ring
-from basestation.dispatch.core.pipeline import ESCALATED, UplinkPipeline
+from basestation.dispatch.core.offers import ESCALATED
+from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DispatchState
 
 

@@ -28,10 +28,11 @@ from sqlalchemy.exc import DBAPIError
 
 from basestation.dispatch.core import actions, roster
 from basestation.dispatch.core.assignment import Responder
+from basestation.dispatch.core.context import Context
 from basestation.dispatch.core.effects import Effects, FrameSeen
 from basestation.dispatch.core.incidents import Incident, incident_id
 from basestation.dispatch.core.outcomes import Outcome
-from basestation.dispatch.core.pipeline import Context, UplinkPipeline
+from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DeviceInfo, DispatchState, Gateway, Recent
 from basestation.dispatch.core.zones import Zone
 from basestation.dispatch.io import roster_store, store_postgres

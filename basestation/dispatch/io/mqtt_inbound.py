@@ -42,9 +42,10 @@ Done = Callable[[BaseException | None], None]
 
 class Handler(Protocol):
     """What the link hands its messages to (the Dispatcher is one). ``done`` is called once the message's
-    effects are durable, or with the error that stopped it: only then is it acknowledged to the broker."""
+    effects are durable, or with the error that stopped it: only then is it acknowledged to the broker. What
+    ``submit`` returns is the handler's own (the Dispatcher's, the uplink's context); the link ignores it."""
 
-    def submit(self, topic: str, payload: bytes, done: Done) -> None: ...
+    def submit(self, topic: str, payload: bytes, done: Done) -> object: ...
 
     async def on_gateway_status(self, gateway_id: str, payload: bytes, via: str = "") -> None:
         """A gateway's status as the broker at ``via`` (its URL) has it."""

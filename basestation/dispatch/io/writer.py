@@ -66,6 +66,22 @@ class Writer:
     def depth(self) -> int:
         return len(self._urgent) + len(self._normal)
 
+    def figures(self) -> dict[str, float | int]:
+        """For /health: the commits so far, and where they ran (store.py)."""
+        return {
+            "commits": self.commits,
+            "records": self.records,
+            "depth": self.depth,
+            "failures": self.failures,
+            "last_commit_ms": round(self.last_commit_ms, 3),
+            "commit_s": round(self.commit_s, 3),
+            "max_commit_ms": round(self.max_commit_ms, 3),
+            "commits_inline": self.store.commits_inline,
+            "commits_in_thread": self.store.commits_in_thread,
+            "checkpoints": self.store.checkpoints,
+            "set_aside": self.set_aside,
+        }
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatch-writer")
 
@@ -80,26 +96,10 @@ class Writer:
                 await self._task
             self._task = None
 
-    async def write(self, records: Sequence[Durable], urgent: bool = False) -> None:
-        """Return once ``records`` are committed."""
-        if not records:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def committed(error: BaseException | None) -> None:
-            if fut.done():
-                return
-            if error is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
-
-        self.enqueue(records, committed, urgent)
-        await fut
-
     def enqueue(self, records: Sequence[Durable], committed: Committed, urgent: bool = False) -> None:
-        """Call ``committed`` once ``records`` are committed: the MQTT adapter's path, with no task or future
-        per message (at tens of thousands of uplinks a second they were a fifth of the service's CPU)."""
+        """Call ``committed`` once ``records`` are committed (or with the error that refused them for good), with
+        no task or future per message (at tens of thousands of uplinks a second they were a fifth of the service's
+        CPU). The service's one way to the database (``Dispatcher.carry_out``)."""
         (self._urgent if urgent else self._normal).append((records, committed))
         self._ready.set()
 
