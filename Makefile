@@ -63,12 +63,12 @@ MUTATION := build/mutation
 mutate: $(STAMP)
 	rm -rf $(MUTATION) && mkdir -p $(MUTATION)
 	tar -cf - --exclude='*.so' --exclude=__pycache__ --exclude=node_modules \
-		basestation nightwatch protocol tests pyproject.toml uv.lock | tar -xf - -C $(MUTATION)
+		basestation nightwatch protocol harness tests pyproject.toml uv.lock | tar -xf - -C $(MUTATION)
 	cd $(MUTATION) && $(CURDIR)/$(BIN)/mutmut run --max-children 2
 	cd $(MUTATION) && $(CURDIR)/$(BIN)/mutmut results
 	# The score per module; below 90 % killed fails.
-	cd $(MUTATION) && $(CURDIR)/$(BIN)/mutmut results --all true | awk '{ split($$1, p, "."); n[p[3]]++; \
-		k[p[3]] += ($$NF == "killed") } END { for (m in n) { printf "%-11s %3d of %3d killed, %5.1f %%\n", m, \
+	cd $(MUTATION) && $(CURDIR)/$(BIN)/mutmut results --all true | awk '{ split($$1, p, "."); n[p[4]]++; \
+		k[p[4]] += ($$NF == "killed") } END { for (m in n) { printf "%-11s %3d of %3d killed, %5.1f %%\n", m, \
 		k[m], n[m], 100 * k[m] / n[m]; if (k[m] < 0.9 * n[m]) low = 1 } exit low }'
 
 lint: $(STAMP)
