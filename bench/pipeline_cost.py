@@ -12,6 +12,7 @@ the protocol it builds the frames with, and nothing of bench/, which another tre
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import random
@@ -20,12 +21,25 @@ import time
 from collections import Counter
 from typing import Any
 
-from basestation.dispatch.core import pipeline as pipeline_module
-from basestation.dispatch.core.pipeline import UplinkPipeline
-from basestation.dispatch.core.state import DispatchState, Gateway
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
+
+
+def _dispatch_module(name: str) -> Any:
+    """The pipeline and its state from the tree on ``PYTHONPATH``: in core/ since dispatch was laid out in core/
+    and io/, directly under basestation/dispatch/ before, so that the old layout can be measured against the new."""
+    for package in ("basestation.dispatch.core", "basestation.dispatch"):
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError:
+            continue
+    raise ModuleNotFoundError(f"no dispatch module {name} on the path")
+
+
+pipeline_module = _dispatch_module("pipeline")
+_state = _dispatch_module("state")
+DispatchState, Gateway = _state.DispatchState, _state.Gateway
 
 # As in the dispatch benchmark's flood (bench/uplinks.py): three gateways, each frame heard by all of them.
 GATEWAYS = {"gw-a": (52.1589, 4.4894, -92.0), "gw-b": (52.1664, 4.4817, -101.0), "gw-c": (52.1550, 4.4990, -108.0)}
@@ -79,7 +93,7 @@ def measure(devices: int, seed: int = 11) -> dict[str, Any]:
     roots, measured = uplinks(range(warm + 1, warm + 1 + devices), now_ms, seed + 1)
     for device, root in {**warm_roots, **roots}.items():
         state.resolver.add(device, root)
-    pipe = UplinkPipeline(state)
+    pipe = pipeline_module.UplinkPipeline(state)
     for topic, payload in warm_up:
         pipe.handle(topic, payload, now_ms)
     before = Counter(state.counts)
