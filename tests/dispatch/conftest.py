@@ -5,17 +5,21 @@ Here rather than in harness/: only tests call the service in process; the benchm
 reach it over the network.
 """
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from basestation.dispatch.api.app import create_app
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from tests.databases import PrivatePostgres
 
 Links = Callable[[Dispatcher], list[MqttLink]]
 
@@ -50,3 +54,12 @@ async def running(
         transport = httpx.ASGITransport(app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
             yield Running(d, app, http, made)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database on each engine the store supports: one data layer, one behaviour."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
+    pg: PrivatePostgres = request.getfixturevalue("postgres")
+    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")

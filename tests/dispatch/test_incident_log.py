@@ -6,13 +6,10 @@ import csv
 import io
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import insert
 
 from basestation.dispatch.core.effects import ReceptionRow
@@ -24,19 +21,10 @@ from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.store import Store, _incident_row
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.databases import PrivatePostgres
 from tests.dispatch.conftest import running
 
 DAY = 86_400_000
 OP, ANNA, BOB = "operator-token-log-0123456789", "anna-token-log-0123456789", "bob-token-log-0123456789"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-    pg: PrivatePostgres = request.getfixturevalue("postgres")
-    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 def incident(

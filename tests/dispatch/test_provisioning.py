@@ -5,7 +5,6 @@ ring was told to start at. The counter start travels to the database and the res
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -28,7 +27,6 @@ from nightwatch.cli import app as cli
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.databases import PrivatePostgres
 from tests.dispatch.world import GATEWAYS, envelope, topic
 
 OPERATOR = "provisioning-test-operator"
@@ -167,14 +165,6 @@ def test_the_openapi_document_shows_the_counter_start(tmp_path: Path) -> None:
 
 
 # -- the store, on both databases --------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-    pg: PrivatePostgres = request.getfixturevalue("postgres")
-    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 def test_the_store_keeps_the_window_it_is_given(db_url: str) -> None:
