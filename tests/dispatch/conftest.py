@@ -5,6 +5,8 @@ Here rather than in harness/: only tests call the service in process; the benchm
 reach it over the network.
 """
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -54,6 +56,15 @@ async def running(
         transport = httpx.ASGITransport(app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
             yield Running(d, app, http, made)
+
+
+async def until(cond: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait in the test's event loop for ``cond`` to hold; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,8 +7,7 @@ operators; the messages behind it go on being handled. See basestation/dispatch/
 
 import asyncio
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS
-from tests.dispatch.conftest import mqtt_links, running
+from tests.dispatch.conftest import mqtt_links, running, until
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")
@@ -73,14 +72,6 @@ def _publish(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> None
         c.loop_stop()
 
 
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
-
-
 def _db_path(settings: DispatchSettings) -> str:
     return settings.database_url.split("///", 1)[1]
 
@@ -109,8 +100,8 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
                     broker,
                     [(topic(GATEWAY), envelope(poisoned, GATEWAY)), (topic(GATEWAY), envelope(healthy, GATEWAY))],
                 )
-                await _until(lambda: link.set_aside == 1 and d.dead_letters == 1, 10)
-                await _until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
+                await until(lambda: link.set_aside == 1 and d.dead_letters == 1, 10)
+                await until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
                 # Handled without a reconnect: the refused message did not stop the one behind it.
                 assert link.reconnects == 0
                 letters = await d.store.dead_letters()
@@ -151,7 +142,7 @@ def test_a_database_that_is_away_leaves_the_alarm_with_the_broker_which_delivers
                 async with _service(settings) as (d, link):
                     holder.execute("BEGIN EXCLUSIVE")
                     await asyncio.to_thread(_publish, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
-                    await _until(lambda: d.writer.failures >= 1, 20)
+                    await until(lambda: d.writer.failures >= 1, 20)
                     # Waiting, not giving up: in hand, unacknowledged, and nothing set aside.
                     assert link.figures()["in_hand"] == 1
                     assert link.set_aside == 0 and d.dead_letters == 0
@@ -165,7 +156,7 @@ def test_a_database_that_is_away_leaves_the_alarm_with_the_broker_which_delivers
 
         async def after() -> None:
             async with _service(settings) as (d, link):
-                await _until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
+                await until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
                 assert link.set_aside == 0 and await d.store.dead_letters() == []
 
         asyncio.run(after())

@@ -5,8 +5,6 @@ import asyncio
 import json
 import shutil
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, OUTBOX_MAX, MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from tests.dispatch.conftest import until
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto (MQTT 5)")
 
@@ -31,14 +30,6 @@ user viewer
 topic read nightwatch/v1/down/#
 """
 USERS = {"nightwatch-dispatch": "pd", "viewer": "pv"}
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 def _settings(tmp_path: Path, broker: MosquittoBroker, **kw: object) -> DispatchSettings:
@@ -92,12 +83,12 @@ def test_a_downlink_the_broker_refuses_is_counted_logged_and_shown_to_operators(
             try:
                 link.publish(_ack(1, "gw-unlisted", alarm=True))
                 link.publish(_ack(2, "gw-listed", alarm=True))
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 10)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 10)
                 assert link.downlinks_refused == 1
                 msg = await asyncio.wait_for(noticed, 5)
                 assert msg.data["kind"] == "downlink_refused" and msg.data["subject"] == "gw-unlisted"
                 assert msg.data["reason"] == 0x87 and msg.data["id"] == "1-1" and msg.data["alarm"] is True
-                await _until(lambda: len(d._notices) == 0, 5)
+                await until(lambda: len(d._notices) == 0, 5)
                 kept = [n for n in await d.store.notices() if n["kind"] == "downlink_refused"]
                 assert [n["subject"] for n in kept] == ["gw-unlisted"]
                 # The connection stays: a refusal is about one message, not the session.
@@ -138,7 +129,7 @@ def test_a_full_outbox_drops_heartbeat_acks_and_keeps_every_alarm_ack(tmp_path: 
                 assert link.downlinks_dropped == 500
                 assert link.figures()["downlinks_waiting"] == OUTBOX_MAX + (OUTBOX_MAX + 500) // 1000
                 await link.start()
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 60)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 60)
             finally:
                 await link.stop()
                 await d.stop()

@@ -9,7 +9,7 @@ running, and the centre a real local HTTP endpoint checking each webhook's signa
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +30,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import free_port
 from protocol.constants import EVENT_DURESS, EVENT_ESCORT, EVENT_SOS
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import running, until
 from tests.dispatch.world import GATEWAYS, World, envelope, topic
 
 SECRET = "centre-secret-0123456789"
@@ -145,13 +145,6 @@ async def desk(tmp_path: Path, centre: bool = True, on_duty: bool = True, **sett
             await serve
 
 
-async def _until(cond: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
-
-
 def test_an_accepted_incident_is_handed_over_logged_with_the_operator_and_sent_to_the_centre(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with desk(tmp_path) as w:
@@ -186,12 +179,12 @@ def test_an_accepted_incident_is_handed_over_logged_with_the_operator_and_sent_t
             assert w.d.state.incidents[inc].to_dict() == before
 
             # The centre gets the same script and fields, signed; a second hand-over is sent again.
-            await _until(lambda: w.centre is not None and w.centre.events("handover_112", inc))
+            await until(lambda: w.centre is not None and w.centre.events("handover_112", inc))
             sent = w.centre.events("handover_112", inc)[0]
             assert sent["script"] == out["script"] and sent["fields"] == f
             assert sent["handed_over_by"] == "operator:mira"
             assert (await w.hand_over(inc, OPERATOR)).json()["handed_over_by"] == "operator"
-            await _until(lambda: w.centre is not None and len(w.centre.events("handover_112", inc)) == 2)
+            await until(lambda: w.centre is not None and len(w.centre.events("handover_112", inc)) == 2)
 
     asyncio.run(scenario())
 
@@ -237,7 +230,7 @@ def test_every_state_and_kind_can_be_handed_over(tmp_path: Path) -> None:
             assert r.status_code == 200 and r.json()["fields"]["state"] == "resolved"
             logged = (await w.http.get(f"/api/v1/incidents/{resolved}", headers=op)).json()["events"]
             assert [e["kind"] for e in logged].count("handed_to_112") == 2
-            await _until(lambda: w.centre is not None and len(w.centre.events("handover_112", resolved)) == 2)
+            await until(lambda: w.centre is not None and len(w.centre.events("handover_112", resolved)) == 2)
 
     asyncio.run(scenario())
 
@@ -279,7 +272,7 @@ def test_an_sos_nobody_accepts_reaches_the_centre_by_itself_after_escalate_after
             t0 = time.monotonic()
             inc = await w.alarm(11)
             assert w.d.state.incidents[inc].offered_to == ["anna"]  # offered, and Anna does not answer
-            await _until(lambda: w.centre is not None and w.centre.events("escalation", inc), timeout=6)
+            await until(lambda: w.centre is not None and w.centre.events("escalation", inc), timeout=6)
             at, body = next((at, b) for at, b in w.centre.hooks if b["event"] == "escalation")
             assert at - t0 >= 0.9, "escalated before escalate_after_s"
             data = body["data"]
@@ -290,7 +283,7 @@ def test_an_sos_nobody_accepts_reaches_the_centre_by_itself_after_escalate_after
             assert "Wat: noodoproep (SOS)." in data["handover"]["script"]["nl"]
             # An escort nobody takes is the operators' to sort out, not the centre's.
             escort = await w.alarm(12, EVENT_ESCORT)
-            await _until(lambda: w.d.state.incidents[escort].escalation >= 2, timeout=6)
+            await until(lambda: w.d.state.incidents[escort].escalation >= 2, timeout=6)
             await asyncio.sleep(0.3)
             assert w.centre.events("escalation", escort) == []
 
@@ -302,7 +295,7 @@ def test_an_sos_nobody_can_take_reaches_the_centre_at_once(tmp_path: Path) -> No
         async with desk(tmp_path, on_duty=False, escalate_after_s=3600.0) as w:
             assert w.centre is not None
             inc = await w.alarm(31)
-            await _until(partial(w.centre.events, "escalation", inc), timeout=2)
+            await until(partial(w.centre.events, "escalation", inc), timeout=2)
             data = w.centre.events("escalation", inc)[0]
             assert data["unavailable"] is True and data["state"] == "escalated"
             assert "On the way: nobody from the patrol." in data["handover"]["script"]["en"].splitlines()
@@ -322,7 +315,7 @@ def test_a_duress_reaches_the_centre_at_once_whatever_was_pressed(tmp_path: Path
             for device_id, inc in ((21, sos), (22, escort)):
                 t0 = time.monotonic()
                 assert await w.alarm(device_id, EVENT_DURESS, aux=1) == f"{device_id}-2"
-                await _until(partial(w.centre.events, "escalation", inc), timeout=2)
+                await until(partial(w.centre.events, "escalation", inc), timeout=2)
                 assert time.monotonic() - t0 < 1.5
                 data = w.centre.events("escalation", inc)[0]
                 assert data["forced"] is True and data["escalation"] == 2

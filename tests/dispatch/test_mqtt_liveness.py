@@ -8,7 +8,7 @@ import itertools
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
-from tests.dispatch.conftest import mqtt_links, running
+from tests.dispatch.conftest import mqtt_links, running, until
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
@@ -59,14 +59,6 @@ async def _service(
         await provision(settings.database_url, world.roots)
     async with running(settings, mqtt_links(settings)) as svc:
         yield svc.dispatcher, svc.links[0]
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 def _publish(broker: MosquittoBroker, topic_: str, payload: bytes) -> None:
@@ -114,7 +106,7 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
                 assert took <= 2 * KEEPALIVE_S, f"incident {took:.2f} s after the blackout"
                 assert msg.data["state"] in ("open", "offered", "escalated"), msg.data
                 # The broker redelivers right after its CONNACK, before the SUBACK that completes the reconnect.
-                await _until(lambda: link.reconnects == 1, KEEPALIVE_S)
+                await until(lambda: link.reconnects == 1, KEEPALIVE_S)
                 assert link.liveness_timeouts == 1 and hole.accepted == 2
                 print(f"incident {took:.2f} s after the blackout, keepalive {KEEPALIVE_S} s")
                 assert topic(GATEWAY).encode() in swallowed.swallowed_down  # it was sent into the hole first
@@ -156,7 +148,7 @@ def test_no_more_downlinks_in_flight_than_the_broker_allows(tmp_path: Path) -> N
                 for i in range(10):
                     link.publish(_downlink(i))
                 # Past the silence the link gives up on the connection and sends the rest on the next one.
-                await _until(lambda: link.reconnects == 1, 10)
+                await until(lambda: link.reconnects == 1, 10)
                 sent = [p for p in _packets(swallowed.swallowed_up) if p[0] == wire.PUBLISH]
                 assert len(sent) == 3
                 want = {f"dl-{i}" for i in range(10)}
@@ -164,7 +156,7 @@ def test_no_more_downlinks_in_flight_than_the_broker_allows(tmp_path: Path) -> N
                 assert want <= _ids(downs)
                 assert link.liveness_timeouts == 1 and link.reconnects == 1  # never disconnected for the quota
                 # The broker hands a message on before its PUBACK reaches the link: the last may still be waiting.
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
 
         asyncio.run(scenario())
 
@@ -187,7 +179,7 @@ def test_a_downlink_over_the_brokers_maximum_packet_size_is_dropped_not_sent(tmp
                 await asyncio.to_thread(downs.wait_for, lambda r: {"dl-1", "dl-3"} <= _ids(r), 10)
                 assert _ids(downs) == {"dl-1", "dl-3"}
                 # dl-3's PUBACK may reach the link a moment after the broker handed dl-3 on.
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
                 figures = link.figures()
                 assert figures["downlinks_too_large"] == 1 and figures["downlinks_dropped"] == 1
                 assert figures["reconnects"] == 0
@@ -242,7 +234,7 @@ def test_reconnect_waits_double_to_the_cap_and_start_again_after_a_healthy_conne
                 for failures, gap in enumerate(gaps):
                     assert gap >= 0.5 * min(cap, initial * 2**failures), gaps
                 await asyncio.to_thread(broker.start)
-                await _until(link.connected.is_set, cap + 5)
+                await until(link.connected.is_set, cap + 5)
                 await asyncio.sleep(1.5)  # up for more than a keepalive: healthy
                 killed, tries = await down_for(1.0)
                 # Not reset, the wait would be at least half the cap.

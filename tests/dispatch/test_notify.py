@@ -7,7 +7,6 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import http_ece
 import httpx
@@ -31,7 +30,7 @@ from harness.brokers import free_port
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import running, until
 
 SECRET = "webhook-secret-0123456789"
 OPERATOR = "operator-token-0123456789"
@@ -65,13 +64,6 @@ class Receiver:
         return Response(status_code=self.push_status)
 
 
-async def _until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
-
-
 def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path: Path) -> None:
     vapid = Vapid02()
     vapid.generate_keys()
@@ -85,7 +77,7 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
     async def scenario() -> None:
         rx = Receiver()
         serve = asyncio.create_task(rx.server.serve())
-        await _until(lambda: rx.server.started)
+        await until(lambda: rx.server.started)
         settings = DispatchSettings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
             tokens={OPERATOR: "operator", RESPONDER: "responder:anna"},
@@ -118,7 +110,7 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
             await d.on_uplink("nightwatch/v1/up/gw", json.dumps(env).encode())
 
             # The push service fails; the push is retried until the responder's phone says it was seen.
-            await _until(lambda: len(rx.pushes) >= 3)
+            await until(lambda: len(rx.pushes) >= 3)
             body, headers = rx.pushes[0]
             assert headers["content-encoding"] == "aes128gcm" and headers["urgency"] == "high"
             assert headers["authorization"].startswith("vapid t=")
@@ -133,7 +125,7 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
             assert len(rx.pushes) == settled  # acknowledged: no more retries
 
             # The webhook answered 500 once, then 200: delivered twice, signed both times.
-            await _until(lambda: len(rx.hooks) >= 2)
+            await until(lambda: len(rx.hooks) >= 2)
             for hook_body, hook_headers in rx.hooks:
                 assert webhook.verify(SECRET.encode(), hook_body, hook_headers["x-nightwatch-signature"])
                 assert json.loads(hook_body)["data"]["id"] == incident

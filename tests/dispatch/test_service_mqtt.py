@@ -16,7 +16,7 @@ from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_
 from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, ACK_RECEIVED, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.dispatch.conftest import mqtt_links, running
+from tests.dispatch.conftest import mqtt_links, running, until
 
 OPERATOR = "operator-token-0123456789"
 RESPONDER = "responder-token-0123456789"
@@ -75,7 +75,7 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
 
                 gw_a = _gateway(broker, "gw-a", 52.1589, 4.4894)  # type: ignore[arg-type]
                 gw_b = _gateway(broker, "gw-b", 52.1664, 4.4817)  # type: ignore[arg-type]
-                await _until(lambda: len(d.state.gateways) == 2 and all(g.lat for g in d.state.gateways.values()))
+                await until(lambda: len(d.state.gateways) == 2 and all(g.lat for g in d.state.gateways.values()))
 
                 stream = d.bus.stream()
                 frame = uplink.encode(keys, uplink.Uplink(1, 42, EVENT_SOS, 70, flags=FLAG_ACK_REQUESTED))
@@ -94,7 +94,7 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
                 r = await http.post(f"/api/v1/incidents/{incident_id}/accept", json={"eta_min": 3}, headers=me)
                 assert r.status_code == 200 and r.json()["you_accepted"]
 
-                await _until(lambda: len(downs.payloads("nightwatch/v1/down/")) >= 2)
+                await until(lambda: len(downs.payloads("nightwatch/v1/down/")) >= 2)
                 states = []
                 for topic, payload, _ in downs.messages:
                     doc = json.loads(payload)
@@ -116,11 +116,3 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
                     c.disconnect()
 
         asyncio.run(scenario())
-
-
-async def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
