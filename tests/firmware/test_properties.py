@@ -7,30 +7,16 @@ from firmware import press
 from firmware.airtime import SUB_BANDS, UPLINK_CHANNELS, AirtimeLedger, sub_band, time_on_air_ms
 from firmware.counter_store import CounterStore
 from firmware.fakes import FakeStorage, PowerCut
-from firmware.press import PressConfig, PressRecogniser
+from firmware.press import PressConfig
 from protocol.constants import COUNTER_BLOCK
+from tests.firmware.mp.pressing import drive
 
 CFG = PressConfig()
 
 
 def _drive(edges: list[tuple[int, bool]], until: int) -> list[tuple[int, int, str]]:
     """Deadline-driven, as the device runs: poll at each edge and at each deadline."""
-    r = PressRecogniser(CFG)
-    out: list[tuple[int, int, str]] = []
-    i = 0
-    t = 0
-    while t <= until:
-        while i < len(edges) and edges[i][0] <= t:
-            r.feed(edges[i][1], edges[i][0])
-            i += 1
-        while (g := r.poll(t)) != press.NONE:
-            out.append((t, g, r.word if g == press.WORD else ""))
-        d = r.next_deadline(t)
-        nxt = edges[i][0] if i < len(edges) else until + 1
-        if d is not None and d < nxt:
-            nxt = max(d, t + 1)
-        t = nxt
-    return out
+    return drive(CFG, edges, until, by_deadline=True)
 
 
 presses_st = st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 3000)), min_size=1, max_size=12)
