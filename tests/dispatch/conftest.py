@@ -8,7 +8,7 @@ reach it over the network.
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,25 @@ async def running(
         transport = httpx.ASGITransport(app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
             yield Running(d, app, http, made)
+
+
+def serve(
+    settings: DispatchSettings,
+    scenario: Callable[[Dispatcher, httpx.AsyncClient], Awaitable[None]],
+    client: tuple[str, int] = ("127.0.0.1", 123),
+) -> None:
+    """``scenario(dispatcher, http)`` on the service of ``settings`` (see running()), in an event loop of its own."""
+
+    async def run() -> None:
+        async with running(settings, client=client) as svc:
+            await scenario(svc.dispatcher, svc.http)
+
+    asyncio.run(run())
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header that signs a request in with ``token``."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def until(cond: Callable[[], object], timeout: float = 5.0) -> None:

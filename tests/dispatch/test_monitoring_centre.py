@@ -30,7 +30,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import free_port
 from protocol.constants import EVENT_DURESS, EVENT_ESCORT, EVENT_SOS
-from tests.dispatch.conftest import running, until
+from tests.dispatch.conftest import bearer, running, until
 from tests.dispatch.world import GATEWAYS, World, envelope, topic
 
 SECRET = "centre-secret-0123456789"
@@ -86,7 +86,7 @@ class Desk:
         if device_id not in self.world.roots:
             self.world.ring(device_id)
             body = {"device_id": device_id, "root_key": self.world.roots[device_id].hex()}
-            assert (await self.http.post("/api/v1/devices", json=body, headers=_auth(PROVISION))).status_code == 201
+            assert (await self.http.post("/api/v1/devices", json=body, headers=bearer(PROVISION))).status_code == 201
         frame, counter = self.world.frame(device_id, event, **fields)
         gw = "gw-breestraat"
         await self.d.on_uplink(topic(gw), envelope(frame, gw, int(time.time() * 1000), rssi=-70))
@@ -96,16 +96,12 @@ class Desk:
         """The responder it is offered to first accepts it; returns who."""
         rid = self.d.state.incidents[incident_id].offered_to[0]
         body = {"eta_min": eta_min}
-        r = await self.http.post(f"/api/v1/incidents/{incident_id}/accept", json=body, headers=_auth(PATROL[rid][1]))
+        r = await self.http.post(f"/api/v1/incidents/{incident_id}/accept", json=body, headers=bearer(PATROL[rid][1]))
         assert r.status_code == 200, r.text
         return rid
 
     async def hand_over(self, incident_id: str, token: str = MIRA) -> httpx.Response:
-        return await self.http.post(f"/api/v1/incidents/{incident_id}/handover", headers=_auth(token))
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+        return await self.http.post(f"/api/v1/incidents/{incident_id}/handover", headers=bearer(token))
 
 
 @asynccontextmanager
@@ -130,13 +126,13 @@ async def desk(tmp_path: Path, centre: bool = True, on_duty: bool = True, **sett
             if app.state.notifier is not None:
                 app.state.notifier.backoff_s = (0.0, 0.05)
             for gw, (lat, lon) in GATEWAYS.items():
-                r = await http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=_auth(OPERATOR))
+                r = await http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=bearer(OPERATOR))
                 assert r.status_code == 200, r.text
             for rid, (name, token, (lat, lon)) in PATROL.items():
                 body = {"name": name, "skills": ["patrol", "first_aid"]}
-                assert (await http.put(f"/api/v1/responders/{rid}", json=body, headers=_auth(OPERATOR))).is_success
+                assert (await http.put(f"/api/v1/responders/{rid}", json=body, headers=bearer(OPERATOR))).is_success
                 duty = {"on_duty": on_duty, "lat": lat, "lon": lon}
-                assert (await http.put("/api/v1/me/duty", json=duty, headers=_auth(token))).status_code == 200
+                assert (await http.put("/api/v1/me/duty", json=duty, headers=bearer(token))).status_code == 200
             yield Desk(d, http, World(), rx)
     finally:
         if rx is not None and serve is not None:
@@ -167,12 +163,12 @@ def test_an_accepted_incident_is_handed_over_logged_with_the_operator_and_sent_t
             assert f["opened_local"].endswith(("+01:00", "+02:00")) and f["timezone"] == "Europe/Amsterdam"
 
             # Logged with who and when; every operator sees a notice; the incident itself is as it was.
-            doc = (await w.http.get(f"/api/v1/incidents/{inc}", headers=_auth(OPERATOR))).json()
+            doc = (await w.http.get(f"/api/v1/incidents/{inc}", headers=bearer(OPERATOR))).json()
             logged = [e for e in doc["events"] if e["kind"] == "handed_to_112"]
             assert len(logged) == 1 and logged[0]["at_ms"] == out["handed_over_ms"]
             assert logged[0]["data"]["operator"] == "mira" and logged[0]["data"]["monitoring_centre"] is True
             assert logged[0]["data"]["fields"] == f
-            notices = (await w.http.get("/api/v1/notices", headers=_auth(OPERATOR))).json()
+            notices = (await w.http.get("/api/v1/notices", headers=bearer(OPERATOR))).json()
             assert {"kind": "handed_to_112", "subject": inc, "by": "operator", "operator": "mira"}.items() <= next(
                 n for n in notices if n["kind"] == "handed_to_112"
             ).items()
@@ -192,7 +188,7 @@ def test_an_accepted_incident_is_handed_over_logged_with_the_operator_and_sent_t
 def test_every_state_and_kind_can_be_handed_over(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with desk(tmp_path) as w:
-            op = _auth(OPERATOR)
+            op = bearer(OPERATOR)
             # Nobody is engaged until the last three: each accept takes one of the three out of the next offers.
             offered = await w.alarm(1)
             escalated = await w.alarm(4)
@@ -204,7 +200,7 @@ def test_every_state_and_kind_can_be_handed_over(tmp_path: Path) -> None:
             await w.accept(accepted)
             on_the_way = await w.alarm(3)
             rid = await w.accept(on_the_way, eta_min=2)
-            r = await w.http.post(f"/api/v1/incidents/{on_the_way}/on-the-way", headers=_auth(PATROL[rid][1]))
+            r = await w.http.post(f"/api/v1/incidents/{on_the_way}/on-the-way", headers=bearer(PATROL[rid][1]))
             assert r.status_code == 200, r.text
             accepted_escort = await w.alarm(8, EVENT_ESCORT)
             await w.accept(accepted_escort)

@@ -27,15 +27,12 @@ from nightwatch.cli import app as cli
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
+from tests.dispatch.conftest import bearer
 from tests.dispatch.world import GATEWAYS, envelope, topic
 
 OPERATOR = "provisioning-test-operator"
 PROVISION = "provisioning-test-provisioner"
 GATEWAY = "gw-breestraat"
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def provision_record(tmp_path: Path, device_id: int, *extra: str) -> dict[str, Any]:
@@ -64,10 +61,10 @@ class Service:
         return fut.result(10)
 
     def post(self, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(f"{self.base}/api/v1/devices", json=body, headers=_auth(PROVISION), timeout=10)
+        return httpx.post(f"{self.base}/api/v1/devices", json=body, headers=bearer(PROVISION), timeout=10)
 
     def incident(self, incident_id: str) -> httpx.Response:
-        return httpx.get(f"{self.base}/api/v1/incidents/{incident_id}", headers=_auth(OPERATOR), timeout=10)
+        return httpx.get(f"{self.base}/api/v1/incidents/{incident_id}", headers=bearer(OPERATOR), timeout=10)
 
 
 @contextmanager
@@ -79,7 +76,7 @@ def service(db: Path) -> Iterator[Service]:
     d = Dispatcher(settings)
     with served(create_app(d)) as (base, loop):
         lat, lon = GATEWAYS[GATEWAY]
-        r = httpx.put(f"{base}/api/v1/gateways/{GATEWAY}", json={"lat": lat, "lon": lon}, headers=_auth(OPERATOR))
+        r = httpx.put(f"{base}/api/v1/gateways/{GATEWAY}", json={"lat": lat, "lon": lon}, headers=bearer(OPERATOR))
         assert r.is_success
         yield Service(base, d, loop)
 
