@@ -31,6 +31,7 @@ from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.dispatch.conftest import running, until
+from tests.dispatch.world import envelope, topic
 
 SECRET = "webhook-secret-0123456789"
 OPERATOR = "operator-token-0123456789"
@@ -100,14 +101,7 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
             assert (await http.post("/api/v1/me/push-subscription", json=sub, headers=me)).status_code == 201
 
             frame = uplink.encode(DeviceKeys(root), uplink.Uplink(1, 5, EVENT_SOS, 60, flags=FLAG_ACK_REQUESTED))
-            env = {
-                "v": 1,
-                "gateway_id": "gw",
-                "rx_time_ms": int(time.time() * 1000),
-                "radio": "ble",
-                "frame": frame.hex(),
-            }
-            await d.on_uplink("nightwatch/v1/up/gw", json.dumps(env).encode())
+            await d.on_uplink(topic("gw"), envelope(frame, "gw", int(time.time() * 1000), radio="ble", rssi=None))
 
             # The push service fails; the push is retried until the responder's phone says it was seen.
             await until(lambda: len(rx.pushes) >= 3)

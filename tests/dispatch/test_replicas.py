@@ -25,7 +25,7 @@ from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTE
 from protocol.keys import DeviceKeys
 from tests.databases import PrivatePostgres
 from tests.dispatch.conftest import mqtt_links, running
-from tests.dispatch.world import provision
+from tests.dispatch.world import envelope, provision, topic
 
 ALARMS = 60
 GATEWAYS = {"gw-1": (52.1664, 4.4817), "gw-2": (52.1589, 4.4894), "gw-3": (52.1625, 4.4790)}
@@ -103,15 +103,8 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     for device, root in roots.items():
         frame = uplink.encode(DeviceKeys(root), uplink.Uplink(1, device, EVENT_SOS, 50, flags=FLAG_ACK_REQUESTED))
         for g in GATEWAYS:
-            env = {
-                "v": 1,
-                "gateway_id": g,
-                "rx_time_ms": int(time.time() * 1000),
-                "radio": "lora",
-                "frame": frame.hex(),
-                "rssi": -80 - len(msgs) % 20,
-            }
-            msgs.append(gw.publish(f"nightwatch/v1/up/{g}", json.dumps(env), qos=1))
+            env = envelope(frame, g, int(time.time() * 1000), rssi=-80 - len(msgs) % 20)
+            msgs.append(gw.publish(topic(g), env, qos=1))
     for m in msgs:
         m.wait_for_publish(10)
 
@@ -175,16 +168,10 @@ def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: Priva
         def publish(devices: range) -> None:
             for device in devices:
                 up = uplink.Uplink(1, device, EVENT_SOS, 50, flags=FLAG_ACK_REQUESTED)
-                frame = uplink.encode(DeviceKeys(roots[device]), up).hex()
+                frame = uplink.encode(DeviceKeys(roots[device]), up)
                 for g in ("gw-1", "gw-2"):
-                    env = {
-                        "v": 1,
-                        "gateway_id": g,
-                        "rx_time_ms": int(time.time() * 1000),
-                        "radio": "ble",
-                        "frame": frame,
-                    }
-                    gw.publish(f"nightwatch/v1/up/{g}", json.dumps(env), qos=1).wait_for_publish(10)
+                    env = envelope(frame, g, int(time.time() * 1000), radio="ble", rssi=None)
+                    gw.publish(topic(g), env, qos=1).wait_for_publish(10)
 
         def replica(name: str) -> DispatchSettings:
             return DispatchSettings(

@@ -17,6 +17,7 @@ from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, ACK_RECEIVED, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.dispatch.conftest import mqtt_links, running, until
+from tests.dispatch.world import envelope
 
 OPERATOR = "operator-token-0123456789"
 RESPONDER = "responder-token-0123456789"
@@ -31,18 +32,6 @@ def _gateway(broker: MosquittoBroker, gw: str, lat: float, lon: float) -> mqtt.C
     status = {"gateway_id": gw, "state": "online", "position": {"lat": lat, "lon": lon}}
     c.publish(f"nightwatch/v1/gw/{gw}/status", json.dumps(status), qos=1, retain=True).wait_for_publish(5)
     return c
-
-
-def _envelope(gw: str, frame: bytes, rssi: float) -> str:
-    doc = {
-        "v": 1,
-        "gateway_id": gw,
-        "rx_time_ms": int(time.time() * 1000),
-        "radio": "lora",
-        "frame": frame.hex(),
-        "rssi": rssi,
-    }
-    return json.dumps(doc)
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
@@ -79,11 +68,13 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
 
                 stream = d.bus.stream()
                 frame = uplink.encode(keys, uplink.Uplink(1, 42, EVENT_SOS, 70, flags=FLAG_ACK_REQUESTED))
-                gw_a.publish("nightwatch/v1/up/gw-a", _envelope("gw-a", frame, -100), qos=1)
+                gw_a.publish(
+                    "nightwatch/v1/up/gw-a", envelope(frame, "gw-a", int(time.time() * 1000), rssi=-100), qos=1
+                )
                 first = await asyncio.wait_for(anext(stream), 5)
                 assert first.topic == "incident" and first.data["state"] == "offered"
                 assert first.data["offered_to"] == ["anna"]
-                gw_b.publish("nightwatch/v1/up/gw-b", _envelope("gw-b", frame, -80), qos=1)
+                gw_b.publish("nightwatch/v1/up/gw-b", envelope(frame, "gw-b", int(time.time() * 1000), rssi=-80), qos=1)
                 refined = await asyncio.wait_for(anext(stream), 5)
                 assert refined.data["location"] != first.data["location"]
 
