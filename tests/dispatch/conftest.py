@@ -86,6 +86,14 @@ async def until(cond: Callable[[], object], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def wait_for(cond: Callable[[], object], timeout: float = 10.0) -> None:
+    """``until`` for a test that blocks while the services run in threads of their own (harness.dispatch.served)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database on each engine the store supports: one data layer, one behaviour."""

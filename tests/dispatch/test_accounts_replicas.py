@@ -3,9 +3,7 @@ replica signs in on the other; revoked on one, their token is refused on both an
 closed at once."""
 
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,16 +14,9 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
 from tests.databases import PrivatePostgres
-from tests.dispatch.conftest import bearer
+from tests.dispatch.conftest import bearer, wait_for
 
 OP = "operator-token-replicas-0123456789"
-
-
-def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_an_account_added_on_one_replica_is_revoked_on_both(tmp_path: Path, postgres: PrivatePostgres) -> None:
@@ -39,7 +30,7 @@ def test_an_account_added_on_one_replica_is_revoked_on_both(tmp_path: Path, post
     with served(app("a")) as (a, _), served(app("b")) as (b, _):
         doc = httpx.post(f"{a}/api/v1/accounts", json={"role": "responder", "name": "Anna"}, headers=bearer(OP)).json()
         token = doc["token"]
-        _until(lambda: httpx.post(f"{b}/ui/login", headers=bearer(token)).status_code == 200)
+        wait_for(lambda: httpx.post(f"{b}/ui/login", headers=bearer(token)).status_code == 200)
 
         opened, ended = threading.Event(), threading.Event()
 
