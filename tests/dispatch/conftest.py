@@ -18,10 +18,13 @@ import pytest
 from fastapi import FastAPI
 
 from basestation.dispatch.api.app import create_app
+from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
+from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
 from tests.databases import PrivatePostgres
+from tests.dispatch.world import World, provision
 
 Links = Callable[[Dispatcher], list[MqttLink]]
 
@@ -56,6 +59,34 @@ async def running(
         transport = httpx.ASGITransport(app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://dispatch") as http:
             yield Running(d, app, http, made)
+
+
+@asynccontextmanager
+async def linked(settings: DispatchSettings, world: World | None = None) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
+    """The service of ``settings`` with its one MQTT link; ``world``'s rings provisioned first."""
+    if world is not None:
+        await provision(settings.database_url, world.roots)
+    async with running(settings, mqtt_links(settings)) as svc:
+        yield svc.dispatcher, svc.links[0]
+
+
+def mosquitto(tmp_path: Path, extra_conf: str = "") -> MosquittoBroker:
+    """A private Mosquitto in ``tmp_path``, not started: ``with`` starts it (tests that call it skip without one)."""
+    binary = mosquitto_binary()
+    assert binary is not None
+    return MosquittoBroker(tmp_path / "broker", binary, extra_conf=extra_conf)
+
+
+def mqtt_settings(tmp_path: Path, host: str, port: int, **kw: object) -> DispatchSettings:
+    """The service on a new SQLite database in ``tmp_path`` and the broker at ``host``:``port``, reconnecting after
+    50 ms; ``kw`` other settings."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
+    upgrade(db)
+    return DispatchSettings(
+        mqtt_url=f"mqtt://{host}:{port}",
+        database_url=db,
+        **{"mqtt_username": TEST_USERNAME, "mqtt_reconnect_initial_s": 0.05, **kw},  # type: ignore[arg-type]
+    )
 
 
 def serve(

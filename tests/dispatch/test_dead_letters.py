@@ -7,8 +7,6 @@ operators; the messages behind it go on being handled. See basestation/dispatch/
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,13 +14,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.io.failures import PermanentError, describe, permanent
-from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.mqtt_link import MqttLink
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
 from protocol.constants import EVENT_SOS
-from tests.dispatch.conftest import mqtt_links, running, until
+from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, until
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")
@@ -33,29 +28,6 @@ POISONED, HEALTHY = 41, 42
 # record it will never take (a value out of range, a schema the row cannot fit), made to happen on purpose.
 TRIGGER = f"""CREATE TRIGGER refuse_ring BEFORE INSERT ON frames WHEN NEW.device_id = {POISONED}
 BEGIN SELECT RAISE(ABORT, 'ring {POISONED} is refused by a constraint'); END"""
-
-
-def _broker(tmp_path: Path) -> MosquittoBroker:
-    binary = mosquitto_binary()
-    assert binary is not None
-    return MosquittoBroker(tmp_path / "broker", binary)
-
-
-def _settings(tmp_path: Path, broker: MosquittoBroker) -> DispatchSettings:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
-    upgrade(db)
-    return DispatchSettings(
-        mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-        mqtt_username=TEST_USERNAME,
-        database_url=db,
-        mqtt_reconnect_initial_s=0.05,
-    )
-
-
-@asynccontextmanager
-async def _service(settings: DispatchSettings) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
-    async with running(settings, mqtt_links(settings)) as svc:
-        yield svc.dispatcher, svc.links[0]
 
 
 def _publish(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> None:
@@ -87,14 +59,14 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
     world = World()
     poisoned, _ = world.frame(POISONED, EVENT_SOS)
     healthy, _ = world.frame(HEALTHY, EVENT_SOS)
-    with _broker(tmp_path) as broker:
-        settings = _settings(tmp_path, broker)
+    with mosquitto(tmp_path) as broker:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port)
         asyncio.run(provision(settings.database_url, world.roots))
         with sqlite3.connect(_db_path(settings)) as c:
             c.execute(TRIGGER)
 
         async def scenario() -> None:
-            async with _service(settings) as (d, link):
+            async with linked(settings) as (d, link):
                 await asyncio.to_thread(
                     _publish,
                     broker,
@@ -120,7 +92,7 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
 
         async def after_restart() -> None:
             # Acknowledged: a new session of the same client gets nothing again.
-            async with _service(settings) as (d, link):
+            async with linked(settings) as (d, link):
                 await asyncio.sleep(1.0)
                 assert link.set_aside == 0 and d.dead_letters == 0
                 assert len(await d.store.dead_letters()) == 1
@@ -131,15 +103,15 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
 def test_a_database_that_is_away_leaves_the_alarm_with_the_broker_which_delivers_it_again(tmp_path: Path) -> None:
     world = World()
     frame, _ = world.frame(HEALTHY, EVENT_SOS)
-    with _broker(tmp_path) as broker:
-        settings = _settings(tmp_path, broker)
+    with mosquitto(tmp_path) as broker:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port)
         asyncio.run(provision(settings.database_url, world.roots))
 
         async def while_locked() -> None:
             # Another process holds the database's write lock for as long as this service runs.
             holder = sqlite3.connect(_db_path(settings), isolation_level=None)
             try:
-                async with _service(settings) as (d, link):
+                async with linked(settings) as (d, link):
                     holder.execute("BEGIN EXCLUSIVE")
                     await asyncio.to_thread(_publish, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
                     await until(lambda: d.writer.failures >= 1, 20)
@@ -155,7 +127,7 @@ def test_a_database_that_is_away_leaves_the_alarm_with_the_broker_which_delivers
         asyncio.run(while_locked())
 
         async def after() -> None:
-            async with _service(settings) as (d, link):
+            async with linked(settings) as (d, link):
                 await until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
                 assert link.set_aside == 0 and await d.store.dead_letters() == []
 

@@ -11,12 +11,10 @@ import pytest
 
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io.bus import Message
-from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, OUTBOX_MAX, MqttLink
 from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
-from tests.dispatch.conftest import until
+from tests.dispatch.conftest import mqtt_settings, until
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto (MQTT 5)")
 
@@ -30,17 +28,6 @@ user viewer
 topic read nightwatch/v1/down/#
 """
 USERS = {"nightwatch-dispatch": "pd", "viewer": "pv"}
-
-
-def _settings(tmp_path: Path, broker: MosquittoBroker, **kw: object) -> DispatchSettings:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
-    upgrade(db)
-    return DispatchSettings(
-        mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-        database_url=db,
-        mqtt_reconnect_initial_s=0.05,
-        **kw,  # type: ignore[arg-type]
-    )
 
 
 def _ack(n: int, gateway: str, alarm: bool) -> Downlink:
@@ -61,7 +48,9 @@ def test_a_downlink_the_broker_refuses_is_counted_logged_and_shown_to_operators(
         tmp_path / "broker", binary, extra_conf=f"password_file {passwd}\nacl_file {acl}\n", anonymous=False
     )
     with broker, Recorder(broker, [DOWN_PREFIX + "#"], username="viewer", password="pv") as rec:
-        settings = _settings(tmp_path, broker, mqtt_username="nightwatch-dispatch", mqtt_password="pd")
+        settings = mqtt_settings(
+            tmp_path, broker.host, broker.port, mqtt_username="nightwatch-dispatch", mqtt_password="pd"
+        )
 
         async def scenario() -> None:
             d = Dispatcher(settings)
@@ -113,7 +102,7 @@ def test_a_full_outbox_drops_heartbeat_acks_and_keeps_every_alarm_ack(tmp_path: 
         MosquittoBroker(tmp_path / "broker", binary) as broker,
         Recorder(broker, [DOWN_PREFIX + "#"]) as rec,
     ):
-        settings = _settings(tmp_path, broker, mqtt_username=TEST_USERNAME)
+        settings = mqtt_settings(tmp_path, broker.host, broker.port, mqtt_username=TEST_USERNAME)
 
         async def scenario() -> None:
             d = Dispatcher(settings)

@@ -8,8 +8,6 @@ import itertools
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -18,47 +16,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io import mqtt_wire as wire
-from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
-from tests.dispatch.conftest import mqtt_links, running, until
-from tests.dispatch.world import World, envelope, provision, topic
+from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, until
+from tests.dispatch.world import World, envelope, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
 
 KEEPALIVE_S = 2  # short, so that the black hole is noticed in seconds; the bound below is two of them
 GATEWAY = "gw-breestraat"
-
-
-def _broker(tmp_path: Path, extra_conf: str = "") -> MosquittoBroker:
-    binary = mosquitto_binary()
-    assert binary is not None
-    return MosquittoBroker(tmp_path / "broker", binary, extra_conf=extra_conf)
-
-
-def _settings(tmp_path: Path, host: str, port: int, **kw: object) -> DispatchSettings:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
-    upgrade(db)
-    return DispatchSettings(
-        mqtt_url=f"mqtt://{host}:{port}",
-        mqtt_username=TEST_USERNAME,
-        database_url=db,
-        **{"mqtt_reconnect_initial_s": 0.05, **kw},  # type: ignore[arg-type]
-    )
-
-
-@asynccontextmanager
-async def _service(
-    settings: DispatchSettings, world: World | None = None
-) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
-    if world is not None:
-        await provision(settings.database_url, world.roots)
-    async with running(settings, mqtt_links(settings)) as svc:
-        yield svc.dispatcher, svc.links[0]
 
 
 def _publish(broker: MosquittoBroker, topic_: str, payload: bytes) -> None:
@@ -84,11 +53,11 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
 ) -> None:
     world = World()
     frame, _ = world.frame(42, EVENT_SOS)
-    with _broker(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
-        settings = _settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=KEEPALIVE_S)
+    with mosquitto(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
+        settings = mqtt_settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=KEEPALIVE_S)
 
         async def scenario() -> None:
-            async with _service(settings, world) as (d, link):
+            async with linked(settings, world) as (d, link):
                 stream = d.bus.stream()
                 # Healthy first: a connection that lasted a keepalive resets the backoff.
                 await asyncio.sleep(KEEPALIVE_S)
@@ -118,11 +87,11 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
 
 def test_the_brokers_server_keepalive_replaces_ours(tmp_path: Path) -> None:
     # Mosquitto: "do not set below 10 seconds".
-    with _broker(tmp_path, "max_keepalive 10\n") as broker:
-        settings = _settings(tmp_path, broker.host, broker.port, mqtt_keepalive_s=60)
+    with mosquitto(tmp_path, "max_keepalive 10\n") as broker:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port, mqtt_keepalive_s=60)
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 assert link.keepalive_s == 10
 
         asyncio.run(scenario())
@@ -136,14 +105,14 @@ def test_no_more_downlinks_in_flight_than_the_broker_allows(tmp_path: Path) -> N
     """Mosquitto sends max_inflight_messages as its Receive Maximum, and disconnects a client that goes past it.
     With the link black-holed no PUBACK comes back, so what it sent meanwhile is its whole window."""
     with (
-        _broker(tmp_path, "max_inflight_messages 3\n") as broker,
+        mosquitto(tmp_path, "max_inflight_messages 3\n") as broker,
         Blackhole(broker.host, broker.port) as hole,
         Recorder(broker, [DOWN_PREFIX + "#"]) as downs,
     ):
-        settings = _settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=1)
+        settings = mqtt_settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=1)
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 [swallowed] = await asyncio.to_thread(hole.swallow)
                 for i in range(10):
                     link.publish(_downlink(i))
@@ -167,11 +136,11 @@ def _ids(rec: Recorder) -> set[str]:
 
 def test_a_downlink_over_the_brokers_maximum_packet_size_is_dropped_not_sent(tmp_path: Path) -> None:
     """Sent, it would get the link disconnected, and sent again after each reconnect."""
-    with _broker(tmp_path, "max_packet_size 2000\n") as broker, Recorder(broker, [DOWN_PREFIX + "#"]) as downs:
-        settings = _settings(tmp_path, broker.host, broker.port)
+    with mosquitto(tmp_path, "max_packet_size 2000\n") as broker, Recorder(broker, [DOWN_PREFIX + "#"]) as downs:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port)
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 assert link.max_packet == 2000
                 link.publish(_downlink(1, pad=1800))  # 1,910 bytes as a packet: fits
                 link.publish(_downlink(2, pad=2000))
@@ -193,7 +162,7 @@ def test_a_broker_that_accepts_and_never_answers_costs_one_connect_timeout(tmp_p
         mute.bind(("127.0.0.1", 0))
         mute.listen()
         host, port = mute.getsockname()
-        settings = _settings(tmp_path, host, port, mqtt_connect_timeout_s=0.5)
+        settings = mqtt_settings(tmp_path, host, port, mqtt_connect_timeout_s=0.5)
 
         async def scenario() -> None:
             link = MqttLink(settings, Dispatcher(settings))
@@ -210,8 +179,8 @@ def test_reconnect_waits_double_to_the_cap_and_start_again_after_a_healthy_conne
     the doubled delay, up to the cap. Once a connection has stayed up for a keepalive, the next loss is
     retried after the first short wait again, not the cap."""
     initial, cap = 0.1, 2.0
-    with _broker(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
-        settings = _settings(
+    with mosquitto(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
+        settings = mqtt_settings(
             tmp_path,
             hole.host,
             hole.port,
@@ -227,7 +196,7 @@ def test_reconnect_waits_double_to_the_cap_and_start_again_after_a_healthy_conne
             return killed, [t for t in hole.arrivals if t > killed]
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 killed, tries = await down_for(5.0)
                 gaps = [b - a for a, b in itertools.pairwise([killed, *tries])]
                 assert 4 <= len(gaps) <= 8, gaps  # 0.05-0.1, 0.1-0.2, 0.2-0.4, 0.4-0.8, 0.8-1.6, 1-2 ...
