@@ -70,6 +70,16 @@ async def linked(settings: DispatchSettings, world: World | None = None) -> Asyn
         yield svc.dispatcher, svc.links[0]
 
 
+async def wired(settings: DispatchSettings) -> tuple[Dispatcher, MqttLink]:
+    """A started dispatcher and an MQTT link that carries its downlinks, the link not started yet: for the tests
+    that start and stop the two in an order of their own."""
+    d = Dispatcher(settings)
+    await d.start()
+    link = MqttLink(settings, d)
+    d.publishers.append(link.publish)
+    return d, link
+
+
 def mosquitto(tmp_path: Path, extra_conf: str = "") -> MosquittoBroker:
     """A private Mosquitto in ``tmp_path``, not started: ``with`` starts it (tests that call it skip without one)."""
     binary = mosquitto_binary()

@@ -22,6 +22,7 @@ from harness.brokers import QUEUE_SETTINGS, TEST_USERNAME, MosquittoBroker, mosq
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
+from tests.dispatch.conftest import wired
 from tests.dispatch.world import provision
 
 BURST = int(os.environ.get("NIGHTWATCH_TEST_BURST", "6000"))
@@ -81,10 +82,7 @@ def _burst(tmp_path: Path, extra_conf: str) -> int:
         pub.disconnect()
 
         async def drain() -> int:
-            d = Dispatcher(settings)
-            await d.start()
-            link = MqttLink(settings, d)
-            d.publishers.append(link.publish)
+            d, link = await wired(settings)
             await link.start()
             last, still = -1, 0.0
             while True:  # until everything queued for us has arrived and nothing more comes for 2 s

@@ -11,10 +11,9 @@ import pytest
 
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io.bus import Message
-from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, OUTBOX_MAX, MqttLink
-from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, OUTBOX_MAX
 from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
-from tests.dispatch.conftest import mqtt_settings, until
+from tests.dispatch.conftest import mqtt_settings, until, wired
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto (MQTT 5)")
 
@@ -53,10 +52,7 @@ def test_a_downlink_the_broker_refuses_is_counted_logged_and_shown_to_operators(
         )
 
         async def scenario() -> None:
-            d = Dispatcher(settings)
-            await d.start()
-            link = MqttLink(settings, d)
-            d.publishers.append(link.publish)
+            d, link = await wired(settings)
             await link.start()
             stream = d.bus.stream()
 
@@ -105,10 +101,7 @@ def test_a_full_outbox_drops_heartbeat_acks_and_keeps_every_alarm_ack(tmp_path: 
         settings = mqtt_settings(tmp_path, broker.host, broker.port, mqtt_username=TEST_USERNAME)
 
         async def scenario() -> None:
-            d = Dispatcher(settings)
-            await d.start()
-            link = MqttLink(settings, d)
-            d.publishers.append(link.publish)
+            d, link = await wired(settings)
             try:
                 # Not connected yet, as while the broker is away: everything waits in the outbox.
                 for n in range(OUTBOX_MAX + 500):

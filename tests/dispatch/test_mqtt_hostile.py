@@ -26,9 +26,9 @@ from basestation.dispatch.core.envelope import UP_PREFIX
 from basestation.dispatch.io import mqtt_wire as wire
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MAX_INBOUND, STATUS_PREFIX, Done, MqttLink
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS
+from tests.dispatch.conftest import wired
 from tests.dispatch.world import GATEWAYS, World, envelope, provision, topic
 from tests.fuzz import examples
 
@@ -653,10 +653,7 @@ def test_after_a_hostile_session_an_alarm_still_becomes_an_incident_and_its_ack_
         with _loop_errors() as errors:
             async with _Broker([_steady([b"\x30\xff\xff\xff\xff\x01"], drops=True), sos]) as broker:
                 settings_ = _settings(broker.port, database_url=db)
-                d = Dispatcher(settings_)
-                await d.start()
-                link = MqttLink(settings_, d)
-                d.publishers.append(link.publish)
+                d, link = await wired(settings_)
                 stream = d.bus.stream(since=0)  # from the start: the incident may open before the test looks
                 await link.start()
                 try:
