@@ -9,16 +9,10 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.web import i18n
 
 WEB = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB / "templates")
-
-
-def dispatcher(request: Request) -> Dispatcher:
-    d: Dispatcher = request.app.state.dispatcher
-    return d
 
 
 def now_ms() -> int:
