@@ -6,7 +6,9 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import http_ece
 import httpx
@@ -140,71 +142,73 @@ def test_signature_rejects_tampering_and_stale_timestamps() -> None:
     assert not webhook.verify(b"k" * 16, body, "garbage", now=1100)
 
 
-def test_only_emergencies_escalate_to_the_monitoring_centre(tmp_path: Path) -> None:
+def _notifier(tmp_path: Path, check: Callable[[Dispatcher, Notifier], None], **targets: Any) -> None:
+    """``check`` a notifier to ``targets`` (Notifier's escalation, push ...), of a dispatcher on a new database, in a
+    running event loop. Nothing listens at the targets: what counts is what the notifier queues."""
     d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
-    centre = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
 
     async def go() -> None:
         async with httpx.AsyncClient() as http:
-            n = Notifier(d, http, escalation=centre)
-            base = {"state": "escalated", "escalation": 2, "forced": False, "location": None, "offered_to": []}
-            base |= {"opened_ms": 0}
-            n.on_incident({**base, "id": "1-1", "kind": "escort"})
-            assert n.pending == 0
-            n.on_incident({**base, "id": "2-1", "kind": "sos"})
-            n.on_incident({**base, "id": "2-1", "kind": "sos"})  # once per incident
-            assert n.pending == 1
+            check(d, Notifier(d, http, **targets))
 
     asyncio.run(go())
+
+
+CENTRE = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
+
+
+def test_only_emergencies_escalate_to_the_monitoring_centre(tmp_path: Path) -> None:
+    def check(d: Dispatcher, n: Notifier) -> None:
+        base = {"state": "escalated", "escalation": 2, "forced": False, "location": None, "offered_to": []}
+        base |= {"opened_ms": 0}
+        n.on_incident({**base, "id": "1-1", "kind": "escort"})
+        assert n.pending == 0
+        n.on_incident({**base, "id": "2-1", "kind": "sos"})
+        n.on_incident({**base, "id": "2-1", "kind": "sos"})  # once per incident
+        assert n.pending == 1
+
+    _notifier(tmp_path, check, escalation=CENTRE)
 
 
 def test_a_duress_goes_to_the_monitoring_centre_whatever_its_kind(tmp_path: Path) -> None:
-    d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
-    centre = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
+    def check(d: Dispatcher, n: Notifier) -> None:
+        base = {"state": "accepted", "escalation": 2, "location": None, "offered_to": ["anna"], "opened_ms": 0}
+        n.on_incident({**base, "id": "3-1", "kind": "escort", "forced": True})
+        assert n.pending == 1
 
-    async def go() -> None:
-        async with httpx.AsyncClient() as http:
-            n = Notifier(d, http, escalation=centre)
-            base = {"state": "accepted", "escalation": 2, "location": None, "offered_to": ["anna"], "opened_ms": 0}
-            n.on_incident({**base, "id": "3-1", "kind": "escort", "forced": True})
-            assert n.pending == 1
-
-    asyncio.run(go())
+    _notifier(tmp_path, check, escalation=CENTRE)
 
 
 def test_a_duress_is_pushed_to_everyone_offered_it_or_on_the_way(tmp_path: Path) -> None:
-    d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
     push = WebPush(_private_pem(), "mailto:ops@nightwatch.invalid", httpx.AsyncClient())
 
-    async def go() -> None:
-        async with httpx.AsyncClient() as http:
-            n = Notifier(d, http, push=push)
-            for rid in ("anna", "bram", "cees"):
-                n.subscribe(rid, Subscription(f"http://127.0.0.1:9/push/{rid}", "p", "a"))
-            doc = {
-                "id": "4-1",
-                "kind": "sos",
-                "state": "accepted",
-                "escalation": 2,
-                "forced": True,
-                "location": None,
-                "press_ms": 0,
-                "offered_to": ["anna", "bram", "cees"],
-                "accepted_by": ["anna"],
-                "declined_by": ["cees"],
-            }
-            n.on_incident(doc)
-            n.on_incident(doc)  # once per responder
-            duress = [j for j in n._jobs if j.payload["type"] == "duress"]
-            assert sorted(j.responder_id or "" for j in duress) == ["anna", "bram"]
-            # Retried while the incident lasts, although it was accepted and escalated; not once it is over.
-            inc = incident_from_doc({**doc, "opened_ms": 0, "updated_ms": 0, "counter": 1, "device_id": 4})
-            d.state.incidents[inc.id] = inc
-            assert not any(n.moot(j) for j in duress)
-            inc.state = State.RESOLVED
-            assert all(n.moot(j) for j in duress)
+    def check(d: Dispatcher, n: Notifier) -> None:
+        for rid in ("anna", "bram", "cees"):
+            n.subscribe(rid, Subscription(f"http://127.0.0.1:9/push/{rid}", "p", "a"))
+        doc = {
+            "id": "4-1",
+            "kind": "sos",
+            "state": "accepted",
+            "escalation": 2,
+            "forced": True,
+            "location": None,
+            "press_ms": 0,
+            "offered_to": ["anna", "bram", "cees"],
+            "accepted_by": ["anna"],
+            "declined_by": ["cees"],
+        }
+        n.on_incident(doc)
+        n.on_incident(doc)  # once per responder
+        duress = [j for j in n._jobs if j.payload["type"] == "duress"]
+        assert sorted(j.responder_id or "" for j in duress) == ["anna", "bram"]
+        # Retried while the incident lasts, although it was accepted and escalated; not once it is over.
+        inc = incident_from_doc({**doc, "opened_ms": 0, "updated_ms": 0, "counter": 1, "device_id": 4})
+        d.state.incidents[inc.id] = inc
+        assert not any(n.moot(j) for j in duress)
+        inc.state = State.RESOLVED
+        assert all(n.moot(j) for j in duress)
 
-    asyncio.run(go())
+    _notifier(tmp_path, check, push=push)
 
 
 def _private_pem() -> str:
