@@ -6,9 +6,10 @@ from hypothesis import strategies as st
 from firmware import press
 from firmware.airtime import SUB_BANDS, UPLINK_CHANNELS, AirtimeLedger, sub_band, time_on_air_ms
 from firmware.counter_store import CounterStore
-from firmware.fakes import FakeStorage, PowerCut
+from firmware.fakes import FakeStorage
 from firmware.press import PressConfig
 from protocol.constants import COUNTER_BLOCK
+from tests.firmware.mp.cuts import take_through_cut
 from tests.firmware.mp.pressing import drive
 
 CFG = PressConfig()
@@ -108,13 +109,7 @@ def test_counter_never_repeats_and_skips_at_most_a_block(ops: list[tuple[str, in
             for _ in range(n):
                 issued.append(cs.take())
         elif op == "cut":
-            storage.cut_after(n)
-            try:
-                for _ in range(COUNTER_BLOCK + 1):
-                    issued.append(cs.take())
-            except PowerCut:
-                pass
-            storage.cut_after(-1)
+            take_through_cut(storage, cs, n, issued)
             cs = CounterStore(storage, start)
         elif op == "sleep":
             # Deep sleep: RAM is lost, RTC memory keeps the next counter and the reservation it lives in.
