@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
 from fastapi import FastAPI
+from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.api.app import create_app
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
+from harness.brokers import TEST_USERNAME, Broker, MosquittoBroker, mosquitto_binary
 from tests.databases import PrivatePostgres
 from tests.dispatch.world import World, provision
 
@@ -85,6 +87,21 @@ def mosquitto(tmp_path: Path, extra_conf: str = "") -> MosquittoBroker:
     binary = mosquitto_binary()
     assert binary is not None
     return MosquittoBroker(tmp_path / "broker", binary, extra_conf=extra_conf)
+
+
+def publish_as_gateway(broker: Broker, messages: list[tuple[str, bytes]]) -> None:
+    """``messages`` (topic, payload) as a gateway publishes them: MQTT 3.1.1, QoS 1, each done at the broker's
+    PUBACK."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test-publisher", protocol=mqtt.MQTTv311)
+    c.username_pw_set(TEST_USERNAME)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        for t, payload in messages:
+            c.publish(t, payload, qos=1).wait_for_publish(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
 
 
 def mqtt_settings(tmp_path: Path, host: str, port: int, **kw: object) -> DispatchSettings:

@@ -9,15 +9,13 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.io.failures import PermanentError, describe, permanent
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, MosquittoBroker, mosquitto_binary
+from harness.brokers import mosquitto_binary
 from protocol.constants import EVENT_SOS
-from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, until
+from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, publish_as_gateway, until
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")
@@ -28,20 +26,6 @@ POISONED, HEALTHY = 41, 42
 # record it will never take (a value out of range, a schema the row cannot fit), made to happen on purpose.
 TRIGGER = f"""CREATE TRIGGER refuse_ring BEFORE INSERT ON frames WHEN NEW.device_id = {POISONED}
 BEGIN SELECT RAISE(ABORT, 'ring {POISONED} is refused by a constraint'); END"""
-
-
-def _publish(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> None:
-    """As a gateway publishes: QoS 1, each done at the broker's PUBACK."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test-publisher", protocol=mqtt.MQTTv311)
-    c.username_pw_set(TEST_USERNAME)
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    try:
-        for t, payload in messages:
-            c.publish(t, payload, qos=1).wait_for_publish(10)
-    finally:
-        c.disconnect()
-        c.loop_stop()
 
 
 def _db_path(settings: DispatchSettings) -> str:
@@ -68,7 +52,7 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
         async def scenario() -> None:
             async with linked(settings) as (d, link):
                 await asyncio.to_thread(
-                    _publish,
+                    publish_as_gateway,
                     broker,
                     [(topic(GATEWAY), envelope(poisoned, GATEWAY)), (topic(GATEWAY), envelope(healthy, GATEWAY))],
                 )
@@ -113,7 +97,7 @@ def test_a_database_that_is_away_leaves_the_alarm_with_the_broker_which_delivers
             try:
                 async with linked(settings) as (d, link):
                     holder.execute("BEGIN EXCLUSIVE")
-                    await asyncio.to_thread(_publish, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
+                    await asyncio.to_thread(publish_as_gateway, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
                     await until(lambda: d.writer.failures >= 1, 20)
                     # Waiting, not giving up: in hand, unacknowledged, and nothing set aside.
                     assert link.figures()["in_hand"] == 1

@@ -10,37 +10,22 @@ import socket
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io import mqtt_wire as wire
 from basestation.dispatch.io.mqtt_link import DOWN_PREFIX, MqttLink
 from basestation.dispatch.service import Dispatcher
-from harness.brokers import TEST_USERNAME, MosquittoBroker, Recorder, mosquitto_binary
+from harness.brokers import Recorder, mosquitto_binary
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
-from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, until
+from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, publish_as_gateway, until
 from tests.dispatch.world import World, envelope, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
 
 KEEPALIVE_S = 2  # short, so that the black hole is noticed in seconds; the bound below is two of them
 GATEWAY = "gw-breestraat"
-
-
-def _publish(broker: MosquittoBroker, topic_: str, payload: bytes) -> None:
-    """As a gateway publishes: MQTT 3.1.1, QoS 1, done at the broker's PUBACK."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test-publisher", protocol=mqtt.MQTTv311)
-    c.username_pw_set(TEST_USERNAME)
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    try:
-        c.publish(topic_, payload, qos=1).wait_for_publish(10)
-    finally:
-        c.disconnect()
-        c.loop_stop()
 
 
 def _packets(data: bytes | bytearray) -> list[tuple[int, int, bytes]]:
@@ -66,7 +51,7 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
                 blackout = time.monotonic()
                 # The broker still takes the old connection for alive: it sends the alarm into the hole and
                 # waits for a PUBACK that cannot come.
-                await asyncio.to_thread(_publish, broker, topic(GATEWAY), envelope(frame, GATEWAY))
+                await asyncio.to_thread(publish_as_gateway, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
                 while True:
                     msg = await asyncio.wait_for(anext(stream), 2 * KEEPALIVE_S)
                     if msg.topic == "incident":
