@@ -24,20 +24,13 @@ from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.databases import PrivatePostgres
-from tests.dispatch.conftest import mqtt_links, running
+from tests.dispatch.conftest import mqtt_links, running, until
 from tests.dispatch.world import envelope, provision, topic
 
 ALARMS = 60
 GATEWAYS = {"gw-1": (52.1664, 4.4817), "gw-2": (52.1589, 4.4894), "gw-3": (52.1625, 4.4790)}
 OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-anna-0123"
-
-
-async def _until(cond: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
@@ -88,7 +81,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     assert (await http_a.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=op)).status_code == 200
     r = await http_b.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.485}, headers=anna)
     assert r.status_code == 200
-    await _until(lambda: a.state.responders["anna"].on_duty)
+    await until(lambda: a.state.responders["anna"].on_duty, 15)
 
     gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gateways", protocol=mqtt.MQTTv311)
     gw.username_pw_set(TEST_USERNAME)
@@ -97,7 +90,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     for g, (lat, lon) in GATEWAYS.items():
         status = {"gateway_id": g, "state": "online", "position": {"lat": lat, "lon": lon}}
         gw.publish(f"nightwatch/v1/gw/{g}/status", json.dumps(status), qos=1, retain=True)
-    await _until(lambda: all(len(d.state.gateways) == 3 for d in (a, b)))
+    await until(lambda: all(len(d.state.gateways) == 3 for d in (a, b)), 15)
 
     msgs: list[mqtt.MQTTMessageInfo] = []
     for device, root in roots.items():
@@ -111,7 +104,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     def handled(d: Dispatcher) -> int:
         return sum(d.state.counts.values())
 
-    await _until(lambda: handled(a) + handled(b) >= 3 * ALARMS, timeout=30)
+    await until(lambda: handled(a) + handled(b) >= 3 * ALARMS, 30)
     assert handled(a) > 0 and handled(b) > 0, "the shared subscription should split the uplinks"
     accepted = a.state.counts[Outcome.ACCEPTED] + b.state.counts[Outcome.ACCEPTED]
     duplicates = a.state.counts[Outcome.DUPLICATE] + b.state.counts[Outcome.DUPLICATE]
@@ -119,7 +112,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
 
     docs = await a.store.incidents(limit=1000)
     assert sorted(d["device_id"] for d in docs) == list(range(1, ALARMS + 1))  # one incident each
-    await _until(lambda: len(seen["a"]) == ALARMS and len(seen["b"]) == ALARMS)
+    await until(lambda: len(seen["a"]) == ALARMS and len(seen["b"]) == ALARMS, 15)
 
     # Accept through replica b an incident that replica a opened (or the other way round).
     target = next(d for d in docs if d["offered_to"])
@@ -127,7 +120,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     http = http_b if other is b else http_a
     r = await http.post(f"/api/v1/incidents/{target['id']}/accept", json={"eta_min": 2}, headers=anna)
     assert r.status_code == 200, r.text
-    await _until(lambda: all(d.state.incidents[target["id"]].state.value == "accepted" for d in (a, b)))
+    await until(lambda: all(d.state.incidents[target["id"]].state.value == "accepted" for d in (a, b)), 15)
     keys = DeviceKeys(roots[target["device_id"]])
 
     def helped() -> bool:
@@ -140,7 +133,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
                 continue
         return False
 
-    await _until(helped)
+    await until(helped, 15)
     for f in followers:
         f.cancel()
     gw.loop_stop()
@@ -187,10 +180,10 @@ def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: Priva
             async with running(sa, mqtt_links(sa)) as ra, running(sb, mqtt_links(sb)) as rb:
                 a, b = ra.dispatcher, rb.dispatcher
                 await asyncio.to_thread(publish, range(1, wave + 1))
-                await _until(lambda: len(a.state.incidents) >= wave and len(b.state.incidents) >= wave)
+                await until(lambda: len(a.state.incidents) >= wave and len(b.state.incidents) >= wave, 15)
                 await asyncio.to_thread(postgres.restart)
                 await asyncio.to_thread(publish, range(wave + 1, 2 * wave + 1))
-                await _until(lambda: all(len(d.state.incidents) >= 2 * wave for d in (a, b)), timeout=60)
+                await until(lambda: all(len(d.state.incidents) >= 2 * wave for d in (a, b)), 60)
                 docs = await a.store.incidents(limit=1000)
                 assert sorted(doc["device_id"] for doc in docs) == list(range(1, 2 * wave + 1))
 
