@@ -116,6 +116,16 @@ def mqtt_settings(tmp_path: Path, host: str, port: int, **kw: object) -> Dispatc
     )
 
 
+def replicas(postgres: PrivatePostgres, tokens: dict[str, str]) -> Callable[[str], FastAPI]:
+    """Replicas of the service on one new PostgreSQL database: the app of the replica named by the argument, a new
+    one at each call (served, as harness.dispatch.served does, over real HTTP)."""
+    db = postgres.create_database(f"r_{uuid.uuid4().hex[:10]}")
+    upgrade(db)
+    return lambda name: create_app(
+        Dispatcher(DispatchSettings(database_url=db, tokens=tokens, mqtt_client_id=f"dispatch-{name}"))
+    )
+
+
 def serve(
     settings: DispatchSettings,
     scenario: Callable[[Dispatcher, httpx.AsyncClient], Awaitable[None]],

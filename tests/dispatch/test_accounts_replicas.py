@@ -3,30 +3,19 @@ replica signs in on the other; revoked on one, their token is refused on both an
 closed at once."""
 
 import threading
-import uuid
 from pathlib import Path
 
 import httpx
 
-from basestation.dispatch.api.app import create_app
-from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
 from tests.databases import PrivatePostgres
-from tests.dispatch.conftest import bearer, wait_for
+from tests.dispatch.conftest import bearer, replicas, wait_for
 
 OP = "operator-token-replicas-0123456789"
 
 
 def test_an_account_added_on_one_replica_is_revoked_on_both(tmp_path: Path, postgres: PrivatePostgres) -> None:
-    db = postgres.create_database(f"acc_{uuid.uuid4().hex[:10]}")
-    upgrade(db)
-
-    def app(name: str) -> object:
-        s = DispatchSettings(database_url=db, tokens={OP: "operator:mira"}, mqtt_client_id=f"dispatch-{name}")
-        return create_app(Dispatcher(s))
-
+    app = replicas(postgres, {OP: "operator:mira"})
     with served(app("a")) as (a, _), served(app("b")) as (b, _):
         doc = httpx.post(f"{a}/api/v1/accounts", json={"role": "responder", "name": "Anna"}, headers=bearer(OP)).json()
         token = doc["token"]

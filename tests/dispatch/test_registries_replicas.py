@@ -2,18 +2,13 @@
 a gateway removed on one replica leave the other's lists at once, not at its next restart."""
 
 import os
-import uuid
 from pathlib import Path
 
 import httpx
 
-from basestation.dispatch.api.app import create_app
-from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
 from tests.databases import PrivatePostgres
-from tests.dispatch.conftest import bearer, wait_for
+from tests.dispatch.conftest import bearer, replicas, wait_for
 
 OP = "operator-token-registries-replicas-01"
 
@@ -31,13 +26,7 @@ def _listed(base: str) -> tuple[set[int], set[str], set[str], str]:
 
 
 def test_a_removal_on_one_replica_leaves_the_others_lists_at_once(tmp_path: Path, postgres: PrivatePostgres) -> None:
-    db = postgres.create_database(f"reg_{uuid.uuid4().hex[:10]}")
-    upgrade(db)
-
-    def app(name: str) -> object:
-        s = DispatchSettings(database_url=db, tokens={OP: "operator"}, mqtt_client_id=f"dispatch-{name}")
-        return create_app(Dispatcher(s))
-
+    app = replicas(postgres, {OP: "operator"})
     with served(app("a")) as (a, _), served(app("b")) as (b, _):
         ring = {"device_id": 4242, "root_key": os.urandom(16).hex()}
         assert httpx.post(f"{a}/api/v1/devices", json=ring, headers=bearer(OP)).status_code == 201
