@@ -2,7 +2,9 @@
 an httpx client that calls it in process. Over real HTTP it is harness.dispatch's served() and LiveService.
 
 Here rather than in harness/: only tests call the service in process; the benchmarks, the simulator and the demo
-reach it over the network.
+reach it over the network. With it, what the dispatch tests share: the service with its MQTT link (linked, wired,
+mqtt_settings, a private Mosquitto, publishing as a gateway), replicas on one PostgreSQL, a request's bearer
+header, waiting for a condition, and the db_url fixture that runs a test on both databases.
 """
 
 import asyncio
