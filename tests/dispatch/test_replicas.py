@@ -19,7 +19,7 @@ from basestation.dispatch.core.outcomes import Outcome
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.brokers import TEST_USERNAME, Recorder, mosquitto_binary, start_broker
+from harness.brokers import TEST_USERNAME, Broker, Recorder, mosquitto_binary, start_broker
 from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
@@ -33,6 +33,18 @@ OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-anna-0123"
 
 
+def _replica(broker: Broker, db: str, client_id: str, **kw: Any) -> DispatchSettings:
+    """A replica's settings: its own MQTT client, in the shared subscription group, on the one database."""
+    return DispatchSettings(
+        mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+        mqtt_username=TEST_USERNAME,
+        mqtt_client_id=client_id,
+        shared_group="dispatch",
+        database_url=db,
+        **kw,
+    )
+
+
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
 def test_two_replicas_one_incident_per_alarm(tmp_path: Path, postgres: PrivatePostgres) -> None:
     db = postgres.create_database(f"r_{uuid.uuid4().hex[:10]}")
@@ -42,19 +54,10 @@ def test_two_replicas_one_incident_per_alarm(tmp_path: Path, postgres: PrivatePo
     asyncio.run(provision(db, roots))
 
     with start_broker(tmp_path / "broker") as broker, Recorder(broker, ["nightwatch/v1/down/#"]) as downs:
-
-        def replica(name: str) -> DispatchSettings:
-            return DispatchSettings(
-                mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-                mqtt_username=TEST_USERNAME,
-                mqtt_client_id=f"dispatch-{name}",
-                shared_group="dispatch",
-                database_url=db,
-                tokens={OPERATOR: "operator", ANNA: "responder:anna"},
-            )
+        tokens = {OPERATOR: "operator", ANNA: "responder:anna"}
 
         async def scenario() -> None:
-            sa, sb = replica("a"), replica("b")
+            sa, sb = (_replica(broker, db, f"dispatch-{n}", tokens=tokens) for n in "ab")
             async with running(sa, mqtt_links(sa)) as a, running(sb, mqtt_links(sb)) as b:
                 await _run([(a.dispatcher, a.app), (b.dispatcher, b.app)], broker, roots, downs)
 
@@ -166,17 +169,8 @@ def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: Priva
                     env = envelope(frame, g, int(time.time() * 1000), radio="ble", rssi=None)
                     gw.publish(topic(g), env, qos=1).wait_for_publish(10)
 
-        def replica(name: str) -> DispatchSettings:
-            return DispatchSettings(
-                mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-                mqtt_username=TEST_USERNAME,
-                mqtt_client_id=f"dispatch-pg-{name}",
-                shared_group="dispatch",
-                database_url=db,
-            )
-
         async def scenario() -> None:
-            sa, sb = replica("a"), replica("b")
+            sa, sb = (_replica(broker, db, f"dispatch-pg-{n}") for n in "ab")
             async with running(sa, mqtt_links(sa)) as ra, running(sb, mqtt_links(sb)) as rb:
                 a, b = ra.dispatcher, rb.dispatcher
                 await asyncio.to_thread(publish, range(1, wave + 1))
