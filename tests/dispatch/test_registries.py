@@ -76,6 +76,13 @@ class Service:
         body = {"device_id": device_id, "root_key": root.hex(), "counter_start": counter_start, "label": "test ring"}
         return self.http.post("/api/v1/devices", json=body, headers=bearer(PROVISION))
 
+    def alarm(self, device_id: int) -> bytes:
+        """A new ring ``device_id``, registered, and its first SOS, which opens an incident: the ring's root key."""
+        root = os.urandom(16)
+        assert self.register(device_id, root).status_code == 201
+        assert self.sos(device_id, root, 1) == Outcome.ACCEPTED
+        return root
+
     def metric(self, line: str) -> int:
         text = self.http.get("/metrics").text
         # prometheus-client writes every value as a float: a count as "3.0".
@@ -165,11 +172,9 @@ def test_a_removal_twice_is_a_404_the_second_time(db: Path) -> None:
 def test_a_removed_ring_leaves_every_list_its_key_is_wiped_its_frames_are_counted_its_history_stays(
     db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    root = os.urandom(16)
     with service(db) as s:
         _town(s)
-        assert s.register(4242, root).status_code == 201
-        assert s.sos(4242, root, 1) == Outcome.ACCEPTED
+        root = s.alarm(4242)
         incident = "4242-1"
         assert s.http.get(f"/api/v1/incidents/{incident}", headers=bearer(OPERATOR)).json()["state"] != "resolved"
         assert "4242" in s.http.get("/ui/partials/registries", headers=bearer(OPERATOR)).text
@@ -312,11 +317,9 @@ def test_a_volunteer_revoked_mid_alarm_is_stood_down_and_the_ring_no_longer_says
 
 
 def test_a_removed_responder_is_stood_down_and_an_accepted_alarm_goes_to_someone_else(db: Path) -> None:
-    root = os.urandom(16)
     with service(db) as s:
         _town(s)
-        assert s.register(9, root).status_code == 201
-        assert s.sos(9, root, 1) == Outcome.ACCEPTED
+        s.alarm(9)
         inc = s.http.get("/api/v1/incidents/9-1", headers=bearer(OPERATOR)).json()
         first = inc["offered_to"][0]
         token = {"anna": ANNA, "ben": BEN}[first]
@@ -363,11 +366,9 @@ def test_a_removed_responder_is_stood_down_and_an_accepted_alarm_goes_to_someone
 
 
 def test_a_push_still_owed_to_a_removed_responder_is_dropped(db: Path) -> None:
-    root = os.urandom(16)
     with service(db) as s:
         _town(s)
-        assert s.register(10, root).status_code == 201
-        assert s.sos(10, root, 1) == Outcome.ACCEPTED
+        s.alarm(10)
         offered = s.http.get("/api/v1/incidents/10-1", headers=bearer(OPERATOR)).json()["offered_to"][0]
         notifier = Notifier(s.d, httpx.AsyncClient())
         job = Job(
