@@ -19,7 +19,7 @@ def test_an_account_added_on_one_replica_is_revoked_on_both(tmp_path: Path, post
     with served(app("a")) as (a, _), served(app("b")) as (b, _):
         doc = httpx.post(f"{a}/api/v1/accounts", json={"role": "responder", "name": "Anna"}, headers=bearer(OP)).json()
         token = doc["token"]
-        wait_for(lambda: httpx.post(f"{b}/ui/login", headers=bearer(token)).status_code == 200)
+        wait_for(lambda: httpx.post(f"{b}/ui/login", headers=bearer(token)).status_code == 200, 10)
 
         opened, ended = threading.Event(), threading.Event()
 

@@ -32,13 +32,13 @@ def test_a_removal_on_one_replica_leaves_the_others_lists_at_once(tmp_path: Path
         assert httpx.post(f"{a}/api/v1/devices", json=ring, headers=bearer(OP)).status_code == 201
         assert httpx.put(f"{a}/api/v1/responders/anna", json={"name": "Anna"}, headers=bearer(OP)).is_success
         assert httpx.put(f"{a}/api/v1/gateways/gw-1", json={"lat": 52.16, "lon": 4.49}, headers=bearer(OP)).is_success
-        wait_for(lambda: _listed(b)[:3] == ({4242}, {"anna"}, {"gw-1"}))
+        wait_for(lambda: _listed(b)[:3] == ({4242}, {"anna"}, {"gw-1"}), 10)
         assert 'data-device="4242"' in _listed(b)[3]
 
         for path in ("/api/v1/devices/4242", "/api/v1/responders/anna", "/api/v1/gateways/gw-1"):
             assert httpx.delete(a + path, headers=bearer(OP)).status_code == 204, path
         for base in (a, b):
-            wait_for(lambda: _listed(base)[:3] == (set(), set(), set()))  # noqa: B023 (called before the loop goes on)
+            wait_for(lambda: _listed(base)[:3] == (set(), set(), set()), 10)  # noqa: B023 (called before the loop goes on)
             page = _listed(base)[3]
             assert 'data-device="4242"' not in page and "Anna" not in page and "gw-1" not in page
 
