@@ -11,9 +11,9 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 from harness.ports import free_port, wait_port
+from harness.started import Started
 
 HOME = Path(__file__).resolve().parent / "nodered"
 RED_JS = HOME / "node_modules" / "node-red" / "red.js"
@@ -59,7 +59,7 @@ def _settings(user_dir: Path, port: int, flow: Path) -> str:
     return "module.exports = " + json.dumps(settings, indent=2) + ";\n"
 
 
-class NodeRed:
+class NodeRed(Started):
     """A private Node-RED on a free port, relaying the broker at ``broker_port``."""
 
     def __init__(self, workdir: Path, broker_port: int) -> None:
@@ -111,15 +111,6 @@ class NodeRed:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
-
-    def __enter__(self) -> "NodeRed":
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def log_tail(self, lines: int = 20) -> str:
         path = self.workdir / "node-red.log"

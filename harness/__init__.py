@@ -10,6 +10,7 @@ around the code under test, in one place so that each of them starts it the same
 - ble.py: bleak scanner backends that are not an operating system's: the fake adapter the air model feeds and
   one on a bumble device (a virtual controller in tests).
 - dispatch.py: the real dispatch service served by uvicorn on a free port in a thread.
+- started.py: a with block for any of these helpers that has start() and stop().
 
 Why "harness" and not "testing" or "fixtures": bench/, simulator/realtime/ and `nightwatch demo` use it as much
 as tests/ does, and it holds no tests and no pytest fixtures, only the things they run against. It is a package

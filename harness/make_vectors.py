@@ -167,22 +167,8 @@ def build() -> dict[str, Any]:
     assert body  # the good body the bad ones vary
     for name, frame, reason in rejects:
         add("uplink_reject", name, root_key=KEY_A.hex(), counter=5, frame=frame.hex(), reason=reason)
-    add(
-        "uplink_reject",
-        "right frame, wrong counter",
-        root_key=KEY_A.hex(),
-        counter=6,
-        frame=sos.hex(),
-        reason="mic",
-    )
-    add(
-        "uplink_reject",
-        "right frame, other device's key",
-        root_key=KEY_B.hex(),
-        counter=5,
-        frame=sos.hex(),
-        reason="mic",
-    )
+    for name, key, counter in (("right frame, wrong counter", KEY_A, 6), ("right frame, other device's key", KEY_B, 5)):
+        add("uplink_reject", name, root_key=key.hex(), counter=counter, frame=sos.hex(), reason="mic")
 
     acks = [
         ("received", KEY_A, ack.Ack(1, ACK_RECEIVED, 0, 0)),

@@ -184,14 +184,7 @@ class ExactRings:
         app = ring.app
         # The ring listens for its newest press only: an ACK is this trace's when the alarm in flight is its counter.
         ours = app is not None and app.alarm is not None and app.alarm.counter == trace.counter
-        if state == ACK_HELP_ON_THE_WAY and trace.help_ring_ms is None:
-            trace.help_ring_ms = t
-        if state in (ACK_RECEIVED, ACK_HELP_ON_THE_WAY) and trace.ack_ring_ms is None and ours:
-            trace.ack_ring_ms = t
-        if state == ACK_UNAVAILABLE and trace.unavailable_ring_ms is None and ours:
-            trace.unavailable_ring_ms = t
-        if state == ACK_CLOSED and trace.closed_ring_ms is None and ours:
-            trace.closed_ring_ms = t
+        trace.ring_verified(state, t, ours)
 
     def _on_air(self, ring: SimRing, rec: Record, trace: AlarmTrace | None, t: float) -> None:
         e = self.e

@@ -9,6 +9,8 @@ broker), and stamps what the broker delivered.
 
 from dataclasses import dataclass, field
 
+from protocol.constants import ACK_CLOSED, ACK_HELP_ON_THE_WAY, ACK_RECEIVED, ACK_UNAVAILABLE
+
 
 @dataclass
 class RadioPath:
@@ -45,6 +47,19 @@ class PressTrace:
     unavailable_ring_ms: float | None = None  # ... "nobody can come"
     closed_ring_ms: float | None = None  # ... "it is over"
     shown: list[str] = field(default_factory=list)  # what the ring showed its wearer for this press, in order
+
+    def ring_verified(self, state: int, t: float, ours: bool) -> None:
+        """The ring verified an ACK of ``state`` at ``t``: the first of each answer is stamped. ``ours``: the alarm
+        in flight on the ring is this press's (the ring listens for its newest press only); "help on the way"
+        counts for this press either way."""
+        if state == ACK_HELP_ON_THE_WAY and self.help_ring_ms is None:
+            self.help_ring_ms = t
+        if state in (ACK_RECEIVED, ACK_HELP_ON_THE_WAY) and ours and self.ack_ring_ms is None:
+            self.ack_ring_ms = t
+        if state == ACK_UNAVAILABLE and ours and self.unavailable_ring_ms is None:
+            self.unavailable_ring_ms = t
+        if state == ACK_CLOSED and ours and self.closed_ring_ms is None:
+            self.closed_ring_ms = t
 
 
 @dataclass(kw_only=True)

@@ -15,7 +15,7 @@ import numpy as np
 from simulator.acts import plan_acts
 from simulator.alarm_plan import ESCORT, SOS, AlarmPlan
 from simulator.radio import BoolArray, FloatArray, IntArray
-from simulator.scenario import Scenario
+from simulator.scenario import Place, Scenario
 from simulator.space import Projection
 
 H_MS = 3_600_000
@@ -110,6 +110,18 @@ def _in_circle(rng: np.random.Generator, n: int, cx: float, cy: float, r: float)
     return cx + rad * np.cos(ang), cy + rad * np.sin(ang)
 
 
+def _in_places(
+    rng: np.random.Generator, proj: Projection, places: tuple[Place, ...], which: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """A point for each element of ``which`` (an index into ``places``) in that place's circle, place by place."""
+    x, y = np.zeros(len(which)), np.zeros(len(which))
+    for k, place in enumerate(places):
+        m = which == k
+        cx, cy = proj.to_xy(place.lat, place.lon)
+        x[m], y[m] = _in_circle(rng, int(m.sum()), float(cx), float(cy), place.radius_m)
+    return x, y
+
+
 def build(sc: Scenario) -> World:
     rng = np.random.default_rng(sc.seed)
     proj = Projection(*sc.centre)
@@ -118,17 +130,9 @@ def build(sc: Scenario) -> World:
 
     shares = np.array([d.share for d in sc.districts])
     home_d = rng.choice(len(sc.districts), size=n, p=shares / shares.sum())
-    hx, hy = np.zeros(n), np.zeros(n)
-    for k, d in enumerate(sc.districts):
-        m = home_d == k
-        cx, cy = proj.to_xy(d.lat, d.lon)
-        hx[m], hy[m] = _in_circle(rng, int(m.sum()), float(cx), float(cy), d.radius_m)
+    hx, hy = _in_places(rng, proj, sc.districts, home_d)
     dest_k = rng.integers(0, len(sc.destinations), size=n)
-    dx, dy = np.zeros(n), np.zeros(n)
-    for k, d in enumerate(sc.destinations):
-        m = dest_k == k
-        cx, cy = proj.to_xy(d.lat, d.lon)
-        dx[m], dy[m] = _in_circle(rng, int(m.sum()), float(cx), float(cy), d.radius_m)
+    dx, dy = _in_places(rng, proj, sc.destinations, dest_k)
 
     # Going out: a local start hour in the scenario's range (it may wrap midnight), for some hours.
     local0 = sc.start.hour + sc.start.minute / 60

@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import threading
 import time
-from types import TracebackType
+
+from harness.started import Started
 
 
 class _Pair:
@@ -36,7 +37,7 @@ class _Pair:
             w.transport.abort()
 
 
-class Blackhole:
+class Blackhole(Started):
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.host = "127.0.0.1"
@@ -72,15 +73,6 @@ class Blackhole:
             return live
 
         return asyncio.run_coroutine_threadsafe(silence(), self._loop).result(10)
-
-    def __enter__(self) -> "Blackhole":
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- on the proxy's loop -------------------------------------------------------------------------------
 

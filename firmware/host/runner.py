@@ -179,19 +179,30 @@ class Run:
             self.clock.advance_to(target)
             self._emit("wake", mode="light", reason=self._light_wake_reason(target, end))
         self.clock.advance_to(target)
-        while self.i < len(self.events) and self.events[self.i][0] <= target:
-            _ms, name, arg = self.events[self.i]
-            self.i += 1
-            if name == "end":
-                return False
-            if name == "powercut":
-                self._power_cut()
-                return True
-            self._apply(name, arg)
+        stop, _pressed = self._run_due(target)
+        if stop is not None:
+            return stop
         if target >= end:
             return False
         self._step()
         return True
+
+    def _run_due(self, target: int) -> tuple[bool | None, bool]:
+        """Apply the timeline's events due by ``target``. Returns what _advance is to return, or None to go on
+        (False: the timeline ended; True: the power was cut, and the ring boots again), and whether one of the
+        events would wake a sleeping ring."""
+        woken = False
+        while self.i < len(self.events) and self.events[self.i][0] <= target:
+            _ms, name, arg = self.events[self.i]
+            self.i += 1
+            if name == "end":
+                return False, woken
+            if name == "powercut":
+                self._power_cut()
+                return True, woken
+            if self._apply(name, arg):
+                woken = True
+        return None, woken
 
     def _light_wake_reason(self, target: int, end: int) -> str:
         if self._next_event_ms(end) > target:
@@ -213,16 +224,11 @@ class Run:
         while not woke:
             target = min(deadline, self._next_event_ms(end), end)
             self.clock.advance_to(target)
-            while self.i < len(self.events) and self.events[self.i][0] <= target:
-                _ms, name, arg = self.events[self.i]
-                self.i += 1
-                if name == "end":
-                    return False
-                if name == "powercut":
-                    self._power_cut()
-                    return True
-                if self._apply(name, arg) and not woke:
-                    woke = "button"  # ext0: the button pin wakes the chip
+            stop, pressed = self._run_due(target)
+            if stop is not None:
+                return stop
+            if pressed and not woke:
+                woke = "button"  # ext0: the button pin wakes the chip
             if not woke and target >= deadline:
                 woke = "timer"
             if not woke and target >= end:

@@ -18,11 +18,7 @@ import numpy as np
 from protocol import uplink
 from protocol.constants import (
     ACK_CANCELLED,
-    ACK_CLOSED,
-    ACK_HELP_ON_THE_WAY,
-    ACK_RECEIVED,
     ACK_STATE_NAMES,
-    ACK_UNAVAILABLE,
 )
 from simulator.alarm_plan import AGAIN_AFTER_CLOSE, AGAIN_WHILE_OPEN, CANCEL, SOS
 from simulator.exact_rings import ring_settings
@@ -152,17 +148,9 @@ class LiveCity:
         if trace is None:
             return
         app = ring.app
-        ours = app is not None and app.alarm is not None and app.alarm.counter == trace.counter
-        if state == ACK_HELP_ON_THE_WAY and trace.help_ring_ms is None:
-            trace.help_ring_ms = t
-        if state in (ACK_RECEIVED, ACK_HELP_ON_THE_WAY) and ours and trace.ack_ring_ms is None:
-            trace.ack_ring_ms = t
+        trace.ring_verified(state, t, app is not None and app.alarm is not None and app.alarm.counter == trace.counter)
         if state == ACK_CANCELLED and trace.cancelled_ms is None:
             trace.cancelled_ms = t
-        if state == ACK_UNAVAILABLE and trace.unavailable_ring_ms is None and ours:
-            trace.unavailable_ring_ms = t
-        if state == ACK_CLOSED and trace.closed_ring_ms is None and ours:
-            trace.closed_ring_ms = t
         name = ACK_STATE_NAMES.get(state, str(state)).replace("_", " ")
         self.say(f"key ring {trace.device_id} ({trace.kind}): vibrates and blinks '{name}'")
 

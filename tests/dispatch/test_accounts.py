@@ -2,7 +2,6 @@
 link, makes a new one, revokes; the token is kept hashed; revoking refuses the token and closes its open streams
 at once; accounts survive a restart. On a real SQLite database, over real HTTP where a stream is involved."""
 
-import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from basestation.dispatch.core import accounts
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, serve
 
 OP = "operator-token-accounts-0123456789"
 VOLUNTEER = {
@@ -33,15 +32,7 @@ def _settings(tmp_path: Path) -> DispatchSettings:
 
 
 def _serve(tmp_path: Path, scenario: Any) -> None:
-    async def run() -> None:
-        async with running(_settings(tmp_path)) as svc:
-            await scenario(svc.dispatcher, svc.http)
-
-    asyncio.run(run())
-
-
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    serve(_settings(tmp_path), scenario)
 
 
 def _token(link: str) -> str:
@@ -80,7 +71,7 @@ def test_the_token_rides_in_the_fragment_which_no_server_sees() -> None:
 
 def test_an_operator_adds_a_volunteer_who_signs_in_with_the_link(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        r = await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))
+        r = await http.post("/api/v1/accounts", json=VOLUNTEER, headers=bearer(OP))
         assert r.status_code == 201, r.text
         doc = r.json()
         token = _token(doc["link"])
@@ -90,13 +81,13 @@ def test_an_operator_adds_a_volunteer_who_signs_in_with_the_link(tmp_path: Path)
         # The responder exists at once, and the link signs in as them.
         assert d.state.responders["anna-de-vries"].name == "Anna de Vries"
         assert d.state.responders["anna-de-vries"].team == "noord"  # which a patrol zone may be bound to
-        me = await http.post("/ui/login", headers=_h(token))
+        me = await http.post("/ui/login", headers=bearer(token))
         assert me.status_code == 200 and me.json()["home"] == "/ui/responder"
-        assert (await http.put("/api/v1/me/duty", json={"on_duty": True}, headers=_h(token))).status_code == 200
+        assert (await http.put("/api/v1/me/duty", json={"on_duty": True}, headers=bearer(token))).status_code == 200
         # Listed without the token; a responder cannot list.
-        listed = (await http.get("/api/v1/accounts", headers=_h(OP))).json()
+        listed = (await http.get("/api/v1/accounts", headers=bearer(OP))).json()
         assert [a["id"] for a in listed] == [acc["id"]] and token not in str(listed)
-        assert (await http.get("/api/v1/accounts", headers=_h(token))).status_code == 403
+        assert (await http.get("/api/v1/accounts", headers=bearer(token))).status_code == 403
 
     _serve(tmp_path, scenario)
 
@@ -105,7 +96,7 @@ def test_the_database_holds_only_the_token_s_hash(tmp_path: Path) -> None:
     issued: list[str] = []
 
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        r = await http.post("/api/v1/accounts", json={"role": "operator", "name": "Joost"}, headers=_h(OP))
+        r = await http.post("/api/v1/accounts", json={"role": "operator", "name": "Joost"}, headers=bearer(OP))
         issued.append(r.json()["token"])
 
     _serve(tmp_path, scenario)
@@ -119,42 +110,44 @@ def test_the_database_holds_only_the_token_s_hash(tmp_path: Path) -> None:
 
 def test_an_added_operator_adds_others_but_cannot_revoke_themselves(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        joost = (await http.post("/api/v1/accounts", json={"role": "operator", "name": "Joost"}, headers=_h(OP))).json()
+        joost = (
+            await http.post("/api/v1/accounts", json={"role": "operator", "name": "Joost"}, headers=bearer(OP))
+        ).json()
         tok = joost["token"]
-        assert (await http.post("/ui/login", headers=_h(tok))).json()["home"] == "/ui/operator"
-        r = await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(tok))
+        assert (await http.post("/ui/login", headers=bearer(tok))).json()["home"] == "/ui/operator"
+        r = await http.post("/api/v1/accounts", json=VOLUNTEER, headers=bearer(tok))
         assert r.status_code == 201 and r.json()["account"]["created_by"] == "Joost"
-        own = await http.delete(f"/api/v1/accounts/{joost['account']['id']}", headers=_h(tok))
+        own = await http.delete(f"/api/v1/accounts/{joost['account']['id']}", headers=bearer(tok))
         assert own.status_code == 409
-        assert (await http.delete(f"/api/v1/accounts/{joost['account']['id']}", headers=_h(OP))).status_code == 200
-        assert (await http.get("/api/v1/accounts", headers=_h(tok))).status_code == 401
+        assert (await http.delete(f"/api/v1/accounts/{joost['account']['id']}", headers=bearer(OP))).status_code == 200
+        assert (await http.get("/api/v1/accounts", headers=bearer(tok))).status_code == 401
 
     _serve(tmp_path, scenario)
 
 
 def test_a_new_link_ends_the_old_one(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        first = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))).json()
-        again = await http.post(f"/api/v1/accounts/{first['account']['id']}/link", headers=_h(OP))
+        first = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=bearer(OP))).json()
+        again = await http.post(f"/api/v1/accounts/{first['account']['id']}/link", headers=bearer(OP))
         assert again.status_code == 200
-        assert (await http.post("/ui/login", headers=_h(first["token"]))).status_code == 401
-        assert (await http.post("/ui/login", headers=_h(again.json()["token"]))).status_code == 200
+        assert (await http.post("/ui/login", headers=bearer(first["token"]))).status_code == 401
+        assert (await http.post("/ui/login", headers=bearer(again.json()["token"]))).status_code == 200
 
     _serve(tmp_path, scenario)
 
 
 def test_revoking_refuses_the_token_and_takes_the_responder_off_duty(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        doc = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))).json()
+        doc = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=bearer(OP))).json()
         tok, acc_id = doc["token"], doc["account"]["id"]
-        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.49}, headers=_h(tok))
+        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.49}, headers=bearer(tok))
         assert d.state.responders["anna-de-vries"].on_duty
-        r = await http.delete(f"/api/v1/accounts/{acc_id}", headers=_h(OP))
+        r = await http.delete(f"/api/v1/accounts/{acc_id}", headers=bearer(OP))
         assert r.status_code == 200 and r.json()["revoked_by"] == "mira"
-        assert (await http.get("/api/v1/incidents", headers=_h(tok))).status_code == 401
+        assert (await http.get("/api/v1/incidents", headers=bearer(tok))).status_code == 401
         assert not d.state.responders["anna-de-vries"].on_duty  # never offered an alarm they cannot see
-        assert (await http.delete(f"/api/v1/accounts/{acc_id}", headers=_h(OP))).status_code == 404
-        listed = (await http.get("/api/v1/accounts?revoked=true", headers=_h(OP))).json()
+        assert (await http.delete(f"/api/v1/accounts/{acc_id}", headers=bearer(OP))).status_code == 404
+        listed = (await http.get("/api/v1/accounts?revoked=true", headers=bearer(OP))).json()
         assert listed[0]["revoked_ms"] is not None
 
     _serve(tmp_path, scenario)
@@ -162,17 +155,17 @@ def test_revoking_refuses_the_token_and_takes_the_responder_off_duty(tmp_path: P
 
 def test_a_revoked_responder_s_browsers_get_no_more_pushes(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        first = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))).json()
+        first = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=bearer(OP))).json()
         # A second phone of the same responder: revoking one account leaves them reachable by the other.
         second = (
-            await http.post("/api/v1/accounts", json={**VOLUNTEER, "responder_id": "anna-de-vries"}, headers=_h(OP))
+            await http.post("/api/v1/accounts", json={**VOLUNTEER, "responder_id": "anna-de-vries"}, headers=bearer(OP))
         ).json()
         sub = {"endpoint": "https://push.example/anna", "keys": {"p256dh": "BNcR", "auth": "tBHI"}}
-        r = await http.post("/api/v1/me/push-subscription", json=sub, headers=_h(first["token"]))
+        r = await http.post("/api/v1/me/push-subscription", json=sub, headers=bearer(first["token"]))
         assert r.status_code == 201, r.text
-        await http.delete(f"/api/v1/accounts/{first['account']['id']}", headers=_h(OP))
+        await http.delete(f"/api/v1/accounts/{first['account']['id']}", headers=bearer(OP))
         assert [s[0] for s in await d.store.subscriptions()] == ["anna-de-vries"]
-        await http.delete(f"/api/v1/accounts/{second['account']['id']}", headers=_h(OP))
+        await http.delete(f"/api/v1/accounts/{second['account']['id']}", headers=bearer(OP))
         assert await d.store.subscriptions() == []
 
     _serve(tmp_path, scenario)
@@ -182,14 +175,14 @@ def test_accounts_and_revocations_survive_a_restart(tmp_path: Path) -> None:
     kept: dict[str, str] = {}
 
     async def first(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        kept["anna"] = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))).json()["token"]
-        bob = (await http.post("/api/v1/accounts", json={**VOLUNTEER, "name": "Bob"}, headers=_h(OP))).json()
+        kept["anna"] = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=bearer(OP))).json()["token"]
+        bob = (await http.post("/api/v1/accounts", json={**VOLUNTEER, "name": "Bob"}, headers=bearer(OP))).json()
         kept["bob"] = bob["token"]
-        await http.delete(f"/api/v1/accounts/{bob['account']['id']}", headers=_h(OP))
+        await http.delete(f"/api/v1/accounts/{bob['account']['id']}", headers=bearer(OP))
 
     async def second(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        assert (await http.post("/ui/login", headers=_h(kept["anna"]))).status_code == 200
-        assert (await http.post("/ui/login", headers=_h(kept["bob"]))).status_code == 401
+        assert (await http.post("/ui/login", headers=bearer(kept["anna"]))).status_code == 200
+        assert (await http.post("/ui/login", headers=bearer(kept["bob"]))).status_code == 401
 
     _serve(tmp_path, first)
     _serve(tmp_path, second)
@@ -215,9 +208,9 @@ BAD: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("why", "body"), BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_refused_and_adds_nobody(tmp_path: Path, why: str, body: dict[str, Any]) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        r = await http.post("/api/v1/accounts", json=body, headers=_h(OP))
+        r = await http.post("/api/v1/accounts", json=body, headers=bearer(OP))
         assert r.status_code == 422, why
-        assert (await http.get("/api/v1/accounts", headers=_h(OP))).json() == []
+        assert (await http.get("/api/v1/accounts", headers=bearer(OP))).json() == []
         assert not d.state.responders
 
     _serve(tmp_path, scenario)
@@ -229,8 +222,8 @@ def test_bad_input_is_refused_and_adds_nobody(tmp_path: Path, why: str, body: di
 )
 def test_an_unknown_account_is_404_and_a_malformed_id_422(tmp_path: Path, method: str, path: str) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        assert (await http.request(method, path, headers=_h(OP))).status_code == 404
-        assert (await http.request(method, path.replace("acct-0000000000", "x"), headers=_h(OP))).status_code == 422
+        assert (await http.request(method, path, headers=bearer(OP))).status_code == 404
+        assert (await http.request(method, path.replace("acct-0000000000", "x"), headers=bearer(OP))).status_code == 422
         assert (await http.request(method, path)).status_code == 401
 
     _serve(tmp_path, scenario)
@@ -242,13 +235,13 @@ def test_an_unknown_account_is_404_and_a_malformed_id_422(tmp_path: Path, method
 def test_revoking_closes_the_account_s_open_stream_at_once(tmp_path: Path) -> None:
     app = create_app(Dispatcher(_settings(tmp_path)))
     with served(app) as (base, _loop):
-        doc = httpx.post(f"{base}/api/v1/accounts", json=VOLUNTEER, headers=_h(OP)).json()
-        other = httpx.post(f"{base}/api/v1/accounts", json={**VOLUNTEER, "name": "Bob"}, headers=_h(OP)).json()
+        doc = httpx.post(f"{base}/api/v1/accounts", json=VOLUNTEER, headers=bearer(OP)).json()
+        other = httpx.post(f"{base}/api/v1/accounts", json={**VOLUNTEER, "name": "Bob"}, headers=bearer(OP)).json()
         ended: dict[str, threading.Event] = {"anna": threading.Event(), "bob": threading.Event()}
         opened = {k: threading.Event() for k in ended}
 
         def read(who: str, token: str) -> None:
-            with httpx.stream("GET", f"{base}/api/v1/stream", headers=_h(token), timeout=None) as r:
+            with httpx.stream("GET", f"{base}/api/v1/stream", headers=bearer(token), timeout=None) as r:
                 assert r.status_code == 200
                 opened[who].set()
                 for _ in r.iter_raw():
@@ -262,27 +255,27 @@ def test_revoking_closes_the_account_s_open_stream_at_once(tmp_path: Path) -> No
         for th in readers:
             th.start()
         assert all(e.wait(10) for e in opened.values())
-        listed = {a["name"]: a["streams"] for a in httpx.get(f"{base}/api/v1/accounts", headers=_h(OP)).json()}
+        listed = {a["name"]: a["streams"] for a in httpx.get(f"{base}/api/v1/accounts", headers=bearer(OP)).json()}
         assert listed == {"Anna de Vries": 1, "Bob": 1}
-        r = httpx.delete(f"{base}/api/v1/accounts/{doc['account']['id']}", headers=_h(OP))
+        r = httpx.delete(f"{base}/api/v1/accounts/{doc['account']['id']}", headers=bearer(OP))
         assert r.json()["streams_closed"] == 1
         # Closed at once: the stream pings only every 15 s, so an end within 5 s is the revocation's doing.
         assert ended["anna"].wait(5)
         assert not ended["bob"].is_set()
-        assert httpx.get(f"{base}/api/v1/stream", headers=_h(doc["token"])).status_code == 401
+        assert httpx.get(f"{base}/api/v1/stream", headers=bearer(doc["token"])).status_code == 401
 
 
 def test_the_log_names_the_operator_who_escalated_and_resolved(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        tok = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=_h(OP))).json()["token"]
-        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.49}, headers=_h(tok))
+        tok = (await http.post("/api/v1/accounts", json=VOLUNTEER, headers=bearer(OP))).json()["token"]
+        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.49}, headers=bearer(tok))
         call = {"kind": "worried", "callback_number": "+31 6 2222 3333", "lat": 52.1592, "lon": 4.4893}
-        inc = (await http.post("/api/v1/incidents", json=call, headers=_h(OP))).json()
+        inc = (await http.post("/api/v1/incidents", json=call, headers=bearer(OP))).json()
         assert inc["state"] == "offered"  # to the volunteer, not yet escalated: the operator escalates it
-        assert (await http.post(f"/api/v1/incidents/{inc['id']}/escalate", headers=_h(OP))).status_code == 200
-        r = await http.post(f"/api/v1/incidents/{inc['id']}/resolve", json={}, headers=_h(OP))
+        assert (await http.post(f"/api/v1/incidents/{inc['id']}/escalate", headers=bearer(OP))).status_code == 200
+        r = await http.post(f"/api/v1/incidents/{inc['id']}/resolve", json={}, headers=bearer(OP))
         assert r.status_code == 200, r.text
-        events = (await http.get(f"/api/v1/incidents/{inc['id']}", headers=_h(OP))).json()["events"]
+        events = (await http.get(f"/api/v1/incidents/{inc['id']}", headers=bearer(OP))).json()["events"]
         kinds = ("escalated", "resolved")
         named = {e["kind"]: (e["data"]["by"], e["data"].get("operator")) for e in events if e["kind"] in kinds}
         assert named["escalated"] == ("operator", "mira") and named["resolved"] == ("operator", "mira")

@@ -3,51 +3,28 @@ replica signs in on the other; revoked on one, their token is refused on both an
 closed at once."""
 
 import threading
-import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from basestation.dispatch.api.app import create_app
-from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
 from tests.databases import PrivatePostgres
+from tests.dispatch.conftest import bearer, replicas, wait_for
 
 OP = "operator-token-replicas-0123456789"
 
 
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_an_account_added_on_one_replica_is_revoked_on_both(tmp_path: Path, postgres: PrivatePostgres) -> None:
-    db = postgres.create_database(f"acc_{uuid.uuid4().hex[:10]}")
-    upgrade(db)
-
-    def app(name: str) -> object:
-        s = DispatchSettings(database_url=db, tokens={OP: "operator:mira"}, mqtt_client_id=f"dispatch-{name}")
-        return create_app(Dispatcher(s))
-
+    app = replicas(postgres, {OP: "operator:mira"})
     with served(app("a")) as (a, _), served(app("b")) as (b, _):
-        doc = httpx.post(f"{a}/api/v1/accounts", json={"role": "responder", "name": "Anna"}, headers=_h(OP)).json()
+        doc = httpx.post(f"{a}/api/v1/accounts", json={"role": "responder", "name": "Anna"}, headers=bearer(OP)).json()
         token = doc["token"]
-        _until(lambda: httpx.post(f"{b}/ui/login", headers=_h(token)).status_code == 200)
+        wait_for(lambda: httpx.post(f"{b}/ui/login", headers=bearer(token)).status_code == 200, 10)
 
         opened, ended = threading.Event(), threading.Event()
 
         def read() -> None:
-            with httpx.stream("GET", f"{b}/api/v1/stream", headers=_h(token), timeout=None) as r:
+            with httpx.stream("GET", f"{b}/api/v1/stream", headers=bearer(token), timeout=None) as r:
                 assert r.status_code == 200
                 opened.set()
                 for _ in r.iter_raw():
@@ -56,8 +33,8 @@ def test_an_account_added_on_one_replica_is_revoked_on_both(tmp_path: Path, post
 
         threading.Thread(target=read, daemon=True).start()
         assert opened.wait(10)
-        r = httpx.delete(f"{a}/api/v1/accounts/{doc['account']['id']}", headers=_h(OP))
+        r = httpx.delete(f"{a}/api/v1/accounts/{doc['account']['id']}", headers=bearer(OP))
         assert r.status_code == 200 and r.json()["streams_closed"] == 0  # the stream is on the other replica
         assert ended.wait(5)  # and that one closed it, told through PostgreSQL
         for base in (a, b):
-            assert httpx.get(f"{base}/api/v1/incidents", headers=_h(token)).status_code == 401
+            assert httpx.get(f"{base}/api/v1/incidents", headers=bearer(token)).status_code == 401

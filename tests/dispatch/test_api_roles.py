@@ -21,6 +21,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
 from protocol.constants import EVENT_SOS
+from tests.dispatch.conftest import bearer
 from tests.dispatch.world import GATEWAYS, World, envelope, topic
 
 
@@ -56,10 +57,6 @@ class Api:
         return f"{device_id}-{counter}"
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     db = tmp_path_factory.mktemp("roles") / "d.db"
@@ -75,15 +72,15 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     app = create_app(d)
     with served(app) as (base, loop), httpx.Client(base_url=base) as http:
         for gw, (lat, lon) in GATEWAYS.items():
-            http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=_auth(OPERATOR))
+            http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=bearer(OPERATOR))
         for name, token, (lat, lon) in (("anna", ANNA, ANNA_AT), ("ben", BEN, BEN_AT)):
-            assert http.put(f"/api/v1/responders/{name}", json={"name": name}, headers=_auth(OPERATOR)).is_success
+            assert http.put(f"/api/v1/responders/{name}", json={"name": name}, headers=bearer(OPERATOR)).is_success
             duty = {"on_duty": True, "lat": lat, "lon": lon}
-            assert http.put("/api/v1/me/duty", json=duty, headers=_auth(token)).is_success
+            assert http.put("/api/v1/me/duty", json=duty, headers=bearer(token)).is_success
         for device_id in range(1, 8):  # a ring per alarm, so that no alarm joins another's open incident
             world.ring(device_id)
             body = {"device_id": device_id, "root_key": world.roots[device_id].hex()}
-            assert http.post("/api/v1/devices", json=body, headers=_auth(PROVISION)).status_code == 201
+            assert http.post("/api/v1/devices", json=body, headers=bearer(PROVISION)).status_code == 201
         yield Api(base, d, loop, world, app.state.tokens)
 
 
@@ -101,12 +98,12 @@ def test_every_operation_that_takes_a_token_refuses_none_a_wrong_one_and_an_expi
     secured = [(m, p) for p, ops in doc["paths"].items() for m, op in ops.items() if op.get("security")]
     assert len(secured) >= 20
     for method, path in secured:
-        for headers in ({}, _auth("not-a-token-anyone-was-given"), _auth(EXPIRED)):
+        for headers in ({}, bearer("not-a-token-anyone-was-given"), bearer(EXPIRED)):
             # A valid body, so that only the token can be the reason for the refusal.
             r = httpx.request(method, api.base + _fill(path), headers=headers, json={}, timeout=5)
             assert r.status_code == 401, (method, path, headers, r.status_code)
             assert r.headers["www-authenticate"] == "Bearer"
-    assert httpx.get(f"{api.base}/api/v1/notices", headers=_auth(OPERATOR)).status_code == 200  # the control
+    assert httpx.get(f"{api.base}/api/v1/notices", headers=bearer(OPERATOR)).status_code == 200  # the control
 
 
 def test_an_expiry_takes_effect_at_its_instant() -> None:
@@ -136,61 +133,61 @@ def test_a_responder_sees_and_acts_on_only_what_was_offered_to_them(api: Api) ->
     annas = api.alarm(1, ANNA_GW)
     bens = api.alarm(2, BEN_GW)
     with httpx.Client(base_url=api.base, timeout=5) as http:
-        inc = http.get(f"/api/v1/incidents/{annas}", headers=_auth(OPERATOR)).json()
+        inc = http.get(f"/api/v1/incidents/{annas}", headers=bearer(OPERATOR)).json()
         assert inc["offered_to"] == ["anna"], "the set-up must offer it to anna alone"
-        listed = [i["id"] for i in http.get("/api/v1/incidents", headers=_auth(BEN)).json()]
+        listed = [i["id"] for i in http.get("/api/v1/incidents", headers=bearer(BEN)).json()]
         assert bens in listed and annas not in listed
-        assert http.get(f"/api/v1/incidents/{annas}", headers=_auth(BEN)).status_code == 404
+        assert http.get(f"/api/v1/incidents/{annas}", headers=bearer(BEN)).status_code == 404
         # Ids are device-counter, easy to guess: knowing one must not let ben take the incident over.
         for action, body in (("accept", {"eta_min": 2}), ("decline", None), ("on-the-way", None), ("seen", None)):
-            r = http.post(f"/api/v1/incidents/{annas}/{action}", json=body, headers=_auth(BEN))
+            r = http.post(f"/api/v1/incidents/{annas}/{action}", json=body, headers=bearer(BEN))
             assert r.status_code == 404, (action, r.status_code, r.text)
-        assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=_auth(BEN)).status_code == 403
-        after = http.get(f"/api/v1/incidents/{annas}", headers=_auth(OPERATOR)).json()
+        assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=bearer(BEN)).status_code == 403
+        after = http.get(f"/api/v1/incidents/{annas}", headers=bearer(OPERATOR)).json()
         assert after["accepted_by"] == [] and after["declined_by"] == [] and after["state"] == inc["state"]
         # What is offered works: anna accepts her own.
-        r = http.post(f"/api/v1/incidents/{annas}/accept", json={"eta_min": 2}, headers=_auth(ANNA))
+        r = http.post(f"/api/v1/incidents/{annas}/accept", json={"eta_min": 2}, headers=bearer(ANNA))
         assert r.status_code == 200 and r.json()["you_accepted"]
         assert "device_id" not in r.json() and "offered_to" not in r.json()
         # And resolves it, which frees her for the next alarm (the tests below rely on it).
-        assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=_auth(ANNA)).status_code == 200
+        assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=bearer(ANNA)).status_code == 200
 
 
 def test_acts_on_an_ended_incident_answer_409_and_write_nothing(api: Api) -> None:
     annas = api.alarm(7, ANNA_GW)
     with httpx.Client(base_url=api.base, timeout=5) as http:
-        assert http.post(f"/api/v1/incidents/{annas}/decline", headers=_auth(ANNA)).status_code == 200
+        assert http.post(f"/api/v1/incidents/{annas}/decline", headers=bearer(ANNA)).status_code == 200
         # Declined, then changed her mind: not hers any more until an operator offers it again.
-        r = http.post(f"/api/v1/incidents/{annas}/accept", json={"eta_min": 3}, headers=_auth(ANNA))
+        r = http.post(f"/api/v1/incidents/{annas}/accept", json={"eta_min": 3}, headers=bearer(ANNA))
         assert r.status_code == 409, r.text
-        assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=_auth(OPERATOR)).status_code == 200
-        before = http.get(f"/api/v1/incidents/{annas}", headers=_auth(OPERATOR)).json()
+        assert http.post(f"/api/v1/incidents/{annas}/resolve", json={}, headers=bearer(OPERATOR)).status_code == 200
+        before = http.get(f"/api/v1/incidents/{annas}", headers=bearer(OPERATOR)).json()
         for action in ("decline", "on-the-way"):
-            r = http.post(f"/api/v1/incidents/{annas}/{action}", headers=_auth(ANNA))
+            r = http.post(f"/api/v1/incidents/{annas}/{action}", headers=bearer(ANNA))
             assert r.status_code == 409, (action, r.status_code, r.text)
         for action, body in (("escalate", None), ("assign", {"responder": "ben"}), ("resolve", {})):
-            r = http.post(f"/api/v1/incidents/{annas}/{action}", json=body, headers=_auth(OPERATOR))
+            r = http.post(f"/api/v1/incidents/{annas}/{action}", json=body, headers=bearer(OPERATOR))
             assert r.status_code == 409, (action, r.status_code, r.text)
-        assert http.get(f"/api/v1/incidents/{annas}", headers=_auth(OPERATOR)).json() == before
+        assert http.get(f"/api/v1/incidents/{annas}", headers=bearer(OPERATOR)).json() == before
 
 
 def test_no_one_but_an_operator_reads_a_responders_position(api: Api) -> None:
     api.alarm(3, BEN_GW)
     with httpx.Client(base_url=api.base, timeout=5) as http:
-        assert http.get("/api/v1/responders", headers=_auth(BEN)).status_code == 403
-        assert str(ANNA_AT[0]) in http.get("/api/v1/responders", headers=_auth(OPERATOR)).text  # the control
+        assert http.get("/api/v1/responders", headers=bearer(BEN)).status_code == 403
+        assert str(ANNA_AT[0]) in http.get("/api/v1/responders", headers=bearer(OPERATOR)).text  # the control
         doc = http.get("/openapi.json").json()
         gets = [p for p, ops in doc["paths"].items() if "get" in ops and "{" not in p and p != "/api/v1/stream"]
         for token in (BEN, ANNA, PROVISION):
             for path in gets:
-                text = http.get(path, headers=_auth(token)).text
+                text = http.get(path, headers=bearer(token)).text
                 assert str(ANNA_AT[0]) not in text and str(BEN_AT[0]) not in text, (token, path)
 
 
 def test_the_provisioning_role_sees_no_incident(api: Api) -> None:
     with httpx.Client(base_url=api.base, timeout=5) as http:
         for path in ("/api/v1/incidents", "/api/v1/incidents/1-1", "/api/v1/stream", "/api/v1/notices"):
-            assert http.get(path, headers=_auth(PROVISION)).status_code == 403, path
+            assert http.get(path, headers=bearer(PROVISION)).status_code == 403, path
 
 
 @asynccontextmanager
@@ -202,7 +199,7 @@ async def _events(base: str, token: str) -> AsyncIterator[asyncio.Queue[tuple[st
     async def read() -> None:
         async with (
             httpx.AsyncClient(base_url=base, timeout=None) as client,
-            client.stream("GET", "/api/v1/stream", headers=_auth(token)) as resp,
+            client.stream("GET", "/api/v1/stream", headers=bearer(token)) as resp,
         ):
             assert resp.status_code == 200
             opened.set()
@@ -228,7 +225,7 @@ def test_a_responders_stream_carries_only_their_incidents(api: Api) -> None:
         async with _events(api.base, BEN) as ben, _events(api.base, OPERATOR) as op:
             await _subscribed(api, 2)
             annas = await asyncio.to_thread(api.alarm, 4, ANNA_GW)
-            offered = httpx.get(f"{api.base}/api/v1/incidents/{annas}", headers=_auth(OPERATOR)).json()["offered_to"]
+            offered = httpx.get(f"{api.base}/api/v1/incidents/{annas}", headers=bearer(OPERATOR)).json()["offered_to"]
             assert offered == ["anna"], "the set-up must offer it to anna alone"
             bens = await asyncio.to_thread(api.alarm, 5, BEN_GW)
             # The stream is ordered: ben's first incident event being his own means anna's was withheld.
@@ -254,7 +251,7 @@ def test_a_stream_ends_when_its_token_expires(api: Api) -> None:
             got = await asyncio.wait_for(lasting.get(), 5)
             assert got is not None and got[1]["id"] == bens  # the control: ben may see it, with a valid token
             assert await asyncio.wait_for(expiring.get(), 5) is None  # ended, the incident not sent
-        r = httpx.get(f"{api.base}/api/v1/stream", headers=_auth(short), timeout=5)
+        r = httpx.get(f"{api.base}/api/v1/stream", headers=bearer(short), timeout=5)
         assert r.status_code == 401
 
     asyncio.run(go())
@@ -270,15 +267,17 @@ async def _subscribed(api: Api, n: int) -> None:
 def test_a_shift_the_clock_cannot_read_is_refused(api: Api) -> None:
     with httpx.Client(base_url=api.base, timeout=5) as http:
         for shift in ("25:00-06:00", "22:00-06:61", "\u0662\u0662:\u0660\u0660-\u0660\u0666:\u0660\u0660"):
-            r = http.put("/api/v1/responders/carl", json={"name": "Carl", "shift": shift}, headers=_auth(OPERATOR))
+            r = http.put("/api/v1/responders/carl", json={"name": "Carl", "shift": shift}, headers=bearer(OPERATOR))
             assert r.status_code == 422, shift
-        ok = http.put("/api/v1/responders/carl", json={"name": "Carl", "shift": "22:00-06:00"}, headers=_auth(OPERATOR))
+        ok = http.put(
+            "/api/v1/responders/carl", json={"name": "Carl", "shift": "22:00-06:00"}, headers=bearer(OPERATOR)
+        )
         assert ok.status_code == 200
 
 
 def test_json_false_is_not_a_number(api: Api) -> None:
     with httpx.Client(base_url=api.base, timeout=5) as http:
-        r = http.post("/api/v1/devices", json={"device_id": False, "root_key": "00" * 16}, headers=_auth(OPERATOR))
+        r = http.post("/api/v1/devices", json={"device_id": False, "root_key": "00" * 16}, headers=bearer(OPERATOR))
         assert r.status_code == 422
-        r = http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1, "lon": False}, headers=_auth(BEN))
+        r = http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1, "lon": False}, headers=bearer(BEN))
         assert r.status_code == 422

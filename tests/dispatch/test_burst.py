@@ -23,6 +23,7 @@ from harness.mosquitto import QUEUE_SETTINGS, MosquittoBroker, mosquitto_binary,
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
+from tests.dispatch.conftest import wired
 from tests.dispatch.world import provision
 
 BURST = int(os.environ.get("NIGHTWATCH_TEST_BURST", "6000"))
@@ -82,10 +83,7 @@ def _burst(tmp_path: Path, extra_conf: str) -> int:
         pub.disconnect()
 
         async def drain() -> int:
-            d = Dispatcher(settings)
-            await d.start()
-            link = MqttLink(settings, d)
-            d.publishers.append(link.publish)
+            d, link = await wired(settings)
             await link.start()
             last, still = -1, 0.0
             while True:  # until everything queued for us has arrived and nothing more comes for 2 s

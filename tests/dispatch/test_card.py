@@ -24,6 +24,7 @@ from firmware import feedback, press
 from firmware.config import DEFAULTS
 from harness.dispatch import served
 from nightwatch.cli import app as cli
+from tests.dispatch.conftest import bearer
 
 PHONE = "+31 71 012 3456"  # no subscriber's: Dutch numbers do not start with 0 after the area code
 PUBLIC = "https://nightwatch.leiden.example"
@@ -221,10 +222,6 @@ RESPONDER = "card-responder-token-000"
 PROVISION = "card-provision-token-000"
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     db = tmp_path_factory.mktemp("card") / "d.db"
@@ -234,12 +231,12 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     )
     with served(create_app(Dispatcher(settings))) as (base, _loop), httpx.Client(base_url=base, timeout=10) as http:
         ring = {"device_id": 7, "root_key": "00" * 16, "label": "Ring of Ben"}
-        assert http.post("/api/v1/devices", json=ring, headers=_auth(PROVISION)).status_code == 201
+        assert http.post("/api/v1/devices", json=ring, headers=bearer(PROVISION)).status_code == 201
         yield http
 
 
 def test_an_operator_gets_the_rings_card(board: httpx.Client) -> None:
-    r = board.get("/api/v1/devices/7/card.pdf", headers=_auth(OPERATOR))
+    r = board.get("/api/v1/devices/7/card.pdf", headers=bearer(OPERATOR))
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/pdf"
     assert 'filename="nightwatch-card-7.pdf"' in r.headers["content-disposition"]
@@ -260,7 +257,7 @@ def test_an_operator_gets_the_rings_card(board: httpx.Client) -> None:
     ],
 )
 def test_the_card_is_refused(board: httpx.Client, path: str, token: str | None, status: int) -> None:
-    r = board.get(path, headers=_auth(token) if token else {})
+    r = board.get(path, headers=bearer(token) if token else {})
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
 

@@ -7,24 +7,15 @@ operators; the messages behind it go on being handled. See basestation/dispatch/
 
 import asyncio
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.io.failures import PermanentError, describe, permanent
-from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.mqtt_link import MqttLink
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.broker_base import TEST_USERNAME
-from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.mosquitto import mosquitto_binary
 from protocol.constants import EVENT_SOS
-from tests.dispatch.conftest import mqtt_links, running
+from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, publish_as_gateway, until
 from tests.dispatch.world import World, envelope, provision, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")
@@ -35,51 +26,6 @@ POISONED, HEALTHY = 41, 42
 # record it will never take (a value out of range, a schema the row cannot fit), made to happen on purpose.
 TRIGGER = f"""CREATE TRIGGER refuse_ring BEFORE INSERT ON frames WHEN NEW.device_id = {POISONED}
 BEGIN SELECT RAISE(ABORT, 'ring {POISONED} is refused by a constraint'); END"""
-
-
-def _broker(tmp_path: Path) -> MosquittoBroker:
-    binary = mosquitto_binary()
-    assert binary is not None
-    return MosquittoBroker(tmp_path / "broker", binary)
-
-
-def _settings(tmp_path: Path, broker: MosquittoBroker) -> DispatchSettings:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
-    upgrade(db)
-    return DispatchSettings(
-        mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-        mqtt_username=TEST_USERNAME,
-        database_url=db,
-        mqtt_reconnect_initial_s=0.05,
-    )
-
-
-@asynccontextmanager
-async def _service(settings: DispatchSettings) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
-    async with running(settings, mqtt_links(settings)) as svc:
-        yield svc.dispatcher, svc.links[0]
-
-
-def _publish(broker: MosquittoBroker, messages: list[tuple[str, bytes]]) -> None:
-    """As a gateway publishes: QoS 1, each done at the broker's PUBACK."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test-publisher", protocol=mqtt.MQTTv311)
-    c.username_pw_set(TEST_USERNAME)
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    try:
-        for t, payload in messages:
-            c.publish(t, payload, qos=1).wait_for_publish(10)
-    finally:
-        c.disconnect()
-        c.loop_stop()
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 def _db_path(settings: DispatchSettings) -> str:
@@ -97,21 +43,21 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
     world = World()
     poisoned, _ = world.frame(POISONED, EVENT_SOS)
     healthy, _ = world.frame(HEALTHY, EVENT_SOS)
-    with _broker(tmp_path) as broker:
-        settings = _settings(tmp_path, broker)
+    with mosquitto(tmp_path) as broker:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port)
         asyncio.run(provision(settings.database_url, world.roots))
         with sqlite3.connect(_db_path(settings)) as c:
             c.execute(TRIGGER)
 
         async def scenario() -> None:
-            async with _service(settings) as (d, link):
+            async with linked(settings) as (d, link):
                 await asyncio.to_thread(
-                    _publish,
+                    publish_as_gateway,
                     broker,
                     [(topic(GATEWAY), envelope(poisoned, GATEWAY)), (topic(GATEWAY), envelope(healthy, GATEWAY))],
                 )
-                await _until(lambda: link.set_aside == 1 and d.dead_letters == 1, 10)
-                await _until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
+                await until(lambda: link.set_aside == 1 and d.dead_letters == 1, 10)
+                await until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
                 # Handled without a reconnect: the refused message did not stop the one behind it.
                 assert link.reconnects == 0
                 letters = await d.store.dead_letters()
@@ -130,7 +76,7 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
 
         async def after_restart() -> None:
             # Acknowledged: a new session of the same client gets nothing again.
-            async with _service(settings) as (d, link):
+            async with linked(settings) as (d, link):
                 await asyncio.sleep(1.0)
                 assert link.set_aside == 0 and d.dead_letters == 0
                 assert len(await d.store.dead_letters()) == 1
@@ -141,18 +87,18 @@ def test_a_message_the_database_refuses_for_good_is_set_aside_and_the_next_alarm
 def test_a_database_that_is_away_leaves_the_alarm_with_the_broker_which_delivers_it_again(tmp_path: Path) -> None:
     world = World()
     frame, _ = world.frame(HEALTHY, EVENT_SOS)
-    with _broker(tmp_path) as broker:
-        settings = _settings(tmp_path, broker)
+    with mosquitto(tmp_path) as broker:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port)
         asyncio.run(provision(settings.database_url, world.roots))
 
         async def while_locked() -> None:
             # Another process holds the database's write lock for as long as this service runs.
             holder = sqlite3.connect(_db_path(settings), isolation_level=None)
             try:
-                async with _service(settings) as (d, link):
+                async with linked(settings) as (d, link):
                     holder.execute("BEGIN EXCLUSIVE")
-                    await asyncio.to_thread(_publish, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
-                    await _until(lambda: d.writer.failures >= 1, 20)
+                    await asyncio.to_thread(publish_as_gateway, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
+                    await until(lambda: d.writer.failures >= 1, 20)
                     # Waiting, not giving up: in hand, unacknowledged, and nothing set aside.
                     assert link.figures()["in_hand"] == 1
                     assert link.set_aside == 0 and d.dead_letters == 0
@@ -165,8 +111,8 @@ def test_a_database_that_is_away_leaves_the_alarm_with_the_broker_which_delivers
         asyncio.run(while_locked())
 
         async def after() -> None:
-            async with _service(settings) as (d, link):
-                await _until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
+            async with linked(settings) as (d, link):
+                await until(lambda: any(i.device_id == HEALTHY for i in d.state.incidents.values()), 10)
                 assert link.set_aside == 0 and await d.store.dead_letters() == []
 
         asyncio.run(after())

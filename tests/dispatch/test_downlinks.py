@@ -5,22 +5,17 @@ import asyncio
 import json
 import shutil
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io.bus import Message
-from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX, OUTBOX_MAX
-from basestation.dispatch.io.mqtt_link import MqttLink
-from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
 from harness.broker_base import TEST_USERNAME
 from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from harness.recorder import Recorder
+from tests.dispatch.conftest import mqtt_settings, until, wired
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto (MQTT 5)")
 
@@ -34,25 +29,6 @@ user viewer
 topic read nightwatch/v1/down/#
 """
 USERS = {"nightwatch-dispatch": "pd", "viewer": "pv"}
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
-
-
-def _settings(tmp_path: Path, broker: MosquittoBroker, **kw: object) -> DispatchSettings:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
-    upgrade(db)
-    return DispatchSettings(
-        mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-        database_url=db,
-        mqtt_reconnect_initial_s=0.05,
-        **kw,  # type: ignore[arg-type]
-    )
 
 
 def _ack(n: int, gateway: str, alarm: bool) -> Downlink:
@@ -73,13 +49,12 @@ def test_a_downlink_the_broker_refuses_is_counted_logged_and_shown_to_operators(
         tmp_path / "broker", binary, extra_conf=f"password_file {passwd}\nacl_file {acl}\n", anonymous=False
     )
     with broker, Recorder(broker, [DOWN_PREFIX + "#"], username="viewer", password="pv") as rec:
-        settings = _settings(tmp_path, broker, mqtt_username="nightwatch-dispatch", mqtt_password="pd")
+        settings = mqtt_settings(
+            tmp_path, broker.host, broker.port, mqtt_username="nightwatch-dispatch", mqtt_password="pd"
+        )
 
         async def scenario() -> None:
-            d = Dispatcher(settings)
-            await d.start()
-            link = MqttLink(settings, d)
-            d.publishers.append(link.publish)
+            d, link = await wired(settings)
             await link.start()
             stream = d.bus.stream()
 
@@ -95,12 +70,12 @@ def test_a_downlink_the_broker_refuses_is_counted_logged_and_shown_to_operators(
             try:
                 link.publish(_ack(1, "gw-unlisted", alarm=True))
                 link.publish(_ack(2, "gw-listed", alarm=True))
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 10)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 10)
                 assert link.downlinks.refused == 1
                 msg = await asyncio.wait_for(noticed, 5)
                 assert msg.data["kind"] == "downlink_refused" and msg.data["subject"] == "gw-unlisted"
                 assert msg.data["reason"] == 0x87 and msg.data["id"] == "1-1" and msg.data["alarm"] is True
-                await _until(lambda: len(d._notices) == 0, 5)
+                await until(lambda: len(d._notices) == 0, 5)
                 kept = [n for n in await d.store.notices() if n["kind"] == "downlink_refused"]
                 assert [n["subject"] for n in kept] == ["gw-unlisted"]
                 # The connection stays: a refusal is about one message, not the session.
@@ -125,13 +100,10 @@ def test_a_full_outbox_drops_heartbeat_acks_and_keeps_every_alarm_ack(tmp_path: 
         MosquittoBroker(tmp_path / "broker", binary) as broker,
         Recorder(broker, [DOWN_PREFIX + "#"]) as rec,
     ):
-        settings = _settings(tmp_path, broker, mqtt_username=TEST_USERNAME)
+        settings = mqtt_settings(tmp_path, broker.host, broker.port, mqtt_username=TEST_USERNAME)
 
         async def scenario() -> None:
-            d = Dispatcher(settings)
-            await d.start()
-            link = MqttLink(settings, d)
-            d.publishers.append(link.publish)
+            d, link = await wired(settings)
             try:
                 # Not connected yet, as while the broker is away: everything waits in the outbox.
                 for n in range(OUTBOX_MAX + 500):
@@ -141,7 +113,7 @@ def test_a_full_outbox_drops_heartbeat_acks_and_keeps_every_alarm_ack(tmp_path: 
                 assert link.downlinks.dropped == 500
                 assert link.figures()["downlinks_waiting"] == OUTBOX_MAX + (OUTBOX_MAX + 500) // 1000
                 await link.start()
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 60)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 60)
             finally:
                 await link.stop()
                 await d.stop()

@@ -19,7 +19,7 @@ from basestation.dispatch.api.hook import STALE_CLAIM_MS, HookDeliveries
 from basestation.dispatch.core import hook_signature as sig
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, running
 
 SECRET = "hook-secret-2026-new-0123456789"
 OLD_SECRET = "hook-secret-2025-old-9876543210"
@@ -192,14 +192,12 @@ def _serve(tmp_path: Path, scenario: Scenario, **settings: Any) -> None:
     asyncio.run(run())
 
 
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _anna_on_duty(http: httpx.AsyncClient) -> None:
-    r = await http.put("/api/v1/responders/anna", json={"name": "Anna de Vries", "skills": ["patrol"]}, headers=_h(OP))
+    r = await http.put(
+        "/api/v1/responders/anna", json={"name": "Anna de Vries", "skills": ["patrol"]}, headers=bearer(OP)
+    )
     assert r.status_code == 200
-    r = await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1575, "lon": 4.4856}, headers=_h(ANNA))
+    r = await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1575, "lon": 4.4856}, headers=bearer(ANNA))
     assert r.status_code == 200
 
 
@@ -221,12 +219,12 @@ def test_a_text_message_reaches_the_patrol_and_only_the_accepter_sees_the_number
         (inc,) = d.state.incidents.values()
         assert inc.kind.value == "escort" and inc.source == "sms" and inc.offered_to == ["anna"]
         assert inc.lat is None and inc.address is None and inc.notes == "Kan iemand met me meelopen naar huis?"
-        offered = (await http.get(f"/api/v1/incidents/{inc.id}", headers=_h(ANNA))).json()
+        offered = (await http.get(f"/api/v1/incidents/{inc.id}", headers=bearer(ANNA))).json()
         assert offered["source"] == "sms" and "callback_number" not in offered
-        r = await http.post(f"/api/v1/incidents/{inc.id}/accept", json={"eta_min": 4}, headers=_h(ANNA))
+        r = await http.post(f"/api/v1/incidents/{inc.id}/accept", json={"eta_min": 4}, headers=bearer(ANNA))
         assert r.status_code == 200 and r.json()["callback_number"] == "+31612345678"
 
-        events = (await http.get(f"/api/v1/incidents/{inc.id}", headers=_h(OP))).json()["events"]
+        events = (await http.get(f"/api/v1/incidents/{inc.id}", headers=bearer(OP))).json()["events"]
         assert events[0]["data"] == {"kind": "escort", "source": "sms", "request": "escort", "by": "caller"}
 
     _serve(tmp_path, scenario)
@@ -296,7 +294,7 @@ def test_a_refused_delivery_is_judged_again_when_sent_again(tmp_path: Path) -> N
     async def scenario(d: Dispatcher, http: httpx.AsyncClient, sms: FakeProvider) -> None:
         doc = sms.message()
         assert (await sms.post(doc)).status_code == 409  # closed
-        assert (await http.put("/api/v1/walk/override", json={"state": "open"}, headers=_h(OP))).status_code == 200
+        assert (await http.put("/api/v1/walk/override", json={"state": "open"}, headers=bearer(OP))).status_code == 200
         assert (await sms.post(doc)).status_code == 201
 
     _serve(tmp_path, scenario, walk_hours=_hours_not_now())
@@ -304,7 +302,7 @@ def test_a_refused_delivery_is_judged_again_when_sent_again(tmp_path: Path) -> N
 
 def test_a_blocked_number_is_refused_with_a_message(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient, sms: FakeProvider) -> None:
-        assert (await http.put("/api/v1/blocked-numbers/0612345678", json={}, headers=_h(OP))).status_code == 200
+        assert (await http.put("/api/v1/blocked-numbers/0612345678", json={}, headers=bearer(OP))).status_code == 200
         r = await sms.post(sms.message(**{"from": "+31612345678"}))
         assert r.status_code == 403 and r.json()["detail"].startswith("blocked:")
         assert (

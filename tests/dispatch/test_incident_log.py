@@ -6,13 +6,10 @@ import csv
 import io
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import insert
 
 from basestation.dispatch.core.effects import ReceptionRow
@@ -25,19 +22,10 @@ from basestation.dispatch.io.store import Store
 from basestation.dispatch.io.store_rows import incident_row
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.databases import PrivatePostgres
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, serve
 
 DAY = 86_400_000
 OP, ANNA, BOB = "operator-token-log-0123456789", "anna-token-log-0123456789", "bob-token-log-0123456789"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-    pg: PrivatePostgres = request.getfixturevalue("postgres")
-    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 def incident(
@@ -293,20 +281,11 @@ def test_retention_purges_every_ended_incident_however_it_ended(db_url: str) -> 
 # -- over HTTP ---------------------------------------------------------------------------------------------------
 
 
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def serve(url: str, scenario: Callable[[Dispatcher, httpx.AsyncClient], Awaitable[None]]) -> None:
+def _serve(url: str, scenario: Callable[[Dispatcher, httpx.AsyncClient], Awaitable[None]]) -> None:
     s = DispatchSettings(
         database_url=url, tokens={OP: "operator:mira", ANNA: "responder:anna", BOB: "responder:bob"}, walk_hours=""
     )
-
-    async def run() -> None:
-        async with running(s) as svc:
-            await scenario(svc.dispatcher, svc.http)
-
-    asyncio.run(run())
+    serve(s, scenario)
 
 
 def test_the_api_lists_finds_and_exports(db_url: str) -> None:
@@ -320,52 +299,52 @@ def test_the_api_lists_finds_and_exports(db_url: str) -> None:
         await put(d.store, docs, events)
 
         # Lookup: the oldest, from the database, not from memory.
-        r = await http.get(f"/api/v1/incidents/{docs[0]['id']}", headers=_h(OP))
+        r = await http.get(f"/api/v1/incidents/{docs[0]['id']}", headers=bearer(OP))
         assert r.status_code == 200 and r.json()["opened_ms"] == old
-        assert (await http.get("/api/v1/incidents/7-123456", headers=_h(OP))).status_code == 404
+        assert (await http.get("/api/v1/incidents/7-123456", headers=bearer(OP))).status_code == 404
         # Responders see only what was offered to them, by lookup and by list.
-        assert (await http.get(f"/api/v1/incidents/{docs[0]['id']}", headers=_h(ANNA))).status_code == 404
-        r = await http.get("/api/v1/incidents/105-999", headers=_h(ANNA))
+        assert (await http.get(f"/api/v1/incidents/{docs[0]['id']}", headers=bearer(ANNA))).status_code == 404
+        r = await http.get("/api/v1/incidents/105-999", headers=bearer(ANNA))
         assert r.status_code == 200 and "device_id" not in r.json()
-        assert [x["id"] for x in (await http.get("/api/v1/incidents", headers=_h(ANNA))).json()] == ["105-999"]
-        assert (await http.get("/api/v1/incidents", headers=_h(BOB))).json() == []
+        assert [x["id"] for x in (await http.get("/api/v1/incidents", headers=bearer(ANNA))).json()] == ["105-999"]
+        assert (await http.get("/api/v1/incidents", headers=bearer(BOB))).json() == []
 
         seen: list[str] = []
         params: dict[str, Any] = {"limit": 100}
         while True:
-            r = await http.get("/api/v1/incidents", params=params, headers=_h(OP))
+            r = await http.get("/api/v1/incidents", params=params, headers=bearer(OP))
             assert r.status_code == 200
             seen += [x["id"] for x in r.json()]
             if "x-next-cursor" not in r.headers:
                 break
             params["cursor"] = r.headers["x-next-cursor"]
         assert len(seen) == len(set(seen)) == 251
-        r = await http.get("/api/v1/incidents", params={"state": ["resolved"], "q": "105-999"}, headers=_h(OP))
+        r = await http.get("/api/v1/incidents", params={"state": ["resolved"], "q": "105-999"}, headers=bearer(OP))
         assert [x["id"] for x in r.json()] == ["105-999"]
         for bad in ({"limit": 0}, {"limit": 501}, {"cursor": "bm90IGEgY3Vyc29y"}, {"state": "gone"}, {"q": ""}):
-            assert (await http.get("/api/v1/incidents", params=bad, headers=_h(OP))).status_code == 422, bad
+            assert (await http.get("/api/v1/incidents", params=bad, headers=bearer(OP))).status_code == 422, bad
 
         # Export: the old ones without where they were, the recent one with it.
         rng = {"from_ms": old, "to_ms": now}
-        assert (await http.get("/api/v1/incidents/export", params=rng, headers=_h(ANNA))).status_code == 403
-        r = await http.get("/api/v1/incidents/export", params={**rng, "format": "json"}, headers=_h(OP))
+        assert (await http.get("/api/v1/incidents/export", params=rng, headers=bearer(ANNA))).status_code == 403
+        r = await http.get("/api/v1/incidents/export", params={**rng, "format": "json"}, headers=bearer(OP))
         assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
         got = r.json()
         assert len(got) == 251
         assert all(e["incident"]["location"] is None and e["events"] == [] for e in got[:250])
         assert got[-1]["incident"]["location"] is not None and got[-1]["events"][0]["kind"] == "located"
-        r = await http.get("/api/v1/incidents/export", params={**rng, "format": "csv"}, headers=_h(OP))
+        r = await http.get("/api/v1/incidents/export", params={**rng, "format": "csv"}, headers=bearer(OP))
         assert r.headers["content-type"].startswith("text/csv") and ".csv" in r.headers["content-disposition"]
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert len(rows) == 251 and rows[0]["lat"] == "" and rows[-1]["lat"] == "52.16"
         assert rows[-1]["retention_passed"] == "no" and "located" in rows[-1]["events"]
         bad = {"from_ms": now, "to_ms": old}
-        assert (await http.get("/api/v1/incidents/export", params=bad, headers=_h(OP))).status_code == 422
-        empty = await http.get("/api/v1/incidents/export", params={"from_ms": 0, "to_ms": 1}, headers=_h(OP))
+        assert (await http.get("/api/v1/incidents/export", params=bad, headers=bearer(OP))).status_code == 422
+        empty = await http.get("/api/v1/incidents/export", params={"from_ms": 0, "to_ms": 1}, headers=bearer(OP))
         assert json.loads(empty.text) == []
 
     upgrade(db_url)
-    serve(db_url, scenario)
+    _serve(db_url, scenario)
 
 
 def test_a_csv_cell_is_never_a_formula() -> None:

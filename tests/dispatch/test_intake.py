@@ -15,7 +15,7 @@ from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Event, Kind,
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, running
 from tests.dispatch.world import T0, World, envelope, topic
 
 PIETERSKERK = (52.1578, 4.4855)
@@ -161,27 +161,23 @@ def _serve(tmp_path: Path, scenario: Any) -> None:
     asyncio.run(run())
 
 
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _crew(http: httpx.AsyncClient) -> None:
     """Anna on duty near the Pieterskerk, Bob across town: both of the patrol."""
     for rid, name in (("anna", "Anna"), ("bob", "Bob")):
-        r = await http.put(f"/api/v1/responders/{rid}", json={"name": name, "skills": ["patrol"]}, headers=_h(OP))
+        r = await http.put(f"/api/v1/responders/{rid}", json={"name": name, "skills": ["patrol"]}, headers=bearer(OP))
         assert r.status_code == 200
     assert (
-        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1575, "lon": 4.4856}, headers=_h(ANNA))
+        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1575, "lon": 4.4856}, headers=bearer(ANNA))
     ).status_code == 200
     assert (
-        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1400, "lon": 4.5200}, headers=_h(BOB))
+        await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1400, "lon": 4.5200}, headers=bearer(BOB))
     ).status_code == 200
 
 
 @pytest.mark.parametrize(("why", "change"), BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_a_clear_422(tmp_path: Path, why: str, change: dict[str, Any]) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient, sent: list[Any]) -> None:
-        r = await http.post("/api/v1/incidents", json=_body(change), headers=_h(OP))
+        r = await http.post("/api/v1/incidents", json=_body(change), headers=bearer(OP))
         assert r.status_code == 422, (why, r.text)
         assert r.json()["detail"]
         assert not d.state.incidents
@@ -191,7 +187,7 @@ def test_bad_input_is_a_clear_422(tmp_path: Path, why: str, change: dict[str, An
 
 def test_only_operators_log_a_call(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient, sent: list[Any]) -> None:
-        assert (await http.post("/api/v1/incidents", json=GOOD, headers=_h(ANNA))).status_code == 403
+        assert (await http.post("/api/v1/incidents", json=GOOD, headers=bearer(ANNA))).status_code == 403
         assert (await http.post("/api/v1/incidents", json=GOOD)).status_code == 401
         assert not d.state.incidents
         spec = (await http.get("/openapi.json")).json()
@@ -206,7 +202,7 @@ def test_only_operators_log_a_call(tmp_path: Path) -> None:
 def test_a_call_lives_as_any_incident_and_only_the_accepter_sees_the_callback(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient, sent: list[Any]) -> None:
         await _crew(http)
-        r = await http.post("/api/v1/incidents", json=GOOD, headers=_h(OP))
+        r = await http.post("/api/v1/incidents", json=GOOD, headers=bearer(OP))
         assert r.status_code == 201, r.text
         doc = r.json()
         iid = doc["id"]
@@ -216,30 +212,30 @@ def test_a_call_lives_as_any_incident_and_only_the_accepter_sees_the_callback(tm
         assert int(iid.split("-")[0]) >= INTAKE_DEVICE_BASE
 
         # Offered: Anna sees where and what, not who called; Bob sees nothing of it.
-        seen = (await http.get(f"/api/v1/incidents/{iid}", headers=_h(ANNA))).json()
+        seen = (await http.get(f"/api/v1/incidents/{iid}", headers=bearer(ANNA))).json()
         assert seen["address"] == "Kloksteeg 1" and seen["notes"] == GOOD["notes"]
         assert "callback_number" not in seen and "caller_name" not in seen
-        assert (await http.get("/api/v1/incidents", headers=_h(BOB))).json() == []
+        assert (await http.get("/api/v1/incidents", headers=bearer(BOB))).json() == []
 
-        r = await http.post(f"/api/v1/incidents/{iid}/accept", json={"eta_min": 4}, headers=_h(ANNA))
+        r = await http.post(f"/api/v1/incidents/{iid}/accept", json={"eta_min": 4}, headers=bearer(ANNA))
         assert r.status_code == 200 and r.json()["callback_number"] == "+31 6 1234 5678"
         assert r.json()["caller_name"] == "Sanne"
 
         # Bob, offered it afterwards by the operator, still does not see the callback number.
         assert (
-            await http.post(f"/api/v1/incidents/{iid}/assign", json={"responder": "bob"}, headers=_h(OP))
+            await http.post(f"/api/v1/incidents/{iid}/assign", json={"responder": "bob"}, headers=bearer(OP))
         ).status_code == 200
-        bobs = (await http.get(f"/api/v1/incidents/{iid}", headers=_h(BOB))).json()
+        bobs = (await http.get(f"/api/v1/incidents/{iid}", headers=bearer(BOB))).json()
         assert "callback_number" not in bobs and bobs["address"] == "Kloksteeg 1"
-        assert [i.get("callback_number") for i in (await http.get("/api/v1/incidents", headers=_h(BOB))).json()] == [
-            None
-        ]
+        assert [
+            i.get("callback_number") for i in (await http.get("/api/v1/incidents", headers=bearer(BOB))).json()
+        ] == [None]
 
-        assert (await http.post(f"/api/v1/incidents/{iid}/on-the-way", headers=_h(ANNA))).status_code == 200
-        r = await http.post(f"/api/v1/incidents/{iid}/resolve", json={}, headers=_h(ANNA))
+        assert (await http.post(f"/api/v1/incidents/{iid}/on-the-way", headers=bearer(ANNA))).status_code == 200
+        r = await http.post(f"/api/v1/incidents/{iid}/resolve", json={}, headers=bearer(ANNA))
         assert r.status_code == 200 and r.json()["state"] == "resolved"
 
-        full = (await http.get(f"/api/v1/incidents/{iid}", headers=_h(OP))).json()
+        full = (await http.get(f"/api/v1/incidents/{iid}", headers=bearer(OP))).json()
         kinds = [e["kind"] for e in full["events"]]
         for k in ("opened", "offered", "accepted", "on_the_way", "resolved"):
             assert k in kinds, kinds
@@ -256,13 +252,13 @@ def test_an_address_only_call_and_a_restart_keep_the_caller(tmp_path: Path) -> N
     made: list[str] = []
 
     async def first(d: Dispatcher, http: httpx.AsyncClient, sent: list[Any]) -> None:
-        r = await http.post("/api/v1/incidents", json=body, headers=_h(OP))
+        r = await http.post("/api/v1/incidents", json=body, headers=bearer(OP))
         assert r.status_code == 201, r.text
         assert r.json()["location"] is None and r.json()["kind"] == "worried"
         made.append(r.json()["id"])
 
     async def second(d: Dispatcher, http: httpx.AsyncClient, sent: list[Any]) -> None:
-        doc = (await http.get(f"/api/v1/incidents/{made[0]}", headers=_h(OP))).json()
+        doc = (await http.get(f"/api/v1/incidents/{made[0]}", headers=bearer(OP))).json()
         assert doc["callback_number"] == "071-5123456" and doc["address"] == "Rapenburg 70"
         assert d.state.incidents[made[0]].callback_number == "071-5123456"
 
@@ -275,25 +271,25 @@ def test_an_operator_places_an_address_only_call_and_the_nearest_is_offered_it(t
 
     async def scenario(d: Dispatcher, http: httpx.AsyncClient, sent: list[Any]) -> None:
         await _crew(http)
-        iid = (await http.post("/api/v1/incidents", json=body, headers=_h(OP))).json()["id"]
+        iid = (await http.post("/api/v1/incidents", json=body, headers=bearer(OP))).json()["id"]
         before = list(d.state.incidents[iid].offered_to)
         # Where Bob stands, across town from Anna.
         where = {"lat": 52.1401, "lon": 4.5199}
-        assert (await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=_h(ANNA))).status_code == 403
+        assert (await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=bearer(ANNA))).status_code == 403
         for bad in ({"lat": 91.0, "lon": 4.5}, {"lat": "52.1", "lon": 4.5}, {"lat": 52.1}):
-            r = await http.post(f"/api/v1/incidents/{iid}/place", json=bad, headers=_h(OP))
+            r = await http.post(f"/api/v1/incidents/{iid}/place", json=bad, headers=bearer(OP))
             assert r.status_code == 422, bad
-        r = await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=_h(OP))
+        r = await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=bearer(OP))
         assert r.status_code == 200, r.text
         doc = r.json()
         assert doc["location"] == {**where, "radius_m": intake.CLICK_RADIUS_M}
         assert "bob" in doc["offered_to"] and set(before) <= set(doc["offered_to"])
-        events = (await http.get(f"/api/v1/incidents/{iid}", headers=_h(OP))).json()["events"]
+        events = (await http.get(f"/api/v1/incidents/{iid}", headers=bearer(OP))).json()["events"]
         located = [e["data"] for e in events if e["kind"] == "located"]
         assert located == [{**where, "radius_m": intake.CLICK_RADIUS_M, "by": "operator", "operator": "mira"}]
         # Over: nothing more to place.
-        await http.post(f"/api/v1/incidents/{iid}/resolve", json={}, headers=_h(OP))
-        assert (await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=_h(OP))).status_code == 409
+        await http.post(f"/api/v1/incidents/{iid}/resolve", json={}, headers=bearer(OP))
+        assert (await http.post(f"/api/v1/incidents/{iid}/place", json=where, headers=bearer(OP))).status_code == 409
 
     _serve(tmp_path, scenario)
 

@@ -28,11 +28,7 @@ from protocol.constants import (
     LOOKBEHIND,
 )
 from tests.dispatch.desk import Desk, migrated
-from tests.dispatch.world import T0, World, envelope, topic
-
-
-def _send(w: World, frame: bytes, gw: str = "gw-breestraat", at: int = T0, radio: str = "lora", rssi: float = -90.0):  # type: ignore[no-untyped-def]
-    return w.pipeline.handle(topic(gw), envelope(frame, gw, at, radio, rssi), at)
+from tests.dispatch.world import T0, World
 
 
 def _acks(w: World, device: int, downs: list[Downlink], counter: int) -> list[ack.Ack]:
@@ -45,7 +41,7 @@ def _states(w: World, device: int, downs: list[Downlink], counter: int) -> list[
 
 def _sos(w: World, device: int, at: int = T0, gw: str = "gw-breestraat"):  # type: ignore[no-untyped-def]
     frame, c = w.frame(device, EVENT_SOS)
-    return _send(w, frame, gw, at), c
+    return w.send(frame, gw, at), c
 
 
 # -- a second press ------------------------------------------------------------------------------------------
@@ -72,7 +68,7 @@ def test_a_late_retry_of_an_ended_alarm_hears_it_is_over_not_help() -> None:
     eff = actions.resolve(w.state, inc.id, "operator", T0 + 60_000)
     assert _states(w, 2, eff.downlinks, c) == [ACK_CLOSED]  # the ring is told at once
     retry, _ = w.frame(2, EVENT_SOS, counter=c, age=70)  # it did not hear that, and tries again
-    late = _send(w, retry, at=T0 + 70_000)
+    late = w.send(retry, at=T0 + 70_000)
     assert late.outcome == Outcome.DUPLICATE
     assert _states(w, 2, late.effects.downlinks, c) == [ACK_CLOSED]
 
@@ -94,7 +90,7 @@ def test_pressing_again_while_help_comes_folds_in_and_hears_help_on_its_new_coun
 def test_an_sos_during_a_walk_home_makes_it_an_emergency() -> None:
     w = World()
     frame, c = w.frame(4, EVENT_ESCORT)
-    _send(w, frame)
+    w.send(frame)
     inc = w.state.incidents[f"4-{c}"]
     _sos(w, 4, T0 + 10_000)
     assert inc.kind.value == "sos" and inc.presses == 2
@@ -110,7 +106,7 @@ def test_duress_after_an_accept_escalates_at_once_and_the_ring_hears_cancelled()
     rid = inc.offered_to[0]
     actions.accept(w.state, inc.id, rid, T0 + 5000)
     frame, d = w.frame(5, EVENT_DURESS, aux=1)
-    ctx = _send(w, frame, at=T0 + 20_000)
+    ctx = w.send(frame, at=T0 + 20_000)
     assert inc.forced and inc.escalation == 2 and inc.active and inc.accepted_by == [rid]
     notices = [r for r in ctx.effects.durable if isinstance(r, NoticeRow)]
     assert [n.kind for n in notices] == ["duress"]
@@ -120,7 +116,7 @@ def test_duress_after_an_accept_escalates_at_once_and_the_ring_hears_cancelled()
     eff = actions.resolve(w.state, inc.id, rid, T0 + 600_000)
     assert eff.downlinks == []
     late, _ = w.frame(5, EVENT_SOS, counter=c, age=30)
-    assert _states(w, 5, _send(w, late, at=T0 + 30_000).effects.downlinks, c) in ([], [ACK_CANCELLED])
+    assert _states(w, 5, w.send(late, at=T0 + 30_000).effects.downlinks, c) in ([], [ACK_CANCELLED])
 
 
 def test_duress_before_anyone_accepted_is_escalated_and_offered_to_everyone_near() -> None:
@@ -128,7 +124,7 @@ def test_duress_before_anyone_accepted_is_escalated_and_offered_to_everyone_near
     _, c = _sos(w, 6)
     inc = w.state.incidents[f"6-{c}"]
     frame, _ = w.frame(6, EVENT_DURESS, aux=1)
-    _send(w, frame, at=T0 + 2000)
+    w.send(frame, at=T0 + 2000)
     assert inc.state == State.ESCALATED and inc.escalation == 2 and inc.forced
     assert set(inc.offered_to) == {"r-pieters", "r-hooglandse"}  # all within the radius, at once
 
@@ -138,10 +134,10 @@ def test_no_cancel_after_a_duress_stands_responders_down() -> None:
     _, c = _sos(w, 19)
     inc = w.state.incidents[f"19-{c}"]
     duress, _ = w.frame(19, EVENT_DURESS, aux=1)
-    _send(w, duress, at=T0 + 5000)
+    w.send(duress, at=T0 + 5000)
     _sos(w, 19, T0 + 10_000)  # made to press again, then to cancel that press
     cancel, k = w.frame(19, EVENT_CANCEL, aux=1)
-    ctx = _send(w, cancel, at=T0 + 15_000)
+    ctx = w.send(cancel, at=T0 + 15_000)
     assert inc.active and inc.forced and inc.escalation == 2
     assert _states(w, 19, ctx.effects.downlinks, k) == [ACK_CANCELLED]  # the ring looks as after any cancel
 
@@ -152,7 +148,7 @@ def test_duress_naming_an_alarm_already_over_opens_a_forced_incident() -> None:
     inc = w.state.incidents[f"7-{c}"]
     actions.resolve(w.state, inc.id, "operator", T0 + 60_000)
     frame, d = w.frame(7, EVENT_DURESS, aux=1)
-    ctx = _send(w, frame, at=T0 + 120_000)
+    ctx = w.send(frame, at=T0 + 120_000)
     forced = w.state.incidents[f"7-{d}"]
     assert forced.forced and forced.active and forced.escalation == 2 and forced.offered_to
     assert _states(w, 7, ctx.effects.downlinks, d) == [ACK_CANCELLED]
@@ -166,7 +162,7 @@ def test_an_escort_out_of_hours_hears_nobody_can_come_and_the_operators_see_it()
     for r in w.state.responders.values():
         r.shift = "01:00-05:00"  # the night patrol; T0 is 08:00 in Leiden
     frame, c = w.frame(8, EVENT_ESCORT)
-    ctx = _send(w, frame)
+    ctx = w.send(frame)
     inc = w.state.incidents[f"8-{c}"]
     assert inc.unavailable and inc.escalation == 2 and inc.state == State.ESCALATED
     assert _states(w, 8, ctx.effects.downlinks, c) == [ACK_UNAVAILABLE]
@@ -238,7 +234,7 @@ def test_any_act_on_an_ended_incident_is_refused_and_writes_nothing(end: str) ->
         actions.resolve(w.state, inc.id, "operator", T0 + 1000)
     else:
         frame, _ = w.frame(13, EVENT_CANCEL, aux=1)
-        _send(w, frame, at=T0 + 1000)
+        w.send(frame, at=T0 + 1000)
     before = inc.to_dict()
     refused: list[Callable[[], object]] = [
         lambda: actions.accept(w.state, inc.id, rid, T0 + 2000),
@@ -262,7 +258,7 @@ def test_a_late_cancel_keeps_the_incident_open_and_the_ring_quiet() -> None:
     _, c = _sos(w, 14)
     inc = w.state.incidents[f"14-{c}"]
     frame, k = w.frame(14, EVENT_CANCEL, aux=1)
-    ctx = _send(w, frame, at=T0 + w.state.timing.cancel_window_ms + 1000)
+    ctx = w.send(frame, at=T0 + w.state.timing.cancel_window_ms + 1000)
     assert inc.active and _states(w, 14, ctx.effects.downlinks, k) == [ACK_CANCELLED]
     eff = actions.accept(w.state, inc.id, inc.offered_to[0], T0 + 200_000)
     assert eff.downlinks == []  # the wearer was told "cancelled"; help still goes and looks
@@ -273,7 +269,7 @@ def test_a_cancel_of_a_press_folded_into_an_incident_cancels_that_incident() -> 
     _, c1 = _sos(w, 15)
     _sos(w, 15, T0 + 5000)
     frame, _ = w.frame(15, EVENT_CANCEL, aux=1)  # names the second press, the one the ring listens for
-    _send(w, frame, at=T0 + 6000)
+    w.send(frame, at=T0 + 6000)
     assert w.state.incidents[f"15-{c1}"].state == State.CANCELLED
 
 
@@ -291,28 +287,26 @@ def test_rate_limited_presses_are_acked_and_visible_in_their_incident() -> None:
     assert Outcome.RATE_LIMITED in outcomes
     assert inc.presses == 12
     assert acked > outcomes.count(Outcome.ACCEPTED)  # some over the budget were answered too
-    assert _states(w, 16, _send(w, w.frame(16, EVENT_SOS)[0], at=T0 + 60_000).effects.downlinks, c + 1) == [
-        ACK_RECEIVED
-    ]
+    assert _states(w, 16, w.send(w.frame(16, EVENT_SOS)[0], at=T0 + 60_000).effects.downlinks, c + 1) == [ACK_RECEIVED]
 
 
 def test_a_recording_played_back_costs_no_downlink() -> None:
     w = World()
     frame, _ = w.frame(17, EVENT_SOS)
-    _send(w, frame)
+    w.send(frame)
     for i in range(3, 300):
-        ctx = _send(w, frame, at=T0 + i * 2000)  # the same bytes, every 2 s for ten minutes
+        ctx = w.send(frame, at=T0 + i * 2000)  # the same bytes, every 2 s for ten minutes
         assert ctx.effects.downlinks == []
 
 
 def test_retries_cannot_use_up_the_ack_numbers() -> None:
     w = World()
     frame, c = w.frame(18, EVENT_SOS)
-    _send(w, frame)
+    w.send(frame)
     seqs = []
     for i in range(1, 250):
         retry, _ = w.frame(18, EVENT_SOS, counter=c, age=2 * i)
-        for d in _send(w, retry, at=T0 + i * 2000).effects.downlinks:
+        for d in w.send(retry, at=T0 + i * 2000).effects.downlinks:
             seqs.append(ack.decode(w.ring(18), bytes.fromhex(d.payload["frame"]), c).seq)
     budget = w.state.ack_limiter
     minutes = 250 * 2000 / 60_000
@@ -320,7 +314,7 @@ def test_retries_cannot_use_up_the_ack_numbers() -> None:
     # Every one of those retries played back again later costs nothing.
     for i in range(1, 250):
         retry, _ = w.frame(18, EVENT_SOS, counter=c, age=2 * i)
-        assert _send(w, retry, at=T0 + 600_000 + i * 2000).effects.downlinks == []
+        assert w.send(retry, at=T0 + 600_000 + i * 2000).effects.downlinks == []
 
 
 # -- restarts ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ running, and the centre a real local HTTP endpoint checking each webhook's signa
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +30,7 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.ports import free_port
 from protocol.constants import EVENT_DURESS, EVENT_ESCORT, EVENT_SOS
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, running, until
 from tests.dispatch.world import GATEWAYS, World, envelope, topic
 
 SECRET = "centre-secret-0123456789"
@@ -86,7 +86,7 @@ class Desk:
         if device_id not in self.world.roots:
             self.world.ring(device_id)
             body = {"device_id": device_id, "root_key": self.world.roots[device_id].hex()}
-            assert (await self.http.post("/api/v1/devices", json=body, headers=_auth(PROVISION))).status_code == 201
+            assert (await self.http.post("/api/v1/devices", json=body, headers=bearer(PROVISION))).status_code == 201
         frame, counter = self.world.frame(device_id, event, **fields)
         gw = "gw-breestraat"
         await self.d.on_uplink(topic(gw), envelope(frame, gw, int(time.time() * 1000), rssi=-70))
@@ -96,16 +96,12 @@ class Desk:
         """The responder it is offered to first accepts it; returns who."""
         rid = self.d.state.incidents[incident_id].offered_to[0]
         body = {"eta_min": eta_min}
-        r = await self.http.post(f"/api/v1/incidents/{incident_id}/accept", json=body, headers=_auth(PATROL[rid][1]))
+        r = await self.http.post(f"/api/v1/incidents/{incident_id}/accept", json=body, headers=bearer(PATROL[rid][1]))
         assert r.status_code == 200, r.text
         return rid
 
     async def hand_over(self, incident_id: str, token: str = MIRA) -> httpx.Response:
-        return await self.http.post(f"/api/v1/incidents/{incident_id}/handover", headers=_auth(token))
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+        return await self.http.post(f"/api/v1/incidents/{incident_id}/handover", headers=bearer(token))
 
 
 @asynccontextmanager
@@ -130,26 +126,19 @@ async def desk(tmp_path: Path, centre: bool = True, on_duty: bool = True, **sett
             if app.state.notifier is not None:
                 app.state.notifier.backoff_s = (0.0, 0.05)
             for gw, (lat, lon) in GATEWAYS.items():
-                r = await http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=_auth(OPERATOR))
+                r = await http.put(f"/api/v1/gateways/{gw}", json={"lat": lat, "lon": lon}, headers=bearer(OPERATOR))
                 assert r.status_code == 200, r.text
             for rid, (name, token, (lat, lon)) in PATROL.items():
                 body = {"name": name, "skills": ["patrol", "first_aid"]}
-                assert (await http.put(f"/api/v1/responders/{rid}", json=body, headers=_auth(OPERATOR))).is_success
+                assert (await http.put(f"/api/v1/responders/{rid}", json=body, headers=bearer(OPERATOR))).is_success
                 duty = {"on_duty": on_duty, "lat": lat, "lon": lon}
-                assert (await http.put("/api/v1/me/duty", json=duty, headers=_auth(token))).status_code == 200
+                assert (await http.put("/api/v1/me/duty", json=duty, headers=bearer(token))).status_code == 200
             yield Desk(d, http, World(), rx)
     finally:
         if rx is not None and serve is not None:
             assert rx.forged == 0
             rx.server.should_exit = True
             await serve
-
-
-async def _until(cond: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
 
 
 def test_an_accepted_incident_is_handed_over_logged_with_the_operator_and_sent_to_the_centre(tmp_path: Path) -> None:
@@ -174,24 +163,24 @@ def test_an_accepted_incident_is_handed_over_logged_with_the_operator_and_sent_t
             assert f["opened_local"].endswith(("+01:00", "+02:00")) and f["timezone"] == "Europe/Amsterdam"
 
             # Logged with who and when; every operator sees a notice; the incident itself is as it was.
-            doc = (await w.http.get(f"/api/v1/incidents/{inc}", headers=_auth(OPERATOR))).json()
+            doc = (await w.http.get(f"/api/v1/incidents/{inc}", headers=bearer(OPERATOR))).json()
             logged = [e for e in doc["events"] if e["kind"] == "handed_to_112"]
             assert len(logged) == 1 and logged[0]["at_ms"] == out["handed_over_ms"]
             assert logged[0]["data"]["operator"] == "mira" and logged[0]["data"]["monitoring_centre"] is True
             assert logged[0]["data"]["fields"] == f
-            notices = (await w.http.get("/api/v1/notices", headers=_auth(OPERATOR))).json()
+            notices = (await w.http.get("/api/v1/notices", headers=bearer(OPERATOR))).json()
             assert {"kind": "handed_to_112", "subject": inc, "by": "operator", "operator": "mira"}.items() <= next(
                 n for n in notices if n["kind"] == "handed_to_112"
             ).items()
             assert w.d.state.incidents[inc].to_dict() == before
 
             # The centre gets the same script and fields, signed; a second hand-over is sent again.
-            await _until(lambda: w.centre is not None and w.centre.events("handover_112", inc))
+            await until(lambda: w.centre is not None and w.centre.events("handover_112", inc))
             sent = w.centre.events("handover_112", inc)[0]
             assert sent["script"] == out["script"] and sent["fields"] == f
             assert sent["handed_over_by"] == "operator:mira"
             assert (await w.hand_over(inc, OPERATOR)).json()["handed_over_by"] == "operator"
-            await _until(lambda: w.centre is not None and len(w.centre.events("handover_112", inc)) == 2)
+            await until(lambda: w.centre is not None and len(w.centre.events("handover_112", inc)) == 2)
 
     asyncio.run(scenario())
 
@@ -199,7 +188,7 @@ def test_an_accepted_incident_is_handed_over_logged_with_the_operator_and_sent_t
 def test_every_state_and_kind_can_be_handed_over(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with desk(tmp_path) as w:
-            op = _auth(OPERATOR)
+            op = bearer(OPERATOR)
             # Nobody is engaged until the last three: each accept takes one of the three out of the next offers.
             offered = await w.alarm(1)
             escalated = await w.alarm(4)
@@ -211,7 +200,7 @@ def test_every_state_and_kind_can_be_handed_over(tmp_path: Path) -> None:
             await w.accept(accepted)
             on_the_way = await w.alarm(3)
             rid = await w.accept(on_the_way, eta_min=2)
-            r = await w.http.post(f"/api/v1/incidents/{on_the_way}/on-the-way", headers=_auth(PATROL[rid][1]))
+            r = await w.http.post(f"/api/v1/incidents/{on_the_way}/on-the-way", headers=bearer(PATROL[rid][1]))
             assert r.status_code == 200, r.text
             accepted_escort = await w.alarm(8, EVENT_ESCORT)
             await w.accept(accepted_escort)
@@ -237,7 +226,7 @@ def test_every_state_and_kind_can_be_handed_over(tmp_path: Path) -> None:
             assert r.status_code == 200 and r.json()["fields"]["state"] == "resolved"
             logged = (await w.http.get(f"/api/v1/incidents/{resolved}", headers=op)).json()["events"]
             assert [e["kind"] for e in logged].count("handed_to_112") == 2
-            await _until(lambda: w.centre is not None and len(w.centre.events("handover_112", resolved)) == 2)
+            await until(lambda: w.centre is not None and len(w.centre.events("handover_112", resolved)) == 2)
 
     asyncio.run(scenario())
 
@@ -279,7 +268,7 @@ def test_an_sos_nobody_accepts_reaches_the_centre_by_itself_after_escalate_after
             t0 = time.monotonic()
             inc = await w.alarm(11)
             assert w.d.state.incidents[inc].offered_to == ["anna"]  # offered, and Anna does not answer
-            await _until(lambda: w.centre is not None and w.centre.events("escalation", inc), timeout=6)
+            await until(lambda: w.centre is not None and w.centre.events("escalation", inc), timeout=6)
             at, body = next((at, b) for at, b in w.centre.hooks if b["event"] == "escalation")
             assert at - t0 >= 0.9, "escalated before escalate_after_s"
             data = body["data"]
@@ -290,7 +279,7 @@ def test_an_sos_nobody_accepts_reaches_the_centre_by_itself_after_escalate_after
             assert "Wat: noodoproep (SOS)." in data["handover"]["script"]["nl"]
             # An escort nobody takes is the operators' to sort out, not the centre's.
             escort = await w.alarm(12, EVENT_ESCORT)
-            await _until(lambda: w.d.state.incidents[escort].escalation >= 2, timeout=6)
+            await until(lambda: w.d.state.incidents[escort].escalation >= 2, timeout=6)
             await asyncio.sleep(0.3)
             assert w.centre.events("escalation", escort) == []
 
@@ -302,7 +291,7 @@ def test_an_sos_nobody_can_take_reaches_the_centre_at_once(tmp_path: Path) -> No
         async with desk(tmp_path, on_duty=False, escalate_after_s=3600.0) as w:
             assert w.centre is not None
             inc = await w.alarm(31)
-            await _until(partial(w.centre.events, "escalation", inc), timeout=2)
+            await until(partial(w.centre.events, "escalation", inc), timeout=2)
             data = w.centre.events("escalation", inc)[0]
             assert data["unavailable"] is True and data["state"] == "escalated"
             assert "On the way: nobody from the patrol." in data["handover"]["script"]["en"].splitlines()
@@ -322,7 +311,7 @@ def test_a_duress_reaches_the_centre_at_once_whatever_was_pressed(tmp_path: Path
             for device_id, inc in ((21, sos), (22, escort)):
                 t0 = time.monotonic()
                 assert await w.alarm(device_id, EVENT_DURESS, aux=1) == f"{device_id}-2"
-                await _until(partial(w.centre.events, "escalation", inc), timeout=2)
+                await until(partial(w.centre.events, "escalation", inc), timeout=2)
                 assert time.monotonic() - t0 < 1.5
                 data = w.centre.events("escalation", inc)[0]
                 assert data["forced"] is True and data["escalation"] == 2

@@ -31,7 +31,7 @@ from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
-from tests.dispatch.conftest import mqtt_links, running
+from tests.dispatch.conftest import mqtt_links, running, until
 from tests.dispatch.world import World, envelope, provision, topic
 
 Done = Callable[[BaseException | None], None]
@@ -133,14 +133,6 @@ def _opened(d: Dispatcher) -> bool:
     return any(i.device_id == DEVICE and i.state.value in OPEN for i in d.state.incidents.values())
 
 
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
-
-
 class _Withheld:
     """In front of the dispatcher: uplinks are taken and never finished, as by a service that dies before its
     commit (or, with ``fail``, finished with the error a failed commit gives). Gateway statuses pass."""
@@ -188,9 +180,9 @@ def test_an_alarm_becomes_an_incident_and_its_ack_reaches_the_gateway(target: Ta
             async with _service(_settings(target, tmp_path), world) as (d, _):
                 # The gateway comes online after the service: its status through the wildcard subscription.
                 await asyncio.to_thread(_publish, target.broker, f"nightwatch/v1/gw/{gw}/status", _status(gw), True)
-                await _until(lambda: _placed(d, gw), 10)
+                await until(lambda: _placed(d, gw), 10)
                 assert await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
-                await _until(lambda: _opened(d), 10)
+                await until(lambda: _opened(d), 10)
                 got = await asyncio.to_thread(downs.wait_for, lambda r: bool(r.payloads(DOWN_PREFIX)), 10)
                 assert got, "no ACK downlink reached the gateway"
                 [(down_topic, body, _)] = downs.messages
@@ -212,7 +204,7 @@ def test_a_gateway_status_retained_before_the_start_reaches_the_service(target: 
     async def scenario() -> None:
         async with _service(_settings(target, tmp_path)) as (d, _):
             if target.kind.retained_for_wildcards:
-                await _until(lambda: _placed(d, gw), 10)
+                await until(lambda: _placed(d, gw), 10)
             else:
                 await asyncio.sleep(1.0)
                 assert gw not in d.state.gateways
@@ -235,9 +227,9 @@ def test_an_uplink_whose_commit_failed_comes_again_on_the_links_next_connection(
 
         async with _service(_settings(target, tmp_path), world, front) as (d, link):
             assert await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
-            await _until(lambda: _opened(d), 10)
+            await until(lambda: _opened(d), 10)
             assert fronts[0].held == [payload]
-            await _until(lambda: link.reconnects == 1, 5)
+            await until(lambda: link.reconnects == 1, 5)
 
     asyncio.run(scenario())
 
@@ -264,7 +256,7 @@ def test_an_alarm_a_killed_service_had_not_committed_reaches_the_next_one(target
             first = _settings(target, tmp_path, client_id, via=(hole.host, hole.port))
             async with _service(first, world, front):
                 await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
-                await _until(lambda: fronts[0].held == [payload], 10)
+                await until(lambda: fronts[0].held == [payload], 10)
                 # Both ends of the connection cut at once: no PUBACK, no DISCONNECT, and no way back in.
                 hole.stop()
                 cut = True
@@ -274,7 +266,7 @@ def test_an_alarm_a_killed_service_had_not_committed_reaches_the_next_one(target
 
         async with _service(_settings(target, tmp_path, client_id)) as (d, _):
             back = time.monotonic()
-            await _until(lambda: _opened(d), 10)
+            await until(lambda: _opened(d), 10)
             took = time.monotonic() - back
             print(f"{target.kind.name}: redelivered {took:.2f} s after the reconnect")
             if not target.kind.redelivers_on_reconnect:
@@ -297,7 +289,7 @@ def test_the_link_stays_up_across_keepalives(target: Target, tmp_path: Path) -> 
             figures = link.figures()
             assert figures["connected"] and figures["liveness_timeouts"] == 0 and figures["reconnects"] == 0
             assert await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
-            await _until(lambda: _opened(d), 10)
+            await until(lambda: _opened(d), 10)
 
     asyncio.run(scenario())
 
@@ -312,7 +304,7 @@ def test_an_alarm_sent_while_the_service_was_stopped_comes_after_its_restart(tar
             pass
         await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
         async with _service(settings) as (d, link):
-            await _until(lambda: _opened(d), 10)
+            await until(lambda: _opened(d), 10)
             assert link.reconnects == 0
 
     asyncio.run(scenario())
@@ -361,7 +353,7 @@ def test_replicas_split_uplinks_through_a_shared_subscription(target: Target, tm
             gw = _gateway_id()
             for p in sent:
                 await asyncio.to_thread(_publish, target.broker, topic(gw), p)
-            await _until(lambda: sum(len(c.payloads) for c in counters) >= len(sent), 10)
+            await until(lambda: sum(len(c.payloads) for c in counters) >= len(sent), 10)
             await asyncio.sleep(0.3)  # a copy to a second replica would come now
             got = [p for c in counters for p in c.payloads]
             assert sorted(got) == sorted(sent)  # each exactly once
@@ -398,7 +390,7 @@ def test_an_uplink_from_a_gateway_whose_id_has_a_dot(target: Target, tmp_path: P
             acknowledged = await asyncio.to_thread(_publish, target.broker, topic(gw), payload, False, 3)
             if target.kind.dotted_topics:
                 assert acknowledged
-                await _until(lambda: _opened(d), 10)
+                await until(lambda: _opened(d), 10)
             else:
                 await asyncio.sleep(1.0)
                 assert not _opened(d)
@@ -443,7 +435,7 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_arriv
                 blackout = time.monotonic()
                 await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
                 bound = 2 * KEEPALIVE_S + (0 if target.kind.redelivers_on_reconnect else _ack_wait(target))
-                await _until(lambda: _opened(d), bound + 5)
+                await until(lambda: _opened(d), bound + 5)
                 took = time.monotonic() - blackout
                 print(f"{target.kind.name}: incident {took:.2f} s after the blackout")
                 assert took <= bound, f"incident {took:.2f} s after the blackout (bound {bound} s)"
@@ -475,7 +467,7 @@ def test_a_message_that_can_never_be_handled_is_set_aside_and_not_delivered_agai
     async def scenario() -> None:
         async with _service(settings, world) as (d, link):
             await asyncio.to_thread(_publish, target.broker, topic(gw), payload)
-            await _until(lambda: d.dead_letters == 1, 10)
+            await until(lambda: d.dead_letters == 1, 10)
             [letter] = await d.store.dead_letters()
             assert letter["error"] == "IntegrityError: refused by a constraint"
             # Past NATS's redelivery timer: nothing comes again on this connection.

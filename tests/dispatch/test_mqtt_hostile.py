@@ -29,9 +29,9 @@ from basestation.dispatch.io.mqtt_connection import MAX_INBOUND
 from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX
 from basestation.dispatch.io.mqtt_inbound import STATUS_PREFIX, Done
 from basestation.dispatch.io.mqtt_link import MqttLink
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS
+from tests.dispatch.conftest import wired
 from tests.dispatch.world import GATEWAYS, World, envelope, provision, topic
 from tests.fuzz import examples
 
@@ -656,10 +656,7 @@ def test_after_a_hostile_session_an_alarm_still_becomes_an_incident_and_its_ack_
         with _loop_errors() as errors:
             async with _Broker([_steady([b"\x30\xff\xff\xff\xff\x01"], drops=True), sos]) as broker:
                 settings_ = _settings(broker.port, database_url=db)
-                d = Dispatcher(settings_)
-                await d.start()
-                link = MqttLink(settings_, d)
-                d.publishers.append(link.publish)
+                d, link = await wired(settings_)
                 stream = d.bus.stream(since=0)  # from the start: the incident may open before the test looks
                 await link.start()
                 try:

@@ -8,81 +8,26 @@ import itertools
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.core.effects import Downlink
 from basestation.dispatch.io import mqtt_wire as wire
-from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_downlinks import DOWN_PREFIX
 from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
-from harness.broker_base import TEST_USERNAME
-from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from harness.mosquitto import mosquitto_binary
 from harness.recorder import Recorder
 from protocol.constants import EVENT_SOS
 from tests.blackhole import Blackhole
-from tests.dispatch.conftest import mqtt_links, running
-from tests.dispatch.world import World, envelope, provision, topic
+from tests.dispatch.conftest import linked, mosquitto, mqtt_settings, publish_as_gateway, until
+from tests.dispatch.world import World, envelope, topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
 
 KEEPALIVE_S = 2  # short, so that the black hole is noticed in seconds; the bound below is two of them
 GATEWAY = "gw-breestraat"
-
-
-def _broker(tmp_path: Path, extra_conf: str = "") -> MosquittoBroker:
-    binary = mosquitto_binary()
-    assert binary is not None
-    return MosquittoBroker(tmp_path / "broker", binary, extra_conf=extra_conf)
-
-
-def _settings(tmp_path: Path, host: str, port: int, **kw: object) -> DispatchSettings:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
-    upgrade(db)
-    return DispatchSettings(
-        mqtt_url=f"mqtt://{host}:{port}",
-        mqtt_username=TEST_USERNAME,
-        database_url=db,
-        **{"mqtt_reconnect_initial_s": 0.05, **kw},  # type: ignore[arg-type]
-    )
-
-
-@asynccontextmanager
-async def _service(
-    settings: DispatchSettings, world: World | None = None
-) -> AsyncIterator[tuple[Dispatcher, MqttLink]]:
-    if world is not None:
-        await provision(settings.database_url, world.roots)
-    async with running(settings, mqtt_links(settings)) as svc:
-        yield svc.dispatcher, svc.links[0]
-
-
-async def _until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
-
-
-def _publish(broker: MosquittoBroker, topic_: str, payload: bytes) -> None:
-    """As a gateway publishes: MQTT 3.1.1, QoS 1, done at the broker's PUBACK."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test-publisher", protocol=mqtt.MQTTv311)
-    c.username_pw_set(TEST_USERNAME)
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    try:
-        c.publish(topic_, payload, qos=1).wait_for_publish(10)
-    finally:
-        c.disconnect()
-        c.loop_stop()
 
 
 def _packets(data: bytes | bytearray) -> list[tuple[int, int, bytes]]:
@@ -95,11 +40,11 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
 ) -> None:
     world = World()
     frame, _ = world.frame(42, EVENT_SOS)
-    with _broker(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
-        settings = _settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=KEEPALIVE_S)
+    with mosquitto(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
+        settings = mqtt_settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=KEEPALIVE_S)
 
         async def scenario() -> None:
-            async with _service(settings, world) as (d, link):
+            async with linked(settings, world) as (d, link):
                 stream = d.bus.stream()
                 # Healthy first: a connection that lasted a keepalive resets the backoff.
                 await asyncio.sleep(KEEPALIVE_S)
@@ -108,7 +53,7 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
                 blackout = time.monotonic()
                 # The broker still takes the old connection for alive: it sends the alarm into the hole and
                 # waits for a PUBACK that cannot come.
-                await asyncio.to_thread(_publish, broker, topic(GATEWAY), envelope(frame, GATEWAY))
+                await asyncio.to_thread(publish_as_gateway, broker, [(topic(GATEWAY), envelope(frame, GATEWAY))])
                 while True:
                     msg = await asyncio.wait_for(anext(stream), 2 * KEEPALIVE_S)
                     if msg.topic == "incident":
@@ -117,7 +62,7 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
                 assert took <= 2 * KEEPALIVE_S, f"incident {took:.2f} s after the blackout"
                 assert msg.data["state"] in ("open", "offered", "escalated"), msg.data
                 # The broker redelivers right after its CONNACK, before the SUBACK that completes the reconnect.
-                await _until(lambda: link.reconnects == 1, KEEPALIVE_S)
+                await until(lambda: link.reconnects == 1, KEEPALIVE_S)
                 assert link.liveness_timeouts == 1 and hole.accepted == 2
                 print(f"incident {took:.2f} s after the blackout, keepalive {KEEPALIVE_S} s")
                 assert topic(GATEWAY).encode() in swallowed.swallowed_down  # it was sent into the hole first
@@ -129,11 +74,11 @@ def test_a_black_holed_connection_is_made_again_and_the_alarm_sent_into_it_becom
 
 def test_the_brokers_server_keepalive_replaces_ours(tmp_path: Path) -> None:
     # Mosquitto: "do not set below 10 seconds".
-    with _broker(tmp_path, "max_keepalive 10\n") as broker:
-        settings = _settings(tmp_path, broker.host, broker.port, mqtt_keepalive_s=60)
+    with mosquitto(tmp_path, "max_keepalive 10\n") as broker:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port, mqtt_keepalive_s=60)
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 assert link.keepalive_s == 10
 
         asyncio.run(scenario())
@@ -147,19 +92,19 @@ def test_no_more_downlinks_in_flight_than_the_broker_allows(tmp_path: Path) -> N
     """Mosquitto sends max_inflight_messages as its Receive Maximum, and disconnects a client that goes past it.
     With the link black-holed no PUBACK comes back, so what it sent meanwhile is its whole window."""
     with (
-        _broker(tmp_path, "max_inflight_messages 3\n") as broker,
+        mosquitto(tmp_path, "max_inflight_messages 3\n") as broker,
         Blackhole(broker.host, broker.port) as hole,
         Recorder(broker, [DOWN_PREFIX + "#"]) as downs,
     ):
-        settings = _settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=1)
+        settings = mqtt_settings(tmp_path, hole.host, hole.port, mqtt_keepalive_s=1)
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 [swallowed] = await asyncio.to_thread(hole.swallow)
                 for i in range(10):
                     link.publish(_downlink(i))
                 # Past the silence the link gives up on the connection and sends the rest on the next one.
-                await _until(lambda: link.reconnects == 1, 10)
+                await until(lambda: link.reconnects == 1, 10)
                 sent = [p for p in _packets(swallowed.swallowed_up) if p[0] == wire.PUBLISH]
                 assert len(sent) == 3
                 want = {f"dl-{i}" for i in range(10)}
@@ -167,7 +112,7 @@ def test_no_more_downlinks_in_flight_than_the_broker_allows(tmp_path: Path) -> N
                 assert want <= _ids(downs)
                 assert link.liveness_timeouts == 1 and link.reconnects == 1  # never disconnected for the quota
                 # The broker hands a message on before its PUBACK reaches the link: the last may still be waiting.
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
 
         asyncio.run(scenario())
 
@@ -178,11 +123,11 @@ def _ids(rec: Recorder) -> set[str]:
 
 def test_a_downlink_over_the_brokers_maximum_packet_size_is_dropped_not_sent(tmp_path: Path) -> None:
     """Sent, it would get the link disconnected, and sent again after each reconnect."""
-    with _broker(tmp_path, "max_packet_size 2000\n") as broker, Recorder(broker, [DOWN_PREFIX + "#"]) as downs:
-        settings = _settings(tmp_path, broker.host, broker.port)
+    with mosquitto(tmp_path, "max_packet_size 2000\n") as broker, Recorder(broker, [DOWN_PREFIX + "#"]) as downs:
+        settings = mqtt_settings(tmp_path, broker.host, broker.port)
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 assert link.downlinks.max_packet == 2000
                 link.publish(_downlink(1, pad=1800))  # 1,910 bytes as a packet: fits
                 link.publish(_downlink(2, pad=2000))
@@ -190,7 +135,7 @@ def test_a_downlink_over_the_brokers_maximum_packet_size_is_dropped_not_sent(tmp
                 await asyncio.to_thread(downs.wait_for, lambda r: {"dl-1", "dl-3"} <= _ids(r), 10)
                 assert _ids(downs) == {"dl-1", "dl-3"}
                 # dl-3's PUBACK may reach the link a moment after the broker handed dl-3 on.
-                await _until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
+                await until(lambda: link.figures()["downlinks_waiting"] == 0, 5)
                 figures = link.figures()
                 assert figures["downlinks_too_large"] == 1 and figures["downlinks_dropped"] == 1
                 assert figures["reconnects"] == 0
@@ -204,7 +149,7 @@ def test_a_broker_that_accepts_and_never_answers_costs_one_connect_timeout(tmp_p
         mute.bind(("127.0.0.1", 0))
         mute.listen()
         host, port = mute.getsockname()
-        settings = _settings(tmp_path, host, port, mqtt_connect_timeout_s=0.5)
+        settings = mqtt_settings(tmp_path, host, port, mqtt_connect_timeout_s=0.5)
 
         async def scenario() -> None:
             link = MqttLink(settings, Dispatcher(settings))
@@ -221,8 +166,8 @@ def test_reconnect_waits_double_to_the_cap_and_start_again_after_a_healthy_conne
     the doubled delay, up to the cap. Once a connection has stayed up for a keepalive, the next loss is
     retried after the first short wait again, not the cap."""
     initial, cap = 0.1, 2.0
-    with _broker(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
-        settings = _settings(
+    with mosquitto(tmp_path) as broker, Blackhole(broker.host, broker.port) as hole:
+        settings = mqtt_settings(
             tmp_path,
             hole.host,
             hole.port,
@@ -238,14 +183,14 @@ def test_reconnect_waits_double_to_the_cap_and_start_again_after_a_healthy_conne
             return killed, [t for t in hole.arrivals if t > killed]
 
         async def scenario() -> None:
-            async with _service(settings) as (_, link):
+            async with linked(settings) as (_, link):
                 killed, tries = await down_for(5.0)
                 gaps = [b - a for a, b in itertools.pairwise([killed, *tries])]
                 assert 4 <= len(gaps) <= 8, gaps  # 0.05-0.1, 0.1-0.2, 0.2-0.4, 0.4-0.8, 0.8-1.6, 1-2 ...
                 for failures, gap in enumerate(gaps):
                     assert gap >= 0.5 * min(cap, initial * 2**failures), gaps
                 await asyncio.to_thread(broker.start)
-                await _until(link.connected.is_set, cap + 5)
+                await until(link.connected.is_set, cap + 5)
                 await asyncio.sleep(1.5)  # up for more than a keepalive: healthy
                 killed, tries = await down_for(1.0)
                 # Not reset, the wait would be at least half the cap.

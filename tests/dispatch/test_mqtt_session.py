@@ -6,9 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.mqtt_link import MqttLink
@@ -16,24 +14,12 @@ from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.broker_base import TEST_USERNAME
 from harness.mosquitto import MosquittoBroker, mosquitto_binary
+from tests.dispatch.conftest import publish_as_gateway
 from tests.dispatch.world import topic
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Mosquitto")
 
 QUEUED = 300
-
-
-def _publish(broker: MosquittoBroker, payloads: list[bytes]) -> None:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-test-publisher", protocol=mqtt.MQTTv311)
-    c.username_pw_set(TEST_USERNAME)
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    try:
-        for p in payloads:
-            c.publish(topic("gw-a"), p, qos=1).wait_for_publish(10)
-    finally:
-        c.disconnect()
-        c.loop_stop()
 
 
 def test_messages_queued_while_away_are_acknowledged_even_when_handled_before_the_suback(tmp_path: Path) -> None:
@@ -63,7 +49,7 @@ def test_messages_queued_while_away_are_acknowledged_even_when_handled_before_th
 
         asyncio.run(connect_once(2))  # makes the persistent session
         # Handled at once, with nothing to commit: acknowledged in the same turn of the loop they came in.
-        _publish(broker, [b'{"v": 1, "not": "an envelope %d"}' % n for n in range(QUEUED)])
+        publish_as_gateway(broker, [(topic("gw-a"), b'{"v": 1, "not": "an envelope %d"}' % n) for n in range(QUEUED)])
         first = asyncio.run(connect_once(10))
         assert first.get("malformed_envelope") == QUEUED
         again = asyncio.run(connect_once(1))

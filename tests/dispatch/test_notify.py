@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from harness.ports import free_port
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import running, until
+from tests.dispatch.world import envelope, topic
 
 SECRET = "webhook-secret-0123456789"
 OPERATOR = "operator-token-0123456789"
@@ -65,13 +67,6 @@ class Receiver:
         return Response(status_code=self.push_status)
 
 
-async def _until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
-
-
 def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path: Path) -> None:
     vapid = Vapid02()
     vapid.generate_keys()
@@ -85,7 +80,7 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
     async def scenario() -> None:
         rx = Receiver()
         serve = asyncio.create_task(rx.server.serve())
-        await _until(lambda: rx.server.started)
+        await until(lambda: rx.server.started)
         settings = DispatchSettings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
             tokens={OPERATOR: "operator", RESPONDER: "responder:anna"},
@@ -108,17 +103,10 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
             assert (await http.post("/api/v1/me/push-subscription", json=sub, headers=me)).status_code == 201
 
             frame = uplink.encode(DeviceKeys(root), uplink.Uplink(1, 5, EVENT_SOS, 60, flags=FLAG_ACK_REQUESTED))
-            env = {
-                "v": 1,
-                "gateway_id": "gw",
-                "rx_time_ms": int(time.time() * 1000),
-                "radio": "ble",
-                "frame": frame.hex(),
-            }
-            await d.on_uplink("nightwatch/v1/up/gw", json.dumps(env).encode())
+            await d.on_uplink(topic("gw"), envelope(frame, "gw", int(time.time() * 1000), radio="ble", rssi=None))
 
             # The push service fails; the push is retried until the responder's phone says it was seen.
-            await _until(lambda: len(rx.pushes) >= 3)
+            await until(lambda: len(rx.pushes) >= 3)
             body, headers = rx.pushes[0]
             assert headers["content-encoding"] == "aes128gcm" and headers["urgency"] == "high"
             assert headers["authorization"].startswith("vapid t=")
@@ -133,7 +121,7 @@ def test_push_and_webhook_are_delivered_and_retried_until_acknowledged(tmp_path:
             assert len(rx.pushes) == settled  # acknowledged: no more retries
 
             # The webhook answered 500 once, then 200: delivered twice, signed both times.
-            await _until(lambda: len(rx.hooks) >= 2)
+            await until(lambda: len(rx.hooks) >= 2)
             for hook_body, hook_headers in rx.hooks:
                 assert webhook.verify(SECRET.encode(), hook_body, hook_headers["x-nightwatch-signature"])
                 assert json.loads(hook_body)["data"]["id"] == incident
@@ -154,71 +142,73 @@ def test_signature_rejects_tampering_and_stale_timestamps() -> None:
     assert not webhook.verify(b"k" * 16, body, "garbage", now=1100)
 
 
-def test_only_emergencies_escalate_to_the_monitoring_centre(tmp_path: Path) -> None:
+def _notifier(tmp_path: Path, check: Callable[[Dispatcher, Notifier], None], **targets: Any) -> None:
+    """``check`` a notifier to ``targets`` (Notifier's escalation, push ...), of a dispatcher on a new database, in a
+    running event loop. Nothing listens at the targets: what counts is what the notifier queues."""
     d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
-    centre = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
 
     async def go() -> None:
         async with httpx.AsyncClient() as http:
-            n = Notifier(d, http, escalation=centre)
-            base = {"state": "escalated", "escalation": 2, "forced": False, "location": None, "offered_to": []}
-            base |= {"opened_ms": 0}
-            n.on_incident({**base, "id": "1-1", "kind": "escort"})
-            assert n.pending == 0
-            n.on_incident({**base, "id": "2-1", "kind": "sos"})
-            n.on_incident({**base, "id": "2-1", "kind": "sos"})  # once per incident
-            assert n.pending == 1
+            check(d, Notifier(d, http, **targets))
 
     asyncio.run(go())
+
+
+CENTRE = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
+
+
+def test_only_emergencies_escalate_to_the_monitoring_centre(tmp_path: Path) -> None:
+    def check(d: Dispatcher, n: Notifier) -> None:
+        base = {"state": "escalated", "escalation": 2, "forced": False, "location": None, "offered_to": []}
+        base |= {"opened_ms": 0}
+        n.on_incident({**base, "id": "1-1", "kind": "escort"})
+        assert n.pending == 0
+        n.on_incident({**base, "id": "2-1", "kind": "sos"})
+        n.on_incident({**base, "id": "2-1", "kind": "sos"})  # once per incident
+        assert n.pending == 1
+
+    _notifier(tmp_path, check, escalation=CENTRE)
 
 
 def test_a_duress_goes_to_the_monitoring_centre_whatever_its_kind(tmp_path: Path) -> None:
-    d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
-    centre = WebhookTarget("http://127.0.0.1:9/centre", b"s" * 16)
+    def check(d: Dispatcher, n: Notifier) -> None:
+        base = {"state": "accepted", "escalation": 2, "location": None, "offered_to": ["anna"], "opened_ms": 0}
+        n.on_incident({**base, "id": "3-1", "kind": "escort", "forced": True})
+        assert n.pending == 1
 
-    async def go() -> None:
-        async with httpx.AsyncClient() as http:
-            n = Notifier(d, http, escalation=centre)
-            base = {"state": "accepted", "escalation": 2, "location": None, "offered_to": ["anna"], "opened_ms": 0}
-            n.on_incident({**base, "id": "3-1", "kind": "escort", "forced": True})
-            assert n.pending == 1
-
-    asyncio.run(go())
+    _notifier(tmp_path, check, escalation=CENTRE)
 
 
 def test_a_duress_is_pushed_to_everyone_offered_it_or_on_the_way(tmp_path: Path) -> None:
-    d = Dispatcher(DispatchSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
     push = WebPush(_private_pem(), "mailto:ops@nightwatch.invalid", httpx.AsyncClient())
 
-    async def go() -> None:
-        async with httpx.AsyncClient() as http:
-            n = Notifier(d, http, push=push)
-            for rid in ("anna", "bram", "cees"):
-                n.subscribe(rid, Subscription(f"http://127.0.0.1:9/push/{rid}", "p", "a"))
-            doc = {
-                "id": "4-1",
-                "kind": "sos",
-                "state": "accepted",
-                "escalation": 2,
-                "forced": True,
-                "location": None,
-                "press_ms": 0,
-                "offered_to": ["anna", "bram", "cees"],
-                "accepted_by": ["anna"],
-                "declined_by": ["cees"],
-            }
-            n.on_incident(doc)
-            n.on_incident(doc)  # once per responder
-            duress = [j for j in n._jobs if j.payload["type"] == "duress"]
-            assert sorted(j.responder_id or "" for j in duress) == ["anna", "bram"]
-            # Retried while the incident lasts, although it was accepted and escalated; not once it is over.
-            inc = incident_from_doc({**doc, "opened_ms": 0, "updated_ms": 0, "counter": 1, "device_id": 4})
-            d.state.incidents[inc.id] = inc
-            assert not any(n.moot(j) for j in duress)
-            inc.state = State.RESOLVED
-            assert all(n.moot(j) for j in duress)
+    def check(d: Dispatcher, n: Notifier) -> None:
+        for rid in ("anna", "bram", "cees"):
+            n.subscribe(rid, Subscription(f"http://127.0.0.1:9/push/{rid}", "p", "a"))
+        doc = {
+            "id": "4-1",
+            "kind": "sos",
+            "state": "accepted",
+            "escalation": 2,
+            "forced": True,
+            "location": None,
+            "press_ms": 0,
+            "offered_to": ["anna", "bram", "cees"],
+            "accepted_by": ["anna"],
+            "declined_by": ["cees"],
+        }
+        n.on_incident(doc)
+        n.on_incident(doc)  # once per responder
+        duress = [j for j in n._jobs if j.payload["type"] == "duress"]
+        assert sorted(j.responder_id or "" for j in duress) == ["anna", "bram"]
+        # Retried while the incident lasts, although it was accepted and escalated; not once it is over.
+        inc = incident_from_doc({**doc, "opened_ms": 0, "updated_ms": 0, "counter": 1, "device_id": 4})
+        d.state.incidents[inc.id] = inc
+        assert not any(n.moot(j) for j in duress)
+        inc.state = State.RESOLVED
+        assert all(n.moot(j) for j in duress)
 
-    asyncio.run(go())
+    _notifier(tmp_path, check, push=push)
 
 
 def _private_pem() -> str:

@@ -33,14 +33,10 @@ from protocol.constants import (
 from tests.dispatch.world import T0, World, envelope, topic
 
 
-def _send(w: World, frame: bytes, gw: str = "gw-breestraat", at: int = T0, radio: str = "lora", rssi: float = -90.0):  # type: ignore[no-untyped-def]
-    return w.pipeline.handle(topic(gw), envelope(frame, gw, at, radio, rssi), at)
-
-
 def test_first_copy_of_an_sos_opens_offers_and_acks_at_once() -> None:
     w = World()
     frame, counter = w.frame(7, EVENT_SOS, age=2)
-    ctx = _send(w, frame, rssi=-70)
+    ctx = w.send(frame, rssi=-70)
     assert ctx.outcome == Outcome.ACCEPTED
     inc = w.state.incidents[f"7-{counter}"]
     assert inc.state == State.OFFERED
@@ -59,11 +55,11 @@ def test_first_copy_of_an_sos_opens_offers_and_acks_at_once() -> None:
 def test_copies_refine_the_location_and_never_open_a_second_incident() -> None:
     w = World()
     frame, counter = w.frame(8, EVENT_SOS)
-    first = _send(w, frame, "gw-breestraat", rssi=-100)
+    first = w.send(frame, "gw-breestraat", rssi=-100)
     inc = w.state.incidents[f"8-{counter}"]
     before = (inc.lat, inc.lon, inc.radius_m)
-    second = _send(w, frame, "gw-centraal", rssi=-80)
-    third = _send(w, frame, "gw-centraal", rssi=-85)
+    second = w.send(frame, "gw-centraal", rssi=-80)
+    third = w.send(frame, "gw-centraal", rssi=-85)
     assert (first.outcome, second.outcome, third.outcome) == (Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.DUPLICATE)
     assert len(w.state.incidents) == 1
     assert (inc.lat, inc.lon, inc.radius_m) != before
@@ -77,14 +73,14 @@ def test_expected_stops_are_outcomes_not_exceptions() -> None:
     frame, _ = w.frame(9, EVENT_SOS)
     forged = bytearray(frame)
     forged[-1] ^= 1
-    assert _send(w, bytes(forged)).outcome == Outcome.BAD_MIC
-    assert _send(w, frame[:-1]).outcome == Outcome.MALFORMED_FRAME
-    assert _send(w, b"\x20" + frame[1:]).outcome == Outcome.MALFORMED_FRAME
+    assert w.send(bytes(forged)).outcome == Outcome.BAD_MIC
+    assert w.send(frame[:-1]).outcome == Outcome.MALFORMED_FRAME
+    assert w.send(b"\x20" + frame[1:]).outcome == Outcome.MALFORMED_FRAME
     assert w.pipeline.handle(topic("gw-x"), b"{not json", T0).outcome == Outcome.MALFORMED_ENVELOPE
     assert w.pipeline.handle("elsewhere/x", envelope(frame, "gw-x"), T0).outcome == Outcome.MALFORMED_ENVELOPE
     stranger = World()
     alien, _ = stranger.frame(1, EVENT_SOS)
-    assert _send(w, alien).outcome == Outcome.UNKNOWN_DEVICE
+    assert w.send(alien).outcome == Outcome.UNKNOWN_DEVICE
     assert len(w.state.unresolved) == 1
     assert w.state.incidents == {}
 
@@ -92,17 +88,17 @@ def test_expected_stops_are_outcomes_not_exceptions() -> None:
 def test_a_replay_long_after_is_refused() -> None:
     w = World()
     frame, _ = w.frame(10, EVENT_HEARTBEAT, flags=0, aux=60)
-    assert _send(w, frame).outcome == Outcome.ACCEPTED
+    assert w.send(frame).outcome == Outcome.ACCEPTED
     w.state.recent.clear()  # ten minutes later the copy cache has forgotten it
-    assert _send(w, frame).outcome == Outcome.REPLAY
+    assert w.send(frame).outcome == Outcome.REPLAY
 
 
 def test_cancel_inside_the_window_stands_down_and_acks_cancelled() -> None:
     w = World()
     sos, c1 = w.frame(11, EVENT_SOS)
-    _send(w, sos)
+    w.send(sos)
     cancel, c2 = w.frame(11, EVENT_CANCEL, aux=1)
-    ctx = _send(w, cancel, at=T0 + 30_000)
+    ctx = w.send(cancel, at=T0 + 30_000)
     inc = w.state.incidents[f"11-{c1}"]
     assert inc.state == State.CANCELLED
     assert ack.decode(w.ring(11), bytes.fromhex(ctx.effects.downlinks[0].payload["frame"]), c2).state == ACK_CANCELLED
@@ -111,18 +107,18 @@ def test_cancel_inside_the_window_stands_down_and_acks_cancelled() -> None:
 def test_cancel_after_the_window_keeps_the_incident_open() -> None:
     w = World()
     sos, c1 = w.frame(12, EVENT_SOS)
-    _send(w, sos)
+    w.send(sos)
     cancel, _ = w.frame(12, EVENT_CANCEL, aux=1)
-    _send(w, cancel, at=T0 + w.state.timing.cancel_window_ms + 1)
+    w.send(cancel, at=T0 + w.state.timing.cancel_window_ms + 1)
     assert w.state.incidents[f"12-{c1}"].active
 
 
 def test_duress_looks_cancelled_to_the_ring_but_stays_open_and_flagged() -> None:
     w = World()
     sos, c1 = w.frame(13, EVENT_SOS)
-    _send(w, sos)
+    w.send(sos)
     duress, c2 = w.frame(13, EVENT_DURESS, aux=1)
-    ctx = _send(w, duress, at=T0 + 10_000)
+    ctx = w.send(duress, at=T0 + 10_000)
     inc = w.state.incidents[f"13-{c1}"]
     assert inc.active and inc.forced
     assert ack.decode(w.ring(13), bytes.fromhex(ctx.effects.downlinks[0].payload["frame"]), c2).state == ACK_CANCELLED
@@ -132,7 +128,7 @@ def test_duress_for_an_alarm_never_heard_opens_a_forced_incident() -> None:
     w = World()
     w.frame(14, EVENT_SOS)  # sent, never heard
     duress, c2 = w.frame(14, EVENT_DURESS, aux=1)
-    _send(w, duress)
+    w.send(duress)
     (inc,) = w.state.incidents.values()
     assert inc.forced and inc.active and inc.counter == c2
 
@@ -141,8 +137,8 @@ def test_pressing_again_joins_the_open_incident() -> None:
     w = World()
     first, _ = w.frame(15, EVENT_SOS)
     again, _ = w.frame(15, EVENT_SOS)
-    _send(w, first)
-    assert _send(w, again, at=T0 + 5000).outcome == Outcome.ACCEPTED
+    w.send(first)
+    assert w.send(again, at=T0 + 5000).outcome == Outcome.ACCEPTED
     assert len(w.state.incidents) == 1
 
 
@@ -150,7 +146,7 @@ def test_escort_goes_to_the_patrol_only_and_escalates_to_the_operators() -> None
     w = World()
     w.state.responders["r-pieters"].skills = ["first_aid"]
     frame, c = w.frame(16, EVENT_ESCORT)
-    _send(w, frame)
+    w.send(frame)
     inc = w.state.incidents[f"16-{c}"]
     assert inc.offered_to == ["r-hooglandse"]
     actions.tick(w.state, w.pipeline, T0 + w.state.policy.escalate_after_ms + 1)
@@ -163,17 +159,17 @@ def test_supervision_is_rate_limited_and_low_battery_notified() -> None:
     outcomes = []
     for i in range(10):
         frame, _ = w.frame(17, EVENT_HEARTBEAT, flags=0, aux=60)
-        outcomes.append(_send(w, frame, at=T0 + i).outcome)
+        outcomes.append(w.send(frame, at=T0 + i).outcome)
     assert outcomes.count(Outcome.RATE_LIMITED) == 10 - int(w.state.limiter.burst)
     low, _ = w.frame(18, EVENT_LOW_BATTERY, flags=0, battery=9, aux=60)
-    ctx = _send(w, low)
+    ctx = w.send(low)
     assert any(isinstance(d, NoticeRow) and d.kind == "low_battery" for d in ctx.effects.durable)
 
 
 def test_sweep_recovers_a_ring_that_sent_many_unheard_frames() -> None:
     w = World()
     far, c = w.frame(19, EVENT_SOS, counter=LOOKAHEAD + 500)
-    assert _send(w, far).outcome == Outcome.UNKNOWN_DEVICE
+    assert w.send(far).outcome == Outcome.UNKNOWN_DEVICE
     (ctx,) = w.pipeline.sweep(T0 + 100)
     assert ctx.outcome == Outcome.ACCEPTED
     assert f"19-{c}" in w.state.incidents
@@ -182,7 +178,7 @@ def test_sweep_recovers_a_ring_that_sent_many_unheard_frames() -> None:
 def test_offer_timeout_then_broadcast_then_escalation() -> None:
     w = World()
     frame, c = w.frame(20, EVENT_SOS)
-    _send(w, frame)
+    w.send(frame)
     inc = w.state.incidents[f"20-{c}"]
     pol = w.state.policy
     actions.tick(w.state, w.pipeline, T0 + pol.offer_timeout_ms)
@@ -197,8 +193,8 @@ def test_offer_timeout_then_broadcast_then_escalation() -> None:
 def test_decline_offers_the_next_at_once_and_accept_sends_help_on_the_way() -> None:
     w = World()
     frame, c = w.frame(21, EVENT_SOS)
-    _send(w, frame, "gw-breestraat", rssi=-95)
-    _send(w, frame, "gw-centraal", rssi=-75)
+    w.send(frame, "gw-breestraat", rssi=-95)
+    w.send(frame, "gw-centraal", rssi=-75)
     inc = w.state.incidents[f"21-{c}"]
     actions.decline(w.state, inc.id, inc.offered_to[0], T0 + 1000, w.pipeline)
     assert len(inc.offered_to) == 2
@@ -225,33 +221,33 @@ def test_any_interleaving_of_copies_makes_one_incident_per_alarm(order: list[tup
     w = World()
     frames = [w.frame(100 + i, EVENT_SOS)[0] for i in range(5)]
     for i, gw in order:
-        assert _send(w, frames[i], gw).outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE)
+        assert w.send(frames[i], gw).outcome in (Outcome.ACCEPTED, Outcome.DUPLICATE)
     assert len(w.state.incidents) == len({i for i, _ in order})
 
 
 def test_incident_dict_is_json() -> None:
     w = World()
     frame, c = w.frame(22, EVENT_SOS)
-    _send(w, frame)
+    w.send(frame)
     json.dumps(w.state.incidents[f"22-{c}"].to_dict())
 
 
 def test_a_retry_after_a_lost_ack_is_answered_again_with_the_current_state() -> None:
     w = World()
     frame, c = w.frame(30, EVENT_SOS)
-    first = _send(w, frame, "gw-breestraat")
+    first = w.send(frame, "gw-breestraat")
     assert len(first.effects.downlinks) == 1
-    same_burst = _send(w, frame, "gw-centraal", at=T0 + 300)
+    same_burst = w.send(frame, "gw-centraal", at=T0 + 300)
     assert same_burst.effects.downlinks == []  # one answer per retry, not one per gateway
     # A retry is the same alarm, seconds older: its ``age`` differs, so its bytes do.
     retry_frame, _ = w.frame(30, EVENT_SOS, counter=c, age=5)
-    retry = _send(w, retry_frame, "gw-centraal", at=T0 + 5000)
+    retry = w.send(retry_frame, "gw-centraal", at=T0 + 5000)
     (down,) = retry.effects.downlinks
     assert ack.decode(w.ring(30), bytes.fromhex(down.payload["frame"]), c).state == ACK_RECEIVED
     inc = w.state.incidents[f"30-{c}"]
     actions.accept(w.state, inc.id, inc.offered_to[0], T0 + 6000)
     later_frame, _ = w.frame(30, EVENT_SOS, counter=c, age=9)
-    later = _send(w, later_frame, "gw-breestraat", at=T0 + 9000)
+    later = w.send(later_frame, "gw-breestraat", at=T0 + 9000)
     got = ack.decode(w.ring(30), bytes.fromhex(later.effects.downlinks[0].payload["frame"]), c)
     assert got.state == ACK_HELP_ON_THE_WAY
     seqs = [first.effects.downlinks[0], down, later.effects.downlinks[0]]
@@ -263,12 +259,12 @@ def test_an_alarm_flood_from_one_ring_is_folded_and_others_go_through() -> None:
     outcomes = []
     for i in range(200):
         frame, _ = w.frame(40, EVENT_SOS)
-        outcomes.append(_send(w, frame, at=T0 + i * 5).outcome)
+        outcomes.append(w.send(frame, at=T0 + i * 5).outcome)
     assert outcomes[0] == Outcome.ACCEPTED
     assert outcomes.count(Outcome.RATE_LIMITED) >= 190
     assert len(w.state.incidents) == 1  # one person, one incident
     other, c = w.frame(41, EVENT_SOS)
-    ctx = _send(w, other, at=T0 + 1000)
+    ctx = w.send(other, at=T0 + 1000)
     assert ctx.outcome == Outcome.ACCEPTED and f"41-{c}" in w.state.incidents
     assert ctx.effects.urgent
 
@@ -276,9 +272,9 @@ def test_an_alarm_flood_from_one_ring_is_folded_and_others_go_through() -> None:
 def test_an_alarm_heard_first_over_ble_is_acked_through_its_first_lora_copy() -> None:
     w = World()
     frame, c = w.frame(50, EVENT_SOS)
-    first = _send(w, frame, "gw-breestraat", radio="ble")
+    first = w.send(frame, "gw-breestraat", radio="ble")
     assert first.outcome == Outcome.ACCEPTED and first.effects.downlinks == []  # BLE gateways only listen
-    lora = _send(w, frame, "gw-centraal", at=T0 + 200)
+    lora = w.send(frame, "gw-centraal", at=T0 + 200)
     (down,) = lora.effects.downlinks
     assert down.gateway_id == "gw-centraal"
     assert ack.decode(w.ring(50), bytes.fromhex(down.payload["frame"]), c).state == ACK_RECEIVED
@@ -287,12 +283,12 @@ def test_an_alarm_heard_first_over_ble_is_acked_through_its_first_lora_copy() ->
 def test_an_open_alarm_is_remembered_past_the_copy_horizon() -> None:
     w = World()
     frame, c = w.frame(51, EVENT_SOS)
-    _send(w, frame)
+    w.send(frame)
     later = T0 + w.state.timing.recent_ms + 60_000
     other, _ = w.frame(52, EVENT_HEARTBEAT, flags=0, aux=60)
-    _send(w, other, at=later)  # something else arrives and ages the cache
+    w.send(other, at=later)  # something else arrives and ages the cache
     retry_frame, _ = w.frame(51, EVENT_SOS, counter=c, age=(later + 1000 - T0) // 1000)
-    retry = _send(w, retry_frame, "gw-centraal", at=later + 1000)
+    retry = w.send(retry_frame, "gw-centraal", at=later + 1000)
     assert retry.outcome == Outcome.DUPLICATE  # not a replay: help has not come yet
     assert ack.decode(w.ring(51), bytes.fromhex(retry.effects.downlinks[0].payload["frame"]), c).state == ACK_RECEIVED
 
@@ -300,10 +296,10 @@ def test_an_open_alarm_is_remembered_past_the_copy_horizon() -> None:
 def test_a_recording_played_back_later_does_not_move_the_location() -> None:
     w = World()
     frame, c = w.frame(53, EVENT_SOS)
-    _send(w, frame, "gw-breestraat", rssi=-70)
+    w.send(frame, "gw-breestraat", rssi=-70)
     inc = w.state.incidents[f"53-{c}"]
     before = (inc.lat, inc.lon)
-    replay = _send(w, frame, "gw-centraal", at=T0 + 60_000, rssi=-40)  # same bytes, a minute later
+    replay = w.send(frame, "gw-centraal", at=T0 + 60_000, rssi=-40)  # same bytes, a minute later
     assert replay.outcome == Outcome.DUPLICATE
     assert (inc.lat, inc.lon) == before
 
@@ -312,9 +308,9 @@ def test_a_frame_no_sweep_could_place_is_not_swept_again() -> None:
     w = World()
     stranger = World()
     alien, _ = stranger.frame(1, EVENT_SOS)
-    _send(w, alien)
+    w.send(alien)
     assert w.pipeline.sweep(T0) == [] and w.state.unresolved_given_up == 1
-    _send(w, alien, at=T0 + 10)  # the same recording again
+    w.send(alien, at=T0 + 10)  # the same recording again
     assert len(w.state.unresolved) == 0
 
 

@@ -3,11 +3,9 @@ each checked against the table's Retention column, on SQLite and PostgreSQL."""
 
 import asyncio
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import insert, select
 
 from basestation.dispatch.core.accounts import Account
@@ -19,21 +17,12 @@ from basestation.dispatch.io import accounts_store
 from basestation.dispatch.io import schema as t
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.store import Store
-from tests.databases import PrivatePostgres
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "privacy.md"
 DAY = 86_400_000
 OLD = 100 * DAY  # everything below happened then
 CUT = OLD + 31 * DAY  # and the purge runs 31 days later
 RULES = ("kept", "deleted", "places removed")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-    pg: PrivatePostgres = request.getfixturevalue("postgres")
-    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 def documented() -> dict[str, str]:

@@ -5,7 +5,6 @@ ring was told to start at. The counter start travels to the database and the res
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -28,16 +27,12 @@ from nightwatch.cli import app as cli
 from protocol import uplink
 from protocol.constants import EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.databases import PrivatePostgres
+from tests.dispatch.conftest import bearer
 from tests.dispatch.world import GATEWAYS, envelope, topic
 
 OPERATOR = "provisioning-test-operator"
 PROVISION = "provisioning-test-provisioner"
 GATEWAY = "gw-breestraat"
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def provision_record(tmp_path: Path, device_id: int, *extra: str) -> dict[str, Any]:
@@ -66,10 +61,10 @@ class Service:
         return fut.result(10)
 
     def post(self, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(f"{self.base}/api/v1/devices", json=body, headers=_auth(PROVISION), timeout=10)
+        return httpx.post(f"{self.base}/api/v1/devices", json=body, headers=bearer(PROVISION), timeout=10)
 
     def incident(self, incident_id: str) -> httpx.Response:
-        return httpx.get(f"{self.base}/api/v1/incidents/{incident_id}", headers=_auth(OPERATOR), timeout=10)
+        return httpx.get(f"{self.base}/api/v1/incidents/{incident_id}", headers=bearer(OPERATOR), timeout=10)
 
 
 @contextmanager
@@ -81,7 +76,7 @@ def service(db: Path) -> Iterator[Service]:
     d = Dispatcher(settings)
     with served(create_app(d)) as (base, loop):
         lat, lon = GATEWAYS[GATEWAY]
-        r = httpx.put(f"{base}/api/v1/gateways/{GATEWAY}", json={"lat": lat, "lon": lon}, headers=_auth(OPERATOR))
+        r = httpx.put(f"{base}/api/v1/gateways/{GATEWAY}", json={"lat": lat, "lon": lon}, headers=bearer(OPERATOR))
         assert r.is_success
         yield Service(base, d, loop)
 
@@ -167,14 +162,6 @@ def test_the_openapi_document_shows_the_counter_start(tmp_path: Path) -> None:
 
 
 # -- the store, on both databases --------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-    pg: PrivatePostgres = request.getfixturevalue("postgres")
-    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 def test_the_store_keeps_the_window_it_is_given(db_url: str) -> None:

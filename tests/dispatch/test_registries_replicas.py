@@ -2,37 +2,20 @@
 a gateway removed on one replica leave the other's lists at once, not at its next restart."""
 
 import os
-import time
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from basestation.dispatch.api.app import create_app
-from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.service import Dispatcher
-from basestation.dispatch.settings import DispatchSettings
 from harness.dispatch import served
 from tests.databases import PrivatePostgres
+from tests.dispatch.conftest import bearer, replicas, wait_for
 
 OP = "operator-token-registries-replicas-01"
 
 
-def _h() -> dict[str, str]:
-    return {"Authorization": f"Bearer {OP}"}
-
-
-def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def _listed(base: str) -> tuple[set[int], set[str], set[str], str]:
     def get(path: str) -> httpx.Response:
-        return httpx.get(base + path, headers=_h(), timeout=10)
+        return httpx.get(base + path, headers=bearer(OP), timeout=10)
 
     return (
         {d["device_id"] for d in get("/api/v1/devices").json()},
@@ -43,25 +26,19 @@ def _listed(base: str) -> tuple[set[int], set[str], set[str], str]:
 
 
 def test_a_removal_on_one_replica_leaves_the_others_lists_at_once(tmp_path: Path, postgres: PrivatePostgres) -> None:
-    db = postgres.create_database(f"reg_{uuid.uuid4().hex[:10]}")
-    upgrade(db)
-
-    def app(name: str) -> object:
-        s = DispatchSettings(database_url=db, tokens={OP: "operator"}, mqtt_client_id=f"dispatch-{name}")
-        return create_app(Dispatcher(s))
-
+    app = replicas(postgres, {OP: "operator"})
     with served(app("a")) as (a, _), served(app("b")) as (b, _):
         ring = {"device_id": 4242, "root_key": os.urandom(16).hex()}
-        assert httpx.post(f"{a}/api/v1/devices", json=ring, headers=_h()).status_code == 201
-        assert httpx.put(f"{a}/api/v1/responders/anna", json={"name": "Anna"}, headers=_h()).is_success
-        assert httpx.put(f"{a}/api/v1/gateways/gw-1", json={"lat": 52.16, "lon": 4.49}, headers=_h()).is_success
-        _until(lambda: _listed(b)[:3] == ({4242}, {"anna"}, {"gw-1"}))
+        assert httpx.post(f"{a}/api/v1/devices", json=ring, headers=bearer(OP)).status_code == 201
+        assert httpx.put(f"{a}/api/v1/responders/anna", json={"name": "Anna"}, headers=bearer(OP)).is_success
+        assert httpx.put(f"{a}/api/v1/gateways/gw-1", json={"lat": 52.16, "lon": 4.49}, headers=bearer(OP)).is_success
+        wait_for(lambda: _listed(b)[:3] == ({4242}, {"anna"}, {"gw-1"}), 10)
         assert 'data-device="4242"' in _listed(b)[3]
 
         for path in ("/api/v1/devices/4242", "/api/v1/responders/anna", "/api/v1/gateways/gw-1"):
-            assert httpx.delete(a + path, headers=_h()).status_code == 204, path
+            assert httpx.delete(a + path, headers=bearer(OP)).status_code == 204, path
         for base in (a, b):
-            _until(lambda: _listed(base)[:3] == (set(), set(), set()))  # noqa: B023 (called before the loop goes on)
+            wait_for(lambda: _listed(base)[:3] == (set(), set(), set()), 10)  # noqa: B023 (called before the loop goes on)
             page = _listed(base)[3]
             assert 'data-device="4242"' not in page and "Anna" not in page and "gw-1" not in page
 

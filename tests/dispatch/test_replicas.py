@@ -19,7 +19,7 @@ from basestation.dispatch.core.outcomes import Outcome
 from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from harness.broker_base import TEST_USERNAME
+from harness.broker_base import TEST_USERNAME, Broker
 from harness.brokers import start_broker
 from harness.mosquitto import mosquitto_binary
 from harness.recorder import Recorder
@@ -27,8 +27,8 @@ from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
 from tests.databases import PrivatePostgres
-from tests.dispatch.conftest import mqtt_links, running
-from tests.dispatch.world import provision
+from tests.dispatch.conftest import mqtt_links, running, until
+from tests.dispatch.world import envelope, provision, topic
 
 ALARMS = 60
 GATEWAYS = {"gw-1": (52.1664, 4.4817), "gw-2": (52.1589, 4.4894), "gw-3": (52.1625, 4.4790)}
@@ -36,11 +36,16 @@ OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-anna-0123"
 
 
-async def _until(cond: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+def _replica(broker: Broker, db: str, client_id: str, **kw: Any) -> DispatchSettings:
+    """A replica's settings: its own MQTT client, in the shared subscription group, on the one database."""
+    return DispatchSettings(
+        mqtt_url=f"mqtt://{broker.host}:{broker.port}",
+        mqtt_username=TEST_USERNAME,
+        mqtt_client_id=client_id,
+        shared_group="dispatch",
+        database_url=db,
+        **kw,
+    )
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
@@ -52,19 +57,10 @@ def test_two_replicas_one_incident_per_alarm(tmp_path: Path, postgres: PrivatePo
     asyncio.run(provision(db, roots))
 
     with start_broker(tmp_path / "broker") as broker, Recorder(broker, ["nightwatch/v1/down/#"]) as downs:
-
-        def replica(name: str) -> DispatchSettings:
-            return DispatchSettings(
-                mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-                mqtt_username=TEST_USERNAME,
-                mqtt_client_id=f"dispatch-{name}",
-                shared_group="dispatch",
-                database_url=db,
-                tokens={OPERATOR: "operator", ANNA: "responder:anna"},
-            )
+        tokens = {OPERATOR: "operator", ANNA: "responder:anna"}
 
         async def scenario() -> None:
-            sa, sb = replica("a"), replica("b")
+            sa, sb = (_replica(broker, db, f"dispatch-{n}", tokens=tokens) for n in "ab")
             async with running(sa, mqtt_links(sa)) as a, running(sb, mqtt_links(sb)) as b:
                 await _run([(a.dispatcher, a.app), (b.dispatcher, b.app)], broker, roots, downs)
 
@@ -91,7 +87,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     assert (await http_a.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=op)).status_code == 200
     r = await http_b.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.16, "lon": 4.485}, headers=anna)
     assert r.status_code == 200
-    await _until(lambda: a.state.responders["anna"].on_duty)
+    await until(lambda: a.state.responders["anna"].on_duty, 15)
 
     gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gateways", protocol=mqtt.MQTTv311)
     gw.username_pw_set(TEST_USERNAME)
@@ -100,28 +96,21 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     for g, (lat, lon) in GATEWAYS.items():
         status = {"gateway_id": g, "state": "online", "position": {"lat": lat, "lon": lon}}
         gw.publish(f"nightwatch/v1/gw/{g}/status", json.dumps(status), qos=1, retain=True)
-    await _until(lambda: all(len(d.state.gateways) == 3 for d in (a, b)))
+    await until(lambda: all(len(d.state.gateways) == 3 for d in (a, b)), 15)
 
     msgs: list[mqtt.MQTTMessageInfo] = []
     for device, root in roots.items():
         frame = uplink.encode(DeviceKeys(root), uplink.Uplink(1, device, EVENT_SOS, 50, flags=FLAG_ACK_REQUESTED))
         for g in GATEWAYS:
-            env = {
-                "v": 1,
-                "gateway_id": g,
-                "rx_time_ms": int(time.time() * 1000),
-                "radio": "lora",
-                "frame": frame.hex(),
-                "rssi": -80 - len(msgs) % 20,
-            }
-            msgs.append(gw.publish(f"nightwatch/v1/up/{g}", json.dumps(env), qos=1))
+            env = envelope(frame, g, int(time.time() * 1000), rssi=-80 - len(msgs) % 20)
+            msgs.append(gw.publish(topic(g), env, qos=1))
     for m in msgs:
         m.wait_for_publish(10)
 
     def handled(d: Dispatcher) -> int:
         return sum(d.state.counts.values())
 
-    await _until(lambda: handled(a) + handled(b) >= 3 * ALARMS, timeout=30)
+    await until(lambda: handled(a) + handled(b) >= 3 * ALARMS, 30)
     assert handled(a) > 0 and handled(b) > 0, "the shared subscription should split the uplinks"
     accepted = a.state.counts[Outcome.ACCEPTED] + b.state.counts[Outcome.ACCEPTED]
     duplicates = a.state.counts[Outcome.DUPLICATE] + b.state.counts[Outcome.DUPLICATE]
@@ -129,7 +118,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
 
     docs = await a.store.incidents(limit=1000)
     assert sorted(d["device_id"] for d in docs) == list(range(1, ALARMS + 1))  # one incident each
-    await _until(lambda: len(seen["a"]) == ALARMS and len(seen["b"]) == ALARMS)
+    await until(lambda: len(seen["a"]) == ALARMS and len(seen["b"]) == ALARMS, 15)
 
     # Accept through replica b an incident that replica a opened (or the other way round).
     target = next(d for d in docs if d["offered_to"])
@@ -137,7 +126,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
     http = http_b if other is b else http_a
     r = await http.post(f"/api/v1/incidents/{target['id']}/accept", json={"eta_min": 2}, headers=anna)
     assert r.status_code == 200, r.text
-    await _until(lambda: all(d.state.incidents[target["id"]].state.value == "accepted" for d in (a, b)))
+    await until(lambda: all(d.state.incidents[target["id"]].state.value == "accepted" for d in (a, b)), 15)
     keys = DeviceKeys(roots[target["device_id"]])
 
     def helped() -> bool:
@@ -150,7 +139,7 @@ async def _run(replicas: list[tuple[Dispatcher, Any]], broker: Any, roots: dict[
                 continue
         return False
 
-    await _until(helped)
+    await until(helped, 15)
     for f in followers:
         f.cancel()
     gw.loop_stop()
@@ -178,35 +167,20 @@ def test_postgresql_restarted_under_two_replicas(tmp_path: Path, postgres: Priva
         def publish(devices: range) -> None:
             for device in devices:
                 up = uplink.Uplink(1, device, EVENT_SOS, 50, flags=FLAG_ACK_REQUESTED)
-                frame = uplink.encode(DeviceKeys(roots[device]), up).hex()
+                frame = uplink.encode(DeviceKeys(roots[device]), up)
                 for g in ("gw-1", "gw-2"):
-                    env = {
-                        "v": 1,
-                        "gateway_id": g,
-                        "rx_time_ms": int(time.time() * 1000),
-                        "radio": "ble",
-                        "frame": frame,
-                    }
-                    gw.publish(f"nightwatch/v1/up/{g}", json.dumps(env), qos=1).wait_for_publish(10)
-
-        def replica(name: str) -> DispatchSettings:
-            return DispatchSettings(
-                mqtt_url=f"mqtt://{broker.host}:{broker.port}",
-                mqtt_username=TEST_USERNAME,
-                mqtt_client_id=f"dispatch-pg-{name}",
-                shared_group="dispatch",
-                database_url=db,
-            )
+                    env = envelope(frame, g, int(time.time() * 1000), radio="ble", rssi=None)
+                    gw.publish(topic(g), env, qos=1).wait_for_publish(10)
 
         async def scenario() -> None:
-            sa, sb = replica("a"), replica("b")
+            sa, sb = (_replica(broker, db, f"dispatch-pg-{n}") for n in "ab")
             async with running(sa, mqtt_links(sa)) as ra, running(sb, mqtt_links(sb)) as rb:
                 a, b = ra.dispatcher, rb.dispatcher
                 await asyncio.to_thread(publish, range(1, wave + 1))
-                await _until(lambda: len(a.state.incidents) >= wave and len(b.state.incidents) >= wave)
+                await until(lambda: len(a.state.incidents) >= wave and len(b.state.incidents) >= wave, 15)
                 await asyncio.to_thread(postgres.restart)
                 await asyncio.to_thread(publish, range(wave + 1, 2 * wave + 1))
-                await _until(lambda: all(len(d.state.incidents) >= 2 * wave for d in (a, b)), timeout=60)
+                await until(lambda: all(len(d.state.incidents) >= 2 * wave for d in (a, b)), 60)
                 docs = await a.store.incidents(limit=1000)
                 assert sorted(doc["device_id"] for doc in docs) == list(range(1, 2 * wave + 1))
 

@@ -19,7 +19,8 @@ from harness.recorder import Recorder
 from protocol import ack, uplink
 from protocol.constants import ACK_HELP_ON_THE_WAY, ACK_RECEIVED, EVENT_SOS, FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
-from tests.dispatch.conftest import mqtt_links, running
+from tests.dispatch.conftest import mqtt_links, running, until
+from tests.dispatch.world import envelope
 
 OPERATOR = "operator-token-0123456789"
 RESPONDER = "responder-token-0123456789"
@@ -34,18 +35,6 @@ def _gateway(broker: MosquittoBroker, gw: str, lat: float, lon: float) -> mqtt.C
     status = {"gateway_id": gw, "state": "online", "position": {"lat": lat, "lon": lon}}
     c.publish(f"nightwatch/v1/gw/{gw}/status", json.dumps(status), qos=1, retain=True).wait_for_publish(5)
     return c
-
-
-def _envelope(gw: str, frame: bytes, rssi: float) -> str:
-    doc = {
-        "v": 1,
-        "gateway_id": gw,
-        "rx_time_ms": int(time.time() * 1000),
-        "radio": "lora",
-        "frame": frame.hex(),
-        "rssi": rssi,
-    }
-    return json.dumps(doc)
 
 
 @pytest.mark.skipif(mosquitto_binary() is None, reason="needs an MQTT 5 broker (Mosquitto)")
@@ -78,15 +67,17 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
 
                 gw_a = _gateway(broker, "gw-a", 52.1589, 4.4894)  # type: ignore[arg-type]
                 gw_b = _gateway(broker, "gw-b", 52.1664, 4.4817)  # type: ignore[arg-type]
-                await _until(lambda: len(d.state.gateways) == 2 and all(g.lat for g in d.state.gateways.values()))
+                await until(lambda: len(d.state.gateways) == 2 and all(g.lat for g in d.state.gateways.values()))
 
                 stream = d.bus.stream()
                 frame = uplink.encode(keys, uplink.Uplink(1, 42, EVENT_SOS, 70, flags=FLAG_ACK_REQUESTED))
-                gw_a.publish("nightwatch/v1/up/gw-a", _envelope("gw-a", frame, -100), qos=1)
+                gw_a.publish(
+                    "nightwatch/v1/up/gw-a", envelope(frame, "gw-a", int(time.time() * 1000), rssi=-100), qos=1
+                )
                 first = await asyncio.wait_for(anext(stream), 5)
                 assert first.topic == "incident" and first.data["state"] == "offered"
                 assert first.data["offered_to"] == ["anna"]
-                gw_b.publish("nightwatch/v1/up/gw-b", _envelope("gw-b", frame, -80), qos=1)
+                gw_b.publish("nightwatch/v1/up/gw-b", envelope(frame, "gw-b", int(time.time() * 1000), rssi=-80), qos=1)
                 refined = await asyncio.wait_for(anext(stream), 5)
                 assert refined.data["location"] != first.data["location"]
 
@@ -97,7 +88,7 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
                 r = await http.post(f"/api/v1/incidents/{incident_id}/accept", json={"eta_min": 3}, headers=me)
                 assert r.status_code == 200 and r.json()["you_accepted"]
 
-                await _until(lambda: len(downs.payloads("nightwatch/v1/down/")) >= 2)
+                await until(lambda: len(downs.payloads("nightwatch/v1/down/")) >= 2)
                 states = []
                 for topic, payload, _ in downs.messages:
                     doc = json.loads(payload)
@@ -119,11 +110,3 @@ def test_sos_to_accept_to_help_on_the_way(tmp_path: Path) -> None:
                     c.disconnect()
 
         asyncio.run(scenario())
-
-
-async def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)

@@ -1,10 +1,7 @@
 """The store on SQLite and PostgreSQL: migrations match the tables, batches are idempotent, state reloads."""
 
 import asyncio
-import uuid
-from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -15,17 +12,7 @@ from basestation.dispatch.core.state import DispatchState
 from basestation.dispatch.io.migrate import sync_url, upgrade
 from basestation.dispatch.io.schema import metadata
 from basestation.dispatch.io.store import Store
-from tests.databases import PrivatePostgres
 from tests.dispatch.world import T0
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every store test runs on both databases: one data layer, one behaviour."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
-    pg: PrivatePostgres = request.getfixturevalue("postgres")
-    return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 def test_migrations_create_exactly_the_declared_tables(db_url: str) -> None:

@@ -3,7 +3,6 @@ tables and properties, and the public API on a real SQLite database: a whole req
 member is coming" and on, a cancel, and every refusal: bad input, the honeypot, a blocked number, the limits per
 number and per address, outside the patrol's hours."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from basestation.dispatch.core import walk
 from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, serve
 
 OP, ANNA, BOB = "operator-token-walk-0123456789", "anna-token-walk-0123456789", "bob-token-walk-0123456789"
 ZONE = ZoneInfo("Europe/Amsterdam")
@@ -157,16 +156,7 @@ def _serve(tmp_path: Path, scenario: Any, **settings: Any) -> None:
         patrol_phone="+31 71 555 0100",
         **{"walk_hours": "", **settings},
     )
-
-    async def run() -> None:
-        async with running(s, client=("192.0.2.7", 50000)) as svc:
-            await scenario(svc.dispatcher, svc.http)
-
-    asyncio.run(run())
-
-
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    serve(s, scenario, client=("192.0.2.7", 50000))
 
 
 def _s(secret: str) -> dict[str, str]:
@@ -175,9 +165,9 @@ def _s(secret: str) -> dict[str, str]:
 
 async def _crew(http: httpx.AsyncClient) -> None:
     for rid, name in (("anna", "Anna de Vries"), ("bob", "Bob Jansen")):
-        r = await http.put(f"/api/v1/responders/{rid}", json={"name": name, "skills": ["patrol"]}, headers=_h(OP))
+        r = await http.put(f"/api/v1/responders/{rid}", json={"name": name, "skills": ["patrol"]}, headers=bearer(OP))
         assert r.status_code == 200
-    r = await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1575, "lon": 4.4856}, headers=_h(ANNA))
+    r = await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": 52.1575, "lon": 4.4856}, headers=bearer(ANNA))
     assert r.status_code == 200
 
 
@@ -229,22 +219,22 @@ def test_a_request_reaches_the_patrol_and_the_person_follows_it_to_the_end(tmp_p
         assert inc.kind.value == "escort" and inc.offered_to == ["anna"] and inc.device_id >= INTAKE_DEVICE_BASE
 
         # Anna is offered it: where and where to, not who asked; she accepts, and then sees the number.
-        offered = (await http.get(f"/api/v1/incidents/{inc.id}", headers=_h(ANNA))).json()
+        offered = (await http.get(f"/api/v1/incidents/{inc.id}", headers=bearer(ANNA))).json()
         assert offered["source"] == "walk" and offered["destination"] == "Haarlemmerstraat 100"
         assert "callback_number" not in offered
-        r = await http.post(f"/api/v1/incidents/{inc.id}/accept", json={"eta_min": 6}, headers=_h(ANNA))
+        r = await http.post(f"/api/v1/incidents/{inc.id}/accept", json={"eta_min": 6}, headers=bearer(ANNA))
         assert r.json()["callback_number"] == "+31612345678" and r.json()["caller_name"] == "Sanne"
 
         coming = (await http.get(f"/api/v1/walk/{ref}", headers=_s(secret))).json()
         assert coming["status"] == "coming" and coming["responder"] == "Anna"
         assert coming["eta_ms"] - coming["opened_ms"] >= 6 * 60_000 - 1000
-        assert (await http.post(f"/api/v1/incidents/{inc.id}/arrived", headers=_h(ANNA))).status_code == 200
-        assert (await http.post(f"/api/v1/incidents/{inc.id}/arrived", headers=_h(ANNA))).status_code == 200
+        assert (await http.post(f"/api/v1/incidents/{inc.id}/arrived", headers=bearer(ANNA))).status_code == 200
+        assert (await http.post(f"/api/v1/incidents/{inc.id}/arrived", headers=bearer(ANNA))).status_code == 200
         assert (await http.get(f"/api/v1/walk/{ref}", headers=_s(secret))).json()["status"] == "arrived"
-        assert (await http.post(f"/api/v1/incidents/{inc.id}/arrived", headers=_h(BOB))).status_code == 404
+        assert (await http.post(f"/api/v1/incidents/{inc.id}/arrived", headers=bearer(BOB))).status_code == 404
 
         r = await http.post(
-            f"/api/v1/incidents/{inc.id}/resolve", json={"referral": "centrum-seksueel-geweld"}, headers=_h(ANNA)
+            f"/api/v1/incidents/{inc.id}/resolve", json={"referral": "centrum-seksueel-geweld"}, headers=bearer(ANNA)
         )
         assert r.status_code == 200
         done = (await http.get(f"/api/v1/walk/{ref}?lang=nl", headers=_s(secret))).json()
@@ -252,7 +242,7 @@ def test_a_request_reaches_the_patrol_and_the_person_follows_it_to_the_end(tmp_p
         care = done["aftercare"]
         assert care["lang"] == "nl" and any(c["text"] == "0800 0188" for c in care["contacts"])
 
-        events = (await http.get(f"/api/v1/incidents/{inc.id}", headers=_h(OP))).json()["events"]
+        events = (await http.get(f"/api/v1/incidents/{inc.id}", headers=bearer(OP))).json()["events"]
         kinds = [e["kind"] for e in events]
         assert kinds.count("arrived") == 1 and {"opened", "accepted", "resolved"} <= set(kinds)
         assert events[0]["data"] == {"kind": "escort", "source": "walk", "request": "escort", "by": "caller"}
@@ -266,16 +256,16 @@ def test_the_person_cancels_and_the_patrol_member_is_stood_down(tmp_path: Path) 
         mine = (await http.post("/api/v1/walk", json=GOOD)).json()
         ref, secret = mine["reference"], mine["secret"]
         (inc,) = d.state.incidents.values()
-        await http.post(f"/api/v1/incidents/{inc.id}/accept", json={"eta_min": 3}, headers=_h(ANNA))
+        await http.post(f"/api/v1/incidents/{inc.id}/accept", json={"eta_min": 3}, headers=bearer(ANNA))
 
         assert (await http.post(f"/api/v1/walk/{ref}/cancel", headers=_s("x" * 32))).status_code == 404
         r = await http.post(f"/api/v1/walk/{ref}/cancel", headers=_s(secret))
         assert r.status_code == 200 and r.json()["status"] == "cancelled"
-        assert (await http.get(f"/api/v1/incidents/{inc.id}", headers=_h(ANNA))).json()["state"] == "cancelled"
+        assert (await http.get(f"/api/v1/incidents/{inc.id}", headers=bearer(ANNA))).json()["state"] == "cancelled"
         again = await http.post(f"/api/v1/walk/{ref}/cancel", headers=_s(secret))
         assert again.status_code == 200 and again.json()["status"] == "cancelled"
         # Anna can no longer act on it.
-        assert (await http.post(f"/api/v1/incidents/{inc.id}/on-the-way", headers=_h(ANNA))).status_code == 409
+        assert (await http.post(f"/api/v1/incidents/{inc.id}/on-the-way", headers=bearer(ANNA))).status_code == 409
 
         # Changed their mind: a new request is taken (the old one is over).
         assert (await http.post("/api/v1/walk", json=GOOD)).status_code == 201
@@ -306,19 +296,19 @@ def test_the_honeypot_refuses_a_bot_and_opens_nothing(tmp_path: Path) -> None:
 
 def test_a_blocked_number_is_refused_however_it_is_written_until_unblocked(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        assert (await http.put("/api/v1/blocked-numbers/0612345678", json={}, headers=_h(ANNA))).status_code == 403
+        assert (await http.put("/api/v1/blocked-numbers/0612345678", json={}, headers=bearer(ANNA))).status_code == 403
         assert (await http.put("/api/v1/blocked-numbers/0612345678", json={})).status_code == 401
-        assert (await http.put("/api/v1/blocked-numbers/not-a-number", json={}, headers=_h(OP))).status_code == 422
-        r = await http.put("/api/v1/blocked-numbers/0612345678", json={"reason": "prank calls"}, headers=_h(OP))
+        assert (await http.put("/api/v1/blocked-numbers/not-a-number", json={}, headers=bearer(OP))).status_code == 422
+        r = await http.put("/api/v1/blocked-numbers/0612345678", json={"reason": "prank calls"}, headers=bearer(OP))
         assert r.status_code == 200 and r.json()["phone"] == "+31612345678"
-        listed = (await http.get("/api/v1/blocked-numbers", headers=_h(OP))).json()
+        listed = (await http.get("/api/v1/blocked-numbers", headers=bearer(OP))).json()
         assert listed[0]["phone"] == "+31612345678" and listed[0]["by"] == "mira"
         for spelling in ("+31 6 12345678", "0031612345678"):
             r = await http.post("/api/v1/walk", json={**GOOD, "phone": spelling})
             assert r.status_code == 403 and "112" in r.json()["detail"]
         assert not d.state.incidents
-        assert (await http.delete("/api/v1/blocked-numbers/%2B31612345678", headers=_h(OP))).status_code == 200
-        assert (await http.delete("/api/v1/blocked-numbers/%2B31612345678", headers=_h(OP))).status_code == 404
+        assert (await http.delete("/api/v1/blocked-numbers/%2B31612345678", headers=bearer(OP))).status_code == 200
+        assert (await http.delete("/api/v1/blocked-numbers/%2B31612345678", headers=bearer(OP))).status_code == 404
         assert (await http.post("/api/v1/walk", json=GOOD)).status_code == 201
 
     _serve(tmp_path, scenario)
@@ -366,17 +356,21 @@ def test_outside_the_hours_the_page_says_who_to_call_until_an_operator_opens_it(
         assert "+31 71 555 0100" in r.json()["detail"] and "112" in r.json()["detail"]
         assert not d.state.incidents
 
-        assert (await http.put("/api/v1/walk/override", json={"state": "open"}, headers=_h(ANNA))).status_code == 403
-        bad = await http.put("/api/v1/walk/override", json={"state": "ajar"}, headers=_h(OP))
+        assert (
+            await http.put("/api/v1/walk/override", json={"state": "open"}, headers=bearer(ANNA))
+        ).status_code == 403
+        bad = await http.put("/api/v1/walk/override", json={"state": "ajar"}, headers=bearer(OP))
         assert bad.status_code == 422
         # A time past the year 9999 would overflow the database's BIGINT: refused, never a 500 (schemathesis).
         for until in (2**63, 253_402_300_800_000):
-            late = await http.put("/api/v1/walk/override", json={"state": "open", "until_ms": until}, headers=_h(OP))
+            late = await http.put(
+                "/api/v1/walk/override", json={"state": "open", "until_ms": until}, headers=bearer(OP)
+            )
             assert late.status_code == 422, until
-        r = await http.put("/api/v1/walk/override", json={"state": "open"}, headers=_h(OP))
+        r = await http.put("/api/v1/walk/override", json={"state": "open"}, headers=bearer(OP))
         assert r.json() == {**state, "open": True, "why": "operator", "until_ms": None}
         assert (await http.post("/api/v1/walk", json=GOOD)).status_code == 201
-        await http.put("/api/v1/walk/override", json={"state": "hours"}, headers=_h(OP))
+        await http.put("/api/v1/walk/override", json={"state": "hours"}, headers=bearer(OP))
         assert (await http.get("/api/v1/walk")).json()["open"] is False
 
     _serve(tmp_path, scenario, walk_hours=_hours_not_now())
@@ -413,13 +407,13 @@ def test_a_restart_keeps_the_request_and_retention_forgets_the_number(tmp_path: 
 
 def test_the_operators_panel_shows_the_switch_and_the_block_list(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        assert (await http.get("/ui/partials/walk", headers=_h(ANNA))).status_code == 403
-        await http.put("/api/v1/blocked-numbers/0612345678", json={"reason": "prank calls"}, headers=_h(OP))
-        html = (await http.get("/ui/partials/walk", headers={**_h(OP), "Accept-Language": "en"})).text
+        assert (await http.get("/ui/partials/walk", headers=bearer(ANNA))).status_code == 403
+        await http.put("/api/v1/blocked-numbers/0612345678", json={"reason": "prank calls"}, headers=bearer(OP))
+        html = (await http.get("/ui/partials/walk", headers={**bearer(OP), "Accept-Language": "en"})).text
         assert 'data-walk-now="open"' in html and "always open" in html and 'data-walk-set="closed"' in html
         assert 'data-unblock="+31612345678"' in html and "prank calls" in html
-        await http.put("/api/v1/walk/override", json={"state": "closed"}, headers=_h(OP))
-        html = (await http.get("/ui/partials/walk", headers={**_h(OP), "Accept-Language": "nl"})).text
+        await http.put("/api/v1/walk/override", json={"state": "closed"}, headers=bearer(OP))
+        html = (await http.get("/ui/partials/walk", headers={**bearer(OP), "Accept-Language": "nl"})).text
         assert 'data-walk-now="closed"' in html and "met de hand gezet" in html
         assert 'data-walk-set="open"' in html and 'data-walk-set="hours"' in html
 

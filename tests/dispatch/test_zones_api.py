@@ -2,7 +2,6 @@
 zones; bad input is a 422 and changes nothing; responders carry a team; an alarm in a zone is offered to the
 responder bound to it before a nearer one; and the zones and teams survive a restart."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, serve
 
 OP = "operator-token-zones-0123456789"
 ANNA = "anna-token-zones-0123456789"
@@ -30,16 +29,7 @@ def _serve(tmp_path: Path, scenario: Scenario) -> None:
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
         tokens={OP: "operator:mira", ANNA: "responder:anna", BEN: "responder:ben"},
     )
-
-    async def run() -> None:
-        async with running(s, client=("192.0.2.7", 50000)) as svc:
-            await scenario(svc.dispatcher, svc.http)
-
-    asyncio.run(run())
-
-
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    serve(s, scenario, client=("192.0.2.7", 50000))
 
 
 async def _crew(http: httpx.AsyncClient) -> None:
@@ -47,7 +37,7 @@ async def _crew(http: httpx.AsyncClient) -> None:
         body: dict[str, Any] = {"name": name, "skills": ["patrol"]}
         if team:
             body["team"] = team
-        r = await http.put(f"/api/v1/responders/{rid}", json=body, headers=_h(OP))
+        r = await http.put(f"/api/v1/responders/{rid}", json=body, headers=bearer(OP))
         assert r.status_code == 200, r.text
 
 
@@ -81,11 +71,11 @@ BAD = [
 def test_bad_input_is_a_422_and_stores_nothing(tmp_path: Path, why: str, change: dict[str, Any]) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
         await _crew(http)
-        r = await http.put("/api/v1/zones/centrum", json=_with(change), headers=_h(OP))
+        r = await http.put("/api/v1/zones/centrum", json=_with(change), headers=bearer(OP))
         assert r.status_code == 422, (why, r.text)
         assert r.json()["detail"]
         assert not d.state.zones
-        assert (await http.get("/api/v1/zones", headers=_h(OP))).json() == []
+        assert (await http.get("/api/v1/zones", headers=bearer(OP))).json() == []
 
     _serve(tmp_path, scenario)
 
@@ -94,10 +84,10 @@ def test_only_an_operator_reads_or_changes_zones(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
         await _crew(http)
         assert (await http.get("/api/v1/zones")).status_code == 401
-        assert (await http.get("/api/v1/zones", headers=_h(ANNA))).status_code == 403
-        assert (await http.put("/api/v1/zones/centrum", json=GOOD, headers=_h(ANNA))).status_code == 403
-        assert (await http.delete("/api/v1/zones/centrum", headers=_h(ANNA))).status_code == 403
-        assert (await http.put("/api/v1/zones/bad%20id", json=GOOD, headers=_h(OP))).status_code == 422
+        assert (await http.get("/api/v1/zones", headers=bearer(ANNA))).status_code == 403
+        assert (await http.put("/api/v1/zones/centrum", json=GOOD, headers=bearer(ANNA))).status_code == 403
+        assert (await http.delete("/api/v1/zones/centrum", headers=bearer(ANNA))).status_code == 403
+        assert (await http.put("/api/v1/zones/bad%20id", json=GOOD, headers=bearer(OP))).status_code == 422
         assert not d.state.zones
 
     _serve(tmp_path, scenario)
@@ -106,23 +96,25 @@ def test_only_an_operator_reads_or_changes_zones(tmp_path: Path) -> None:
 def test_put_list_replace_and_remove(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
         await _crew(http)
-        r = await http.put("/api/v1/zones/centrum", json=GOOD, headers=_h(OP))
+        r = await http.put("/api/v1/zones/centrum", json=GOOD, headers=bearer(OP))
         assert r.status_code == 200, r.text
         doc = r.json()
         assert doc["polygon"] == CENTRE and doc["responders"] == ["anna"] and doc["teams"] == ["noord"]
         assert doc["updated_ms"] > 0
         other = {"name": "Station", "polygon": [[52.165, 4.48], [52.165, 4.484], [52.168, 4.484]]}
-        assert (await http.put("/api/v1/zones/station", json=other, headers=_h(OP))).status_code == 200
-        listed = (await http.get("/api/v1/zones", headers=_h(OP))).json()
+        assert (await http.put("/api/v1/zones/station", json=other, headers=bearer(OP))).status_code == 200
+        listed = (await http.get("/api/v1/zones", headers=bearer(OP))).json()
         assert [z["id"] for z in listed] == ["centrum", "station"]
         assert listed[1]["responders"] == [] and listed[1]["teams"] == []
         # Replacing the binding keeps one zone under its id.
-        r = await http.put("/api/v1/zones/centrum", json={**GOOD, "responders": ["ben"], "teams": []}, headers=_h(OP))
+        r = await http.put(
+            "/api/v1/zones/centrum", json={**GOOD, "responders": ["ben"], "teams": []}, headers=bearer(OP)
+        )
         assert r.json()["responders"] == ["ben"]
         assert d.state.zones["centrum"].responders == frozenset({"ben"})
-        assert (await http.delete("/api/v1/zones/station", headers=_h(OP))).status_code == 204
-        assert (await http.delete("/api/v1/zones/station", headers=_h(OP))).status_code == 404
-        assert [z["id"] for z in (await http.get("/api/v1/zones", headers=_h(OP))).json()] == ["centrum"]
+        assert (await http.delete("/api/v1/zones/station", headers=bearer(OP))).status_code == 204
+        assert (await http.delete("/api/v1/zones/station", headers=bearer(OP))).status_code == 404
+        assert [z["id"] for z in (await http.get("/api/v1/zones", headers=bearer(OP))).json()] == ["centrum"]
 
     _serve(tmp_path, scenario)
 
@@ -130,10 +122,10 @@ def test_put_list_replace_and_remove(tmp_path: Path) -> None:
 def test_a_responders_team_is_kept_and_validated(tmp_path: Path) -> None:
     async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
         await _crew(http)
-        ben = next(r for r in (await http.get("/api/v1/responders", headers=_h(OP))).json() if r["id"] == "ben")
+        ben = next(r for r in (await http.get("/api/v1/responders", headers=bearer(OP))).json() if r["id"] == "ben")
         assert ben["team"] == "zuid"
         for bad in ("x" * 65, "", 7):
-            r = await http.put("/api/v1/responders/ben", json={"name": "Ben", "team": bad}, headers=_h(OP))
+            r = await http.put("/api/v1/responders/ben", json={"name": "Ben", "team": bad}, headers=bearer(OP))
             assert r.status_code == 422, bad
         assert d.state.responders["ben"].team == "zuid"
 
@@ -145,20 +137,22 @@ def test_an_alarm_in_the_zone_goes_to_the_bound_responder_first(tmp_path: Path) 
         await _crew(http)
         # Ben is by the alarm, Anna ~450 m away; the centre is Anna's (and team noord's).
         for token, at in ((BEN, (52.1592, 4.4900)), (ANNA, (52.1610, 4.4950))):
-            r = await http.put("/api/v1/me/duty", json={"on_duty": True, "lat": at[0], "lon": at[1]}, headers=_h(token))
+            r = await http.put(
+                "/api/v1/me/duty", json={"on_duty": True, "lat": at[0], "lon": at[1]}, headers=bearer(token)
+            )
             assert r.status_code == 200, r.text
         call = {"kind": "emergency", "callback_number": "+31 6 1111 2222", "lat": HERE[0], "lon": HERE[1]}
-        r = await http.post("/api/v1/incidents", json=call, headers=_h(OP))
+        r = await http.post("/api/v1/incidents", json=call, headers=bearer(OP))
         assert r.status_code == 201, r.text
         assert r.json()["offered_to"] == ["ben"]  # no zones yet: the nearest
-        assert (await http.put("/api/v1/zones/centrum", json=GOOD, headers=_h(OP))).status_code == 200
+        assert (await http.put("/api/v1/zones/centrum", json=GOOD, headers=bearer(OP))).status_code == 200
         call["callback_number"] = "+31 6 1111 3333"
-        r = await http.post("/api/v1/incidents", json=call, headers=_h(OP))
+        r = await http.post("/api/v1/incidents", json=call, headers=bearer(OP))
         assert r.status_code == 201, r.text
         assert r.json()["offered_to"] == ["anna"]
         # Outside the zone, the nearest again.
         outside = {**call, "callback_number": "+31 6 1111 4444", "lat": 52.1664, "lon": 4.4817}
-        r = await http.post("/api/v1/incidents", json=outside, headers=_h(OP))
+        r = await http.post("/api/v1/incidents", json=outside, headers=bearer(OP))
         assert r.json()["offered_to"] == ["ben"]
 
     _serve(tmp_path, scenario)
@@ -167,17 +161,17 @@ def test_an_alarm_in_the_zone_goes_to_the_bound_responder_first(tmp_path: Path) 
 def test_zones_and_teams_survive_a_restart(tmp_path: Path) -> None:
     async def first(d: Dispatcher, http: httpx.AsyncClient) -> None:
         await _crew(http)
-        assert (await http.put("/api/v1/zones/centrum", json=GOOD, headers=_h(OP))).status_code == 200
+        assert (await http.put("/api/v1/zones/centrum", json=GOOD, headers=bearer(OP))).status_code == 200
 
     async def second(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        listed = (await http.get("/api/v1/zones", headers=_h(OP))).json()
+        listed = (await http.get("/api/v1/zones", headers=bearer(OP))).json()
         assert len(listed) == 1 and listed[0]["polygon"] == CENTRE and listed[0]["responders"] == ["anna"]
         assert d.state.zones["centrum"].contains(*HERE)
         assert d.state.responders["ben"].team == "zuid"
-        assert (await http.delete("/api/v1/zones/centrum", headers=_h(OP))).status_code == 204
+        assert (await http.delete("/api/v1/zones/centrum", headers=bearer(OP))).status_code == 204
 
     async def third(d: Dispatcher, http: httpx.AsyncClient) -> None:
-        assert (await http.get("/api/v1/zones", headers=_h(OP))).json() == []
+        assert (await http.get("/api/v1/zones", headers=bearer(OP))).json() == []
         assert not d.state.zones
 
     _serve(tmp_path, first)

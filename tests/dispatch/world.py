@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field
 
 from basestation.dispatch.core.assignment import Responder
+from basestation.dispatch.core.context import Context
 from basestation.dispatch.core.pipeline import UplinkPipeline
 from basestation.dispatch.core.state import DispatchState, Gateway
 from protocol import uplink
@@ -53,6 +54,12 @@ class World:
         flags = fields.pop("flags", FLAG_ACK_REQUESTED)
         up = uplink.Uplink(counter, device_id, event, fields.pop("battery", 90), flags=flags, **fields)
         return uplink.encode(keys, up), counter
+
+    def send(
+        self, frame: bytes, gw: str = "gw-breestraat", at: int = T0, radio: str = "lora", rssi: float = -90.0
+    ) -> Context:
+        """``frame`` as ``gw`` heard it at ``at``, through the whole pipeline."""
+        return self.pipeline.handle(topic(gw), envelope(frame, gw, at, radio, rssi), at)
 
 
 async def provision(db_url: str, roots: dict[int, bytes]) -> None:

@@ -6,31 +6,18 @@ from hypothesis import strategies as st
 from firmware import press
 from firmware.airtime import SUB_BANDS, UPLINK_CHANNELS, AirtimeLedger, sub_band, time_on_air_ms
 from firmware.counter_store import CounterStore
-from firmware.fakes import FakeStorage, PowerCut
-from firmware.press import PressConfig, PressRecogniser
+from firmware.fakes import FakeStorage
+from firmware.press import PressConfig
 from protocol.constants import COUNTER_BLOCK
+from tests.firmware.mp.cuts import take_through_cut
+from tests.firmware.mp.pressing import drive
 
 CFG = PressConfig()
 
 
 def _drive(edges: list[tuple[int, bool]], until: int) -> list[tuple[int, int, str]]:
     """Deadline-driven, as the device runs: poll at each edge and at each deadline."""
-    r = PressRecogniser(CFG)
-    out: list[tuple[int, int, str]] = []
-    i = 0
-    t = 0
-    while t <= until:
-        while i < len(edges) and edges[i][0] <= t:
-            r.feed(edges[i][1], edges[i][0])
-            i += 1
-        while (g := r.poll(t)) != press.NONE:
-            out.append((t, g, r.word if g == press.WORD else ""))
-        d = r.next_deadline(t)
-        nxt = edges[i][0] if i < len(edges) else until + 1
-        if d is not None and d < nxt:
-            nxt = max(d, t + 1)
-        t = nxt
-    return out
+    return drive(CFG, edges, until, by_deadline=True)
 
 
 presses_st = st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 3000)), min_size=1, max_size=12)
@@ -122,13 +109,7 @@ def test_counter_never_repeats_and_skips_at_most_a_block(ops: list[tuple[str, in
             for _ in range(n):
                 issued.append(cs.take())
         elif op == "cut":
-            storage.cut_after(n)
-            try:
-                for _ in range(COUNTER_BLOCK + 1):
-                    issued.append(cs.take())
-            except PowerCut:
-                pass
-            storage.cut_after(-1)
+            take_through_cut(storage, cs, n, issued)
             cs = CounterStore(storage, start)
         elif op == "sleep":
             # Deep sleep: RAM is lost, RTC memory keeps the next counter and the reservation it lives in.

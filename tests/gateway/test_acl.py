@@ -13,8 +13,6 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from basestation.dispatch.io.migrate import upgrade
-from basestation.dispatch.io.mqtt_link import MqttLink
-from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.gateway import topics
 from harness.forwarder import Forwarder
@@ -25,6 +23,7 @@ from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import ACK_UNAVAILABLE
 from protocol.keys import DeviceKeys
+from tests.dispatch.conftest import wired
 from tests.dispatch.world import envelope, provision
 
 ACL = Path(__file__).parents[2] / "deploy" / "mosquitto" / "nightwatch.acl"
@@ -233,10 +232,7 @@ def test_the_dispatch_service_works_under_the_acl_with_its_default_user(
     assert settings.mqtt_username == "nightwatch-dispatch"
 
     async def scenario(gw: _Listener) -> None:
-        d = Dispatcher(settings)
-        await d.start()
-        link = MqttLink(settings, d)
-        d.publishers.append(link.publish)
+        d, link = await wired(settings)
         try:
             await link.start()
             gw.client.publish(topics.uplink("gw-a"), envelope(frame, "gw-a"), qos=1)

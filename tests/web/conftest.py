@@ -2,8 +2,7 @@
 that skip them where it or the web app's npm packages or Mosquitto are missing, the page sizes, signing in, and
 the 112 notice every page must show."""
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -13,6 +12,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, syn
 
 from basestation.dispatch.web.routes import VENDOR
 from harness.mosquitto import mosquitto_binary
+from tests.dispatch.conftest import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Keep the browser off the network: no QUIC, no first-run, no background fetches, updates or sync.
@@ -74,12 +74,7 @@ def login(page: Page, base: str, token: str, home: str) -> Page:
     return page
 
 
-def until(cond: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)  # the service and the browser run elsewhere: nothing here to await
+until = wait_for  # the service and the browser run elsewhere: nothing here to await
 
 
 def notice_says_both(page: Page, scope: str, first: str) -> None:

@@ -15,6 +15,7 @@ from harness.ports import free_port
 from protocol import uplink
 from protocol.constants import FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
+from tests.dispatch.world import envelope, topic
 
 OPERATOR = "operator-token-web-0123456789"
 ANNA = "anna-token-web-0123456789"
@@ -68,15 +69,8 @@ class Gateways:
         self.client.publish(f"nightwatch/v1/gw/{gw}/status", json.dumps(doc), qos=1, retain=True).wait_for_publish(5)
 
     def uplink(self, gw: str, frame: bytes, rssi: float = -85.0) -> None:
-        doc = {
-            "v": 1,
-            "gateway_id": gw,
-            "rx_time_ms": int(time.time() * 1000),
-            "radio": "lora",
-            "frame": frame.hex(),
-            "rssi": rssi,
-        }
-        self.client.publish(f"nightwatch/v1/up/{gw}", json.dumps(doc), qos=1).wait_for_publish(5)
+        doc = envelope(frame, gw, int(time.time() * 1000), rssi=rssi)
+        self.client.publish(topic(gw), doc, qos=1).wait_for_publish(5)
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -15,7 +15,7 @@ from basestation.dispatch.core.referrals import REFERRALS
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.web import screens
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, running
 
 OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-0123456789"
@@ -38,16 +38,12 @@ def _run(tmp_path: Path, scenario: Scenario) -> None:
         async with running(settings) as svc:
             d, http = svc.dispatcher, svc.http
             r = await http.put(
-                "/api/v1/responders/anna", json={"name": "Anna", "skills": ["patrol"]}, headers=_h(OPERATOR)
+                "/api/v1/responders/anna", json={"name": "Anna", "skills": ["patrol"]}, headers=bearer(OPERATOR)
             )
             assert r.status_code == 200, r.text
             await scenario(http, d)
 
     asyncio.run(main())
-
-
-def _h(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _text(html: str) -> str:
@@ -132,7 +128,7 @@ def test_an_unknown_referral_is_a_clear_404_with_everything_listed(tmp_path: Pat
 def test_the_referrals_api_still_lists_ids_and_labels(tmp_path: Path) -> None:
     async def scenario(http: httpx.AsyncClient, d: Dispatcher) -> None:
         assert (await http.get("/api/v1/referrals")).status_code == 401
-        r = await http.get("/api/v1/referrals", headers=_h(ANNA))
+        r = await http.get("/api/v1/referrals", headers=bearer(ANNA))
         assert r.status_code == 200
         docs = r.json()
         assert [d["id"] for d in docs] == list(REFERRALS)
@@ -149,14 +145,16 @@ def test_the_referrals_api_still_lists_ids_and_labels(tmp_path: Path) -> None:
 def test_the_responder_sees_the_contact_details_before_and_after_resolving(tmp_path: Path) -> None:
     async def scenario(http: httpx.AsyncClient, d: Dispatcher) -> None:
         duty = {"on_duty": True, "lat": PIETERSKERK[0], "lon": PIETERSKERK[1]}
-        assert (await http.put("/api/v1/me/duty", json=duty, headers=_h(ANNA))).status_code == 200
+        assert (await http.put("/api/v1/me/duty", json=duty, headers=bearer(ANNA))).status_code == 200
         call = {"kind": "worried", "callback_number": "+31 6 1234 5678", "lat": PIETERSKERK[0], "lon": PIETERSKERK[1]}
-        r = await http.post("/api/v1/incidents", json=call, headers=_h(OPERATOR))
+        r = await http.post("/api/v1/incidents", json=call, headers=bearer(OPERATOR))
         assert r.status_code in (200, 201), r.text
         iid = r.json()["id"]
-        assert (await http.post(f"/api/v1/incidents/{iid}/accept", json={"eta_min": 3}, headers=_h(ANNA))).is_success
+        assert (
+            await http.post(f"/api/v1/incidents/{iid}/accept", json={"eta_min": 3}, headers=bearer(ANNA))
+        ).is_success
 
-        en = {**_h(ANNA), "Accept-Language": "en"}
+        en = {**bearer(ANNA), "Accept-Language": "en"}
         form = (await http.get("/ui/partials/responder", headers=en)).text
         assert f'data-resolve="{iid}"' in form and "data-referral-select" in form
         # Every referral's card is in the form, waiting to be shown; each links to its printable page.
@@ -166,7 +164,9 @@ def test_the_responder_sees_the_contact_details_before_and_after_resolving(tmp_p
         assert '<optgroup label="Support for victims">' in form
         assert 'href="/ui/aftercare?lang=en"' in form
 
-        r = await http.post(f"/api/v1/incidents/{iid}/resolve", json={"referral": "slachtofferhulp"}, headers=_h(ANNA))
+        r = await http.post(
+            f"/api/v1/incidents/{iid}/resolve", json={"referral": "slachtofferhulp"}, headers=bearer(ANNA)
+        )
         assert r.status_code == 200, r.text
         after = (await http.get("/ui/partials/responder", headers=en)).text
         assert f'data-aftercare-id="{iid}"' in after and f'data-dismiss="care:{iid}"' in after
@@ -175,7 +175,7 @@ def test_the_responder_sees_the_contact_details_before_and_after_resolving(tmp_p
         assert 'href="/ui/aftercare/slachtofferhulp?lang=en"' in card
         assert f'data-resolve="{iid}"' not in after
 
-        board = (await http.get("/ui/partials/board", headers={**_h(OPERATOR), "Accept-Language": "nl"})).text
+        board = (await http.get("/ui/partials/board", headers={**bearer(OPERATOR), "Accept-Language": "nl"})).text
         named = board[board.index('data-referral="slachtofferhulp"') :]
         assert named.split("</dd>")[0].endswith("Slachtofferhulp Nederland</a>")
 
@@ -185,10 +185,10 @@ def test_the_responder_sees_the_contact_details_before_and_after_resolving(tmp_p
 def test_a_referral_unknown_to_this_version_shows_as_its_id_on_the_board(tmp_path: Path) -> None:
     async def scenario(http: httpx.AsyncClient, d: Dispatcher) -> None:
         call = {"kind": "escort", "callback_number": "+31 6 1234 5678", "lat": PIETERSKERK[0], "lon": PIETERSKERK[1]}
-        iid = (await http.post("/api/v1/incidents", json=call, headers=_h(OPERATOR))).json()["id"]
-        assert (await http.post(f"/api/v1/incidents/{iid}/resolve", json={}, headers=_h(OPERATOR))).is_success
+        iid = (await http.post("/api/v1/incidents", json=call, headers=bearer(OPERATOR))).json()["id"]
+        assert (await http.post(f"/api/v1/incidents/{iid}/resolve", json={}, headers=bearer(OPERATOR))).is_success
         d.state.incidents[iid].referral = "huisarts"  # as an older store may hold
-        board = (await http.get("/ui/partials/board", headers=_h(OPERATOR))).text
+        board = (await http.get("/ui/partials/board", headers=bearer(OPERATOR))).text
         assert '<dd data-referral="huisarts">huisarts</dd>' in board
 
     _run(tmp_path, scenario)

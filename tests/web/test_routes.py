@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from basestation.dispatch.api.auth import STREAM_COOKIE, TokenTable, stream_principal
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import bearer, running
 
 OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-0123456789"
@@ -30,14 +30,10 @@ def _run(tmp_path: Path, scenario: Scenario) -> None:
     async def main() -> None:
         async with running(settings) as svc:
             http = svc.http
-            await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=_bearer(OPERATOR))
+            await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=bearer(OPERATOR))
             await scenario(http)
 
     asyncio.run(main())
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_pages_speak_the_browsers_language_and_the_switch_sticks(tmp_path: Path) -> None:
@@ -68,8 +64,8 @@ def test_pages_speak_the_browsers_language_and_the_switch_sticks(tmp_path: Path)
 def test_login_sets_the_stream_cookie_and_roles_guard_the_partials(tmp_path: Path) -> None:
     async def scenario(http: httpx.AsyncClient) -> None:
         assert (await http.post("/ui/login")).status_code == 401
-        assert (await http.post("/ui/login", headers=_bearer(PROVISION))).status_code == 403
-        r = await http.post("/ui/login", headers=_bearer(ANNA))
+        assert (await http.post("/ui/login", headers=bearer(PROVISION))).status_code == 403
+        r = await http.post("/ui/login", headers=bearer(ANNA))
         assert r.json() == {"role": "responder", "responder_id": "anna", "name": "Anna", "home": "/ui/responder"}
         cookie = r.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/api/v1/stream" in cookie
@@ -77,12 +73,12 @@ def test_login_sets_the_stream_cookie_and_roles_guard_the_partials(tmp_path: Pat
         http.cookies.set(STREAM_COOKIE, ANNA)
         assert (await http.post("/api/v1/incidents/1-1/decline")).status_code == 401
         assert (await http.get("/ui/partials/responder")).status_code == 401
-        r = await http.get("/ui/partials/responder", headers=_bearer(ANNA))
+        r = await http.get("/ui/partials/responder", headers=bearer(ANNA))
         assert r.status_code == 200 and 'data-duty="on"' in r.text
-        assert (await http.get("/ui/partials/board", headers=_bearer(ANNA))).status_code == 403
-        assert (await http.get("/ui/partials/responder", headers=_bearer(OPERATOR))).status_code == 403
+        assert (await http.get("/ui/partials/board", headers=bearer(ANNA))).status_code == 403
+        assert (await http.get("/ui/partials/responder", headers=bearer(OPERATOR))).status_code == 403
         for part in ("board", "notices", "registries", "health"):
-            assert (await http.get(f"/ui/partials/{part}", headers=_bearer(OPERATOR))).status_code == 200, part
+            assert (await http.get(f"/ui/partials/{part}", headers=bearer(OPERATOR))).status_code == 200, part
 
     _run(tmp_path, scenario)
 

@@ -67,12 +67,13 @@ class ResponderIn(StrictIn):
         return v
 
 
-def _dispatcher(request: Request) -> Dispatcher:
+def dispatcher(request: Request) -> Dispatcher:
+    """The app's dispatcher: a dependency (D) for most routes, called by those that read it only sometimes."""
     d: Dispatcher = request.app.state.dispatcher
     return d
 
 
-D = Annotated[Dispatcher, Depends(_dispatcher)]
+D = Annotated[Dispatcher, Depends(dispatcher)]
 
 
 async def act(d: Dispatcher, fn: Any, *args: Any, **kwargs: Any) -> None:

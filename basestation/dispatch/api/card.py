@@ -9,8 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from basestation.dispatch import card, card_pdf
 from basestation.dispatch.api.auth import Operator
-from basestation.dispatch.api.base import AUTH, DeviceId, refusals
-from basestation.dispatch.service import Dispatcher
+from basestation.dispatch.api.base import AUTH, DeviceId, dispatcher, refusals
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
@@ -27,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["devices"])
 async def device_card(device_id: DeviceId, request: Request, _: Operator) -> Response:
     """The ring's card: its press patterns and what the ring's answers mean, the 112 notice, the patrol's number
     (`patrol_phone`) and a QR code to `public_url`/walk. Marked SAMPLE while either setting is the placeholder."""
-    d: Dispatcher = request.app.state.dispatcher
+    d = dispatcher(request)
     dev = await d.store.device(device_id)
     if dev is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")

@@ -20,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import delete, select, update
 
 from basestation.dispatch.api import walk as walk_api
-from basestation.dispatch.api.base import StrictIn
+from basestation.dispatch.api.base import StrictIn, dispatcher
 from basestation.dispatch.core import intake, walk
 from basestation.dispatch.core.hook_signature import SIGNATURE_HEADER, SignatureError, verify
 from basestation.dispatch.i18n import N_, text
 from basestation.dispatch.io import schema as t
 from basestation.dispatch.io.store import Store
-from basestation.dispatch.service import Dispatcher, now_ms
+from basestation.dispatch.service import now_ms
 from basestation.dispatch.settings import DispatchSettings
 
 log = logging.getLogger("nightwatch.dispatch.hook")
@@ -193,15 +193,10 @@ class HookDeliveries:
             )
 
 
-def _d(request: Request) -> Dispatcher:
-    d: Dispatcher = request.app.state.dispatcher
-    return d
-
-
 def _deliveries(request: Request) -> HookDeliveries:
     hd: HookDeliveries | None = getattr(request.app.state, "hook_deliveries", None)
     if hd is None:
-        d = _d(request)
+        d = dispatcher(request)
         hd = HookDeliveries(d.store, int(d.settings.retention_days * DAY_MS))
         request.app.state.hook_deliveries = hd
     return hd
@@ -251,7 +246,7 @@ def _fields(e: ValidationError) -> str:
 
 async def _answer(request: Request, reference: str, lang: Lang) -> tuple[str, str]:
     """The request's status as its person would read it, and what to tell them."""
-    d = _d(request)
+    d = dispatcher(request)
     row = await walk_api._walks(request).get(reference)
     state = "done" if row is None else (await walk_api._view(d, row, lang))["status"]
     what = {"nobody": "nobody", "done": "over", "cancelled": "over"}.get(state, "taken")
@@ -287,7 +282,7 @@ async def hook_request(request: Request) -> Any:
     reference and a message for the caller; the same ``id`` again answers the same (200) and opens nothing.
     Refused as the page is (403, 409, 429), with a message for the caller; 401 a bad signature, 404 the hook off,
     413 over 8 KiB, 422 bad JSON or fields, 503 the same delivery being taken at this moment."""
-    d = _d(request)
+    d = dispatcher(request)
     s = d.settings
     if not s.hook_secrets:
         # As if there were no such route: an unconfigured hook tells a prober nothing.

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from basestation.dispatch.api.auth import Operator
-from basestation.dispatch.api.base import AUTH, BODY, MAX_MS, StrictIn, open_intake, refusals
+from basestation.dispatch.api.base import AUTH, BODY, MAX_MS, StrictIn, dispatcher, open_intake, refusals
 from basestation.dispatch.core import actions, intake, walk
 from basestation.dispatch.core.effects import Effects
 from basestation.dispatch.core.geo import distance_m
@@ -93,15 +93,10 @@ class NewRequest:
     lang: str
 
 
-def _d(request: Request) -> Dispatcher:
-    d: Dispatcher = request.app.state.dispatcher
-    return d
-
-
 def _walks(request: Request) -> WalkStore:
     ws: WalkStore | None = getattr(request.app.state, "walks", None)
     if ws is None:
-        ws = request.app.state.walks = WalkStore(_d(request).store)
+        ws = request.app.state.walks = WalkStore(dispatcher(request).store)
     return ws
 
 
@@ -136,7 +131,7 @@ async def take(request: Request, req: NewRequest) -> tuple[str, str, str]:
     """Check the limits, open the incident and record the request: (reference, secret, incident id). Refusals,
     in the order they are checked: 403 a blocked number, 409 closed, 429 over a limit, 409 a request of this
     number still open."""
-    d, ws = _d(request), _walks(request)
+    d, ws = dispatcher(request), _walks(request)
     s, now = d.settings, now_ms()
     if await ws.blocked(req.phone):
         _refused(request, "blocked")
@@ -233,7 +228,7 @@ def cancel_request(st: DispatchState, incident_id: str, now_ms: int) -> Effects:
 @router.get("/walk")
 async def walk_hours(request: Request) -> dict[str, Any]:
     """Whether the page takes requests now, the patrol's hours and number. No token needed."""
-    return await hours(_d(request), _walks(request))
+    return await hours(dispatcher(request), _walks(request))
 
 
 @router.post("/walk", status_code=201, responses=refusals(400, 403, 409))
@@ -242,7 +237,7 @@ async def new_walk(body: WalkIn, request: Request) -> dict[str, Any]:
     follow and cancel the request with. Refused: 400 a form a person did not fill in, 403 a blocked number, 409
     outside the patrol's hours (the detail says who to call) or with a request of this number still open, 429
     over the limits per number and per address."""
-    d = _d(request)
+    d = dispatcher(request)
     if body.website:
         _refused(request, "honeypot")
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "refused")
@@ -270,13 +265,13 @@ async def walk_status(
     """The request as its person may read it: looking, nobody, coming (with the first name and when expected),
     arrived, done (with the aftercare chosen) or cancelled."""
     row = await _mine(request, reference, secret)
-    return await _view(_d(request), row, lang)
+    return await _view(dispatcher(request), row, lang)
 
 
 @router.post("/walk/{reference}/cancel", responses=PUBLIC)
 async def walk_cancel(reference: Reference, secret: Secret, request: Request) -> dict[str, Any]:
     """The person no longer needs the walk. Cancelling one already over changes nothing."""
-    d = _d(request)
+    d = dispatcher(request)
     row = await _mine(request, reference, secret)
     await d.act(cancel_request, row.incident_id, now_ms())
     return await _view(d, row, row.lang)
@@ -292,7 +287,7 @@ async def set_override(body: OverrideIn, request: Request, who: Operator) -> dic
     state = None if body.state == "hours" else body.state
     await ws.set_override(state, body.until_ms, who.operator, now_ms())
     log.info("walk page %s until %s by %s", body.state, body.until_ms or "further notice", who.operator or "operator")
-    return await hours(_d(request), ws)
+    return await hours(dispatcher(request), ws)
 
 
 @router.get("/blocked-numbers", responses=AUTH)
@@ -305,7 +300,7 @@ async def block_number(
     phone: Annotated[str, Path(max_length=32)], body: BlockIn, request: Request, who: Operator
 ) -> dict[str, object]:
     """Refuse walk-me-home requests from this number, on the page and through the telephony hook."""
-    d = _d(request)
+    d = dispatcher(request)
     number = _phone(d, phone, ("path", "phone"))
     await _walks(request).block(number, body.reason, who.operator, now_ms())
     return {"phone": number, "blocked": True}
@@ -315,7 +310,7 @@ async def block_number(
 async def unblock_number(
     phone: Annotated[str, Path(max_length=32)], request: Request, _: Operator
 ) -> dict[str, object]:
-    number = _phone(_d(request), phone, ("path", "phone"))
+    number = _phone(dispatcher(request), phone, ("path", "phone"))
     if not await _walks(request).unblock(number):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not blocked")
     return {"phone": number, "blocked": False}

@@ -10,15 +10,9 @@ from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
 from basestation.dispatch import i18n
-from basestation.dispatch.service import Dispatcher
 
 WEB = Path(__file__).parent
 templates = Jinja2Templates(directory=WEB / "templates")
-
-
-def dispatcher(request: Request) -> Dispatcher:
-    d: Dispatcher = request.app.state.dispatcher
-    return d
 
 
 def now_ms() -> int:

@@ -14,11 +14,12 @@ from fastapi.staticfiles import StaticFiles
 
 from basestation.dispatch import i18n
 from basestation.dispatch.api.auth import STREAM_COOKIE, Anyone, Operator, Principal, require
+from basestation.dispatch.api.base import dispatcher
 from basestation.dispatch.core.referrals import catalogue as referral_catalogue
 from basestation.dispatch.io import roster_store
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.web import aftercare_routes, screens, walk_routes
-from basestation.dispatch.web.render import WEB, dispatcher, now_ms, page_language, render
+from basestation.dispatch.web.render import WEB, now_ms, page_language, render
 
 log = logging.getLogger("nightwatch.dispatch.web")
 

@@ -5,7 +5,8 @@ from fastapi import APIRouter, Request, Response
 
 from basestation.dispatch.api import walk as walk_api
 from basestation.dispatch.api.auth import Operator
-from basestation.dispatch.web.render import dispatcher, render
+from basestation.dispatch.api.base import dispatcher
+from basestation.dispatch.web.render import render
 
 router = APIRouter(include_in_schema=False)
 

@@ -3,6 +3,7 @@
 from firmware.counter_store import NAMES, RECORD_SIZE, CounterStore, pack, unpack
 from firmware.fakes import FakeStorage, PowerCut
 from protocol.constants import COUNTER_BLOCK
+from tests.firmware.mp.cuts import take_through_cut
 
 
 def test_record_round_trip_and_torn_records():
@@ -51,14 +52,7 @@ def _cut_everywhere(erased: bool) -> int:
             issued = []
             for _ in range(warmup):
                 issued.append(cs.take())
-            # Take counters until the next write, with the cut armed at byte `cut` of it.
-            st.cut_after(cut)
-            try:
-                for _ in range(COUNTER_BLOCK + 1):
-                    issued.append(cs.take())
-            except PowerCut:
-                pass
-            st.cut_after(-1)
+            take_through_cut(st, cs, cut, issued)
             # Power back: a new store, a few more counters, and a second cut-free reboot.
             cs = CounterStore(st, 1)
             for _ in range(COUNTER_BLOCK + 3):

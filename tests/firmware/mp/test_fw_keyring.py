@@ -28,6 +28,14 @@ def _booted() -> Sim:
     return s
 
 
+def _held_sos(then_ms: int) -> Sim:
+    """A booted ring whose wearer has held SOS (2.1 s), ``then_ms`` after the release."""
+    s = _booted()
+    s.press(2100)
+    s.run_for(then_ms)
+    return s
+
+
 def _uplinks(s: Sim, radio: str, since: int = 0) -> list:
     return [s.decode(r["frame"]) for r in s.frames(radio) if r["t_ms"] >= since]
 
@@ -65,9 +73,7 @@ def test_sos_hold_sends_at_once_on_both_radios_with_one_counter():
 
 
 def test_lora_copies_respect_the_duty_cycle():
-    s = _booted()
-    s.press(2100)
-    s.run_for(300000)
+    s = _held_sos(300000)
     last = {}
     from firmware.airtime import sub_band
 
@@ -79,9 +85,7 @@ def test_lora_copies_respect_the_duty_cycle():
 
 
 def test_ack_received_then_help_stops_retries_and_changes_feedback():
-    s = _booted()
-    s.press(2100)
-    s.run_for(1000)
+    s = _held_sos(1000)
     assert s.ack(ACK_RECEIVED)
     t_ack = s.t
     s.run_for(4000)
@@ -99,9 +103,7 @@ def test_ack_received_then_help_stops_retries_and_changes_feedback():
 
 
 def test_forged_or_foreign_ack_changes_nothing():
-    s = _booted()
-    s.press(2100)
-    s.run_for(500)
+    s = _held_sos(500)
     before = s.app.player.pattern
     assert s.ack(ACK_HELP_ON_THE_WAY, forge=True)  # heard, but its MIC fails
     assert s.ack(ACK_HELP_ON_THE_WAY, counter=s.app.alarm.counter + 1)  # for another counter
@@ -123,9 +125,7 @@ def test_not_reached_is_felt_at_each_retry_without_ack():
 
 
 def _cancel_scenario(word: str):
-    s = _booted()
-    s.press(2100)
-    s.run_for(3000)
+    s = _held_sos(3000)
     alarm = s.app.alarm.counter
     t0 = s.t
     s.word(word)
@@ -342,9 +342,7 @@ def test_low_battery_crossed_during_deep_sleep_is_reported_on_wake():
 def test_sos_held_again_after_help_is_a_new_alarm_with_a_new_counter():
     # The wearer's alarm was answered, then ended without the ring hearing it; ten minutes later they press
     # again. A repeated counter would be a copy of the old alarm, which dispatch answers as the old alarm.
-    s = _booted()
-    s.press(2100)
-    s.run_for(500)
+    s = _held_sos(500)
     first = s.app.alarm.counter
     assert s.ack(ACK_RECEIVED) and s.ack(ACK_HELP_ON_THE_WAY)
     s.run_for(600000)
@@ -361,9 +359,7 @@ def test_sos_held_again_after_help_is_a_new_alarm_with_a_new_counter():
 
 
 def test_every_hold_is_a_new_counter_even_before_any_answer():
-    s = _booted()
-    s.press(2100)
-    s.run_for(3000)
+    s = _held_sos(3000)
     first = s.app.alarm.counter
     s.press(2100)
     s.run_for(3000)
@@ -371,9 +367,7 @@ def test_every_hold_is_a_new_counter_even_before_any_answer():
 
 
 def test_closed_ends_the_alarm_with_its_own_pulse_and_stops_listening():
-    s = _booted()
-    s.press(2100)
-    s.run_for(500)
+    s = _held_sos(500)
     assert s.ack(ACK_RECEIVED) and s.ack(ACK_HELP_ON_THE_WAY)
     s.run_for(5000)
     t_closed = s.t
@@ -386,9 +380,7 @@ def test_closed_ends_the_alarm_with_its_own_pulse_and_stops_listening():
 
 
 def test_unavailable_is_felt_as_five_short_and_help_can_still_follow():
-    s = _booted()
-    s.press(2100)
-    s.run_for(500)
+    s = _held_sos(500)
     assert s.ack(ACK_RECEIVED)
     s.run_for(4000)
     t_none = s.t
@@ -402,9 +394,7 @@ def test_unavailable_is_felt_as_five_short_and_help_can_still_follow():
 
 
 def test_an_older_or_repeated_ack_seq_changes_nothing():
-    s = _booted()
-    s.press(2100)
-    s.run_for(500)
+    s = _held_sos(500)
     counter = s.app.alarm.counter
     late_received = ack.encode(s.keys, ack.Ack(counter, ACK_RECEIVED, 0, 0))
     help_now = ack.encode(s.keys, ack.Ack(counter, ACK_HELP_ON_THE_WAY, 1, 5))

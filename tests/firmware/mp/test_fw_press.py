@@ -2,24 +2,16 @@
 
 from firmware import press
 from firmware.press import PressConfig, PressRecogniser
+from tests.firmware.mp.pressing import drive
 
 CFG = PressConfig()  # debounce 30, click_max 600, gap 700, arm 1000, hold 2000
 
 
-def gestures(edges, until: int, start: int = 0) -> list:
-    """Feed ``edges`` (t, pressed) and poll every ms up to ``until``; the gestures with their times."""
-    r = PressRecogniser(CFG)
+def gestures(edges, until: int, by_deadline: bool = False) -> list:
+    """The gestures of ``edges`` (t, pressed) polled up to ``until`` (see pressing.drive), with their times."""
     out = []
-    i = 0
-    for t in range(start, until + 1):
-        while i < len(edges) and edges[i][0] <= t:
-            r.feed(edges[i][1], edges[i][0])
-            i += 1
-        while True:
-            g = r.poll(t)
-            if g == press.NONE:
-                break
-            out.append((t, "word " + r.word if g == press.WORD else ("hold" if g == press.HOLD else "arming")))
+    for t, g, w in drive(CFG, edges, until, by_deadline):
+        out.append((t, "word " + w if g == press.WORD else ("hold" if g == press.HOLD else "arming")))
     return out
 
 
@@ -88,25 +80,8 @@ def test_table():
 def test_next_deadline_is_when_poll_reports():
     # Sleeping until next_deadline and polling then gives the same gestures as polling every ms.
     for name, edges, until, expected in TABLE:
-        r = PressRecogniser(CFG)
-        out = []
-        i = 0
-        t = 0
-        while t <= until:
-            while i < len(edges) and edges[i][0] <= t:
-                r.feed(edges[i][1], edges[i][0])
-                i += 1
-            while True:
-                g = r.poll(t)
-                if g == press.NONE:
-                    break
-                out.append((t, "word " + r.word if g == press.WORD else ("hold" if g == press.HOLD else "arming")))
-            d = r.next_deadline(t)
-            nxt = edges[i][0] if i < len(edges) else until + 1
-            if d is not None and d < nxt:
-                nxt = max(d, t + 1)
-            t = nxt
-        assert out == expected, name + " (deadline-driven): " + repr(out)
+        got = gestures(edges, until, by_deadline=True)
+        assert got == expected, name + " (deadline-driven): " + repr(got)
 
 
 def test_idle_only_when_nothing_pending():
