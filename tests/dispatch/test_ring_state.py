@@ -291,6 +291,31 @@ def test_the_ack_answers_the_uplink_as_it_was_when_queued() -> None:
     assert eff.downlinks[0].payload["uplink"] == FRAME.hex()
 
 
+@pytest.mark.parametrize(
+    ("event", "incident", "alarm"),
+    [
+        ("sos", f"{DEVICE}-1", True),
+        ("escort", f"{DEVICE}-1", True),
+        ("cancel", f"{DEVICE}-1", True),
+        ("cancel", None, True),  # a cancel of an alarm already over: the wearer still waits for its answer
+        ("duress", None, True),
+        ("heartbeat", None, False),  # supervision traffic: dropped when a gateway's queue is full
+        ("low_battery", None, False),
+        ("test", None, False),
+        ("", f"{DEVICE}-1", True),  # an incident's frame a replica read back without its event
+        ("", None, False),  # nothing known of it yet
+    ],
+)
+def test_only_the_answer_to_an_alarm_is_marked_never_to_be_dropped(
+    event: str, incident: str | None, alarm: bool
+) -> None:
+    eff = Effects()
+    recent = Recent(event, incident, T0, heard={"gw-a": ("lora", -90.0)}, frame=FRAME)
+    assert queue_ack(_state(), eff, DEVICE, 3, recent, ACK_RECEIVED, "gw-a", T0)
+    [down] = eff.downlinks
+    assert down.alarm is alarm
+
+
 # -- the gateway -----------------------------------------------------------------------------------------------
 
 

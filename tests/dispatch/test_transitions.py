@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from basestation.dispatch.core.incidents import (
     ACTIVE,
+    INTAKE_DEVICE_BASE,
     TERMINAL,
     Event,
     Incident,
     Kind,
     State,
     TransitionError,
+    from_ring,
     incident_id,
     note,
     transition,
@@ -149,6 +151,22 @@ def test_an_incident_id_is_the_device_and_the_counter(device: int, counter: int,
     assert incident_id(device, counter) == want
 
 
+@pytest.mark.parametrize(
+    ("device", "ring"),
+    [
+        (0, True),
+        (7, True),
+        (INTAKE_DEVICE_BASE - 1, True),  # the highest id a key ring can have: 32 bits (SPEC 4)
+        (INTAKE_DEVICE_BASE, False),  # intakes' ids start here
+        (INTAKE_DEVICE_BASE + 1, False),
+        (INTAKE_DEVICE_BASE + 1_800_000_000_000 * 1024, False),  # as IntakeIds makes them
+    ],
+)
+def test_an_incident_is_a_rings_only_below_the_intakes_ids(device: int, ring: bool) -> None:
+    # Nothing is ever sent for an incident that is not a ring's: no ring has its id.
+    assert from_ring(device) is ring
+
+
 # -- the document ----------------------------------------------------------------------------------------------
 
 
@@ -255,6 +273,80 @@ def test_a_document_written_before_the_ring_fields_existed_reads_with_their_defa
     assert (back.battery, back.referral, back.arrived_ms) == (None, None, 0)
 
 
+# -- the document of a request without a ring (intake.py) ------------------------------------------------------
+
+CALLER_KEYS = ("source", "callback_number", "caller_name", "address", "notes", "destination")
+
+
+def _call(**fields: Any) -> Incident:
+    """A walk-me-home request's incident with every caller field set, each to a value no other field has."""
+    device = INTAKE_DEVICE_BASE + 5
+    given: dict[str, Any] = {
+        "callback_number": "+31612345678",
+        "caller_name": "Els",
+        "address": "Breestraat 1",
+        "notes": "komt van de trein",
+        "source": "walk",
+        "destination": "Stationsplein 3",
+        **fields,
+    }
+    return Incident(incident_id(device, 0), device, 0, Kind.ESCORT, State.OPEN, 1_000, 1_000, **given)
+
+
+def test_a_requests_document_names_the_caller_key_by_key() -> None:
+    doc = _call().to_dict()
+    assert {k: doc[k] for k in CALLER_KEYS} == {
+        "source": "walk",
+        "callback_number": "+31612345678",
+        "caller_name": "Els",
+        "address": "Breestraat 1",
+        "notes": "komt van de trein",
+        "destination": "Stationsplein 3",
+    }
+    # The rest is what a ring's incident's document holds.
+    assert set(doc) - set(CALLER_KEYS) == set(_incident().to_dict())
+
+
+def test_a_rings_document_has_no_caller_keys() -> None:
+    # The API and the incident log tell a ring's incident from a request by the callback number's key.
+    doc = _incident().to_dict()
+    assert not set(CALLER_KEYS) & set(doc)
+
+
+def test_a_requests_document_names_the_callers_fields_it_lacks_too() -> None:
+    doc = _call(caller_name=None, address=None, notes=None, destination=None).to_dict()
+    assert {k: doc[k] for k in CALLER_KEYS} == {
+        "source": "walk",
+        "callback_number": "+31612345678",
+        "caller_name": None,
+        "address": None,
+        "notes": None,
+        "destination": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [
+        ("phone", "phone"),
+        ("walk", "walk"),
+        ("telephony", "telephony"),
+        ("sms", "sms"),
+        # Read back from a document written before requests came in any other way than an operator's call.
+        (None, "phone"),
+    ],
+)
+def test_a_requests_document_says_how_it_came_in(source: str | None, written: str) -> None:
+    doc = _call(source=source).to_dict()
+    assert doc["source"] == written
+    assert incident_from_doc(json.loads(json.dumps(doc))).source == written
+
+
+def test_every_field_of_a_request_comes_back_from_the_store() -> None:
+    inc = _call(lat=52.1589, lon=4.4894, radius_m=25.0, arrived_ms=9_000, referral="huisarts")
+    assert incident_from_doc(json.loads(json.dumps(inc.to_dict()))) == inc
+
+
 names = st.lists(st.sampled_from(["anna", "bram", "cas", "dirk", "eva"]), unique=True, max_size=5)
 small = st.integers(0, 2**31 - 1)
 located = st.one_of(
@@ -264,6 +356,19 @@ located = st.one_of(
         st.floats(-180, 180, allow_nan=False),
         st.one_of(st.none(), st.floats(0, 50_000, allow_nan=False)),
     ),
+)
+
+maybe_text = st.one_of(st.none(), st.text(max_size=20))
+# A request without a ring: every way in gives a callback number and says where it came from.
+calls = st.fixed_dictionaries(
+    {
+        "callback_number": st.text(min_size=1, max_size=16),
+        "source": st.sampled_from(["phone", "walk", "telephony", "sms"]),
+        "caller_name": maybe_text,
+        "address": maybe_text,
+        "notes": maybe_text,
+        "destination": maybe_text,
+    }
 )
 
 
@@ -283,6 +388,8 @@ located = st.one_of(
     unavailable=st.booleans(),
     presses=st.integers(1, 1_000),
     eta_min=st.integers(0, 255),
+    arrived_ms=small,
+    call=st.one_of(st.none(), calls),
 )
 def test_any_incident_comes_back_from_its_document_unchanged(
     device: int,
@@ -300,6 +407,8 @@ def test_any_incident_comes_back_from_its_document_unchanged(
     unavailable: bool,
     presses: int,
     eta_min: int,
+    arrived_ms: int,
+    call: dict[str, str | None] | None,
 ) -> None:
     inc = Incident(
         incident_id(device, counter),
@@ -327,5 +436,7 @@ def test_any_incident_comes_back_from_its_document_unchanged(
         unavailable=unavailable,
         presses=presses,
         eta_min=eta_min,
+        arrived_ms=arrived_ms,
+        **(call or {}),
     )
     assert incident_from_doc(json.loads(json.dumps(inc.to_dict()))) == inc

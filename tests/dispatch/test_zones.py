@@ -219,6 +219,13 @@ ZONES = {
     [
         ("no zones: nearest first", HERE, {}, ["ben", "dirk", "anna", "chloe"]),
         ("in the centre: those bound to it first, nearest first", HERE, ZONES, ["anna", "chloe", "ben", "dirk"]),
+        ("at the station: the one bound to it by name first", STATION, ZONES, ["dirk", "chloe", "ben", "anna"]),
+        (
+            "a zone bound to a team only",
+            HERE,
+            {"n": _zone("n", CENTRE, teams={"noord"})},
+            ["chloe", "ben", "dirk", "anna"],
+        ),
         ("outside every zone: nearest first", (52.14, 4.52), ZONES, None),
         ("in a zone nobody available is bound to", (52.166, 4.482), {"s": _zone("s", STATION_BOX)}, None),
         ("no position: as today", None, ZONES, None),
