@@ -36,6 +36,10 @@ BUILT = (
     N_("aftercare.group.victims"),
     N_("aftercare.group.students"),
     N_("aftercare.group.associations"),
+    # The registries' three tables, each headed by its name (registries.html's section macro).
+    N_("reg.devices"),
+    N_("reg.gateways"),
+    N_("reg.responders"),
     # Where a request without a ring came from (board.html) and what its person's page says (walk.js).
     N_("desk.source.walk"),
     N_("desk.source.phone"),
