@@ -21,6 +21,7 @@ from basestation.dispatch.io.schema import devices as devices_table
 from basestation.dispatch.io.store import Store
 from bench.peer_runs import probe_peer
 from bench.uplinks import GATEWAYS, POSITIONS, Fleet, connect, drained
+from harness.dispatch_process import dispatch_args, until_healthy
 from harness.ports import free_port
 
 RESPONDERS = 5  # on duty near the gateways, so every alarm runs the real offer
@@ -38,17 +39,7 @@ class Service:
         self.base = f"http://127.0.0.1:{self.http_port}"
         self.responders = {f"bench-responder-{i}-token-0000": f"r{i}" for i in range(RESPONDERS)}
         tokens = [f"{OPERATOR}=operator"] + [f"{t}=responder:{r}" for t, r in self.responders.items()]
-        self.args = [
-            str(Path(sys.executable).with_name("nightwatch")),
-            "dispatch",
-            "--mqtt",
-            f"mqtt://127.0.0.1:{broker_port}",
-            "--db",
-            self.db,
-            "--http",
-            f"127.0.0.1:{self.http_port}",
-            *[a for t in tokens for a in ("--token", t)],
-        ]
+        self.args = dispatch_args(broker_port, self.db, self.http_port, tokens)
         self.log_path = workdir / "dispatch.log"
         self.proc: subprocess.Popen[bytes] | None = None
         # Keys sealed at rest as in production: start-up opens every one of them (AES-256-GCM).
@@ -97,17 +88,8 @@ class Service:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     async def ready(self, http: httpx.AsyncClient) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dispatch exited: {self.log_path.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError("dispatch did not come up")
-            await asyncio.sleep(0.05)
+        assert self.proc is not None
+        await until_healthy(http, self.proc, lambda: f"dispatch exited: {self.log_path.read_text()[-2000:]}")
 
     async def staff(self, http: httpx.AsyncClient) -> None:
         op = {"Authorization": f"Bearer {OPERATOR}"}

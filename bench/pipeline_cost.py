@@ -6,8 +6,9 @@ service with them, but with no broker, no commit and no other process sharing th
     python -P bench/pipeline_cost.py [--devices 3000]     prints one JSON document
 
 bench/ab.py runs it from its own checkout against another tree's code: ``-P`` keeps this file's directory off
-``sys.path``, so that everything measured is imported from ``PYTHONPATH``. It imports only what it measures and
-the protocol it builds the frames with, and nothing of bench/, which another tree may not have.
+``sys.path``, so that everything measured is imported from ``PYTHONPATH``. It imports only what it measures, and
+the protocol and the gateway's envelope encoder it builds the frames with; nothing of bench/, which another tree
+may not have.
 """
 
 import argparse
@@ -21,6 +22,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from basestation.gateway.core import encode_envelope
+from basestation.gateway.record import ReceivedFrame
 from protocol import uplink
 from protocol.constants import EVENT_HEARTBEAT
 from protocol.keys import DeviceKeys
@@ -43,6 +46,7 @@ DispatchState, Gateway = _state.DispatchState, _state.Gateway
 
 # As in the dispatch benchmark's flood (bench/uplinks.py): three gateways, each frame heard by all of them.
 GATEWAYS = {"gw-a": (52.1589, 4.4894, -92.0), "gw-b": (52.1664, 4.4817, -101.0), "gw-c": (52.1550, 4.4990, -108.0)}
+FORWARDER = "0016c001ff10a235"  # the packet forwarder's EUI
 HEARTBEATS_PER_DEVICE = 3  # within the rate limiter's burst of 6: every frame is accepted
 DEVICES = 3000
 # The first devices' frames are sent before the measured ones: the first pass through every step (imports done
@@ -51,21 +55,10 @@ WARMUP_SHARE = 0.1
 
 
 def _envelope(gateway: str, frame: bytes, rx_time_ms: int, tmst: int) -> bytes:
+    """A packet forwarder's copy of ``frame``, encoded by the gateway's own encoder, as bench/uplinks.py's."""
     rssi = GATEWAYS[gateway][2]
-    doc = {
-        "v": 1,
-        "gateway_id": gateway,
-        "rx_time_ms": rx_time_ms,
-        "radio": "lora",
-        "frame": frame.hex(),
-        "rssi": rssi,
-        "snr": 7.5,
-        "freq_mhz": 868.1,
-        "datr": "SF9BW125",
-        "tmst": tmst & 0xFFFFFFFF,
-        "forwarder": "0016c001ff10a235",
-    }
-    return json.dumps(doc, separators=(",", ":")).encode()
+    heard = ReceivedFrame(frame, "lora", rx_time_ms / 1000, rssi, 7.5, 868.1, "SF9BW125", tmst & 0xFFFFFFFF, FORWARDER)
+    return encode_envelope(heard, gateway)
 
 
 def uplinks(devices: range, now_ms: int, seed: int) -> tuple[dict[int, bytes], list[tuple[str, bytes]]]:

@@ -25,6 +25,8 @@ from typing import Any
 from gmqtt import Client
 from gmqtt.mqtt.constants import MQTTv50, MQTTv311
 
+from basestation.gateway.core import encode_envelope
+from basestation.gateway.record import ReceivedFrame
 from protocol import uplink
 from protocol.keys import DeviceKeys
 
@@ -32,6 +34,7 @@ GATEWAYS = ("gw-a", "gw-b", "gw-c")  # every frame is heard by all three, each a
 RSSI = {"gw-a": -92.0, "gw-b": -101.0, "gw-c": -108.0}
 POSITIONS = {"gw-a": (52.1589, 4.4894), "gw-b": (52.1664, 4.4817), "gw-c": (52.1550, 4.4990)}
 UP = "nightwatch/v1/up/"
+FORWARDER = "0016c001ff10a235"  # the packet forwarder's EUI
 # Node-RED's flow listens here instead (bench/nodered/flow.json): idle while the service takes its turn, and the
 # other way round, so the two peers can alternate floods in one run.
 RELAY_UP = "bench/relay/up/"
@@ -61,21 +64,12 @@ class Fleet:
 
 
 def envelope(gateway: str, frame: bytes, rx_time_ms: int, tmst: int) -> bytes:
-    """A LoRa gateway's uplink envelope (docs/mqtt.md), with every field a packet forwarder reports."""
-    doc = {
-        "v": 1,
-        "gateway_id": gateway,
-        "rx_time_ms": rx_time_ms,
-        "radio": "lora",
-        "frame": frame.hex(),
-        "rssi": RSSI[gateway],
-        "snr": 7.5,
-        "freq_mhz": 868.1,
-        "datr": "SF9BW125",
-        "tmst": tmst & 0xFFFFFFFF,
-        "forwarder": "0016c001ff10a235",
-    }
-    return json.dumps(doc, separators=(",", ":")).encode()
+    """A LoRa gateway's uplink envelope (docs/mqtt.md), with every field a packet forwarder reports, encoded by the
+    gateway's own encoder."""
+    heard = ReceivedFrame(
+        frame, "lora", rx_time_ms / 1000, RSSI[gateway], 7.5, 868.1, "SF9BW125", tmst & 0xFFFFFFFF, FORWARDER
+    )
+    return encode_envelope(heard, gateway)
 
 
 def copies(fleet: Fleet, counters: range, event: int, flags: int = 0, aux: int = 0) -> list[list[Copy]]:

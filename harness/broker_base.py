@@ -3,6 +3,7 @@ program in a process group of its own (``ProcessBroker``), and the MQTT handshak
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +49,14 @@ class Broker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def installed(name: str) -> str | None:
+    """The program ``name`` on PATH, or in /usr/sbin (off an ordinary user's PATH), where Debian puts brokers."""
+    found = shutil.which(name)
+    if found is None and os.access(f"/usr/sbin/{name}", os.X_OK):
+        found = f"/usr/sbin/{name}"
+    return found
 
 
 class ProcessBroker(Broker):

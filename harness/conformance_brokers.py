@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from harness.broker_base import TEST_USERNAME, ProcessBroker
+from harness.broker_base import TEST_USERNAME, ProcessBroker, installed
 from harness.ports import free_port, wait_port
 
 
@@ -25,10 +25,7 @@ def epmd_binary() -> str | None:
 
 
 def nats_server_binary() -> str | None:
-    found = shutil.which("nats-server")
-    if found is None and os.access("/usr/sbin/nats-server", os.X_OK):
-        found = "/usr/sbin/nats-server"
-    return found
+    return installed("nats-server")
 
 
 class RabbitMqttBroker(ProcessBroker):

@@ -2,10 +2,9 @@
 
 import os
 import pwd
-import shutil
 from pathlib import Path
 
-from harness.broker_base import ProcessBroker
+from harness.broker_base import ProcessBroker, installed
 from harness.ports import wait_port
 
 SHIPPED_CONF = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "nightwatch.conf"
@@ -20,10 +19,7 @@ def shipped_settings(*names: str) -> str:
 
 
 def mosquitto_binary() -> str | None:
-    found = shutil.which("mosquitto")
-    if found is None and os.access("/usr/sbin/mosquitto", os.X_OK):
-        found = "/usr/sbin/mosquitto"
-    return found
+    return installed("mosquitto")
 
 
 class MosquittoBroker(ProcessBroker):

@@ -36,6 +36,17 @@ def patrol_on_shift(sc: Scenario, t_ms: float) -> bool:
     return any("patrol" in r.skills and in_shift(r.shift, now, sc.timezone) for r in sc.responders)
 
 
+# What the wearer of a genuine SOS does next, in the order of Acts.sos_shares; past the last share, nothing more.
+SOS_FATES = (SOS_THEN_DURESS, LATE_CANCEL, AGAIN_WHILE_OPEN, AGAIN_AFTER_CLOSE)
+
+
+def sos_fate(bounds: FloatArray, rng: np.random.Generator) -> str:
+    """One draw of what a genuine SOS's wearer does next: one of SOS_FATES, or PLAIN_SOS. ``bounds`` is the
+    running sum of the scenario's Acts.sos_shares."""
+    fate = int(np.searchsorted(bounds, rng.random(), side="right"))
+    return SOS_FATES[fate] if fate < len(SOS_FATES) else PLAIN_SOS
+
+
 def plan_acts(sc: Scenario, plans: list[AlarmPlan], out_from: FloatArray, out_to: FloatArray) -> list[AlarmPlan]:
     rng = np.random.default_rng((sc.seed, 0xAC7))
     acts = sc.alarms.acts
@@ -49,18 +60,18 @@ def plan_acts(sc: Scenario, plans: list[AlarmPlan], out_from: FloatArray, out_to
         if p.cancel_at_ms is not None:
             out.append(dataclasses.replace(p, act=FALSE_ALARM))
             continue
-        fate = int(np.searchsorted(bounds, rng.random(), side="right"))
+        fate = sos_fate(bounds, rng)
         word_at = p.at_ms + WORD_AFTER_HOLD_MS
-        if fate == 0:
+        if fate == SOS_THEN_DURESS:
             at = word_at + int(rng.uniform(*acts.duress_after_s) * 1000)
             out.append(dataclasses.replace(p, act=SOS_THEN_DURESS, duress_at_ms=at))
-        elif fate == 1:
+        elif fate == LATE_CANCEL:
             at = word_at + int(rng.uniform(*acts.late_cancel_after_s) * 1000)
             out.append(dataclasses.replace(p, act=LATE_CANCEL, cancel_at_ms=at))
-        elif fate == 2:
+        elif fate == AGAIN_WHILE_OPEN:
             at = p.at_ms + int(rng.uniform(*acts.again_after_min) * 60_000)
             out.append(dataclasses.replace(p, act=AGAIN_WHILE_OPEN, again_at_ms=at))
-        elif fate == 3:
+        elif fate == AGAIN_AFTER_CLOSE:
             after = int(rng.uniform(*acts.again_after_close_min) * 60_000)
             out.append(dataclasses.replace(p, act=AGAIN_AFTER_CLOSE, again_after_close_ms=after))
         else:

@@ -154,18 +154,8 @@ DEFAULT_HOPS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RadioSettings:
-    ring_tx_dbm: float = 14.0
-    ring_gain_db: float = -3.0  # a small antenna beside the body
-    gateway_gain_db: float = 3.0
-    gateway_tx_dbm: float = 14.0
-    noise_figure_db: float = 6.0
-    ble_tx_dbm: float = 0.0
-    ble_sensitivity_dbm: float = -95.0
-    scan_interval_ms: float = 60.0
-    scan_window_ms: float = 30.0
-    downlink_duty: float = 0.10  # 869.4-869.65 MHz
+# The radio's settings: the scenario file's [radio] table, checked there and with its defaults there.
+RadioSettings = f.Radio
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +335,7 @@ def scenario(doc: f.ScenarioFile) -> Scenario:
             doc.behaviour.operator_close_min,
         ),
         hops=hops,
-        radio=RadioSettings(**doc.radio.model_dump()),
+        radio=doc.radio,
         broker_outages=tuple(map(_window, doc.broker.outages)),
         attacker=None
         if at is None

@@ -224,6 +224,11 @@ def presses(cancel_window_s: float, settings: Mapping[str, Any] = FIRMWARE) -> t
     def pictured(word: str) -> tuple[int, ...]:
         return tuple(click // 3 if p == "S" else (click + hold) // 2 for p in word)
 
+    def by_word(action: Text, note: Text, setting: str) -> PressRow:
+        """The row of a gesture made by the press word the firmware's ``setting`` names."""
+        word = str(settings[setting])
+        return PressRow(action, how(word), note, pictured(word))
+
     return (
         PressRow(
             t("card.sos.action"),
@@ -231,30 +236,14 @@ def presses(cancel_window_s: float, settings: Mapping[str, Any] = FIRMWARE) -> t
             _each(lambda lang: i18n.text(lang, "card.sos.note", s=_seconds(arm, lang))),
             (hold,),
         ),
-        PressRow(
-            t("card.escort.action"),
-            how(str(settings["escort_word"])),
-            t("card.escort.note"),
-            pictured(str(settings["escort_word"])),
-        ),
-        PressRow(
+        by_word(t("card.escort.action"), t("card.escort.note"), "escort_word"),
+        by_word(
             t("card.cancel.action"),
-            how(str(settings["cancel_word"])),
             _each(lambda lang: i18n.text(lang, "card.cancel.note", window=window[lang])),
-            pictured(str(settings["cancel_word"])),
+            "cancel_word",
         ),
-        PressRow(
-            t("card.duress.action"),
-            how(str(settings["duress_word"])),
-            t("card.duress.note"),
-            pictured(str(settings["duress_word"])),
-        ),
-        PressRow(
-            t("card.test.action"),
-            how(str(settings["test_word"])),
-            t("card.test.note"),
-            pictured(str(settings["test_word"])),
-        ),
+        by_word(t("card.duress.action"), t("card.duress.note"), "duress_word"),
+        by_word(t("card.test.action"), t("card.test.note"), "test_word"),
     )
 
 

@@ -7,7 +7,6 @@ import io
 from typing import Any
 from xml.sax.saxutils import escape
 
-from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Circle, Drawing, Rect
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
@@ -33,6 +32,7 @@ from basestation.dispatch.card import (
     CardError,
     FeedbackRow,
 )
+from basestation.dispatch.qr_drawing import qr_drawing
 
 _INK = colors.HexColor("#111827")
 _MUTED = colors.HexColor("#4b5563")
@@ -100,14 +100,6 @@ def _feedback_picture(row: FeedbackRow) -> Drawing:
         h = 1.4 * mm if ms < TICK_MS else 2.4 * mm
         d.add(_bar(x, y - h / 2, w, h))
         x += w + 1.1 * mm
-    return d
-
-
-def _qr(payload: str) -> Drawing:
-    widget = QrCodeWidget(payload, barLevel="M", barBorder=4)
-    x0, y0, x1, y1 = widget.getBounds()
-    d = Drawing(_QR_SIZE, _QR_SIZE, transform=[_QR_SIZE / (x1 - x0), 0, 0, _QR_SIZE / (y1 - y0), 0, 0])
-    d.add(widget)
     return d
 
 
@@ -191,7 +183,7 @@ def _story(card: CardContent, hold_ms: int) -> list[Flowable]:
         _p(KEEP_HOME.nl, _SMALL),
         _p(KEEP_HOME.en, _SMALL),
     ]
-    qr = [_qr(card.walk_url), _p(card.walk_url, _URL)]
+    qr = [qr_drawing(card.walk_url, _QR_SIZE), _p(card.walk_url, _URL)]
     bottom = Table([[patrol, qr]], colWidths=[width - _QR_COLUMN, _QR_COLUMN])
     bottom.setStyle(
         TableStyle(

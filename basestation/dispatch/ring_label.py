@@ -11,12 +11,11 @@ import io
 import re
 
 from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from basestation.dispatch.qr_drawing import qr_drawing
 from protocol.constants import DEVICE_ID_MAX
 
 PREFIX = "nightwatch:ring:"
@@ -64,14 +63,6 @@ def parse(text: str) -> int:
     return device_id
 
 
-def _qr(text: str) -> Drawing:
-    widget = QrCodeWidget(text, barLevel="M", barBorder=4)
-    x0, y0, x1, y1 = widget.getBounds()
-    d = Drawing(_QR_SIZE, _QR_SIZE, transform=[_QR_SIZE / (x1 - x0), 0, 0, _QR_SIZE / (y1 - y0), 0, 0])
-    d.add(widget)
-    return d
-
-
 def render(device_id: int) -> bytes:
     """The label as a one-page PDF of its own size; the same id gives the same bytes."""
     text = payload(device_id)
@@ -79,7 +70,7 @@ def render(device_id: int) -> bytes:
     c = Canvas(out, pagesize=(WIDTH, HEIGHT), invariant=True)
     c.setTitle(f"Nightwatch: key ring {device_id} label")
     c.setAuthor("Nightwatch")
-    renderPDF.draw(_qr(text), c, _MARGIN, _MARGIN)
+    renderPDF.draw(qr_drawing(text, _QR_SIZE), c, _MARGIN, _MARGIN)
     left = _MARGIN + _QR_SIZE + 1.5 * mm
     room = WIDTH - left - _MARGIN
     digits = str(device_id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.acts import sos_fate
 from simulator.alarm_plan import (
     AGAIN_AFTER_CLOSE,
     AGAIN_WHILE_OPEN,
@@ -86,19 +87,17 @@ def plan(world: World, rate: float, seconds: float) -> list[Press]:
         elif false:
             regular.append(Press(at, i, SOS, t, at + CANCEL_AFTER_S, FALSE_ALARM))
         else:
-            regular.append(_sos(at, i, t, int(np.searchsorted(bounds, fates.random(), side="right"))))
+            regular.append(_sos(at, i, t, sos_fate(bounds, fates)))
     # Escorts out of hours come last: the patrol stays on shift for the others, then goes off.
     start = (regular[-1].at_s + OFF_SHIFT_GAP_S) if regular else BOOT_LEAD_S
     return regular + [Press(start + j / rate, p.ring, p.kind, p.t_virtual_ms, None, p.act) for j, p in enumerate(late)]
 
 
-def _sos(at: float, ring: int, t: float, fate: int) -> Press:
-    if fate == 0:
+def _sos(at: float, ring: int, t: float, fate: str) -> Press:
+    if fate == SOS_THEN_DURESS:
         return Press(at, ring, SOS, t, None, SOS_THEN_DURESS, duress_at_s=at + DURESS_AFTER_S)
-    if fate == 1:
+    if fate == LATE_CANCEL:
         return Press(at, ring, SOS, t, at + LATE_CANCEL_AFTER_S, LATE_CANCEL)
-    if fate == 2:
-        return Press(at, ring, SOS, t, None, PLAIN_SOS, again=AGAIN_WHILE_OPEN)
-    if fate == 3:
-        return Press(at, ring, SOS, t, None, PLAIN_SOS, again=AGAIN_AFTER_CLOSE)
+    if fate in (AGAIN_WHILE_OPEN, AGAIN_AFTER_CLOSE):
+        return Press(at, ring, SOS, t, None, PLAIN_SOS, again=fate)
     return Press(at, ring, SOS, t, None, PLAIN_SOS)

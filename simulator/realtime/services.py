@@ -14,7 +14,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from harness.dispatch_process import dispatch_args, until_healthy
 
 
 @dataclass
@@ -131,43 +132,20 @@ async def amqtt(port: int) -> AsyncIterator[None]:
         await broker.stop()
 
 
-async def _healthy(base: str, alive: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=base, timeout=2) as http:
-        while True:
-            if not alive():
-                raise RuntimeError("dispatch exited during start-up")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError("dispatch did not come up")
-            await asyncio.sleep(0.05)
-
-
 @contextlib.asynccontextmanager
 async def dispatch_process(
     workdir: Path, mqtt_port: int, protocol: int, http_port: int, tokens: Tokens, rules: Rules | None = None
 ) -> AsyncIterator[None]:
     """``nightwatch dispatch`` in its own process: the real MqttLink, API and live stream on a SQLite file."""
-    args = [
-        str(Path(sys.executable).with_name("nightwatch")),
-        "dispatch",
-        "--mqtt",
-        f"mqtt://127.0.0.1:{mqtt_port}",
-        "--mqtt-protocol",
-        str(protocol),
-        "--db",
-        f"sqlite+aiosqlite:///{workdir / 'dispatch.db'}",
-        "--http",
-        f"127.0.0.1:{http_port}",
-        *[a for tok, role in tokens.table().items() for a in ("--token", f"{tok}={role}")],
-    ]
+    db = f"sqlite+aiosqlite:///{workdir / 'dispatch.db'}"
+    table = [f"{tok}={role}" for tok, role in tokens.table().items()]
+    args = dispatch_args(mqtt_port, db, http_port, table, "--mqtt-protocol", str(protocol))
     log = (workdir / "dispatch.log").open("ab")
     env = {**os.environ, **(rules or Rules()).environ()}
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        await _healthy(f"http://127.0.0.1:{http_port}", lambda: proc.poll() is None)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=2) as http:
+            await until_healthy(http, proc, lambda: "dispatch exited during start-up")
         yield
     finally:
         proc.terminate()

@@ -1,7 +1,6 @@
 """Operator intake: a phone call becomes an incident like any other (pure over the state), and its endpoint,
 POST /api/v1/incidents, on a real SQLite database: bad input, roles, the full life, and who sees the callback."""
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Event, Kind,
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS
-from tests.dispatch.conftest import bearer, running
+from tests.dispatch.conftest import bearer, serve
 from tests.dispatch.world import T0, World, envelope, topic
 
 PIETERSKERK = (52.1578, 4.4855)
@@ -152,13 +151,12 @@ def _serve(tmp_path: Path, scenario: Any) -> None:
         tokens={OP: "operator:mira", ANNA: "responder:anna", BOB: "responder:bob"},
     )
 
-    async def run() -> None:
-        async with running(settings) as svc:
-            sent: list[Any] = []
-            svc.dispatcher.publishers.append(sent.append)  # a downlink to any ring would land here
-            await scenario(svc.dispatcher, svc.http, sent)
+    async def run(d: Dispatcher, http: httpx.AsyncClient) -> None:
+        sent: list[Any] = []
+        d.publishers.append(sent.append)  # a downlink to any ring would land here
+        await scenario(d, http, sent)
 
-    asyncio.run(run())
+    serve(settings, run)
 
 
 async def _crew(http: httpx.AsyncClient) -> None:

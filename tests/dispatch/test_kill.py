@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +19,7 @@ from basestation.dispatch.io.migrate import upgrade
 from basestation.dispatch.io.store import Store
 from harness.broker_base import TEST_USERNAME
 from harness.brokers import start_broker
+from harness.dispatch_process import dispatch_args
 from harness.mosquitto import mosquitto_binary
 from harness.ports import free_port
 from protocol import uplink
@@ -35,18 +35,7 @@ KILLS = int(os.environ.get("NIGHTWATCH_TEST_KILLS", "3"))
 class Service:
     def __init__(self, broker_port: int, db: str, workdir: Path) -> None:
         self.http = free_port()
-        self.args = [
-            str(Path(sys.executable).with_name("nightwatch")),
-            "dispatch",
-            "--mqtt",
-            f"mqtt://127.0.0.1:{broker_port}",
-            "--db",
-            db,
-            "--http",
-            f"127.0.0.1:{self.http}",
-            "--token",
-            f"{TOKEN}=operator",
-        ]
+        self.args = dispatch_args(broker_port, db, self.http, [f"{TOKEN}=operator"])
         self.env = dict(os.environ, NIGHTWATCH_DISPATCH_MQTT_USERNAME=TEST_USERNAME)
         self.log = (workdir / "dispatch.log").open("ab")
         self.proc: subprocess.Popen[bytes] | None = None

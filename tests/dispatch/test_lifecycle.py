@@ -12,7 +12,7 @@ import pytest
 from basestation.dispatch.core import actions, operator_actions
 from basestation.dispatch.core.assignment import Responder
 from basestation.dispatch.core.effects import AckSent, Downlink, NoticeRow
-from basestation.dispatch.core.incidents import State
+from basestation.dispatch.core.incidents import Incident, State
 from basestation.dispatch.core.outcomes import Outcome
 from protocol import ack
 from protocol.constants import (
@@ -44,6 +44,13 @@ def _sos(w: World, device: int, at: int = T0, gw: str = "gw-breestraat"):  # typ
     return w.send(frame, gw, at), c
 
 
+def _opened(device: int) -> tuple[World, Incident, int]:
+    """A world in which ``device`` pressed SOS at T0: the world, the incident the press opened, its counter."""
+    w = World()
+    _, c = _sos(w, device)
+    return w, w.state.incidents[f"{device}-{c}"], c
+
+
 # -- a second press ------------------------------------------------------------------------------------------
 
 
@@ -61,9 +68,7 @@ def test_a_press_after_the_alarm_ended_is_a_new_incident_offered_to_someone() ->
 
 
 def test_a_late_retry_of_an_ended_alarm_hears_it_is_over_not_help() -> None:
-    w = World()
-    _, c = _sos(w, 2)
-    inc = w.state.incidents[f"2-{c}"]
+    w, inc, c = _opened(2)
     actions.accept(w.state, inc.id, inc.offered_to[0], T0 + 5000)
     eff = actions.resolve(w.state, inc.id, "operator", T0 + 60_000)
     assert _states(w, 2, eff.downlinks, c) == [ACK_CLOSED]  # the ring is told at once
@@ -100,9 +105,7 @@ def test_an_sos_during_a_walk_home_makes_it_an_emergency() -> None:
 
 
 def test_duress_after_an_accept_escalates_at_once_and_the_ring_hears_cancelled() -> None:
-    w = World()
-    _, c = _sos(w, 5)
-    inc = w.state.incidents[f"5-{c}"]
+    w, inc, c = _opened(5)
     rid = inc.offered_to[0]
     actions.accept(w.state, inc.id, rid, T0 + 5000)
     frame, d = w.frame(5, EVENT_DURESS, aux=1)
@@ -120,9 +123,7 @@ def test_duress_after_an_accept_escalates_at_once_and_the_ring_hears_cancelled()
 
 
 def test_duress_before_anyone_accepted_is_escalated_and_offered_to_everyone_near() -> None:
-    w = World()
-    _, c = _sos(w, 6)
-    inc = w.state.incidents[f"6-{c}"]
+    w, inc, _ = _opened(6)
     frame, _ = w.frame(6, EVENT_DURESS, aux=1)
     w.send(frame, at=T0 + 2000)
     assert inc.state == State.ESCALATED and inc.escalation == 2 and inc.forced
@@ -130,9 +131,7 @@ def test_duress_before_anyone_accepted_is_escalated_and_offered_to_everyone_near
 
 
 def test_no_cancel_after_a_duress_stands_responders_down() -> None:
-    w = World()
-    _, c = _sos(w, 19)
-    inc = w.state.incidents[f"19-{c}"]
+    w, inc, _ = _opened(19)
     duress, _ = w.frame(19, EVENT_DURESS, aux=1)
     w.send(duress, at=T0 + 5000)
     _sos(w, 19, T0 + 10_000)  # made to press again, then to cancel that press
@@ -143,9 +142,7 @@ def test_no_cancel_after_a_duress_stands_responders_down() -> None:
 
 
 def test_duress_naming_an_alarm_already_over_opens_a_forced_incident() -> None:
-    w = World()
-    _, c = _sos(w, 7)
-    inc = w.state.incidents[f"7-{c}"]
+    w, inc, _ = _opened(7)
     actions.resolve(w.state, inc.id, "operator", T0 + 60_000)
     frame, d = w.frame(7, EVENT_DURESS, aux=1)
     ctx = w.send(frame, at=T0 + 120_000)
@@ -170,9 +167,7 @@ def test_an_escort_out_of_hours_hears_nobody_can_come_and_the_operators_see_it()
 
 
 def test_when_everyone_declines_the_ring_is_told_within_the_offer_timeout() -> None:
-    w = World()
-    _, c = _sos(w, 9)
-    inc = w.state.incidents[f"9-{c}"]
+    w, inc, c = _opened(9)
     actions.decline(w.state, inc.id, "r-pieters", T0 + 3000, w.pipeline)
     assert not inc.unavailable  # the next nearest was offered at once
     eff = actions.decline(w.state, inc.id, "r-hooglandse", T0 + 6000, w.pipeline)
@@ -191,9 +186,7 @@ def test_when_everyone_declines_the_ring_is_told_within_the_offer_timeout() -> N
 
 
 def test_accept_after_decline_is_refused_unless_offered_again() -> None:
-    w = World()
-    _, c = _sos(w, 10)
-    inc = w.state.incidents[f"10-{c}"]
+    w, inc, _ = _opened(10)
     actions.decline(w.state, inc.id, "r-pieters", T0 + 1000, w.pipeline)
     with pytest.raises(actions.ActionError):
         actions.accept(w.state, inc.id, "r-pieters", T0 + 2000)
@@ -203,18 +196,14 @@ def test_accept_after_decline_is_refused_unless_offered_again() -> None:
 
 
 def test_accept_of_what_was_never_offered_is_refused() -> None:
-    w = World()
-    _, c = _sos(w, 11)
-    inc = w.state.incidents[f"11-{c}"]
+    w, inc, _ = _opened(11)
     assert "r-far" not in inc.offered_to
     with pytest.raises(actions.ActionError):
         actions.accept(w.state, inc.id, "r-far", T0 + 1000)
 
 
 def test_repeated_accept_and_on_the_way_change_nothing() -> None:
-    w = World()
-    _, c = _sos(w, 12)
-    inc = w.state.incidents[f"12-{c}"]
+    w, inc, _ = _opened(12)
     rid = inc.offered_to[0]
     actions.accept(w.state, inc.id, rid, T0 + 1000)
     actions.on_the_way(w.state, inc.id, rid, T0 + 2000)
@@ -226,9 +215,7 @@ def test_repeated_accept_and_on_the_way_change_nothing() -> None:
 
 @pytest.mark.parametrize("end", ["resolve", "cancel"])
 def test_any_act_on_an_ended_incident_is_refused_and_writes_nothing(end: str) -> None:
-    w = World()
-    _, c = _sos(w, 13)
-    inc = w.state.incidents[f"13-{c}"]
+    w, inc, _ = _opened(13)
     rid = inc.offered_to[0]
     if end == "resolve":
         actions.resolve(w.state, inc.id, "operator", T0 + 1000)
@@ -254,9 +241,7 @@ def test_any_act_on_an_ended_incident_is_refused_and_writes_nothing(end: str) ->
 
 
 def test_a_late_cancel_keeps_the_incident_open_and_the_ring_quiet() -> None:
-    w = World()
-    _, c = _sos(w, 14)
-    inc = w.state.incidents[f"14-{c}"]
+    w, inc, _ = _opened(14)
     frame, k = w.frame(14, EVENT_CANCEL, aux=1)
     ctx = w.send(frame, at=T0 + w.state.timing.cancel_window_ms + 1000)
     assert inc.active and _states(w, 14, ctx.effects.downlinks, k) == [ACK_CANCELLED]

@@ -1,16 +1,17 @@
 """An operator's manual escalate and assign (pure over the state), and their endpoints with roles."""
 
-import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from basestation.dispatch.core import actions, operator_actions
 from basestation.dispatch.core.effects import IncidentSnapshot
 from basestation.dispatch.core.incidents import Event, Incident, Kind, State
+from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from protocol.constants import EVENT_SOS
-from tests.dispatch.conftest import running
+from tests.dispatch.conftest import serve
 from tests.dispatch.world import T0, World, envelope, topic
 
 
@@ -87,23 +88,20 @@ def test_the_endpoints_are_for_operators_only(tmp_path: Path) -> None:
         tokens={op_token: "operator", me_token: "responder:anna"},
     )
 
-    async def scenario() -> None:
-        async with running(settings) as svc:
-            d, http = svc.dispatcher, svc.http
-            op, me = {"Authorization": f"Bearer {op_token}"}, {"Authorization": f"Bearer {me_token}"}
-            await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=op)
-            inc = Incident("5-1", 5, 1, Kind.SOS, State.OPEN, 1, 1)
-            d.state.incidents[inc.id] = inc
-            assert (await http.post("/api/v1/incidents/5-1/escalate", headers=me)).status_code == 403
-            r = await http.post("/api/v1/incidents/5-1/escalate", headers=op)
-            assert r.status_code == 200 and r.json()["state"] == "escalated"
-            assert (await http.post("/api/v1/incidents/5-1/escalate", headers=op)).status_code == 409
-            r = await http.post("/api/v1/incidents/5-1/assign", json={"responder": "anna"}, headers=op)
-            assert r.status_code == 200 and "anna" in r.json()["offered_to"]
-            r = await http.post("/api/v1/incidents/5-1/assign", json={"responder": "nobody"}, headers=op)
-            assert r.status_code == 409
-            # The responder now sees it, as any offer.
-            assert [i["id"] for i in (await http.get("/api/v1/incidents", headers=me)).json()] == ["5-1"]
-            await http.aclose()
+    async def scenario(d: Dispatcher, http: httpx.AsyncClient) -> None:
+        op, me = {"Authorization": f"Bearer {op_token}"}, {"Authorization": f"Bearer {me_token}"}
+        await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=op)
+        inc = Incident("5-1", 5, 1, Kind.SOS, State.OPEN, 1, 1)
+        d.state.incidents[inc.id] = inc
+        assert (await http.post("/api/v1/incidents/5-1/escalate", headers=me)).status_code == 403
+        r = await http.post("/api/v1/incidents/5-1/escalate", headers=op)
+        assert r.status_code == 200 and r.json()["state"] == "escalated"
+        assert (await http.post("/api/v1/incidents/5-1/escalate", headers=op)).status_code == 409
+        r = await http.post("/api/v1/incidents/5-1/assign", json={"responder": "anna"}, headers=op)
+        assert r.status_code == 200 and "anna" in r.json()["offered_to"]
+        r = await http.post("/api/v1/incidents/5-1/assign", json={"responder": "nobody"}, headers=op)
+        assert r.status_code == 409
+        # The responder now sees it, as any offer.
+        assert [i["id"] for i in (await http.get("/api/v1/incidents", headers=me)).json()] == ["5-1"]
 
-    asyncio.run(scenario())
+    serve(settings, scenario)

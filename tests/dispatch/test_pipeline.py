@@ -15,7 +15,7 @@ from basestation.dispatch.core.effects import (
     NoticeRow,
     ReceptionRow,
 )
-from basestation.dispatch.core.incidents import State
+from basestation.dispatch.core.incidents import Incident, State
 from basestation.dispatch.core.outcomes import Outcome
 from protocol import ack
 from protocol.constants import (
@@ -93,35 +93,33 @@ def test_a_replay_long_after_is_refused() -> None:
     assert w.send(frame).outcome == Outcome.REPLAY
 
 
-def test_cancel_inside_the_window_stands_down_and_acks_cancelled() -> None:
-    w = World()
-    sos, c1 = w.frame(11, EVENT_SOS)
+def _sos_then(w: World, device: int, event: int, after_ms: int) -> tuple[Incident, list[int]]:
+    """``device`` presses SOS at T0 and says ``event``'s word ``after_ms`` later: the SOS's incident, and the states
+    of the acks the word got."""
+    sos, c1 = w.frame(device, EVENT_SOS)
     w.send(sos)
-    cancel, c2 = w.frame(11, EVENT_CANCEL, aux=1)
-    ctx = w.send(cancel, at=T0 + 30_000)
-    inc = w.state.incidents[f"11-{c1}"]
+    word, c2 = w.frame(device, event, aux=1)
+    downs = w.send(word, at=T0 + after_ms).effects.downlinks
+    states = [ack.decode(w.ring(device), bytes.fromhex(d.payload["frame"]), c2).state for d in downs]
+    return w.state.incidents[f"{device}-{c1}"], states
+
+
+def test_cancel_inside_the_window_stands_down_and_acks_cancelled() -> None:
+    inc, states = _sos_then(World(), 11, EVENT_CANCEL, 30_000)
     assert inc.state == State.CANCELLED
-    assert ack.decode(w.ring(11), bytes.fromhex(ctx.effects.downlinks[0].payload["frame"]), c2).state == ACK_CANCELLED
+    assert states[0] == ACK_CANCELLED
 
 
 def test_cancel_after_the_window_keeps_the_incident_open() -> None:
     w = World()
-    sos, c1 = w.frame(12, EVENT_SOS)
-    w.send(sos)
-    cancel, _ = w.frame(12, EVENT_CANCEL, aux=1)
-    w.send(cancel, at=T0 + w.state.timing.cancel_window_ms + 1)
-    assert w.state.incidents[f"12-{c1}"].active
+    inc, _ = _sos_then(w, 12, EVENT_CANCEL, w.state.timing.cancel_window_ms + 1)
+    assert inc.active
 
 
 def test_duress_looks_cancelled_to_the_ring_but_stays_open_and_flagged() -> None:
-    w = World()
-    sos, c1 = w.frame(13, EVENT_SOS)
-    w.send(sos)
-    duress, c2 = w.frame(13, EVENT_DURESS, aux=1)
-    ctx = w.send(duress, at=T0 + 10_000)
-    inc = w.state.incidents[f"13-{c1}"]
+    inc, states = _sos_then(World(), 13, EVENT_DURESS, 10_000)
     assert inc.active and inc.forced
-    assert ack.decode(w.ring(13), bytes.fromhex(ctx.effects.downlinks[0].payload["frame"]), c2).state == ACK_CANCELLED
+    assert states[0] == ACK_CANCELLED
 
 
 def test_duress_for_an_alarm_never_heard_opens_a_forced_incident() -> None:

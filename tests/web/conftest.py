@@ -4,13 +4,15 @@ the 112 notice every page must show."""
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
+from basestation.dispatch.core.incidents import Incident
 from basestation.dispatch.web.routes import VENDOR
+from harness.dispatch import LiveService
 from harness.mosquitto import mosquitto_binary
 from tests.dispatch.conftest import wait_for
 
@@ -77,6 +79,22 @@ def login(page: Page, base: str, token: str, home: str) -> Page:
 until = wait_for  # the service and the browser run elsewhere: nothing here to await
 
 
+def refused(page: Page, field: str, bad: str, form: str, error: str) -> str:
+    """Submits ``form`` with ``bad`` in its ``field``: the words of the ``error`` the page shows, once it shows it."""
+    page.fill(field, bad)
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{error}:visible")
+    return page.inner_text(error)
+
+
+def only_incident(svc: LiveService) -> Incident:
+    """The one incident the service holds, once it holds one."""
+    assert svc.dispatcher is not None
+    incidents = svc.dispatcher.state.incidents
+    until(lambda: len(incidents) == 1)
+    return next(iter(incidents.values()))
+
+
 def notice_says_both(page: Page, scope: str, first: str) -> None:
     """The 112 notice in ``scope`` is on screen and says it in both languages, the page's own (``first``) first."""
     notice = page.locator(f"{scope} [data-notice-112]")
@@ -90,7 +108,7 @@ def notice_says_both(page: Page, scope: str, first: str) -> None:
 
 
 class Session:
-    """A browser context that records the URL of every request any of its pages makes."""
+    """A browser context that records the URL of every request any of its pages makes; ``with`` closes it."""
 
     def __init__(self, browser: Browser, locale: str, viewport: ViewportSize, at: tuple[float, float] | None = None):
         extra = {"geolocation": {"latitude": at[0], "longitude": at[1]}, "permissions": ["geolocation"]} if at else {}
@@ -116,3 +134,9 @@ class Session:
 
     def close(self) -> None:
         self.context.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -2,9 +2,11 @@
 settings, and gateways and key rings that publish as the real ones do."""
 
 import json
+import os
 import time
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -15,6 +17,7 @@ from harness.ports import free_port
 from protocol import uplink
 from protocol.constants import FLAG_ACK_REQUESTED
 from protocol.keys import DeviceKeys
+from tests.dispatch.conftest import wait_for
 from tests.dispatch.world import envelope, topic
 
 OPERATOR = "operator-token-web-0123456789"
@@ -77,6 +80,15 @@ class Gateways:
         self.client.disconnect()
 
 
+def gateways_online(broker: Broker, svc: LiveService) -> Gateways:
+    """The city's gateways, each online, once the service has heard all of them."""
+    gateways = Gateways(broker)
+    for gw in GATEWAYS:
+        gateways.status(gw, online=True)
+    wait_for(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+    return gateways
+
+
 class Ring:
     """A provisioned key ring that builds real frames (the same codec as the firmware)."""
 
@@ -89,3 +101,14 @@ class Ring:
         self.counter += 1
         up = uplink.Uplink(self.counter, self.device_id, event, 80, aux=aux, flags=FLAG_ACK_REQUESTED)
         return uplink.encode(self.keys, up), self.counter
+
+
+def provisioned(prov: httpx.Client, *device_ids: int) -> dict[int, Ring]:
+    """Rings with fresh root keys, each provisioned through the API by ``prov`` (a provisioning client)."""
+    rings = {}
+    for device_id in device_ids:
+        root = os.urandom(16)
+        r = prov.post("/api/v1/devices", json={"device_id": device_id, "root_key": root.hex()})
+        assert r.status_code == 201, r.text
+        rings[device_id] = Ring(device_id, root)
+    return rings

@@ -3,7 +3,6 @@ service on a real Mosquitto: axe-core finds no violation on any page, in Dutch a
 desk, with the states people meet (an alarm on screen, an incident accepted, the board with its dialogs open, the
 walk-me-home page open, closed and following a request). Then one test for each fault found by hand in Chromium."""
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from harness.dispatch import LiveService
 from protocol.constants import EVENT_CANCEL, EVENT_SOS
 from tests.web import axe
 from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, login, until
-from tests.web.live import ANNA, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
+from tests.web.live import ANNA, OPERATOR, PROVISION, Gateways, Ring, gateways_online, provisioned, web_service
 
 pytestmark = [*NEEDS_BROWSER, pytest.mark.skipif(not axe.AXE.is_file(), reason="needs axe-core: run `npm ci`")]
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk: alarms heard at the Breestraat reach her first
@@ -39,18 +38,14 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("a11y")
     with start_broker(tmp / "broker") as broker, _roomy(web_service(broker, tmp)) as svc:
-        root = os.urandom(16)
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            assert prov.post("/api/v1/devices", json={"device_id": 81, "root_key": root.hex()}).status_code == 201
+            ring = provisioned(prov, 81)[81]
             anna = {"name": "Anna de Vries", "language": "nl", "skills": ["first_aid", "patrol"]}
             assert op.put("/api/v1/responders/anna", json=anna).status_code == 200
-        gateways = Gateways(broker)
-        for gw in GATEWAYS:
-            gateways.status(gw, online=True)
-        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        gateways = gateways_online(broker, svc)
         with svc.http(ANNA) as a:
             assert a.put("/api/v1/me/duty", json={"on_duty": True, "lat": ANNA_AT[0], "lon": ANNA_AT[1]}).is_success
-        yield World(svc, gateways, Ring(81, root))
+        yield World(svc, gateways, ring)
         gateways.close()
 
 

@@ -40,8 +40,7 @@ def _pages(pdf: bytes) -> int:
 def test_the_responder_reads_the_chosen_referral_and_keeps_it_after_resolving(
     svc: LiveService, browser: Browser
 ) -> None:
-    anna = Session(browser, "en-GB", PHONE, at=ANNA_AT)
-    try:
+    with Session(browser, "en-GB", PHONE, at=ANNA_AT) as anna:
         page = anna.login(svc.url, ANNA, "/ui/responder")
         page.click("[data-duty=on]")
         page.wait_for_selector(".duty.is-on")
@@ -82,16 +81,13 @@ def test_the_responder_reads_the_chosen_referral_and_keeps_it_after_resolving(
         page.wait_for_timeout(300)
         assert page.locator(f"[data-aftercare-id='{iid}']").count() == 1 and not after.is_visible()
         assert anna.outside() == [], anna.outside()
-    finally:
-        anna.close()
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_the_printable_page_opens_without_a_token_and_prints_on_one_page(
     svc: LiveService, browser: Browser, lang: str
 ) -> None:
-    stranger = Session(browser, "en-US" if lang == "en" else "nl-NL", PHONE)
-    try:
+    with Session(browser, "en-US" if lang == "en" else "nl-NL", PHONE) as stranger:
         page: Page = stranger.page
         page.add_init_script("window.print = () => { window.printed = true; };")
         page.goto(f"{svc.url}/ui/aftercare/centrum-seksueel-geweld")
@@ -128,18 +124,13 @@ def test_the_printable_page_opens_without_a_token_and_prints_on_one_page(
             page.goto(f"{svc.url}/ui/aftercare/{rid}")
             assert _pages(page.pdf(prefer_css_page_size=True)) == 1, rid
         assert stranger.outside() == [], stranger.outside()
-    finally:
-        stranger.close()
 
 
 def test_an_unknown_referral_says_so_and_lists_all_help(svc: LiveService, browser: Browser) -> None:
-    stranger = Session(browser, "nl-NL", PHONE)
-    try:
+    with Session(browser, "nl-NL", PHONE) as stranger:
         page = stranger.page
         r = page.goto(f"{svc.url}/ui/aftercare/huisarts")
         assert r is not None and r.status == 404
         assert "Deze verwijzing bestaat niet" in page.inner_text("[data-unknown]")
         assert page.locator("[data-aftercare]").count() == len(REFERRALS)
         assert page.locator("[data-notice-112] .n112-text").count() == 2
-    finally:
-        stranger.close()

@@ -2,7 +2,6 @@
 language, with the 112 notice, and a clear 404 for an unknown referral; the responder sees the chosen referral's
 contact details in the resolve form and again after resolving; the board names the referral."""
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from basestation.dispatch.core.referrals import REFERRALS
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from basestation.dispatch.web import screens
-from tests.dispatch.conftest import bearer, running
+from tests.dispatch.conftest import bearer, serve
 
 OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-0123456789"
@@ -34,16 +33,14 @@ def _run(tmp_path: Path, scenario: Scenario) -> None:
         tokens={OPERATOR: "operator", ANNA: "responder:anna"},
     )
 
-    async def main() -> None:
-        async with running(settings) as svc:
-            d, http = svc.dispatcher, svc.http
-            r = await http.put(
-                "/api/v1/responders/anna", json={"name": "Anna", "skills": ["patrol"]}, headers=bearer(OPERATOR)
-            )
-            assert r.status_code == 200, r.text
-            await scenario(http, d)
+    async def main(d: Dispatcher, http: httpx.AsyncClient) -> None:
+        r = await http.put(
+            "/api/v1/responders/anna", json={"name": "Anna", "skills": ["patrol"]}, headers=bearer(OPERATOR)
+        )
+        assert r.status_code == 200, r.text
+        await scenario(http, d)
 
-    asyncio.run(main())
+    serve(settings, main)
 
 
 def _text(html: str) -> str:

@@ -3,7 +3,6 @@ real Mosquitto: key rings publish through gateways exactly as in the field, resp
 pages as people would. Screenshots of the responder's alarm and the operator's board go to docs/screenshots/."""
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +15,20 @@ from harness.dispatch import LiveService
 from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_CANCEL, EVENT_ESCORT, EVENT_SOS
-from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, SCREENSHOTS, Session, until
-from tests.web.live import ANNA, BEN, CHLOE, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
+from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, SCREENSHOTS, Session
+from tests.web.live import (
+    ANNA,
+    BEN,
+    CHLOE,
+    GATEWAYS,
+    OPERATOR,
+    PROVISION,
+    Gateways,
+    Ring,
+    gateways_online,
+    provisioned,
+    web_service,
+)
 
 # Where the responders stand: Anna near the Breestraat gateway, Ben by the station, Chloé (night patrol) by the
 # Hooglandse Kerk. Each alarm below is heard by one gateway, so the nearest responder is the one standing there.
@@ -43,13 +54,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         Recorder(broker, ["nightwatch/v1/down/#"]) as downs,
         web_service(broker, tmp) as svc,
     ):
-        rings = {}
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            for device_id in (42, 43, 44):
-                root = os.urandom(16)
-                rings[device_id] = Ring(device_id, root)
-                r = prov.post("/api/v1/devices", json={"device_id": device_id, "root_key": root.hex()})
-                assert r.status_code == 201, r.text
+            rings = provisioned(prov, 42, 43, 44)
             for rid, name, lang, skills in (
                 ("anna", "Anna de Vries", "nl", ["first_aid"]),
                 ("ben", "Ben Okafor", "en", ["security"]),
@@ -57,10 +63,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             ):
                 r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "language": lang, "skills": skills})
                 assert r.status_code == 200, r.text
-        gateways = Gateways(broker)
-        for gw in GATEWAYS:
-            gateways.status(gw, online=True)
-        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        gateways = gateways_online(broker, svc)
         assert svc.dispatcher is not None
         # Chloé (night patrol) has no browser here; she goes on duty through the API.
         with svc.http(CHLOE) as chloe:
@@ -83,9 +86,7 @@ def _help_on_the_way(downs: Recorder, ring: Ring, counter: int) -> bool:
 
 def test_sos_reaches_the_responder_within_a_second_and_accept_shows_everywhere(world: World, browser: Browser) -> None:
     svc = world.svc
-    anna = Session(browser, "en-GB", PHONE, at=ANNA_AT)
-    desk = Session(browser, "en-GB", DESK)
-    try:
+    with Session(browser, "en-GB", PHONE, at=ANNA_AT) as anna, Session(browser, "en-GB", DESK) as desk:
         page = anna.login(svc.url, ANNA, "/ui/responder")
         page.click("[data-duty=on]")
         page.wait_for_selector(".duty.is-on")
@@ -145,14 +146,10 @@ def test_sos_reaches_the_responder_within_a_second_and_accept_shows_everywhere(w
         for s in (anna, desk):
             assert s.outside() == [], s.outside()
             assert any(u.endswith("/ui/vendor/leaflet/leaflet.js") for u in s.urls)  # served here, not by a CDN
-    finally:
-        anna.close()
-        desk.close()
 
 
 def test_a_cancel_stands_the_responder_down(world: World, browser: Browser) -> None:
-    ben = Session(browser, "nl-NL", PHONE, at=BEN_AT)
-    try:
+    with Session(browser, "nl-NL", PHONE, at=BEN_AT) as ben:
         page = ben.login(world.svc.url, BEN, "/ui/responder")
         page.click("[data-duty=on]")
         page.wait_for_selector(".duty.is-on")
@@ -170,13 +167,10 @@ def test_a_cancel_stands_the_responder_down(world: World, browser: Browser) -> N
         page.click("[data-dismiss='43-1']")
         assert not page.is_visible("[data-standdown-id='43-1']")
         assert ben.outside() == [], ben.outside()
-    finally:
-        ben.close()
 
 
 def test_language_follows_the_browser_and_switches(world: World, browser: Browser) -> None:
-    s = Session(browser, "en-US", PHONE)
-    try:
+    with Session(browser, "en-US", PHONE) as s:
         page = s.page
         page.goto(world.svc.url + "/ui/")
         assert page.get_attribute("html", "lang") == "en"
@@ -194,5 +188,3 @@ def test_language_follows_the_browser_and_switches(world: World, browser: Browse
         assert page.inner_text("[data-logout]") == "Sign out"
         assert "on duty" in page.inner_text("#screen .duty").lower()
         assert s.outside() == [], s.outside()
-    finally:
-        s.close()

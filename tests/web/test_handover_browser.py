@@ -5,7 +5,6 @@ page say, in Dutch and English whichever language they are in, that Nightwatch d
 picture goes to docs/screenshots/operator-handover.png."""
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,16 @@ from tests.web.conftest import (
     notice_says_both,
     until,
 )
-from tests.web.live import ANNA, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
+from tests.web.live import (
+    ANNA,
+    OPERATOR,
+    PROVISION,
+    Gateways,
+    Ring,
+    gateways_online,
+    provisioned,
+    web_service,
+)
 
 pytestmark = NEEDS_BROWSER
 MIRA = "mira-operator-token-web-0123"  # a named operator: the hand-over is logged with her name
@@ -64,19 +72,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     centre = ThreadingHTTPServer(("127.0.0.1", free_port()), Centre)
     threading.Thread(target=centre.serve_forever, name="centre", daemon=True).start()
     with start_broker(tmp / "broker") as broker, _with_centre(web_service(broker, tmp), centre) as svc:
-        rings = {}
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            for device_id in (61, 62):
-                root = os.urandom(16)
-                rings[device_id] = Ring(device_id, root)
-                r = prov.post("/api/v1/devices", json={"device_id": device_id, "root_key": root.hex()})
-                assert r.status_code == 201, r.text
+            rings = provisioned(prov, 61, 62)
             r = op.put("/api/v1/responders/anna", json={"name": "Anna de Vries", "language": "nl"})
             assert r.status_code == 200, r.text
-        gateways = Gateways(broker)
-        for gw in GATEWAYS:
-            gateways.status(gw, online=True)
-        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
+        gateways = gateways_online(broker, svc)
         yield World(svc, gateways, rings)
         gateways.close()
     centre.shutdown()

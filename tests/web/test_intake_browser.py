@@ -17,7 +17,8 @@ from tests.web.conftest import (
     SCREENSHOTS,
     login,
     new_context,
-    until,
+    only_incident,
+    refused,
 )
 from tests.web.live import ANNA, BEN, OPERATOR, web_service
 
@@ -75,17 +76,14 @@ def test_a_phone_call_logged_on_the_board_reaches_the_nearest_patrol_who_accepts
         board.screenshot(path=str(SCREENSHOTS / "operator-intake.png"))
 
         # Bad input is refused with the API's reason, and the form stays open with what was typed.
-        board.fill("#intake-callback", "call me")
-        board.click("#intake button[type=submit]")
-        board.wait_for_selector("#intake [data-intake-error]:visible")
-        assert "callback_number" in board.inner_text("#intake [data-intake-error]")
+        error = refused(board, "#intake-callback", "call me", "#intake", "#intake [data-intake-error]")
+        assert "callback_number" in error
         assert not svc.dispatcher.state.incidents
         board.fill("#intake-callback", "+31 6 1234 5678")
         board.click("#intake button[type=submit]")
         board.wait_for_selector("#intake", state="hidden")
-        until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
-        iid = next(iter(svc.dispatcher.state.incidents))
-        inc = svc.dispatcher.state.incidents[iid]
+        inc = only_incident(svc)
+        iid = inc.id
         assert inc.kind == "worried" and inc.address == "Kloksteeg 1" and inc.lat is not None
         assert inc.offered_to == ["anna"]
 

@@ -1,7 +1,6 @@
 """The web app's HTTP side without a browser: pages in the right language, login and the stream's cookie, and
 partials guarded by the same roles as the API."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -11,8 +10,9 @@ from fastapi import HTTPException
 from starlette.requests import Request
 
 from basestation.dispatch.api.auth import STREAM_COOKIE, TokenTable, stream_principal
+from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
-from tests.dispatch.conftest import bearer, running
+from tests.dispatch.conftest import bearer, serve
 
 OPERATOR = "operator-token-0123456789"
 ANNA = "responder-token-0123456789"
@@ -27,13 +27,11 @@ def _run(tmp_path: Path, scenario: Scenario) -> None:
         tokens={OPERATOR: "operator", ANNA: "responder:anna", PROVISION: "provisioning"},
     )
 
-    async def main() -> None:
-        async with running(settings) as svc:
-            http = svc.http
-            await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=bearer(OPERATOR))
-            await scenario(http)
+    async def main(_: Dispatcher, http: httpx.AsyncClient) -> None:
+        await http.put("/api/v1/responders/anna", json={"name": "Anna"}, headers=bearer(OPERATOR))
+        await scenario(http)
 
-    asyncio.run(main())
+    serve(settings, main)
 
 
 def test_pages_speak_the_browsers_language_and_the_switch_sticks(tmp_path: Path) -> None:

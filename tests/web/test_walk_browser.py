@@ -20,6 +20,8 @@ from tests.web.conftest import (
     login,
     new_context,
     notice_says_both,
+    only_incident,
+    refused,
     until,
 )
 from tests.web.live import ANNA, OPERATOR, web_service
@@ -72,10 +74,7 @@ def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
         _picture(page, "walk-request.png")
 
         # A form not filled in is refused in her words, and nothing is sent.
-        page.fill("#walk-phone", "call me")
-        page.click("#walk-form button[type=submit]")
-        page.wait_for_selector("#walk-error:visible")
-        assert "check what you entered" in page.inner_text("#walk-error")
+        assert "check what you entered" in refused(page, "#walk-phone", "call me", "#walk-form", "#walk-error")
         assert not svc.dispatcher.state.incidents
         page.fill("#walk-phone", "06 1234 5678")
         page.click("#walk-form button[type=submit]")
@@ -84,8 +83,8 @@ def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
         reference = page.inner_text("[data-walk-ref]")
         assert len(reference) == 7 and reference[3] == "-"
         page.wait_for_selector("[data-walk-state]:has-text('Finding a patrol member')")
-        until(lambda: len(svc.dispatcher.state.incidents) == 1)  # type: ignore[union-attr]
-        iid, inc = next(iter(svc.dispatcher.state.incidents.items()))
+        inc = only_incident(svc)
+        iid = inc.id
         assert inc.kind == "escort" and inc.source == "walk" and inc.offered_to == ["anna"]
         assert inc.lat == pytest.approx(STUDENT_AT[0]) and inc.destination == "Haarlemmerstraat 100"
 

@@ -3,7 +3,6 @@ real dispatch service and a real broker: the operator draws a zone by clicking t
 and a key ring's alarm inside it is offered to that responder although another is nearer; the zone is still
 there after a reload; its binding is changed and it is removed, all from the board."""
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,18 @@ from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from protocol.constants import EVENT_SOS
 from tests.web.conftest import DESK, NEEDS_BROWSER, SCREENSHOTS, login, new_context, until
-from tests.web.live import ANNA, BEN, GATEWAYS, OPERATOR, PROVISION, Gateways, Ring, web_service
+from tests.web.live import (
+    ANNA,
+    BEN,
+    GATEWAYS,
+    OPERATOR,
+    PROVISION,
+    Gateways,
+    Ring,
+    gateways_online,
+    provisioned,
+    web_service,
+)
 
 pytestmark = NEEDS_BROWSER
 
@@ -43,17 +53,13 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("zones")
     with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
-        root = os.urandom(16)
         with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            assert prov.post("/api/v1/devices", json={"device_id": 91, "root_key": root.hex()}).status_code == 201
+            ring = provisioned(prov, 91)[91]
             for rid, name in (("anna", "Anna de Vries"), ("ben", "Ben Bakker")):
                 r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "skills": ["patrol"]})
                 assert r.status_code == 200, r.text
-        gateways = Gateways(broker)
-        for gw in GATEWAYS:
-            gateways.status(gw, online=True)
-        until(lambda: svc.dispatcher is not None and len(svc.dispatcher.state.gateways) == len(GATEWAYS))
-        yield World(svc, gateways, Ring(91, root))
+        gateways = gateways_online(broker, svc)
+        yield World(svc, gateways, ring)
         gateways.close()
 
 
