@@ -157,17 +157,19 @@ def test_a_hostile_handshake_is_dropped_and_tried_again(hostile: Script) -> None
 # -- the edges of the handshake ------------------------------------------------------------------------------
 
 
+async def _tried_again_at_once(broker: HostileBroker, link: MqttLink, desk: Desk) -> None:
+    """The first session ends; the second comes within half a connect timeout and delivers."""
+    await broker.session(1)
+    assert (await broker.session(2, CONNECT_TIMEOUT_S / 2)).delivered
+
+
 def test_a_broker_that_hangs_up_with_its_connack_is_tried_again_at_once() -> None:
     async def connack_and_close(s: Session) -> None:
         await s.expect(wire.CONNECT)
         s.writer.write(connack_packet())  # the CONNACK and the close arrive together, as from a broker shutting down
         s.close()
 
-    async def check(broker: HostileBroker, link: MqttLink, desk: Desk) -> None:
-        await broker.session(1)
-        assert (await broker.session(2, CONNECT_TIMEOUT_S / 2)).delivered
-
-    asyncio.run(run_against([hang_up, connack_and_close], check))
+    asyncio.run(run_against([hang_up, connack_and_close], _tried_again_at_once))
 
 
 def test_a_broker_that_hangs_up_after_its_connack_is_tried_again_at_once() -> None:
@@ -179,11 +181,7 @@ def test_a_broker_that_hangs_up_after_its_connack_is_tried_again_at_once() -> No
         await s.expect(wire.SUBSCRIBE)
         s.close()
 
-    async def check(broker: HostileBroker, link: MqttLink, desk: Desk) -> None:
-        await broker.session(1)
-        assert (await broker.session(2, CONNECT_TIMEOUT_S / 2)).delivered
-
-    asyncio.run(run_against([hang_up, connack_then_close], check))
+    asyncio.run(run_against([hang_up, connack_then_close], _tried_again_at_once))
 
 
 def test_a_broker_mute_after_connect_costs_one_connect_timeout_and_leaves_no_stray_error() -> None:
