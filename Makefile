@@ -51,8 +51,8 @@ soak: $(STAMP) native
 	HYPOTHESIS_PROFILE=soak $(BIN)/pytest tests/dispatch/test_kill.py tests/gateway/test_broker_outage.py \
 	tests/dispatch/test_burst.py tests/dispatch/test_flood.py \
 	tests/protocol/test_codec_properties.py tests/dispatch/test_envelope.py tests/gateway/test_semtech.py \
-	tests/dispatch/test_mqtt_wire.py tests/dispatch/test_mqtt_hostile.py tests/dispatch/test_api_schemathesis.py \
-	tests/test_fuzz_targets.py \
+	tests/dispatch/test_mqtt_wire.py tests/dispatch/test_mqtt_hostile_packets.py \
+	tests/dispatch/test_mqtt_hostile_traffic.py tests/dispatch/test_api_schemathesis.py tests/test_fuzz_targets.py \
 	tests/lifecycle/test_model.py
 
 # Mutation testing of incidents, assignment and lifecycle (docs/testing.md): about a minute, not part of `make test`.

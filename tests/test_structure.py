@@ -1,7 +1,7 @@
 """The tree's shape, kept: no import cycle among the project's modules (lazy imports inside functions count too: a
 cycle broken by importing late is still two modules that cannot be understood apart), and no module grows past
-~400 lines unless it is data or listed here as still to be split; and the layers hold: dispatch's pure core
-imports no I/O, and the protocol the key ring runs imports nothing of the server's."""
+~400 lines, the tests' included, unless it is data or listed here as still to be split; and the layers hold:
+dispatch's pure core imports no I/O, and the protocol the key ring runs imports nothing of the server's."""
 
 import ast
 from pathlib import Path
@@ -13,6 +13,14 @@ MAX_LINES = 400
 # left, the words are in gettext catalogues (basestation/dispatch/locale).
 DATA: set[str] = set()
 STILL_TO_SPLIT: set[str] = set()
+# The tests too: a test module over the limit is split by what it tests, its helpers shared through a conftest.py
+# or a small module beside it. Over today, each to be split; the list only shrinks.
+TESTS_STILL_TO_SPLIT = {
+    "tests/dispatch/test_registries.py",
+    "tests/dispatch/test_transitions.py",
+    "tests/firmware/mp/test_fw_keyring.py",
+    "tests/web/test_accessibility_browser.py",
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -111,6 +119,15 @@ def test_no_module_is_over_the_limit_unless_data_or_listed() -> None:
     assert over - DATA - STILL_TO_SPLIT == set()
     # A module split below the limit leaves the list, so that it stays below.
     assert STILL_TO_SPLIT - over == set()
+
+
+def test_no_test_module_is_over_the_limit_unless_listed() -> None:
+    tests = [path for path in (ROOT / "tests").rglob("*.py") if "node_modules" not in path.parts]
+    assert len(tests) > 100  # the walk found the tests
+    over = {str(path.relative_to(ROOT)) for path in tests if len(path.read_text().splitlines()) > MAX_LINES}
+    assert over - TESTS_STILL_TO_SPLIT == set()
+    # A test module split below the limit leaves the list, so that it stays below.
+    assert TESTS_STILL_TO_SPLIT - over == set()
 
 
 # Which part may import which: the decisions never reach for I/O, and the protocol the key ring runs never reaches

@@ -4,16 +4,18 @@ an httpx client that calls it in process. Over real HTTP it is harness.dispatch'
 Here rather than in harness/: only tests call the service in process; the benchmarks, the simulator and the demo
 reach it over the network. With it, what the dispatch tests share: the service with its MQTT link (linked, wired,
 mqtt_settings, a private Mosquitto, publishing as a gateway), replicas on one PostgreSQL, a request's bearer
-header, waiting for a condition, and the db_url fixture that runs a test on both databases.
+header, waiting for a condition, the db_url fixture that runs a test on both databases, and the target fixture:
+each broker the link is tested against.
 """
 
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -27,6 +29,7 @@ from basestation.dispatch.io.mqtt_link import MqttLink
 from basestation.dispatch.service import Dispatcher
 from basestation.dispatch.settings import DispatchSettings
 from harness.broker_base import TEST_USERNAME, Broker
+from harness.brokers import BrokerKind, broker_kinds
 from harness.mosquitto import MosquittoBroker, mosquitto_binary
 from tests.databases import PrivatePostgres
 from tests.dispatch.world import World, provision
@@ -174,3 +177,33 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'dispatch.db'}"
     pg: PrivatePostgres = request.getfixturevalue("postgres")
     return pg.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A broker of one kind, running, and the MQTT version the link speaks to it."""
+
+    kind: BrokerKind
+    broker: Broker
+    protocol: Literal[4, 5]
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(("mosquitto", 5), id="mosquitto-v5"),
+        pytest.param(("mosquitto", 4), id="mosquitto-v311"),
+        pytest.param(("rabbitmq", 4), id="rabbitmq-v311"),
+        pytest.param(("nats", 4), id="nats-v311"),
+    ],
+)
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """A broker the service's link must work with (tests/dispatch/test_mqtt_conformance_*.py), one per variant
+    for the whole module: RabbitMQ's node takes 10-16 s to boot here. Tests keep apart by their own client ids and
+    gateway ids."""
+    name, protocol = request.param
+    kind = broker_kinds()[name]
+    if kind.missing:
+        pytest.skip(kind.missing)
+    with kind.make(tmp_path_factory.mktemp(name)) as broker:
+        yield Target(kind, broker, protocol)

@@ -1,30 +1,22 @@
-"""What the key ring is told about its alarm (lifecycle.py), rule by rule: whether it still listens, which ACK
-state tells the wearer the truth, which copies are answered, when nobody can come, how an ACK is numbered and
-through which gateway it goes (docs/lifecycle.md)."""
+"""How the key ring is told about its alarm (lifecycle.py): how an ACK is numbered, stored and queued, to the
+last seq; what it carries; through which gateway it goes; and which press, through which gateway, is told what,
+or nothing (docs/lifecycle.md)."""
 
 import logging
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from basestation.dispatch.core.effects import AckSent, Effects
-from basestation.dispatch.core.incidents import Event, Incident, Kind, State
+from basestation.dispatch.core.incidents import Event, Incident, State
 from basestation.dispatch.core.lifecycle import (
-    PLANNED,
     REACK_MS,
     best_lora,
-    copy_state,
-    nobody_can_come,
     queue_ack,
-    ring_listening,
-    ring_state,
     tell_ring,
 )
 from basestation.dispatch.core.state import DispatchState, Recent
 from protocol import ack
 from protocol.constants import (
-    ACK_CANCELLED,
     ACK_CLOSED,
     ACK_HELP_ON_THE_WAY,
     ACK_RECEIVED,
@@ -32,178 +24,10 @@ from protocol.constants import (
     ACK_UNAVAILABLE,
 )
 from protocol.keys import DeviceKeys
+from tests.dispatch.ring_cases import DEVICE, T0, incident
 
-T0 = 1_800_000_000_000
-DEVICE = 7
 ROOT = bytes(range(16))
 FRAME = bytes.fromhex("01a0b0c0d0")  # stands for the uplink the ACK answers: only its bytes travel back
-
-
-def _inc(
-    state: State = State.OPEN,
-    ring: int = 3,
-    quiet: int = 0,
-    accepted_by: tuple[str, ...] = (),
-    unavailable: bool = False,
-    offered_to: tuple[str, ...] = (),
-    declined_by: tuple[str, ...] = (),
-    eta_min: int = 0,
-) -> Incident:
-    return Incident(
-        f"{DEVICE}-1",
-        DEVICE,
-        1,
-        Kind.SOS,
-        state,
-        T0,
-        T0,
-        offered_to=list(offered_to),
-        accepted_by=list(accepted_by),
-        declined_by=list(declined_by),
-        ring_counter=ring,
-        quiet_counter=quiet,
-        unavailable=unavailable,
-        eta_min=eta_min,
-    )
-
-
-# -- listening -------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("ring", "quiet", "listening"),
-    [
-        (1, 0, True),  # pressed, never cancelled
-        (5, 4, True),  # pressed again after a cancel
-        (5, 5, False),  # the cancel named the latest press
-        (5, 6, False),  # a cancel sent after it
-        (0, 0, False),
-    ],
-)
-def test_the_ring_listens_only_when_its_latest_press_came_after_its_latest_cancel(
-    ring: int, quiet: int, listening: bool
-) -> None:
-    assert ring_listening(_inc(ring=ring, quiet=quiet)) is listening
-
-
-# -- the state the wearer is told ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("inc", "want"),
-    [
-        # A quiet ring hears "cancelled" whatever happens: after a duress a coercer must see nothing more.
-        (_inc(State.ACCEPTED, ring=3, quiet=4, accepted_by=("anna",)), ACK_CANCELLED),
-        (_inc(State.RESOLVED, ring=3, quiet=3), ACK_CANCELLED),
-        (_inc(State.ESCALATED, ring=3, quiet=3, unavailable=True), ACK_CANCELLED),
-        (_inc(State.OPEN, ring=3, quiet=3), ACK_CANCELLED),
-        # A listening ring.
-        (_inc(State.CANCELLED), ACK_CANCELLED),
-        (_inc(State.CANCELLED, accepted_by=("anna",)), ACK_CANCELLED),
-        (_inc(State.RESOLVED, accepted_by=("anna",)), ACK_CLOSED),
-        (_inc(State.RESOLVED, unavailable=True), ACK_CLOSED),
-        (_inc(State.RESOLVED), ACK_CLOSED),
-        (_inc(State.ACCEPTED, accepted_by=("anna",)), ACK_HELP_ON_THE_WAY),
-        (_inc(State.ON_THE_WAY, accepted_by=("anna",)), ACK_HELP_ON_THE_WAY),
-        # Someone accepted after nobody could: help wins.
-        (_inc(State.ACCEPTED, accepted_by=("anna",), unavailable=True), ACK_HELP_ON_THE_WAY),
-        (_inc(State.ESCALATED, unavailable=True), ACK_UNAVAILABLE),
-        (_inc(State.OFFERED, unavailable=True, offered_to=("anna",)), ACK_UNAVAILABLE),
-        (_inc(State.OPEN), ACK_RECEIVED),
-        (_inc(State.OFFERED, offered_to=("anna",)), ACK_RECEIVED),
-        (_inc(State.ESCALATED), ACK_RECEIVED),
-    ],
-)
-def test_the_state_the_ring_is_told(inc: Incident, want: int) -> None:
-    assert ring_state(inc) == want
-
-
-incidents = st.builds(
-    _inc,
-    state=st.sampled_from(State),
-    ring=st.integers(0, 10),
-    quiet=st.integers(0, 10),
-    accepted_by=st.lists(st.sampled_from(["anna", "bram"]), max_size=2, unique=True).map(tuple),
-    unavailable=st.booleans(),
-    offered_to=st.lists(st.sampled_from(["anna", "bram", "cas"]), max_size=3, unique=True).map(tuple),
-    declined_by=st.lists(st.sampled_from(["anna", "bram", "cas"]), max_size=3, unique=True).map(tuple),
-)
-
-
-@given(inc=incidents)
-def test_what_the_ring_is_told_is_true(inc: Incident) -> None:
-    told = ring_state(inc)
-    assert told in (ACK_RECEIVED, ACK_HELP_ON_THE_WAY, ACK_CANCELLED, ACK_CLOSED, ACK_UNAVAILABLE)
-    if not ring_listening(inc):
-        assert told == ACK_CANCELLED
-    if told == ACK_HELP_ON_THE_WAY:
-        # Invariant b: "help on the way" only if a responder accepted, and only while it lasts.
-        assert inc.accepted_by and inc.active
-    if told == ACK_CLOSED:
-        assert inc.state is State.RESOLVED
-    if told == ACK_UNAVAILABLE:
-        assert inc.unavailable and not inc.accepted_by and inc.active
-    if told == ACK_RECEIVED:
-        assert inc.active and not inc.accepted_by and not inc.unavailable
-
-
-# -- copies ----------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("inc", "counter", "want"),
-    [
-        (_inc(State.ACCEPTED, ring=3, accepted_by=("anna",)), 3, ACK_HELP_ON_THE_WAY),  # the press it listens for
-        (_inc(State.RESOLVED, ring=3), 3, ACK_CLOSED),
-        (_inc(State.ACCEPTED, ring=3, accepted_by=("anna",)), 2, None),  # an older press: its newer one answers
-        (_inc(State.OPEN, ring=5), 1, None),
-        (_inc(State.ACCEPTED, ring=3, quiet=4, accepted_by=("anna",)), 3, ACK_CANCELLED),  # quiet: cancelled
-        (_inc(State.ACCEPTED, ring=3, quiet=4, accepted_by=("anna",)), 2, ACK_CANCELLED),
-        (_inc(State.OPEN, ring=3, quiet=3), 1, ACK_CANCELLED),
-    ],
-)
-def test_a_retried_copy_is_answered_only_while_the_ring_listens_for_it(
-    inc: Incident, counter: int, want: int | None
-) -> None:
-    assert copy_state(inc, counter) == want
-
-
-@given(inc=incidents, counter=st.integers(0, 10))
-def test_a_copy_is_answered_as_the_ring_would_be_told_or_not_at_all(inc: Incident, counter: int) -> None:
-    got = copy_state(inc, counter)
-    assert got is None or got == ring_state(inc)
-    assert (got is None) == (counter != inc.ring_counter and ring_listening(inc))
-
-
-# -- nobody can come -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("inc", "want"),
-    [
-        (_inc(State.OPEN), True),  # offered to nobody: nobody on shift, or all busy
-        (_inc(State.OFFERED, offered_to=("anna", "bram"), declined_by=("anna", "bram")), True),
-        (_inc(State.ESCALATED, offered_to=("anna",), declined_by=("anna",)), True),
-        (_inc(State.OFFERED, offered_to=("anna",), declined_by=("anna", "cas")), True),
-        # One offer unanswered: not a "no", that responder may still accept.
-        (_inc(State.OFFERED, offered_to=("anna", "bram"), declined_by=("anna",)), False),
-        (_inc(State.OFFERED, offered_to=("anna",)), False),
-        # Someone accepted, even with nobody else left: help is coming.
-        (_inc(State.ESCALATED, accepted_by=("op-assigned",)), False),
-        (_inc(State.OFFERED, offered_to=("anna",), declined_by=("anna",), accepted_by=("bram",)), False),
-        # Not waiting for anyone any more.
-        (_inc(State.ACCEPTED), False),
-        (_inc(State.ON_THE_WAY), False),
-        (_inc(State.RESOLVED), False),
-        (_inc(State.CANCELLED), False),
-    ],
-)
-def test_nobody_can_come_when_everyone_offered_said_no(inc: Incident, want: bool) -> None:
-    assert nobody_can_come(inc) is want
-
-
-def test_the_waiting_states_are_the_ones_the_plan_acts_in() -> None:
-    assert {State.OPEN, State.OFFERED, State.ESCALATED} == PLANNED
 
 
 # -- queueing an ACK -------------------------------------------------------------------------------------------
@@ -350,7 +174,7 @@ def _told(inc: Incident, recent: Recent | None = None, known: bool = True) -> tu
 
 
 def test_help_on_the_way_goes_to_the_latest_press_through_the_best_gateway_with_the_eta() -> None:
-    inc = _inc(State.ACCEPTED, ring=3, accepted_by=("anna",), eta_min=6)
+    inc = incident(State.ACCEPTED, ring=3, accepted_by=("anna",), eta_min=6)
     recent = _recent({"gw-a": ("lora", -95.0), "gw-b": ("lora", -70.0), "gw-c": ("ble", -30.0)})
     _, eff = _told(inc, recent)
     [down] = eff.downlinks
@@ -368,9 +192,9 @@ def test_help_on_the_way_goes_to_the_latest_press_through_the_best_gateway_with_
 @pytest.mark.parametrize(
     ("inc", "state", "name"),
     [
-        (_inc(State.RESOLVED, accepted_by=("anna",), eta_min=6), ACK_CLOSED, "closed"),
-        (_inc(State.ESCALATED, unavailable=True, eta_min=6), ACK_UNAVAILABLE, "unavailable"),
-        (_inc(State.OPEN, eta_min=6), ACK_RECEIVED, "received"),
+        (incident(State.RESOLVED, accepted_by=("anna",), eta_min=6), ACK_CLOSED, "closed"),
+        (incident(State.ESCALATED, unavailable=True, eta_min=6), ACK_UNAVAILABLE, "unavailable"),
+        (incident(State.OPEN, eta_min=6), ACK_RECEIVED, "received"),
     ],
 )
 def test_only_help_on_the_way_carries_an_eta(inc: Incident, state: int, name: str) -> None:
@@ -382,20 +206,20 @@ def test_only_help_on_the_way_carries_an_eta(inc: Incident, state: int, name: st
 
 def test_a_quiet_ring_is_told_nothing() -> None:
     recent = _recent()
-    _, eff = _told(_inc(State.ACCEPTED, ring=3, quiet=4, accepted_by=("anna",)), recent)
+    _, eff = _told(incident(State.ACCEPTED, ring=3, quiet=4, accepted_by=("anna",)), recent)
     assert (eff.downlinks, eff.durable) == ([], [])
     assert (recent.acks, recent.ack_state) == (0, None)
 
 
 def test_a_ring_dispatch_holds_no_keys_for_is_told_nothing() -> None:
     recent = _recent()
-    _, eff = _told(_inc(State.ACCEPTED, accepted_by=("anna",)), recent, known=False)
+    _, eff = _told(incident(State.ACCEPTED, accepted_by=("anna",)), recent, known=False)
     assert (eff.downlinks, eff.durable) == ([], [])
     assert recent.ack_state is None
 
 
 def test_a_press_no_longer_remembered_is_told_nothing() -> None:
-    inc = _inc(State.ACCEPTED, ring=3, accepted_by=("anna",))
+    inc = incident(State.ACCEPTED, ring=3, accepted_by=("anna",))
     st_ = _state()
     st_.recent[DEVICE, 2] = older = _recent()  # an older press is remembered, not the one the ring listens for
     eff = Effects()
@@ -406,7 +230,7 @@ def test_a_press_no_longer_remembered_is_told_nothing() -> None:
 
 def test_a_press_heard_over_ble_only_owes_the_answer_to_its_first_lora_copy() -> None:
     recent = _recent({"gw-ble": ("ble", -50.0)})
-    inc = _inc(State.ACCEPTED, accepted_by=("anna",))
+    inc = incident(State.ACCEPTED, accepted_by=("anna",))
     _, eff = _told(inc, recent)
     assert (eff.downlinks, eff.durable) == ([], [])
     # Owed as if sent REACK_MS ago, so the next LoRa copy is answered at once rather than taken for a copy
@@ -418,6 +242,6 @@ def test_a_press_heard_over_ble_only_owes_the_answer_to_its_first_lora_copy() ->
 
 def test_a_counter_out_of_ack_numbers_is_told_nothing_and_nothing_is_logged() -> None:
     recent = _recent(acks=ACK_SEQ_MAX + 1)
-    st_, eff = _told(_inc(State.RESOLVED), recent)
+    st_, eff = _told(incident(State.RESOLVED), recent)
     assert (eff.downlinks, eff.durable) == ([], [])
     assert st_.acks_withheld == 1
