@@ -205,7 +205,7 @@ def _deliveries(request: Request) -> HookDeliveries:
 def _refuse(
     request: Request, code: int, why: str, detail: str, msg: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    walk_api._refused(request, why)
+    walk_api.count_refusal(request, why)
     body: dict[str, Any] = {"detail": detail}
     if msg is not None:
         body["message"] = msg
@@ -247,8 +247,8 @@ def _fields(e: ValidationError) -> str:
 async def _answer(request: Request, reference: str, lang: Lang) -> tuple[str, str]:
     """The request's status as its person would read it, and what to tell them."""
     d = dispatcher(request)
-    row = await walk_api._walks(request).get(reference)
-    state = "done" if row is None else (await walk_api._view(d, row, lang))["status"]
+    row = await walk_api.walk_store(request).get(reference)
+    state = "done" if row is None else (await walk_api.request_view(d, row, lang))["status"]
     what = {"nobody": "nobody", "done": "over", "cancelled": "over"}.get(state, "taken")
     return state, message(what, lang, d.settings, reference)
 

@@ -93,14 +93,15 @@ class NewRequest:
     lang: str
 
 
-def _walks(request: Request) -> WalkStore:
+def walk_store(request: Request) -> WalkStore:
+    """The app's walk requests, made on first use; the hook and the desk's pages read the same one."""
     ws: WalkStore | None = getattr(request.app.state, "walks", None)
     if ws is None:
         ws = request.app.state.walks = WalkStore(dispatcher(request).store)
     return ws
 
 
-def _refused(request: Request, why: str) -> None:
+def count_refusal(request: Request, why: str) -> None:
     """Counted (GET /metrics) and logged: a wave of refusals is what an operator must notice."""
     refused: Counter[str] = request.app.state.walk_refused
     refused[why] += 1
@@ -131,14 +132,14 @@ async def take(request: Request, req: NewRequest) -> tuple[str, str, str]:
     """Check the limits, open the incident and record the request: (reference, secret, incident id). Refusals,
     in the order they are checked: 403 a blocked number, 409 closed, 429 over a limit, 409 a request of this
     number still open."""
-    d, ws = dispatcher(request), _walks(request)
+    d, ws = dispatcher(request), walk_store(request)
     s, now = d.settings, now_ms()
     if await ws.blocked(req.phone):
-        _refused(request, "blocked")
+        count_refusal(request, "blocked")
         raise HTTPException(status.HTTP_403_FORBIDDEN, "blocked: this number cannot ask here; in an emergency call 112")
     opened = await hours(d, ws)
     if not opened["open"]:
-        _refused(request, "closed")
+        count_refusal(request, "closed")
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"closed: the patrol takes requests {opened['hours'] or 'when it is on duty'}; call {s.patrol_phone},"
@@ -146,7 +147,7 @@ async def take(request: Request, req: NewRequest) -> tuple[str, str, str]:
         )
     by_phone, by_client = await ws.counts(req.phone, req.client, now)
     if by_phone >= s.walk_per_phone_hour or by_client >= s.walk_per_address_hour:
-        _refused(request, "limit")
+        count_refusal(request, "limit")
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"too many requests in the last hour; call {s.patrol_phone}, or 112 in an emergency",
@@ -155,7 +156,7 @@ async def take(request: Request, req: NewRequest) -> tuple[str, str, str]:
     for inc_id in await ws.open_for(req.phone):
         inc = d.state.incidents.get(inc_id)
         if inc is not None and inc.active:
-            _refused(request, "open")
+            count_refusal(request, "open")
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 f"open: a request for this number is still open; call {s.patrol_phone} to change it",
@@ -174,14 +175,15 @@ async def take(request: Request, req: NewRequest) -> tuple[str, str, str]:
 
 
 async def _mine(request: Request, reference: str, secret: str) -> WalkRequest:
-    row = await _walks(request).get(reference)
+    row = await walk_store(request).get(reference)
     # A wrong secret is answered as an unknown reference: references are short, and must reveal nothing.
     if row is None or not walk.secret_matches(secret, row.secret_hash):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such request")
     return row
 
 
-async def _view(d: Dispatcher, row: WalkRequest, lang: str) -> dict[str, Any]:
+async def request_view(d: Dispatcher, row: WalkRequest, lang: str) -> dict[str, Any]:
+    """What the person's page shows of their request now (the hook reads a caller's status from it too)."""
     inc = d.state.incidents.get(row.incident_id)
     doc = inc.to_dict() if inc is not None else await d.store.incident(row.incident_id)
     if doc is None:
@@ -228,7 +230,7 @@ def cancel_request(st: DispatchState, incident_id: str, now_ms: int) -> Effects:
 @router.get("/walk")
 async def walk_hours(request: Request) -> dict[str, Any]:
     """Whether the page takes requests now, the patrol's hours and number. No token needed."""
-    return await hours(dispatcher(request), _walks(request))
+    return await hours(dispatcher(request), walk_store(request))
 
 
 @router.post("/walk", status_code=201, responses=refusals(400, 403, 409))
@@ -239,7 +241,7 @@ async def new_walk(body: WalkIn, request: Request) -> dict[str, Any]:
     over the limits per number and per address."""
     d = dispatcher(request)
     if body.website:
-        _refused(request, "honeypot")
+        count_refusal(request, "honeypot")
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "refused")
     phone = _phone(d, body.phone, ("body", "phone"))
     call = intake.Call(
@@ -255,7 +257,7 @@ async def new_walk(body: WalkIn, request: Request) -> dict[str, Any]:
     client = request.client.host if request.client is not None else None
     reference, secret, _ = await take(request, NewRequest(call, phone, client, body.lang))
     row = await _mine(request, reference, secret)
-    return {**await _view(d, row, body.lang), "secret": secret}
+    return {**await request_view(d, row, body.lang), "secret": secret}
 
 
 @router.get("/walk/{reference}", responses=PUBLIC)
@@ -265,7 +267,7 @@ async def walk_status(
     """The request as its person may read it: looking, nobody, coming (with the first name and when expected),
     arrived, done (with the aftercare chosen) or cancelled."""
     row = await _mine(request, reference, secret)
-    return await _view(dispatcher(request), row, lang)
+    return await request_view(dispatcher(request), row, lang)
 
 
 @router.post("/walk/{reference}/cancel", responses=PUBLIC)
@@ -274,7 +276,7 @@ async def walk_cancel(reference: Reference, secret: Secret, request: Request) ->
     d = dispatcher(request)
     row = await _mine(request, reference, secret)
     await d.act(cancel_request, row.incident_id, now_ms())
-    return await _view(d, row, row.lang)
+    return await request_view(d, row, row.lang)
 
 
 # -- the operators' side --------------------------------------------------------------------------------------
@@ -283,7 +285,7 @@ async def walk_cancel(reference: Reference, secret: Secret, request: Request) ->
 @router.put("/walk/override", responses=BODY)
 async def set_override(body: OverrideIn, request: Request, who: Operator) -> dict[str, Any]:
     """Open or close the page now, until a time or until said otherwise; or back to the configured hours."""
-    ws = _walks(request)
+    ws = walk_store(request)
     state = None if body.state == "hours" else body.state
     await ws.set_override(state, body.until_ms, who.operator, now_ms())
     log.info("walk page %s until %s by %s", body.state, body.until_ms or "further notice", who.operator or "operator")
@@ -292,7 +294,7 @@ async def set_override(body: OverrideIn, request: Request, who: Operator) -> dic
 
 @router.get("/blocked-numbers", responses=AUTH)
 async def blocked_numbers(request: Request, _: Operator) -> list[dict[str, object]]:
-    return await _walks(request).blocks()
+    return await walk_store(request).blocks()
 
 
 @router.put("/blocked-numbers/{phone}", responses=BODY)
@@ -302,7 +304,7 @@ async def block_number(
     """Refuse walk-me-home requests from this number, on the page and through the telephony hook."""
     d = dispatcher(request)
     number = _phone(d, phone, ("path", "phone"))
-    await _walks(request).block(number, body.reason, who.operator, now_ms())
+    await walk_store(request).block(number, body.reason, who.operator, now_ms())
     return {"phone": number, "blocked": True}
 
 
@@ -311,6 +313,6 @@ async def unblock_number(
     phone: Annotated[str, Path(max_length=32)], request: Request, _: Operator
 ) -> dict[str, object]:
     number = _phone(dispatcher(request), phone, ("path", "phone"))
-    if not await _walks(request).unblock(number):
+    if not await walk_store(request).unblock(number):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not blocked")
     return {"phone": number, "blocked": False}

@@ -29,5 +29,5 @@ async def walk_page(request: Request) -> Response:
 async def walk_desk(request: Request, _: Operator) -> Response:
     """The operators' side of the page: open or closed and why, the switch, the numbers blocked."""
     d = dispatcher(request)
-    ws = walk_api._walks(request)
+    ws = walk_api.walk_store(request)
     return render(request, "partials/walk_desk.html", hours=await walk_api.hours(d, ws), blocked=await ws.blocks())
