@@ -4,8 +4,8 @@ an httpx client that calls it in process. Over real HTTP it is harness.dispatch'
 Here rather than in harness/: only tests call the service in process; the benchmarks, the simulator and the demo
 reach it over the network. With it, what the dispatch tests share: the service with its MQTT link (linked, wired,
 mqtt_settings, a private Mosquitto, publishing as a gateway), replicas on one PostgreSQL, a request's bearer
-header, waiting for a condition, the db_url fixture that runs a test on both databases, and the target fixture:
-each broker the link is tested against.
+header, waiting for a condition, the db fixture (a SQLite file's path), the db_url fixture that runs a test on both
+databases, and the target fixture: each broker the link is tested against.
 """
 
 import asyncio
@@ -168,6 +168,12 @@ def wait_for(cond: Callable[[], object], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         time.sleep(0.02)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A SQLite file's path in the test's own directory, not made yet: the service makes it."""
+    return tmp_path / "d.db"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
