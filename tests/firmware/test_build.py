@@ -38,7 +38,12 @@ def test_build_compiles_and_the_mpy_files_run(tmp_path: Path) -> None:
     r = mpy.run(["-c", probe], path_first=lib, cwd=tmp_path)
     assert r.stdout.strip() == "built", r.stdout + r.stderr
     r = mpy.run(
-        [str(mpy.MP_DIR / "mprun.py"), "tests.firmware.mp.test_fw_keyring", "tests.firmware.mp.test_fw_counter"],
+        [
+            str(mpy.MP_DIR / "mprun.py"),
+            "tests.firmware.mp.test_fw_keyring_alarms",
+            "tests.firmware.mp.test_fw_keyring_heartbeats",
+            "tests.firmware.mp.test_fw_counter",
+        ],
         path_first=lib,
         cwd=tmp_path,
     )
