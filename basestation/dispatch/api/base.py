@@ -7,7 +7,7 @@ from datetime import time
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from basestation.dispatch.api.auth import Principal, require
 from basestation.dispatch.api.views import visible_to
@@ -48,6 +48,31 @@ BODY = {**AUTH, **refusals(400)}  # operations that read a JSON body
 class StrictIn(BaseModel):
     # Strict: JSON's false is not the number 0, nor "1" the number 1. A request means what it says or is refused.
     model_config = ConfigDict(strict=True)
+
+
+def _filled(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be blank")
+    return v.strip()
+
+
+def _blank_is_none(v: str | None) -> str | None:
+    return v.strip() or None if v is not None else None
+
+
+# Words a person typed, without the blanks around them: Filled must say something, FilledOrNone may be left out
+# (blanks only are none at all). A field's length limits hold for the words as sent, before the blanks go.
+Filled = Annotated[str, AfterValidator(_filled)]
+FilledOrNone = Annotated[str | None, AfterValidator(_blank_is_none)]
+
+
+def check_place(lat: float | None, lon: float | None, words: str | None, nowhere: str | None = None) -> None:
+    """Where a body says it is, for its model validator: lat and lon come both or neither, and with ``nowhere``
+    (the refusal's words) the point or the ``words`` for the place, or both, are needed."""
+    if (lat is None) != (lon is None):
+        raise ValueError("lat and lon go together")
+    if nowhere is not None and lat is None and words is None:
+        raise ValueError(nowhere)
 
 
 class ResponderIn(StrictIn):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import delete, select, update
 
 from basestation.dispatch.api import walk as walk_api
-from basestation.dispatch.api.base import StrictIn, dispatcher
+from basestation.dispatch.api.base import FilledOrNone, StrictIn, check_place, dispatcher
 from basestation.dispatch.core import intake, walk
 from basestation.dispatch.core.hook_signature import SIGNATURE_HEADER, SignatureError, verify
 from basestation.dispatch.i18n import N_, text
@@ -54,21 +54,16 @@ class HookIn(StrictIn):
     kind: Literal["escort", "worried", "emergency"] = Field(
         "escort", description="escort: walk me home; worried: a welfare check; emergency: as an SOS"
     )
-    name: str | None = Field(None, max_length=80, description="how the patrol member will greet them")
-    text: str | None = Field(None, max_length=1000, description="the text message or the call's transcript")
-    where: str | None = Field(None, max_length=200, description="where they are, in words")
+    name: FilledOrNone = Field(None, max_length=80, description="how the patrol member will greet them")
+    text: FilledOrNone = Field(None, max_length=1000, description="the text message or the call's transcript")
+    where: FilledOrNone = Field(None, max_length=200, description="where they are, in words")
     lat: float | None = Field(None, ge=-90, le=90, description="where they are, with lon")
     lon: float | None = Field(None, ge=-180, le=180)
-    destination: str | None = Field(None, max_length=200, description="where they are going")
+    destination: FilledOrNone = Field(None, max_length=200, description="where they are going")
     lang: Lang = Field("nl", description="the language of the answer's message")
     id: str = Field(
         min_length=1, max_length=100, description="the provider's message or call id; sent again, it opens nothing new"
     )
-
-    @field_validator("name", "text", "where", "destination")
-    @classmethod
-    def _blank_is_none(cls, v: str | None) -> str | None:
-        return v.strip() or None if v is not None else None
 
     @field_validator("id")
     @classmethod
@@ -79,8 +74,7 @@ class HookIn(StrictIn):
 
     @model_validator(mode="after")
     def _located(self) -> "HookIn":
-        if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat and lon go together")
+        check_place(self.lat, self.lon, self.where)
         return self
 
 

@@ -17,9 +17,11 @@ from basestation.dispatch.api.base import (
     BODY,
     MAX_MS,
     D,
+    FilledOrNone,
     RespondingOnly,
     StrictIn,
     act,
+    check_place,
     offered_only,
     open_intake,
     refusals,
@@ -73,16 +75,16 @@ class IncidentIn(StrictIn):
         description="the number to call back: digits, an optional leading +, spaces, dashes, dots or brackets;"
         " 6 to 15 digits",
     )
-    caller_name: str | None = Field(None, max_length=120)
+    caller_name: FilledOrNone = Field(None, max_length=120)
     lat: float | None = Field(None, ge=-90, le=90, description="a point on the map, with lon")
     lon: float | None = Field(None, ge=-180, le=180)
-    address: str | None = Field(
+    address: FilledOrNone = Field(
         None,
         max_length=200,
         description="as the caller said it, stored and shown; not geocoded: an incident with an address and no"
         " lat/lon has no position until an operator places it",
     )
-    notes: str | None = Field(None, max_length=2000)
+    notes: FilledOrNone = Field(None, max_length=2000)
 
     @field_validator("callback_number")
     @classmethod
@@ -92,17 +94,9 @@ class IncidentIn(StrictIn):
             raise ValueError("a phone number has 6 to 15 digits")
         return v.strip()
 
-    @field_validator("caller_name", "address", "notes")
-    @classmethod
-    def _blank_is_none(cls, v: str | None) -> str | None:
-        return v.strip() or None if v is not None else None
-
     @model_validator(mode="after")
     def _where(self) -> "IncidentIn":
-        if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat and lon go together")
-        if self.lat is None and self.address is None:
-            raise ValueError("where: lat and lon, or an address, or both")
+        check_place(self.lat, self.lon, self.address, "where: lat and lon, or an address, or both")
         return self
 
     def call(self) -> intake.Call:

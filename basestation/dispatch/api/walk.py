@@ -14,10 +14,21 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from basestation.dispatch.api.auth import Operator
-from basestation.dispatch.api.base import AUTH, BODY, MAX_MS, StrictIn, dispatcher, open_intake, refusals
+from basestation.dispatch.api.base import (
+    AUTH,
+    BODY,
+    MAX_MS,
+    Filled,
+    FilledOrNone,
+    StrictIn,
+    check_place,
+    dispatcher,
+    open_intake,
+    refusals,
+)
 from basestation.dispatch.core import actions, intake, walk
 from basestation.dispatch.core.effects import Effects
 from basestation.dispatch.core.geo import distance_m
@@ -41,34 +52,20 @@ class WalkIn(StrictIn):
     # A field the page never sends is a client that does not know this form: refused, not ignored.
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=80, description="how the patrol member will greet them")
+    name: Filled = Field(min_length=1, max_length=80, description="how the patrol member will greet them")
     phone: str = Field(min_length=6, max_length=32, description="a number the patrol can call back")
     lat: float | None = Field(None, ge=-90, le=90, description="where they are, with lon: geolocation or a pin")
     lon: float | None = Field(None, ge=-180, le=180)
-    where: str | None = Field(None, max_length=200, description="where they are, in words")
-    destination: str = Field(min_length=1, max_length=200, description="where they are going")
+    where: FilledOrNone = Field(None, max_length=200, description="where they are, in words")
+    destination: Filled = Field(min_length=1, max_length=200, description="where they are going")
     lang: Literal["nl", "en"] = "nl"
     # A honeypot: hidden from people by the page, filled in by form-filling bots.
     website: str = Field("", max_length=200, description="leave empty")
 
-    @field_validator("name", "destination")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be blank")
-        return v.strip()
-
-    @field_validator("where")
-    @classmethod
-    def _blank_is_none(cls, v: str | None) -> str | None:
-        return v.strip() or None if v is not None else None
-
     @model_validator(mode="after")
     def _located(self) -> "WalkIn":
-        if (self.lat is None) != (self.lon is None):
-            raise ValueError("lat and lon go together")
-        if self.lat is None and self.where is None:
-            raise ValueError("where: lat and lon (geolocation or a pin on the map), or a place in words")
+        nowhere = "where: lat and lon (geolocation or a pin on the map), or a place in words"
+        check_place(self.lat, self.lon, self.where, nowhere)
         return self
 
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ConfigDict, Field, field_validator
 
 from basestation.dispatch.api.auth import Operator
-from basestation.dispatch.api.base import AUTH, BODY, D, StrictIn, refusals
+from basestation.dispatch.api.base import AUTH, BODY, D, Filled, StrictIn, refusals
 from basestation.dispatch.core.zones import MAX_POINTS, MIN_POINTS, NAME_MAX, TEAM_MAX, Zone, polygon_problem
 from basestation.dispatch.io import zones_store
 from basestation.dispatch.service import Dispatcher, now_ms
@@ -31,19 +31,12 @@ class ZoneIn(StrictIn):
     # A field this form does not have is a client that does not know it: refused, not ignored.
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=NAME_MAX)
+    name: Filled = Field(min_length=1, max_length=NAME_MAX)
     polygon: list[PointIn] = Field(
         min_length=MIN_POINTS, max_length=MAX_POINTS, description="[lat, lon] points; the last joins the first"
     )
     responders: list[Ident] = Field([], max_length=1000, description="responder ids from GET /api/v1/responders")
     teams: list[Ident] = Field([], max_length=200, description="team names, as responders carry them")
-
-    @field_validator("name")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be blank")
-        return v.strip()
 
     @field_validator("polygon")
     @classmethod
