@@ -23,6 +23,7 @@ from bench.peer_runs import probe_peer
 from bench.uplinks import GATEWAYS, POSITIONS, Fleet, connect, drained
 from harness.dispatch_process import dispatch_args, until_healthy
 from harness.ports import free_port
+from harness.started import stop_process
 
 RESPONDERS = 5  # on duty near the gateways, so every alarm runs the real offer
 OPERATOR = "bench-operator-token-000000"
@@ -102,13 +103,7 @@ class Service:
             r.raise_for_status()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 20)
 
     @property
     def pid(self) -> int:

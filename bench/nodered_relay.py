@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from harness.ports import free_port, wait_port
-from harness.started import Started
+from harness.started import Started, stop_process
 
 HOME = Path(__file__).resolve().parent / "nodered"
 RED_JS = HOME / "node_modules" / "node-red" / "red.js"
@@ -103,13 +103,7 @@ class NodeRed(Started):
         return self.proc.pid
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 10)
         self.proc = None
 
     def log_tail(self, lines: int = 20) -> str:

@@ -13,33 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol import ack, uplink
-from protocol.constants import (
-    ACK_CANCELLED,
-    ACK_CLOSED,
-    ACK_HELP_ON_THE_WAY,
-    ACK_RECEIVED,
-    ACK_SEQ_MAX,
-    ACK_STATE_NAMES,
-    ACK_UNAVAILABLE,
-    BODY_OFFSET,
-    DIR_DOWN,
-    DIR_UP,
-    EVENT_CANCEL,
-    EVENT_DURESS,
-    EVENT_ESCORT,
-    EVENT_HEARTBEAT,
-    EVENT_LOW_BATTERY,
-    EVENT_NAMES,
-    EVENT_SOS,
-    EVENT_TEST,
-    FLAG_ACK_REQUESTED,
-    FLAG_BOOT,
-    LOOKAHEAD,
-    LOOKBEHIND,
-    UPLINK_MIC_SIZE,
-    VERSION_ACK,
-    VERSION_UPLINK,
-)
+from protocol import constants as spec
 from protocol.keys import DeviceKeys, xor
 from protocol.replay import ReplayWindow
 
@@ -61,15 +35,15 @@ def _fields(up: uplink.Uplink) -> dict[str, int]:
 
 
 def _seal(keys: DeviceKeys, counter: int, body: bytes) -> bytes:
-    head = bytes((VERSION_UPLINK,)) + uplink.pseudonym(keys, counter)
-    head += xor(body, keys.keystream(DIR_UP, counter, 0))
-    return head + keys.mic(DIR_UP, counter, 0, head, UPLINK_MIC_SIZE)
+    head = bytes((spec.VERSION_UPLINK,)) + uplink.pseudonym(keys, counter)
+    head += xor(body, keys.keystream(spec.DIR_UP, counter, 0))
+    return head + keys.mic(spec.DIR_UP, counter, 0, head, spec.UPLINK_MIC_SIZE)
 
 
 def _seal_ack(keys: DeviceKeys, counter: int, seq: int, state: int, eta: int) -> bytes:
-    head = bytes((VERSION_ACK,)) + ack.tag(keys, counter, seq) + bytes((seq,))
-    head += xor(bytes((state, eta)), keys.keystream(DIR_DOWN, counter, seq))
-    return head + keys.mic(DIR_DOWN, counter, seq, head, 8)
+    head = bytes((spec.VERSION_ACK,)) + ack.tag(keys, counter, seq) + bytes((seq,))
+    head += xor(bytes((state, eta)), keys.keystream(spec.DIR_DOWN, counter, seq))
+    return head + keys.mic(spec.DIR_DOWN, counter, seq, head, 8)
 
 
 def _flip(frame: bytes, bit: int) -> bytes:
@@ -96,29 +70,29 @@ def build() -> dict[str, Any]:
         )
 
     good = [
-        ("sos, first counter", KEY_A, uplink.Uplink(1, 1, EVENT_SOS, 100, 0, 0, FLAG_ACK_REQUESTED)),
+        ("sos, first counter", KEY_A, uplink.Uplink(1, 1, spec.EVENT_SOS, 100, 0, 0, spec.FLAG_ACK_REQUESTED)),
         (
             "sos retry keeps counter, age moves",
             KEY_A,
-            uplink.Uplink(1, 1, EVENT_SOS, 100, 0, 37, FLAG_ACK_REQUESTED),
+            uplink.Uplink(1, 1, spec.EVENT_SOS, 100, 0, 37, spec.FLAG_ACK_REQUESTED),
         ),
-        ("escort", KEY_A, uplink.Uplink(2, 1, EVENT_ESCORT, 88, 0, 0, FLAG_ACK_REQUESTED)),
-        ("cancel names counter 1", KEY_A, uplink.Uplink(3, 1, EVENT_CANCEL, 88, 2, 0, FLAG_ACK_REQUESTED)),
-        ("duress names counter 1", KEY_A, uplink.Uplink(4, 1, EVENT_DURESS, 88, 3, 5, FLAG_ACK_REQUESTED)),
-        ("heartbeat hourly, boot", KEY_A, uplink.Uplink(9, 1, EVENT_HEARTBEAT, 77, 60, 0, FLAG_BOOT)),
-        ("low battery", KEY_A, uplink.Uplink(10, 1, EVENT_LOW_BATTERY, 9, 60, 0, 0)),
-        ("test", KEY_A, uplink.Uplink(11, 1, EVENT_TEST, 255, 0, 0, FLAG_ACK_REQUESTED)),
-        ("counter 255", KEY_B, uplink.Uplink(255, 70000, EVENT_SOS, 50)),
-        ("counter 256", KEY_B, uplink.Uplink(256, 70000, EVENT_SOS, 50)),
-        ("counter 65535", KEY_B, uplink.Uplink(65535, 70000, EVENT_HEARTBEAT, 50, 1440)),
-        ("counter 65536", KEY_B, uplink.Uplink(65536, 70000, EVENT_HEARTBEAT, 50, 1440)),
-        ("counter 2^20-1 (decode search limit)", KEY_B, uplink.Uplink((1 << 20) - 1, 70000, EVENT_SOS, 0)),
-        ("counter 2^24", KEY_B, uplink.Uplink(1 << 24, 70000, EVENT_ESCORT, 1)),
-        ("counter 2^32-1 (last)", KEY_C, uplink.Uplink(0xFFFFFFFF, 0xFFFFFFFF, EVENT_SOS, 100, 0, 0xFFFF, 3)),
-        ("device id 0, battery unknown", KEY_C, uplink.Uplink(2, 0, EVENT_TEST, 255)),
-        ("cancel of the far past", KEY_C, uplink.Uplink(70000, 5, EVENT_CANCEL, 40, 65535)),
+        ("escort", KEY_A, uplink.Uplink(2, 1, spec.EVENT_ESCORT, 88, 0, 0, spec.FLAG_ACK_REQUESTED)),
+        ("cancel names counter 1", KEY_A, uplink.Uplink(3, 1, spec.EVENT_CANCEL, 88, 2, 0, spec.FLAG_ACK_REQUESTED)),
+        ("duress names counter 1", KEY_A, uplink.Uplink(4, 1, spec.EVENT_DURESS, 88, 3, 5, spec.FLAG_ACK_REQUESTED)),
+        ("heartbeat hourly, boot", KEY_A, uplink.Uplink(9, 1, spec.EVENT_HEARTBEAT, 77, 60, 0, spec.FLAG_BOOT)),
+        ("low battery", KEY_A, uplink.Uplink(10, 1, spec.EVENT_LOW_BATTERY, 9, 60, 0, 0)),
+        ("test", KEY_A, uplink.Uplink(11, 1, spec.EVENT_TEST, 255, 0, 0, spec.FLAG_ACK_REQUESTED)),
+        ("counter 255", KEY_B, uplink.Uplink(255, 70000, spec.EVENT_SOS, 50)),
+        ("counter 256", KEY_B, uplink.Uplink(256, 70000, spec.EVENT_SOS, 50)),
+        ("counter 65535", KEY_B, uplink.Uplink(65535, 70000, spec.EVENT_HEARTBEAT, 50, 1440)),
+        ("counter 65536", KEY_B, uplink.Uplink(65536, 70000, spec.EVENT_HEARTBEAT, 50, 1440)),
+        ("counter 2^20-1 (decode search limit)", KEY_B, uplink.Uplink((1 << 20) - 1, 70000, spec.EVENT_SOS, 0)),
+        ("counter 2^24", KEY_B, uplink.Uplink(1 << 24, 70000, spec.EVENT_ESCORT, 1)),
+        ("counter 2^32-1 (last)", KEY_C, uplink.Uplink(0xFFFFFFFF, 0xFFFFFFFF, spec.EVENT_SOS, 100, 0, 0xFFFF, 3)),
+        ("device id 0, battery unknown", KEY_C, uplink.Uplink(2, 0, spec.EVENT_TEST, 255)),
+        ("cancel of the far past", KEY_C, uplink.Uplink(70000, 5, spec.EVENT_CANCEL, 40, 65535)),
         # SPEC 4.4: an alarm without ACK_REQUESTED is valid, and the server answers it all the same.
-        ("duress naming counter 256, no ack requested", KEY_B, uplink.Uplink(300, 70000, EVENT_DURESS, 50, 44)),
+        ("duress naming counter 256, no ack requested", KEY_B, uplink.Uplink(300, 70000, spec.EVENT_DURESS, 50, 44)),
     ]
     for name, root, up in good:
         k = DeviceKeys(root)
@@ -133,8 +107,8 @@ def build() -> dict[str, Any]:
         )
 
     ka = DeviceKeys(KEY_A)
-    sos = uplink.encode(ka, uplink.Uplink(5, 1, EVENT_SOS, 90, 0, 0, FLAG_ACK_REQUESTED))
-    body = struct.pack(">BBHHI", EVENT_SOS, 90, 0, 0, 1)
+    sos = uplink.encode(ka, uplink.Uplink(5, 1, spec.EVENT_SOS, 90, 0, 0, spec.FLAG_ACK_REQUESTED))
+    body = struct.pack(">BBHHI", spec.EVENT_SOS, 90, 0, 0, 1)
 
     def bad_body(ev_flags: int, battery: int = 90, aux: int = 0) -> bytes:
         return _seal(ka, 5, struct.pack(">BBHHI", ev_flags, battery, aux, 0, 1))
@@ -148,17 +122,17 @@ def build() -> dict[str, Any]:
         ("an ack where an uplink belongs", b"\x11" + sos[1:], "version"),
         ("MIC bit flipped", _flip(sos, 23 * 8 + 7), "mic"),
         ("pseudonym bit flipped", _flip(sos, 8), "mic"),
-        ("body bit flipped", _flip(sos, BODY_OFFSET * 8), "mic"),
+        ("body bit flipped", _flip(sos, spec.BODY_OFFSET * 8), "mic"),
         ("random MIC", sos[:17] + bytes.fromhex("00112233445566"), "mic"),
         ("event 0 under a valid MIC", bad_body(0), "event"),
         ("event 9 under a valid MIC", bad_body(9), "event"),
-        ("reserved flag under a valid MIC", bad_body(0x40 | EVENT_SOS), "field"),
-        ("battery 101 under a valid MIC", bad_body(EVENT_SOS, battery=101), "field"),
-        ("sos with aux set under a valid MIC", bad_body(EVENT_SOS, aux=1), "field"),
-        ("cancel naming counter 0 under a valid MIC", bad_body(EVENT_CANCEL, aux=5), "field"),
-        ("cancel naming itself under a valid MIC", bad_body(EVENT_CANCEL, aux=0), "field"),
+        ("reserved flag under a valid MIC", bad_body(0x40 | spec.EVENT_SOS), "field"),
+        ("battery 101 under a valid MIC", bad_body(spec.EVENT_SOS, battery=101), "field"),
+        ("sos with aux set under a valid MIC", bad_body(spec.EVENT_SOS, aux=1), "field"),
+        ("cancel naming counter 0 under a valid MIC", bad_body(spec.EVENT_CANCEL, aux=5), "field"),
+        ("cancel naming itself under a valid MIC", bad_body(spec.EVENT_CANCEL, aux=0), "field"),
         # SPEC 9: byte 0 is read before the length, so these are `version` whatever their size.
-        ("a whole ack where an uplink belongs", ack.encode(ka, ack.Ack(5, ACK_RECEIVED)), "version"),
+        ("a whole ack where an uplink belongs", ack.encode(ka, ack.Ack(5, spec.ACK_RECEIVED)), "version"),
         ("first byte 0x12, uplink length", b"\x12" + sos[1:], "version"),
         ("first byte 0x12, ack length", b"\x12" + sos[1:16], "version"),
         ("first byte 0x12 alone", b"\x12", "version"),
@@ -171,14 +145,14 @@ def build() -> dict[str, Any]:
         add("uplink_reject", name, root_key=key.hex(), counter=counter, frame=sos.hex(), reason="mic")
 
     acks = [
-        ("received", KEY_A, ack.Ack(1, ACK_RECEIVED, 0, 0)),
-        ("help on the way, eta 4 min", KEY_A, ack.Ack(1, ACK_HELP_ON_THE_WAY, 1, 4)),
-        ("cancel confirmed (also the answer to duress)", KEY_A, ack.Ack(4, ACK_CANCELLED, 0, 0)),
-        ("last counter, seq 255", KEY_C, ack.Ack(0xFFFFFFFF, ACK_HELP_ON_THE_WAY, 255, 255)),
-        ("unavailable: nobody can come now, call 112", KEY_A, ack.Ack(1, ACK_UNAVAILABLE, 2, 0)),
-        ("help after unavailable: a responder came on duty", KEY_A, ack.Ack(1, ACK_HELP_ON_THE_WAY, 3, 9)),
-        ("closed: the alarm is over", KEY_A, ack.Ack(1, ACK_CLOSED, 4, 0)),
-        ("closed as the last ack of a counter, seq 255", KEY_B, ack.Ack(70000, ACK_CLOSED, ACK_SEQ_MAX, 0)),
+        ("received", KEY_A, ack.Ack(1, spec.ACK_RECEIVED, 0, 0)),
+        ("help on the way, eta 4 min", KEY_A, ack.Ack(1, spec.ACK_HELP_ON_THE_WAY, 1, 4)),
+        ("cancel confirmed (also the answer to duress)", KEY_A, ack.Ack(4, spec.ACK_CANCELLED, 0, 0)),
+        ("last counter, seq 255", KEY_C, ack.Ack(0xFFFFFFFF, spec.ACK_HELP_ON_THE_WAY, 255, 255)),
+        ("unavailable: nobody can come now, call 112", KEY_A, ack.Ack(1, spec.ACK_UNAVAILABLE, 2, 0)),
+        ("help after unavailable: a responder came on duty", KEY_A, ack.Ack(1, spec.ACK_HELP_ON_THE_WAY, 3, 9)),
+        ("closed: the alarm is over", KEY_A, ack.Ack(1, spec.ACK_CLOSED, 4, 0)),
+        ("closed as the last ack of a counter, seq 255", KEY_B, ack.Ack(70000, spec.ACK_CLOSED, spec.ACK_SEQ_MAX, 0)),
     ]
     for name, root, a in acks:
         add(
@@ -186,12 +160,12 @@ def build() -> dict[str, Any]:
             name,
             root_key=root.hex(),
             counter=a.counter,
-            state=ACK_STATE_NAMES[a.state],
+            state=spec.ACK_STATE_NAMES[a.state],
             seq=a.seq,
             eta_min=a.eta_min,
             frame=ack.encode(DeviceKeys(root), a).hex(),
         )
-    help1 = ack.encode(ka, ack.Ack(1, ACK_HELP_ON_THE_WAY, 1, 4))
+    help1 = ack.encode(ka, ack.Ack(1, spec.ACK_HELP_ON_THE_WAY, 1, 4))
     ack_rejects = [
         ("help for another alarm of the same ring", KEY_A, 2, help1, "unknown_device"),
         ("help for another ring", KEY_B, 1, help1, "unknown_device"),
@@ -202,7 +176,7 @@ def build() -> dict[str, Any]:
         ("state 0 under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, 0, 0, 0), "field"),
         ("state 9 under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, 0, 9, 0), "field"),
         ("state 6, one past unavailable, under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, 5, 6, 0), "field"),
-        ("state 255 under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, ACK_SEQ_MAX, 255, 0), "field"),
+        ("state 255 under a valid MIC", KEY_A, 1, _seal_ack(ka, 1, spec.ACK_SEQ_MAX, 255, 0), "field"),
         # SPEC 9: byte 0 is read before the length, so these are `version` whatever their size.
         ("a whole uplink where an ack belongs", KEY_A, 5, sos, "version"),
         ("first byte 0x12, ack length", KEY_A, 1, b"\x12" + help1[1:], "version"),
@@ -231,15 +205,15 @@ def build() -> dict[str, Any]:
 
     resolves: list[tuple[str, int, int, str | None]] = [
         ("next counter", 100, 101, None),
-        ("last counter in the lookahead", 100, 100 + LOOKAHEAD, None),
-        ("one past the lookahead: needs recovery", 100, 101 + LOOKAHEAD, "unknown_device"),
+        ("last counter in the lookahead", 100, 100 + spec.LOOKAHEAD, None),
+        ("one past the lookahead: needs recovery", 100, 101 + spec.LOOKAHEAD, "unknown_device"),
         ("latest accepted (a copy)", 100, 100, None),
-        ("oldest in the lookbehind", 100, 101 - LOOKBEHIND, None),
-        ("one below the lookbehind", 100, 100 - LOOKBEHIND, "unknown_device"),
+        ("oldest in the lookbehind", 100, 101 - spec.LOOKBEHIND, None),
+        ("one below the lookbehind", 100, 100 - spec.LOOKBEHIND, "unknown_device"),
         ("fresh device, counter 1", 0, 1, None),
     ]
     for name, highest, counter, why in resolves:
-        frame = uplink.encode(ka, uplink.Uplink(counter, 1, EVENT_HEARTBEAT, 80, 60))
+        frame = uplink.encode(ka, uplink.Uplink(counter, 1, spec.EVENT_HEARTBEAT, 80, 60))
         add(
             "resolve",
             name,
@@ -253,9 +227,9 @@ def build() -> dict[str, Any]:
     return {
         "protocol_version": 1,
         "about": "Shared test vectors for Nightwatch protocol v1; see protocol/SPEC.md section 11.",
-        "events": {str(code): name for code, name in EVENT_NAMES.items()},
-        "lookahead": LOOKAHEAD,
-        "lookbehind": LOOKBEHIND,
+        "events": {str(code): name for code, name in spec.EVENT_NAMES.items()},
+        "lookahead": spec.LOOKAHEAD,
+        "lookbehind": spec.LOOKBEHIND,
         "vectors": vectors,
     }
 

@@ -21,51 +21,43 @@ RADIOS = ("ble", "lora")
 T = TypeVar("T", bound=PressTrace)
 
 
+def _spans(spans: dict[str, tuple[float | None, float | None]]) -> dict[str, float] | None:
+    """Each hop's time from its first stamp to its last, or None when any stamp is missing."""
+    out: dict[str, float] = {}
+    for hop, (start, end) in spans.items():
+        if start is None or end is None:
+            return None
+        out[hop] = end - start
+    return out
+
+
 def virtual_hop_times(t: AlarmTrace, radio: str) -> dict[str, float] | None:
     """The hops of ``t`` over ``radio``, or None when that radio never got a copy to dispatch."""
     p = t.radios[radio]
-    if (
-        t.recognised_ms is None
-        or t.accepted_ms is None
-        or t.screen_ms is None
-        or p.on_air_ms is None
-        or p.gateway_rx_ms is None
-        or p.gateway_out_ms is None
-        or p.broker_ms is None
-        or p.dispatch_ms is None
-    ):
-        return None
-    push = t.screen_ms - t.accepted_ms  # the push does not depend on the radio that brought the alarm
-    return {
-        "firmware": p.on_air_ms - t.recognised_ms,
-        "air": p.gateway_rx_ms - p.on_air_ms,
-        "gateway": p.gateway_out_ms - p.gateway_rx_ms,
-        "backhaul": p.broker_ms - p.gateway_out_ms,
-        "broker_dispatch": p.dispatch_ms - p.broker_ms,
-        "push": push,
-    }
+    return _spans(
+        {
+            "firmware": (t.recognised_ms, p.on_air_ms),
+            "air": (p.on_air_ms, p.gateway_rx_ms),
+            "gateway": (p.gateway_rx_ms, p.gateway_out_ms),
+            "backhaul": (p.gateway_out_ms, p.broker_ms),
+            "broker_dispatch": (p.broker_ms, p.dispatch_ms),
+            # The push does not depend on the radio that brought the alarm.
+            "push": (t.accepted_ms, t.screen_ms),
+        }
+    )
 
 
 def live_hop_times(t: LiveTrace, radio: str) -> dict[str, float] | None:
     r, first = t.radios[radio], t.radios.get(t.first_radio)
-    if (
-        t.recognised_ms is None
-        or t.dispatch_ms is None
-        or t.push_ms is None
-        or first is None
-        or first.broker_ms is None
-        or r.on_air_ms is None
-        or r.gateway_rx_ms is None
-        or r.broker_ms is None
-    ):
-        return None
-    return {
-        "firmware": r.on_air_ms - t.recognised_ms,
-        "air": r.gateway_rx_ms - r.on_air_ms,
-        "gateway_broker": r.broker_ms - r.gateway_rx_ms,
-        "broker_dispatch": t.dispatch_ms - first.broker_ms,
-        "push": t.push_ms - t.dispatch_ms,
-    }
+    return _spans(
+        {
+            "firmware": (t.recognised_ms, r.on_air_ms),
+            "air": (r.on_air_ms, r.gateway_rx_ms),
+            "gateway_broker": (r.gateway_rx_ms, r.broker_ms),
+            "broker_dispatch": (None if first is None else first.broker_ms, t.dispatch_ms),
+            "push": (t.dispatch_ms, t.push_ms),
+        }
+    )
 
 
 @dataclass(frozen=True)

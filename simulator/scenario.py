@@ -142,16 +142,12 @@ class Hop:
     p95_ms: float
 
 
-DEFAULT_HOPS = {
-    "ble_gateway": Hop(2.0, 6.0),  # BlueZ report to bleak callback to envelope
-    "lora_gateway": Hop(3.0, 8.0),  # concentrator to packet forwarder (UDP, loopback) to envelope
-    "backhaul": Hop(15.0, 40.0),  # gateway to broker over the city's backhaul (fibre/4G)
-    "broker": Hop(1.0, 4.0),  # broker to dispatch; FACTS: 3.8 ms max with TCP_NODELAY on loopback
-    "dispatch": Hop(1.0, 3.0),  # pipeline (~tens of µs) plus the asyncio hand-off
-    "commit": Hop(4.0, 12.0),  # the writer's group commit before a downlink is published (SQLite WAL)
-    "push": Hop(60.0, 140.0),  # live stream to a responder's phone over 4G (WebSocket/SSE)
-    "downlink": Hop(20.0, 50.0),  # dispatch to broker to gateway to forwarder, until the txpk leaves
-}
+def _hops(latency: f.Latency) -> dict[str, Hop]:
+    return {k: Hop(v[0], v[1]) for k, v in latency.model_dump().items()}
+
+
+# Each hop's latency where the scenario file sets none: the defaults of its [latency] table.
+DEFAULT_HOPS = _hops(f.Latency())
 
 
 # The radio's settings: the scenario file's [radio] table, checked there and with its defaults there.
@@ -303,7 +299,6 @@ def scenario(doc: f.ScenarioFile) -> Scenario:
     destinations = tuple(_place(d) for d in area.destinations) or (
         Place(area.name, centre[0], centre[1], area.radius_m / 5),
     )
-    hops = {k: DEFAULT_HOPS[k] if v is None else Hop(v[0], v[1]) for k, v in doc.latency.model_dump().items()}
     at = doc.attacker
     return Scenario(
         name=doc.name,
@@ -334,7 +329,7 @@ def scenario(doc: f.ScenarioFile) -> Scenario:
             doc.behaviour.on_scene_min,
             doc.behaviour.operator_close_min,
         ),
-        hops=hops,
+        hops=_hops(doc.latency),
         radio=doc.radio,
         broker_outages=tuple(map(_window, doc.broker.outages)),
         attacker=None

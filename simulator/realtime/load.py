@@ -13,19 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator import alarm_plan
 from simulator.acts import sos_fate
-from simulator.alarm_plan import (
-    AGAIN_AFTER_CLOSE,
-    AGAIN_WHILE_OPEN,
-    ESCORT,
-    ESCORT_OUT_OF_HOURS,
-    FALSE_ALARM,
-    LATE_CANCEL,
-    PLAIN_ESCORT,
-    PLAIN_SOS,
-    SOS,
-    SOS_THEN_DURESS,
-)
 from simulator.world import H_MS, World
 
 BOOT_LEAD_S = 3.0  # a ring boots (and sends its boot heartbeat) this long before its wearer presses
@@ -45,7 +34,7 @@ class Press:
     kind: str  # sos | escort
     t_virtual_ms: float  # the moment of the scenario night that places the wearer
     cancel_at_s: float | None  # the cancel word: a false alarm's, or a late one
-    act: str = PLAIN_SOS
+    act: str = alarm_plan.PLAIN_SOS
     duress_at_s: float | None = None
     again: str = ""  # AGAIN_WHILE_OPEN or AGAIN_AFTER_CLOSE: the wearer holds SOS again (city.py says when)
 
@@ -77,15 +66,15 @@ def plan(world: World, rate: float, seconds: float) -> list[Press]:
             raise ValueError(f"{sc.name}: too few rings for {n} distinct alarms")
         taken.add(i)
         u = rng.random()
-        kind = SOS if u < sos_share else ESCORT
-        false = kind == SOS and rng.random() < sc.alarms.false_share
+        kind = alarm_plan.SOS if u < sos_share else alarm_plan.ESCORT
+        false = kind == alarm_plan.SOS and rng.random() < sc.alarms.false_share
         at = BOOT_LEAD_S + len(regular) / rate
-        if kind == ESCORT and u >= sos_share + escort_share:
-            late.append(Press(0.0, i, ESCORT, t, None, ESCORT_OUT_OF_HOURS))
-        elif kind == ESCORT:
-            regular.append(Press(at, i, ESCORT, t, None, PLAIN_ESCORT))
+        if kind == alarm_plan.ESCORT and u >= sos_share + escort_share:
+            late.append(Press(0.0, i, alarm_plan.ESCORT, t, None, alarm_plan.ESCORT_OUT_OF_HOURS))
+        elif kind == alarm_plan.ESCORT:
+            regular.append(Press(at, i, alarm_plan.ESCORT, t, None, alarm_plan.PLAIN_ESCORT))
         elif false:
-            regular.append(Press(at, i, SOS, t, at + CANCEL_AFTER_S, FALSE_ALARM))
+            regular.append(Press(at, i, alarm_plan.SOS, t, at + CANCEL_AFTER_S, alarm_plan.FALSE_ALARM))
         else:
             regular.append(_sos(at, i, t, sos_fate(bounds, fates)))
     # Escorts out of hours come last: the patrol stays on shift for the others, then goes off.
@@ -94,10 +83,10 @@ def plan(world: World, rate: float, seconds: float) -> list[Press]:
 
 
 def _sos(at: float, ring: int, t: float, fate: str) -> Press:
-    if fate == SOS_THEN_DURESS:
-        return Press(at, ring, SOS, t, None, SOS_THEN_DURESS, duress_at_s=at + DURESS_AFTER_S)
-    if fate == LATE_CANCEL:
-        return Press(at, ring, SOS, t, at + LATE_CANCEL_AFTER_S, LATE_CANCEL)
-    if fate in (AGAIN_WHILE_OPEN, AGAIN_AFTER_CLOSE):
-        return Press(at, ring, SOS, t, None, PLAIN_SOS, again=fate)
-    return Press(at, ring, SOS, t, None, PLAIN_SOS)
+    if fate == alarm_plan.SOS_THEN_DURESS:
+        return Press(at, ring, alarm_plan.SOS, t, None, alarm_plan.SOS_THEN_DURESS, duress_at_s=at + DURESS_AFTER_S)
+    if fate == alarm_plan.LATE_CANCEL:
+        return Press(at, ring, alarm_plan.SOS, t, at + LATE_CANCEL_AFTER_S, alarm_plan.LATE_CANCEL)
+    if fate in (alarm_plan.AGAIN_WHILE_OPEN, alarm_plan.AGAIN_AFTER_CLOSE):
+        return Press(at, ring, alarm_plan.SOS, t, None, alarm_plan.PLAIN_SOS, again=fate)
+    return Press(at, ring, alarm_plan.SOS, t, None, alarm_plan.PLAIN_SOS)

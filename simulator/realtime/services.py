@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from harness.dispatch_process import dispatch_args, until_healthy
+from harness.started import stop_process
 
 
 @dataclass
@@ -148,12 +149,7 @@ async def dispatch_process(
             await until_healthy(http, proc, lambda: "dispatch exited during start-up")
         yield
     finally:
-        proc.terminate()
-        try:
-            await asyncio.to_thread(proc.wait, 20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 5)
+        await asyncio.to_thread(stop_process, proc, 20)
         log.close()
 
 
