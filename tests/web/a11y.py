@@ -16,8 +16,9 @@ from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from protocol.constants import EVENT_SOS
 from tests.web import axe
-from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, until
+from tests.web.conftest import NEEDS_BROWSER
 from tests.web.live import ANNA, OPERATOR, PROVISION, Gateways, Ring, gateways_online, provisioned, web_service
+from tests.web.pages import DESK, PHONE, until
 
 NEEDS_AXE = [*NEEDS_BROWSER, pytest.mark.skipif(not axe.AXE.is_file(), reason="needs axe-core: run `npm ci`")]
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk: alarms heard at the Breestraat reach her first
