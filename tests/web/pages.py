@@ -31,7 +31,8 @@ def new_context(
 ) -> BrowserContext:
     """A context with the city's time zone, drawn at twice the pixels for the screenshots; at ``at``, if given."""
     if at is not None:
-        extra |= located(at)
+        here = located(at)
+        extra |= {**here, "permissions": [*extra.get("permissions", []), *here["permissions"]]}
     return browser.new_context(
         locale=locale, viewport=viewport, device_scale_factor=2, timezone_id="Europe/Amsterdam", **extra
     )
