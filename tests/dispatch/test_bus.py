@@ -15,12 +15,18 @@ async def _take(stream: object, n: int) -> list[dict[str, object]]:
     return out
 
 
+async def _waiting(stream: object, n: int) -> asyncio.Task[list[dict[str, object]]]:
+    """A client reading ``n`` messages off ``stream``, already waiting for the first."""
+    task = asyncio.create_task(_take(stream, n))
+    await asyncio.sleep(0)
+    return task
+
+
 def test_reconnect_with_last_event_id_replays_what_was_missed() -> None:
     async def go() -> None:
         bus = Bus()
         first = bus.stream()
-        task = asyncio.create_task(_take(first, 1))
-        await asyncio.sleep(0)
+        task = await _waiting(first, 1)
         bus.publish("incident", {"id": "1-1", "state": "offered"})
         (seen,) = await task
         await first.aclose()  # the phone lost its connection
@@ -50,8 +56,7 @@ def test_a_stalled_subscriber_is_dropped_not_waited_for() -> None:
         bus = Bus(queue_size=2)
         slow, fast = bus.stream(), bus.stream()
         first_slow = asyncio.create_task(anext(slow))
-        got_fast = asyncio.create_task(_take(fast, 6))
-        await asyncio.sleep(0)
+        got_fast = await _waiting(fast, 6)
         bus.publish("incident", {"n": 0})
         await first_slow  # the slow client read one message and then stopped reading
         for i in range(1, 6):
@@ -68,8 +73,7 @@ def test_closing_ends_every_stream_and_any_opened_after() -> None:
     async def go() -> None:
         bus = Bus()
         open_one = bus.stream()
-        waiting = asyncio.create_task(_take(open_one, 1))
-        await asyncio.sleep(0)
+        waiting = await _waiting(open_one, 1)
         bus.close()
         assert await asyncio.wait_for(waiting, 5) == []  # ended, nothing delivered
         assert await _take(bus.stream(), 1) == []

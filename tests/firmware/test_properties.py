@@ -8,7 +8,16 @@ from firmware.airtime import SUB_BANDS, UPLINK_CHANNELS, AirtimeLedger, sub_band
 from firmware.counter_store import CounterStore
 from firmware.fakes import FakeStorage
 from firmware.press import PressConfig
-from protocol.constants import COUNTER_BLOCK
+from protocol.constants import (
+    ACK_CANCELLED,
+    ACK_HELP_ON_THE_WAY,
+    ACK_RECEIVED,
+    COUNTER_BLOCK,
+    EVENT_CANCEL,
+    EVENT_DURESS,
+    EVENT_ESCORT,
+    EVENT_SOS,
+)
 from tests.firmware.mp.cuts import take_through_cut
 from tests.firmware.mp.pressing import drive
 
@@ -161,15 +170,6 @@ actions_st = st.lists(
 @given(actions_st)
 @settings(max_examples=60, deadline=None)
 def test_keyring_frames_are_consistent_whatever_the_wearer_does(actions: list[tuple[str, int]]) -> None:
-    from protocol.constants import (
-        ACK_CANCELLED,
-        ACK_HELP_ON_THE_WAY,
-        ACK_RECEIVED,
-        EVENT_CANCEL,
-        EVENT_DURESS,
-        EVENT_ESCORT,
-        EVENT_SOS,
-    )
     from tests.firmware.mp.sim import Sim
 
     s = Sim()
@@ -225,7 +225,6 @@ def test_channels_even_and_duty_cycle_kept_over_many_wakes(
     # 48 wakes from deep sleep, each sending a heartbeat from a Keyring rebuilt from RTC memory; before wake k of
     # an (k, n) in ``alarms`` the wearer holds an SOS that stays unanswered for n s (copies 2-60 s apart, both bands
     # in use), then is answered, and the cancel window runs out.
-    from protocol.constants import ACK_HELP_ON_THE_WAY
     from tests.firmware.mp.sim import Sim
 
     s = Sim(settings={"heartbeat_min": 1}, counter_start=counter_start, device_id=device_id)

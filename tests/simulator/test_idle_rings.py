@@ -19,22 +19,28 @@ def _schedule(rings: int = 20, battery: str = "") -> IdleSchedule:
     return IdleSchedule(world, np.arange(rings, dtype=np.int64), sc.seed)
 
 
-def _firmware_heartbeats(hours: int) -> list[tuple[int, int]]:
-    """(start ms, counter) of every heartbeat a real Keyring sends out of coverage (no ACK ever)."""
-    out: list[tuple[int, int]] = []
+def _firmware_sends(hours: int, device_id: int = 1, settings: dict[str, int] | None = None) -> list[tuple[int, Record]]:
+    """(counter, radio record) of every frame a real Keyring, rebuilt from RTC memory at every wake, sends out of
+    coverage (no ACK ever) in its first ``hours``."""
+    out: list[tuple[int, Record]] = []
     counter = [0]
 
     def on(_ring: SimRing, rec: Record) -> None:
         if rec["kind"] == "uplink":
             counter[0] = int(rec["value"])
         elif rec["kind"] == "radio":
-            out.append((int(rec["t_ms"]), counter[0]))
+            out.append((counter[0], rec))
 
-    ring = SimRing(0, 1, bytes(16), on)
+    ring = SimRing(0, device_id, bytes(16), on, settings)
     ring.boot(0)
     while ring.wake_at is not None and ring.wake_at < hours * H_MS:
         ring.wake(ring.wake_at)
     return out
+
+
+def _firmware_heartbeats(hours: int) -> list[tuple[int, int]]:
+    """(start ms, counter) of every heartbeat a real Keyring sends out of coverage (no ACK ever)."""
+    return [(int(rec["t_ms"]), counter) for counter, rec in _firmware_sends(hours)]
 
 
 def test_out_of_coverage_the_schedule_is_the_firmwares() -> None:
@@ -104,20 +110,9 @@ def test_idle_heartbeats_go_on_the_channel_the_firmware_picks() -> None:
     # A real Keyring, rebuilt from RTC memory at every wake, against the bulk path's walk for the same counters.
     from firmware.airtime import UPLINK_CHANNELS
 
-    fw: list[tuple[int, int]] = []
-    counter = [0]
-
-    def on(_ring: SimRing, rec: Record) -> None:
-        if rec["kind"] == "uplink":
-            counter[0] = int(rec["value"])
-        elif rec["kind"] == "radio":
-            fw.append((counter[0], UPLINK_CHANNELS.index(int(rec["freq_hz"]))))
-
     device_id = 4321
-    ring = SimRing(0, device_id, bytes(16), on, {"heartbeat_min": 1})
-    ring.boot(0)
-    while ring.wake_at is not None and ring.wake_at < 6 * H_MS:
-        ring.wake(ring.wake_at)
+    sends = _firmware_sends(6, device_id, {"heartbeat_min": 1})
+    fw = [(counter, UPLINK_CHANNELS.index(int(rec["freq_hz"]))) for counter, rec in sends]
     counters = np.array([c for c, _ in fw], dtype=np.int64)
     assert len(fw) >= 10 and counters.tolist() == list(range(1, len(fw) + 1))
     ours = walk_channels(np.full(len(fw), device_id, dtype=np.int64), counters)

@@ -16,8 +16,9 @@ from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from protocol.constants import EVENT_SOS
 from tests.web import axe
-from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, until
-from tests.web.live import ANNA, OPERATOR, PROVISION, Gateways, Ring, gateways_online, provisioned, web_service
+from tests.web.conftest import NEEDS_BROWSER
+from tests.web.live import ANNA, OPERATOR, Gateways, Ring, city, web_service
+from tests.web.pages import DESK, PHONE, until
 
 NEEDS_AXE = [*NEEDS_BROWSER, pytest.mark.skipif(not axe.AXE.is_file(), reason="needs axe-core: run `npm ci`")]
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk: alarms heard at the Breestraat reach her first
@@ -37,16 +38,15 @@ class World:
 @contextmanager
 def served(tmp: Path) -> Iterator[World]:
     """The service in ``tmp`` with its broker, the ring, the gateways online and Anna on duty: one per test module."""
-    with start_broker(tmp / "broker") as broker, _roomy(web_service(broker, tmp)) as svc:
-        with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            ring = provisioned(prov, 81)[81]
-            anna = {"name": "Anna de Vries", "language": "nl", "skills": ["first_aid", "patrol"]}
-            assert op.put("/api/v1/responders/anna", json=anna).status_code == 200
-        gateways = gateways_online(broker, svc)
+    anna = {"name": "Anna de Vries", "language": "nl", "skills": ["first_aid", "patrol"]}
+    with (
+        start_broker(tmp / "broker") as broker,
+        _roomy(web_service(broker, tmp)) as svc,
+        city(broker, svc, (81,), {"anna": anna}) as town,
+    ):
         with svc.http(ANNA) as a:
             assert a.put("/api/v1/me/duty", json={"on_duty": True, "lat": ANNA_AT[0], "lon": ANNA_AT[1]}).is_success
-        yield World(svc, gateways, ring)
-        gateways.close()
+        yield World(svc, town.gateways, town.rings[81])
 
 
 def _roomy(svc: LiveService) -> LiveService:

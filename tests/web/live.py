@@ -1,10 +1,15 @@
 """What the browser tests run the real dispatch service with (harness.dispatch.LiveService): its tokens and
-settings, and gateways and key rings that publish as the real ones do."""
+settings, gateways and key rings that publish as the real ones do, and the service with its rings, its responders
+and the city's gateways online."""
 
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -112,3 +117,30 @@ def provisioned(prov: httpx.Client, *device_ids: int) -> dict[int, Ring]:
         assert r.status_code == 201, r.text
         rings[device_id] = Ring(device_id, root)
     return rings
+
+
+@dataclass
+class World:
+    """The service, the city's gateways online, and the key rings provisioned on it, by device id."""
+
+    svc: LiveService
+    gateways: Gateways
+    rings: dict[int, Ring]
+
+
+@contextmanager
+def city(
+    broker: Broker, svc: LiveService, device_ids: tuple[int, ...], responders: dict[str, dict[str, Any]]
+) -> Iterator[World]:
+    """``svc`` with these key rings provisioned, these responders on its roster (each id with the document put for
+    it) and the city's gateways online, until they close."""
+    with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
+        rings = provisioned(prov, *device_ids)
+        for rid, doc in responders.items():
+            r = op.put(f"/api/v1/responders/{rid}", json=doc)
+            assert r.status_code == 200, r.text
+    gateways = gateways_online(broker, svc)
+    try:
+        yield World(svc, gateways, rings)
+    finally:
+        gateways.close()

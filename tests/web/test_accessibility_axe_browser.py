@@ -13,8 +13,8 @@ from playwright.sync_api import Browser, Page
 
 from tests.web import axe
 from tests.web.a11y import LOCALES, NEEDS_AXE, SIZES, World, alarm, close_all, context, served
-from tests.web.conftest import login
 from tests.web.live import ANNA, OPERATOR
+from tests.web.pages import login
 
 pytestmark = NEEDS_AXE
 

@@ -16,8 +16,8 @@ from basestation.dispatch.web import screens
 from protocol.constants import EVENT_CANCEL, EVENT_SOS
 from tests.web import axe
 from tests.web.a11y import NEEDS_AXE, World, alarm, close_all, context, served
-from tests.web.conftest import DESK, PHONE, login
 from tests.web.live import ANNA, OPERATOR
+from tests.web.pages import DESK, PHONE, login
 
 pytestmark = NEEDS_AXE
 

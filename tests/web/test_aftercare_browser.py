@@ -13,8 +13,9 @@ from playwright.sync_api import Browser, Page, ViewportSize
 from basestation.dispatch.core.referrals import REFERRALS
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
-from tests.web.conftest import NEEDS_BROWSER, PHONE, SCREENSHOTS, Session
+from tests.web.conftest import NEEDS_BROWSER
 from tests.web.live import ANNA, OPERATOR, web_service
+from tests.web.pages import PHONE, SCREENSHOTS, Session
 
 pytestmark = NEEDS_BROWSER
 ANNA_AT = (52.1575, 4.4868)

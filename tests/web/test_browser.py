@@ -11,69 +11,48 @@ import pytest
 from playwright.sync_api import Browser
 
 from harness.brokers import start_broker
-from harness.dispatch import LiveService
 from harness.recorder import Recorder
 from protocol import ack
 from protocol.constants import ACK_HELP_ON_THE_WAY, EVENT_CANCEL, EVENT_ESCORT, EVENT_SOS
-from tests.web.conftest import DESK, NEEDS_BROWSER, PHONE, SCREENSHOTS, Session
-from tests.web.live import (
-    ANNA,
-    BEN,
-    CHLOE,
-    GATEWAYS,
-    OPERATOR,
-    PROVISION,
-    Gateways,
-    Ring,
-    gateways_online,
-    provisioned,
-    web_service,
-)
+from tests.web import live, pages
+from tests.web.conftest import NEEDS_BROWSER
 
 # Where the responders stand: Anna near the Breestraat gateway, Ben by the station, Chloé (night patrol) by the
 # Hooglandse Kerk. Each alarm below is heard by one gateway, so the nearest responder is the one standing there.
 # Anna stands a little away from her gateway, by the Pieterskerk, so her alarm shows a real distance.
-ANNA_AT, BEN_AT, CHLOE_AT = (52.1575, 4.4868), GATEWAYS["gw-centraal"], GATEWAYS["gw-hooglandse"]
+ANNA_AT, BEN_AT, CHLOE_AT = (52.1575, 4.4868), live.GATEWAYS["gw-centraal"], live.GATEWAYS["gw-hooglandse"]
 
 pytestmark = NEEDS_BROWSER
 
 
 @dataclass
-class World:
-    svc: LiveService
-    gateways: Gateways
-    downs: Recorder
-    rings: dict[int, Ring]
+class World(live.World):
+    downs: Recorder  # what the service sends down to the key rings
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("web")
+    responders = {
+        "anna": {"name": "Anna de Vries", "language": "nl", "skills": ["first_aid"]},
+        "ben": {"name": "Ben Okafor", "language": "en", "skills": ["security"]},
+        "chloe": {"name": "Chloé Martin", "language": "en", "skills": ["patrol"]},
+    }
     with (
         start_broker(tmp / "broker") as broker,
         Recorder(broker, ["nightwatch/v1/down/#"]) as downs,
-        web_service(broker, tmp) as svc,
+        live.web_service(broker, tmp) as svc,
+        live.city(broker, svc, (42, 43, 44), responders) as city,
     ):
-        with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            rings = provisioned(prov, 42, 43, 44)
-            for rid, name, lang, skills in (
-                ("anna", "Anna de Vries", "nl", ["first_aid"]),
-                ("ben", "Ben Okafor", "en", ["security"]),
-                ("chloe", "Chloé Martin", "en", ["patrol"]),
-            ):
-                r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "language": lang, "skills": skills})
-                assert r.status_code == 200, r.text
-        gateways = gateways_online(broker, svc)
         assert svc.dispatcher is not None
         # Chloé (night patrol) has no browser here; she goes on duty through the API.
-        with svc.http(CHLOE) as chloe:
+        with svc.http(live.CHLOE) as chloe:
             r = chloe.put("/api/v1/me/duty", json={"on_duty": True, "lat": CHLOE_AT[0], "lon": CHLOE_AT[1]})
             assert r.status_code == 200, r.text
-        yield World(svc, gateways, downs, rings)
-        gateways.close()
+        yield World(city.svc, city.gateways, city.rings, downs)
 
 
-def _help_on_the_way(downs: Recorder, ring: Ring, counter: int) -> bool:
+def _help_on_the_way(downs: Recorder, ring: live.Ring, counter: int) -> bool:
     for payload in downs.payloads("nightwatch/v1/down/"):
         try:
             got = ack.decode(ring.keys, bytes.fromhex(json.loads(payload)["frame"]), counter)
@@ -86,12 +65,15 @@ def _help_on_the_way(downs: Recorder, ring: Ring, counter: int) -> bool:
 
 def test_sos_reaches_the_responder_within_a_second_and_accept_shows_everywhere(world: World, browser: Browser) -> None:
     svc = world.svc
-    with Session(browser, "en-GB", PHONE, at=ANNA_AT) as anna, Session(browser, "en-GB", DESK) as desk:
-        page = anna.login(svc.url, ANNA, "/ui/responder")
+    with (
+        pages.Session(browser, "en-GB", pages.PHONE, at=ANNA_AT) as anna,
+        pages.Session(browser, "en-GB", pages.DESK) as desk,
+    ):
+        page = anna.login(svc.url, live.ANNA, "/ui/responder")
         page.click("[data-duty=on]")
         page.wait_for_selector(".duty.is-on")
         assert svc.dispatcher is not None and svc.dispatcher.state.responders["anna"].lat == pytest.approx(ANNA_AT[0])
-        board = desk.login(svc.url, OPERATOR, "/ui/operator")
+        board = desk.login(svc.url, live.OPERATOR, "/ui/operator")
         board.wait_for_selector("#op-map .nw-gw-on")
 
         frame, counter = world.rings[42].frame(EVENT_SOS)
@@ -107,7 +89,7 @@ def test_sos_reaches_the_responder_within_a_second_and_accept_shows_everywhere(w
         page.wait_for_selector(".alarm-map svg path")  # the outline of Leiden, with no tiles
         page.wait_for_selector(".alarm-map .leaflet-control-scale-line")
         page.wait_for_timeout(400)  # let the pulse settle for the picture
-        page.screenshot(path=str(SCREENSHOTS / "responder-alarm.png"))
+        page.screenshot(path=str(pages.SCREENSHOTS / "responder-alarm.png"))
 
         board.wait_for_selector("#board [data-incident='42-1'][data-state=offered]")
         page.click("[data-action=accept]")
@@ -131,7 +113,7 @@ def test_sos_reaches_the_responder_within_a_second_and_accept_shows_everywhere(w
         board.wait_for_selector("#op-map .nw-gw-off")
         board.wait_for_selector("#health dd")
         board.wait_for_timeout(300)
-        board.screenshot(path=str(SCREENSHOTS / "operator-board.png"))
+        board.screenshot(path=str(pages.SCREENSHOTS / "operator-board.png"))
 
         # Manual escalation from the board.
         board.click("#board [data-incident='44-1'] [data-action=escalate]")
@@ -149,8 +131,8 @@ def test_sos_reaches_the_responder_within_a_second_and_accept_shows_everywhere(w
 
 
 def test_a_cancel_stands_the_responder_down(world: World, browser: Browser) -> None:
-    with Session(browser, "nl-NL", PHONE, at=BEN_AT) as ben:
-        page = ben.login(world.svc.url, BEN, "/ui/responder")
+    with pages.Session(browser, "nl-NL", pages.PHONE, at=BEN_AT) as ben:
+        page = ben.login(world.svc.url, live.BEN, "/ui/responder")
         page.click("[data-duty=on]")
         page.wait_for_selector(".duty.is-on")
         ring = world.rings[43]
@@ -170,7 +152,7 @@ def test_a_cancel_stands_the_responder_down(world: World, browser: Browser) -> N
 
 
 def test_language_follows_the_browser_and_switches(world: World, browser: Browser) -> None:
-    with Session(browser, "en-US", PHONE) as s:
+    with pages.Session(browser, "en-US", pages.PHONE) as s:
         page = s.page
         page.goto(world.svc.url + "/ui/")
         assert page.get_attribute("html", "lang") == "en"
@@ -178,7 +160,7 @@ def test_language_follows_the_browser_and_switches(world: World, browser: Browse
         page.click("a[data-lang=nl]")
         page.wait_for_selector("html[lang=nl]")
         assert page.inner_text("h1") == "Inloggen"
-        s.login(world.svc.url, ANNA, "/ui/responder")  # the choice outlives the browser's preference
+        s.login(world.svc.url, live.ANNA, "/ui/responder")  # the choice outlives the browser's preference
         page.wait_for_selector("#screen .duty")
         assert page.inner_text("[data-logout]") == "Uitloggen"
         assert page.inner_text("#conn").endswith("Live verbonden")

@@ -19,8 +19,9 @@ from basestation.dispatch.core.incidents import INTAKE_DEVICE_BASE, Incident, Ki
 from basestation.dispatch.io.store_rows import incident_row
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
-from tests.web.conftest import DESK, NEEDS_BROWSER, login, new_context, until
+from tests.web.conftest import NEEDS_BROWSER
 from tests.web.live import OPERATOR, web_service
+from tests.web.pages import DESK, login, new_context, until
 
 pytestmark = NEEDS_BROWSER
 DAY = 86_400_000

@@ -7,7 +7,6 @@ picture goes to docs/screenshots/operator-handover.png."""
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -18,26 +17,8 @@ from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from harness.ports import free_port
 from protocol.constants import EVENT_DURESS, EVENT_SOS
-from tests.web.conftest import (
-    DESK,
-    NEEDS_BROWSER,
-    PHONE,
-    SCREENSHOTS,
-    login,
-    new_context,
-    notice_says_both,
-    until,
-)
-from tests.web.live import (
-    ANNA,
-    OPERATOR,
-    PROVISION,
-    Gateways,
-    Ring,
-    gateways_online,
-    provisioned,
-    web_service,
-)
+from tests.web import live, pages
+from tests.web.conftest import NEEDS_BROWSER
 
 pytestmark = NEEDS_BROWSER
 MIRA = "mira-operator-token-web-0123"  # a named operator: the hand-over is logged with her name
@@ -59,26 +40,18 @@ class Centre(BaseHTTPRequestHandler):
         pass
 
 
-@dataclass
-class World:
-    svc: LiveService
-    gateways: Gateways
-    rings: dict[int, Ring]
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.World]:
     tmp = tmp_path_factory.mktemp("handover")
     centre = ThreadingHTTPServer(("127.0.0.1", free_port()), Centre)
     threading.Thread(target=centre.serve_forever, name="centre", daemon=True).start()
-    with start_broker(tmp / "broker") as broker, _with_centre(web_service(broker, tmp), centre) as svc:
-        with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            rings = provisioned(prov, 61, 62)
-            r = op.put("/api/v1/responders/anna", json={"name": "Anna de Vries", "language": "nl"})
-            assert r.status_code == 200, r.text
-        gateways = gateways_online(broker, svc)
-        yield World(svc, gateways, rings)
-        gateways.close()
+    responders = {"anna": {"name": "Anna de Vries", "language": "nl"}}
+    with (
+        start_broker(tmp / "broker") as broker,
+        _with_centre(live.web_service(broker, tmp), centre) as svc,
+        live.city(broker, svc, (61, 62), responders) as world,
+    ):
+        yield world
     centre.shutdown()
 
 
@@ -94,55 +67,54 @@ def _with_centre(svc: LiveService, centre: ThreadingHTTPServer) -> LiveService:
 
 
 def test_the_112_notice_is_on_the_responders_page_and_the_board_in_both_languages(
-    world: World, browser: Browser
+    world: live.World, browser: Browser
 ) -> None:
-    phone = new_context(browser, "nl-NL", PHONE)
-    desk = new_context(browser, "en-GB", DESK)
-    stranger = new_context(browser, "en-US", PHONE)
+    phone = pages.new_context(browser, "nl-NL", pages.PHONE)
+    desk = pages.new_context(browser, "en-GB", pages.DESK)
+    stranger = pages.new_context(browser, "en-US", pages.PHONE)
     try:
-        page = login(phone.new_page(), world.svc.url, ANNA, "/ui/responder")
-        notice_says_both(page, "header", "nl")
+        page = pages.login(phone.new_page(), world.svc.url, live.ANNA, "/ui/responder")
+        pages.notice_says_both(page, "header", "nl")
         page.click("a[data-lang=en]")
         page.wait_for_selector("html[lang=en]")
         page.wait_for_selector("#conn[data-live=yes]")
-        notice_says_both(page, "header", "en")
-        board = login(desk.new_page(), world.svc.url, OPERATOR, "/ui/operator")
-        notice_says_both(board, "header", "en")
+        pages.notice_says_both(page, "header", "en")
+        board = pages.login(desk.new_page(), world.svc.url, live.OPERATOR, "/ui/operator")
+        pages.notice_says_both(board, "header", "en")
         board.click("a[data-lang=nl]")
         board.wait_for_selector("html[lang=nl]")
-        notice_says_both(board, "header", "nl")
+        pages.notice_says_both(board, "header", "nl")
         # The sign-in page, which everyone sees first, says it too.
         signin = stranger.new_page()
         signin.goto(world.svc.url + "/ui/")
-        notice_says_both(signin, "header", "en")
+        pages.notice_says_both(signin, "header", "en")
     finally:
         for context in (phone, desk, stranger):
             context.close()
 
 
-def test_the_operator_hands_an_accepted_sos_and_a_duress_over_to_112(world: World, browser: Browser) -> None:
+def test_the_operator_hands_an_accepted_sos_and_a_duress_over_to_112(world: live.World, browser: Browser) -> None:
     svc = world.svc
     assert svc.dispatcher is not None
-    phone = new_context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
-                     permissions=["geolocation"])  # fmt: skip
-    desk = new_context(browser, "en-GB", DESK, permissions=["clipboard-read", "clipboard-write"])
+    phone = pages.new_context(browser, "nl-NL", pages.PHONE, at=ANNA_AT)
+    desk = pages.new_context(browser, "en-GB", pages.DESK, permissions=["clipboard-read", "clipboard-write"])
     try:
         # Each context keeps the language its browser asks for: the other test's switches were in its own contexts.
-        anna = login(phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna = pages.login(phone.new_page(), svc.url, live.ANNA, "/ui/responder")
         assert anna.get_attribute("html", "lang") == "nl"
         anna.click("[data-duty=on]")
         anna.wait_for_selector(".duty.is-on")
-        board = login(desk.new_page(), svc.url, MIRA, "/ui/operator")
+        board = pages.login(desk.new_page(), svc.url, MIRA, "/ui/operator")
         assert board.get_attribute("html", "lang") == "en"
 
         # An SOS reaches Anna full-screen: the alarm covers the page's header, and says 112 again itself.
         frame, _ = world.rings[61].frame(EVENT_SOS)
         world.gateways.uplink("gw-breestraat", frame, rssi=-70)
         anna.wait_for_selector("[data-alarm-id='61-1']", timeout=2000)
-        notice_says_both(anna, ".alarm", "nl")
+        pages.notice_says_both(anna, ".alarm", "nl")
         anna.click("[data-action=accept]")
         anna.wait_for_selector("[data-engaged-id='61-1']")
-        notice_says_both(anna, "header", "nl")
+        pages.notice_says_both(anna, "header", "nl")
 
         # The operator hands the accepted SOS over: the script in both languages, English (the page's) first.
         row = "#board [data-incident='61-1']"
@@ -166,7 +138,7 @@ def test_the_operator_hands_an_accepted_sos_and_a_duress_over_to_112(world: Worl
         board.wait_for_selector("#handover [data-copy=nl]:has-text('Copied')")
         assert board.evaluate("navigator.clipboard.readText()") == nl
         board.wait_for_timeout(200)
-        board.screenshot(path=str(SCREENSHOTS / "operator-handover.png"))
+        board.screenshot(path=str(pages.SCREENSHOTS / "operator-handover.png"))
 
         # Recorded: the log says who, the board marks it, the monitoring centre got the same script.
         board.click("#handover button[value=close]")
@@ -174,7 +146,7 @@ def test_the_operator_hands_an_accepted_sos_and_a_duress_over_to_112(world: Worl
         board.wait_for_selector(f"{row} [data-handed]", timeout=3000)
         assert "handed over to 112: Operator (mira)" in board.inner_text(f"{row} .timeline")
         assert svc.dispatcher.state.incidents["61-1"].state == "accepted"  # handed over, not taken from the patrol
-        until(lambda: any(b["event"] == "handover_112" for b in Centre.received))
+        pages.until(lambda: any(b["event"] == "handover_112" for b in Centre.received))
         sent = next(b["data"] for b in Centre.received if b["event"] == "handover_112")
         assert sent["script"] == {"en": en, "nl": nl} and sent["handed_over_by"] == "operator:mira"
 

@@ -10,17 +10,8 @@ from playwright.sync_api import Browser
 
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
-from tests.web.conftest import (
-    DESK,
-    NEEDS_BROWSER,
-    PHONE,
-    SCREENSHOTS,
-    login,
-    new_context,
-    only_incident,
-    refused,
-)
-from tests.web.live import ANNA, BEN, OPERATOR, web_service
+from tests.web import live, pages
+from tests.web.conftest import NEEDS_BROWSER
 
 pytestmark = NEEDS_BROWSER
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk
@@ -30,12 +21,12 @@ BEN_AT = (52.1400, 4.5200)  # across town
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("intake")
-    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
-        with svc.http(OPERATOR) as op:
+    with start_broker(tmp / "broker") as broker, live.web_service(broker, tmp) as svc:
+        with svc.http(live.OPERATOR) as op:
             for rid, name in (("anna", "Anna de Vries"), ("ben", "Ben Okafor")):
                 r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "language": "nl", "skills": ["patrol"]})
                 assert r.status_code == 200, r.text
-        with svc.http(BEN) as ben:
+        with svc.http(live.BEN) as ben:
             assert (
                 ben.put("/api/v1/me/duty", json={"on_duty": True, "lat": BEN_AT[0], "lon": BEN_AT[1]}).status_code
                 == 200
@@ -47,14 +38,13 @@ def test_a_phone_call_logged_on_the_board_reaches_the_nearest_patrol_who_accepts
     svc: LiveService, browser: Browser
 ) -> None:
     assert svc.dispatcher is not None
-    phone = new_context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
-                     permissions=["geolocation"])  # fmt: skip
-    desk = new_context(browser, "en-GB", DESK)
+    phone = pages.new_context(browser, "nl-NL", pages.PHONE, at=ANNA_AT)
+    desk = pages.new_context(browser, "en-GB", pages.DESK)
     try:
-        anna = login(phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna = pages.login(phone.new_page(), svc.url, live.ANNA, "/ui/responder")
         anna.click("[data-duty=on]")
         anna.wait_for_selector(".duty.is-on")
-        board = login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
+        board = pages.login(desk.new_page(), svc.url, live.OPERATOR, "/ui/operator")
 
         board.click("[data-intake-open]")
         board.wait_for_selector("#intake[open]")
@@ -73,16 +63,16 @@ def test_a_phone_call_logged_on_the_board_reaches_the_nearest_patrol_who_accepts
         assert " m" in nearest or " km" in nearest
         board.fill("#intake-address", "Kloksteeg 1")
         board.fill("#intake-notes", "Her friend has not answered for an hour")
-        board.screenshot(path=str(SCREENSHOTS / "operator-intake.png"))
+        board.screenshot(path=str(pages.SCREENSHOTS / "operator-intake.png"))
 
         # Bad input is refused with the API's reason, and the form stays open with what was typed.
-        error = refused(board, "#intake-callback", "call me", "#intake", "#intake [data-intake-error]")
+        error = pages.refused(board, "#intake-callback", "call me", "#intake", "#intake [data-intake-error]")
         assert "callback_number" in error
         assert not svc.dispatcher.state.incidents
         board.fill("#intake-callback", "+31 6 1234 5678")
         board.click("#intake button[type=submit]")
         board.wait_for_selector("#intake", state="hidden")
-        inc = only_incident(svc)
+        inc = pages.only_incident(svc)
         iid = inc.id
         assert inc.kind == "worried" and inc.address == "Kloksteeg 1" and inc.lat is not None
         assert inc.offered_to == ["anna"]

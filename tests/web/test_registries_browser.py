@@ -11,8 +11,9 @@ from playwright.sync_api import Browser, Dialog, Page
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from tests.web import axe
-from tests.web.conftest import DESK, NEEDS_BROWSER, login, new_context
+from tests.web.conftest import NEEDS_BROWSER
 from tests.web.live import OPERATOR, PROVISION, web_service
+from tests.web.pages import DESK, login, new_context
 
 pytestmark = NEEDS_BROWSER
 RING = 4242

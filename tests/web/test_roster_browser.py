@@ -14,17 +14,8 @@ from playwright.sync_api import Browser, Dialog, Page
 
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
-from tests.web import axe
-from tests.web.conftest import (
-    DESK,
-    NEEDS_BROWSER,
-    PHONE,
-    SCREENSHOTS,
-    login,
-    new_context,
-    until,
-)
-from tests.web.live import OPERATOR, web_service
+from tests.web import axe, live, pages
+from tests.web.conftest import NEEDS_BROWSER
 
 pytestmark = NEEDS_BROWSER
 SANNE_AT = (52.1590, 4.4890)  # by the Breestraat
@@ -33,7 +24,7 @@ SANNE_AT = (52.1590, 4.4890)  # by the Breestraat
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("roster")
-    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
+    with start_broker(tmp / "broker") as broker, live.web_service(broker, tmp) as svc:
         yield svc
 
 
@@ -49,15 +40,16 @@ def _accept(dialog: Dialog) -> None:
 
 
 def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser: Browser) -> None:
-    board = login(new_context(browser, "en-GB", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
-    phone_ctx = new_context(
+    board = pages.login(
+        pages.new_context(browser, "en-GB", pages.DESK).new_page(), svc.url, live.OPERATOR, "/ui/operator"
+    )
+    phone_ctx = pages.new_context(
         browser,
         "nl-NL",
-        PHONE,
+        pages.PHONE,
         is_mobile=True,
         has_touch=True,
-        geolocation={"latitude": SANNE_AT[0], "longitude": SANNE_AT[1]},
-        permissions=["geolocation"],
+        at=SANNE_AT,
     )
     phone = phone_ctx.new_page()
     try:
@@ -73,7 +65,7 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         assert "Sanne Bakker" in board.inner_text("#roster-link-title")
         link = board.input_value("[data-roster-link-url]")
         assert link.startswith(svc.url + "/ui/#token=")
-        board.screenshot(path=str(SCREENSHOTS / "operator-people.png"))
+        board.screenshot(path=str(pages.SCREENSHOTS / "operator-people.png"))
         if axe.AXE.is_file():
             axe.check(board, "the sign-in link's dialog over the open People panel")
 
@@ -93,11 +85,11 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         assert sanne.team == "centrum"
 
         # A request near her reaches her phone.
-        with svc.http(OPERATOR) as op:
+        with svc.http(live.OPERATOR) as op:
             call = {"kind": "worried", "callback_number": "+31 6 2222 3333", "lat": 52.1592, "lon": 4.4893}
             inc = op.post("/api/v1/incidents", json=call).json()
         phone.wait_for_selector(f"[data-alarm-id='{inc['id']}']", timeout=5000)
-        phone.screenshot(path=str(SCREENSHOTS / "responder-signed-in.png"))
+        phone.screenshot(path=str(pages.SCREENSHOTS / "responder-signed-in.png"))
         # She takes it: the board shows her coming.
         phone.click(f"[data-alarm-id='{inc['id']}'] [data-action=accept]")
         board.wait_for_selector(f"[data-incident='{inc['id']}'][data-state=accepted]", timeout=5000)
@@ -120,16 +112,16 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
         phone.wait_for_selector("#login-error:not([hidden])")
         assert "ingetrokken" in phone.inner_text("#login-error")
         d = svc.dispatcher
-        until(lambda: not d.state.responders["sanne-bakker"].on_duty)
+        pages.until(lambda: not d.state.responders["sanne-bakker"].on_duty)
         # Nobody is coming any more: the request she had taken is no longer shown as taken, it waits for the
         # next who can come or for the desk, and its log says why.
         board.wait_for_selector(f"[data-incident='{inc['id']}']:not([data-state=accepted])", timeout=5000)
-        with svc.http(OPERATOR) as op:
+        with svc.http(live.OPERATOR) as op:
             doc = op.get(f"/api/v1/incidents/{inc['id']}").json()
         assert "sanne-bakker" not in doc["accepted_by"] and doc["state"] in ("offered", "escalated")
         assert [e["data"]["why"] for e in doc["events"] if e["kind"] == "stood_down"] == ["revoked"]
         board.wait_for_function("!document.querySelector(\"[data-name='Sanne Bakker']\")")
-        with svc.http(OPERATOR) as op:
+        with svc.http(live.OPERATOR) as op:
             gone = op.get("/api/v1/accounts", params={"revoked": "true"}).json()
         assert [a["revoked_by"] for a in gone if a["name"] == "Sanne Bakker"] == ["operator"]
     finally:
@@ -138,7 +130,9 @@ def test_add_a_volunteer_sign_in_on_a_phone_and_revoke(svc: LiveService, browser
 
 
 def test_the_form_says_what_is_wrong_in_the_page_s_language(svc: LiveService, browser: Browser) -> None:
-    board = login(new_context(browser, "nl-NL", DESK).new_page(), svc.url, OPERATOR, "/ui/operator")
+    board = pages.login(
+        pages.new_context(browser, "nl-NL", pages.DESK).new_page(), svc.url, live.OPERATOR, "/ui/operator"
+    )
     try:
         board.click("#roster summary")
         board.fill("#roster-name", "Piet")
@@ -147,7 +141,7 @@ def test_the_form_says_what_is_wrong_in_the_page_s_language(svc: LiveService, br
         board.wait_for_selector("[data-roster-error]:not([hidden])")
         assert "shift" in board.inner_text("[data-roster-error]")
         assert board.locator("#roster-link[open]").count() == 0
-        with svc.http(OPERATOR) as op:
+        with svc.http(live.OPERATOR) as op:
             assert "Piet" not in str(op.get("/api/v1/accounts").json())
     finally:
         board.context.close()

@@ -12,19 +12,8 @@ from playwright.sync_api import Browser, Page
 
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
-from tests.web.conftest import (
-    DESK,
-    NEEDS_BROWSER,
-    PHONE,
-    SCREENSHOTS,
-    login,
-    new_context,
-    notice_says_both,
-    only_incident,
-    refused,
-    until,
-)
-from tests.web.live import ANNA, OPERATOR, web_service
+from tests.web import live, pages
+from tests.web.conftest import NEEDS_BROWSER
 
 pytestmark = NEEDS_BROWSER
 ANNA_AT = (52.1575, 4.4868)  # by the Pieterskerk
@@ -34,8 +23,8 @@ STUDENT_AT = (52.1590, 4.4900)  # on the Breestraat, a street away
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     tmp = tmp_path_factory.mktemp("walk")
-    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
-        with svc.http(OPERATOR) as op:
+    with start_broker(tmp / "broker") as broker, live.web_service(broker, tmp) as svc:
+        with svc.http(live.OPERATOR) as op:
             anna = {"name": "Anna de Vries", "language": "nl", "skills": ["patrol"]}
             r = op.put("/api/v1/responders/anna", json=anna)
             assert r.status_code == 200, r.text
@@ -44,26 +33,24 @@ def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
 
 def _picture(page: Page, name: str) -> None:
     page.evaluate("window.scrollTo(0, 0)")  # the header is sticky: from the top it is drawn once, at the top
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    page.screenshot(path=str(pages.SCREENSHOTS / name), full_page=True)
 
 
 def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
     svc: LiveService, browser: Browser
 ) -> None:
     assert svc.dispatcher is not None
-    anna_phone = new_context(browser, "nl-NL", PHONE, geolocation={"latitude": ANNA_AT[0], "longitude": ANNA_AT[1]},
-                          permissions=["geolocation"])  # fmt: skip
-    student = new_context(browser, "en-GB", PHONE, geolocation={"latitude": STUDENT_AT[0], "longitude": STUDENT_AT[1]},
-                       permissions=["geolocation"])  # fmt: skip
+    anna_phone = pages.new_context(browser, "nl-NL", pages.PHONE, at=ANNA_AT)
+    student = pages.new_context(browser, "en-GB", pages.PHONE, at=STUDENT_AT)
     try:
-        anna = login(anna_phone.new_page(), svc.url, ANNA, "/ui/responder")
+        anna = pages.login(anna_phone.new_page(), svc.url, live.ANNA, "/ui/responder")
         anna.click("[data-duty=on]")
         anna.wait_for_selector(".duty.is-on")
 
         page = student.new_page()
         page.goto(svc.url + "/walk")
         page.wait_for_selector("#walk-form:visible")
-        notice_says_both(page, "header", "en")
+        pages.notice_says_both(page, "header", "en")
         page.fill("#walk-name", "Sanne Bakker")
         page.fill("#walk-phone", "06 1234 5678")
         # Where: her browser's position, once she asks for it (the browser's own consent prompt is granted here).
@@ -74,7 +61,7 @@ def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
         _picture(page, "walk-request.png")
 
         # A form not filled in is refused in her words, and nothing is sent.
-        assert "check what you entered" in refused(page, "#walk-phone", "call me", "#walk-form", "#walk-error")
+        assert "check what you entered" in pages.refused(page, "#walk-phone", "call me", "#walk-form", "#walk-error")
         assert not svc.dispatcher.state.incidents
         page.fill("#walk-phone", "06 1234 5678")
         page.click("#walk-form button[type=submit]")
@@ -83,7 +70,7 @@ def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
         reference = page.inner_text("[data-walk-ref]")
         assert len(reference) == 7 and reference[3] == "-"
         page.wait_for_selector("[data-walk-state]:has-text('Finding a patrol member')")
-        inc = only_incident(svc)
+        inc = pages.only_incident(svc)
         iid = inc.id
         assert inc.kind == "escort" and inc.source == "walk" and inc.offered_to == ["anna"]
         assert inc.lat == pytest.approx(STUDENT_AT[0]) and inc.destination == "Haarlemmerstraat 100"
@@ -129,9 +116,9 @@ def test_a_student_asks_to_be_walked_home_sees_the_patrol_coming_and_cancels(
 def test_outside_the_hours_the_page_says_who_to_call_in_dutch_and_in_english(
     svc: LiveService, browser: Browser
 ) -> None:
-    with svc.http(OPERATOR) as op:
+    with svc.http(live.OPERATOR) as op:
         assert op.put("/api/v1/walk/override", json={"state": "closed"}).status_code == 200
-    nl = new_context(browser, "nl-NL", PHONE)
+    nl = pages.new_context(browser, "nl-NL", pages.PHONE)
     try:
         page = nl.new_page()
         page.goto(svc.url + "/walk")
@@ -140,16 +127,16 @@ def test_outside_the_hours_the_page_says_who_to_call_in_dutch_and_in_english(
         text = page.inner_text("#walk-closed")
         assert "neemt nu geen verzoeken aan" in text and "+31 71 555 0100" in text and "112" in text
         assert page.get_attribute("#walk-closed a[href^='tel:']", "href") == "tel:+31715550100"
-        notice_says_both(page, "header", "nl")
+        pages.notice_says_both(page, "header", "nl")
         _picture(page, "walk-closed.png")
         page.click("a[data-lang=en]")
         page.wait_for_selector("html[lang=en]")
         page.wait_for_selector("#walk-closed:visible")
         assert "not taking requests" in page.inner_text("#walk-closed")
-        notice_says_both(page, "header", "en")
+        pages.notice_says_both(page, "header", "en")
     finally:
         nl.close()
-        with svc.http(OPERATOR) as op:
+        with svc.http(live.OPERATOR) as op:
             op.put("/api/v1/walk/override", json={"state": "hours"})
 
 
@@ -157,9 +144,9 @@ def test_the_desk_places_a_request_given_in_words_blocks_its_number_and_closes_t
     svc: LiveService, browser: Browser
 ) -> None:
     assert svc.dispatcher is not None
-    desk = new_context(browser, "en-GB", DESK)
+    desk = pages.new_context(browser, "en-GB", pages.DESK)
     try:
-        board = login(desk.new_page(), svc.url, OPERATOR, "/ui/operator")
+        board = pages.login(desk.new_page(), svc.url, live.OPERATOR, "/ui/operator")
         board.wait_for_selector("#walk-desk [data-walk-now=open]")
         words = {"name": "Noor", "phone": "0687654321", "where": "Outside the bar on the Nieuwe Rijn",
                  "destination": "Morsweg 20", "lang": "en"}  # fmt: skip
@@ -177,7 +164,7 @@ def test_the_desk_places_a_request_given_in_words_blocks_its_number_and_closes_t
         box = board.locator("#op-map").bounding_box()
         assert box is not None
         board.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        until(lambda: svc.dispatcher.state.incidents[iid].lat is not None)  # type: ignore[union-attr]
+        pages.until(lambda: svc.dispatcher.state.incidents[iid].lat is not None)  # type: ignore[union-attr]
         board.wait_for_selector(f"{row} [data-place]", state="detached", timeout=5000)
 
         # A prank: the number is blocked from the board, and shows in the panel's list.

@@ -14,23 +14,12 @@ from basestation.dispatch.core.zones import Zone
 from harness.brokers import start_broker
 from harness.dispatch import LiveService
 from protocol.constants import EVENT_SOS
-from tests.web.conftest import DESK, NEEDS_BROWSER, SCREENSHOTS, login, new_context, until
-from tests.web.live import (
-    ANNA,
-    BEN,
-    GATEWAYS,
-    OPERATOR,
-    PROVISION,
-    Gateways,
-    Ring,
-    gateways_online,
-    provisioned,
-    web_service,
-)
+from tests.web import live, pages
+from tests.web.conftest import NEEDS_BROWSER
 
 pytestmark = NEEDS_BROWSER
 
-HEARD_AT = GATEWAYS["gw-breestraat"]  # an alarm heard by this gateway alone is placed on it
+HEARD_AT = live.GATEWAYS["gw-breestraat"]  # an alarm heard by this gateway alone is placed on it
 BEN_AT = (52.1591, 4.4897)  # ~30 m from it
 ANNA_AT = (52.1575, 4.4856)  # ~300 m from it
 # The zone's corners around the gateway, about 130 m each way.
@@ -44,29 +33,22 @@ CORNERS = [
 KEEP_MAP = "document.addEventListener('nw:operator-map', (e) => { window.nwTestMap = e.detail; });"
 
 
-class World:
-    def __init__(self, svc: LiveService, gateways: Gateways, ring: Ring) -> None:
-        self.svc, self.gateways, self.ring = svc, gateways, ring
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[live.World]:
     tmp = tmp_path_factory.mktemp("zones")
-    with start_broker(tmp / "broker") as broker, web_service(broker, tmp) as svc:
-        with svc.http(PROVISION) as prov, svc.http(OPERATOR) as op:
-            ring = provisioned(prov, 91)[91]
-            for rid, name in (("anna", "Anna de Vries"), ("ben", "Ben Bakker")):
-                r = op.put(f"/api/v1/responders/{rid}", json={"name": name, "skills": ["patrol"]})
-                assert r.status_code == 200, r.text
-        gateways = gateways_online(broker, svc)
-        yield World(svc, gateways, ring)
-        gateways.close()
+    with start_broker(tmp / "broker") as broker, live.web_service(broker, tmp) as svc:
+        responders = {
+            rid: {"name": name, "skills": ["patrol"]}
+            for rid, name in (("anna", "Anna de Vries"), ("ben", "Ben Bakker"))
+        }
+        with live.city(broker, svc, (91,), responders) as world:
+            yield world
 
 
 def _board(browser: Browser, svc: LiveService) -> Page:
-    ctx = new_context(browser, "en-GB", DESK)
+    ctx = pages.new_context(browser, "en-GB", pages.DESK)
     ctx.add_init_script(KEEP_MAP)
-    page = login(ctx.new_page(), svc.url, OPERATOR, "/ui/operator")
+    page = pages.login(ctx.new_page(), svc.url, live.OPERATOR, "/ui/operator")
     page.wait_for_selector("#op-map .nw-gw-on")
     page.wait_for_function("window.nwTestMap !== undefined")
     page.wait_for_selector("[data-zone-list] li")
@@ -90,12 +72,14 @@ def _click_map(page: Page, lat: float, lon: float) -> None:
 
 
 def _zones(svc: LiveService) -> list[dict[str, Any]]:
-    with svc.http(OPERATOR) as op:
+    with svc.http(live.OPERATOR) as op:
         found: list[dict[str, Any]] = op.get("/api/v1/zones").json()
         return found
 
 
-def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(world: World, browser: Browser) -> None:
+def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(
+    world: live.World, browser: Browser
+) -> None:
     svc = world.svc
     d = svc.dispatcher
     assert d is not None
@@ -126,14 +110,14 @@ def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(worl
             assert distance_m(got[0], got[1], *want) < 15  # within a few pixels of each corner
 
         # Ben is by the gateway, Anna some 300 m away; only Anna is bound to the zone.
-        for token, at in ((BEN, BEN_AT), (ANNA, ANNA_AT)):
+        for token, at in ((live.BEN, BEN_AT), (live.ANNA, ANNA_AT)):
             with svc.http(token) as who:
                 assert who.put("/api/v1/me/duty", json={"on_duty": True, "lat": at[0], "lon": at[1]}).is_success
         assert distance_m(*HEARD_AT, *BEN_AT) < distance_m(*HEARD_AT, *ANNA_AT)
         before = set(d.state.incidents)
-        frame, _ = world.ring.frame(EVENT_SOS)
+        frame, _ = world.rings[91].frame(EVENT_SOS)
         world.gateways.uplink("gw-breestraat", frame, rssi=-70)
-        until(lambda: set(d.state.incidents) - before)
+        pages.until(lambda: set(d.state.incidents) - before)
         (iid,) = set(d.state.incidents) - before
         inc = d.state.incidents[iid]
         assert (inc.lat, inc.lon) == HEARD_AT
@@ -141,7 +125,7 @@ def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(worl
         board.wait_for_selector(f"#board [data-incident='{iid}']")
         board.evaluate("window.scrollTo(0, 0)")  # the map with the zone drawn on it, the alarm inside
         board.wait_for_timeout(300)
-        board.screenshot(path=str(SCREENSHOTS / "operator-zones.png"))
+        board.screenshot(path=str(pages.SCREENSHOTS / "operator-zones.png"))
 
         # A reload finds the zone where it was.
         board.reload()
@@ -151,10 +135,10 @@ def test_an_operator_draws_a_zone_and_its_alarm_goes_to_the_bound_responder(worl
         board.context.close()
 
 
-def test_the_operator_changes_a_zones_binding_and_removes_it(world: World, browser: Browser) -> None:
+def test_the_operator_changes_a_zones_binding_and_removes_it(world: live.World, browser: Browser) -> None:
     svc = world.svc
     if not _zones(svc):
-        with svc.http(OPERATOR) as op:
+        with svc.http(live.OPERATOR) as op:
             body = {"name": "Breestraat", "polygon": [list(c) for c in CORNERS], "responders": ["anna"]}
             assert op.put("/api/v1/zones/z-breestraat", json=body).status_code == 200
     board = _board(browser, svc)
@@ -179,7 +163,7 @@ def test_the_operator_changes_a_zones_binding_and_removes_it(world: World, brows
         board.context.close()
 
 
-def test_a_zone_is_drawn_without_a_pointer(world: World, browser: Browser) -> None:
+def test_a_zone_is_drawn_without_a_pointer(world: live.World, browser: Browser) -> None:
     """Keyboard only: the map is moved with the arrow keys and its centre added as each corner."""
     svc = world.svc
     board = _board(browser, svc)
@@ -208,7 +192,7 @@ def test_a_zone_is_drawn_without_a_pointer(world: World, browser: Browser) -> No
         assert len(corners) == 3 and len({tuple(c) for c in corners}) == 3
     finally:
         board.context.close()
-        with svc.http(OPERATOR) as op:
+        with svc.http(live.OPERATOR) as op:
             for z in _zones(svc):
                 if z["name"] == "Met het toetsenbord":
                     op.delete(f"/api/v1/zones/{z['id']}")
