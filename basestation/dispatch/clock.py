@@ -9,6 +9,7 @@ walk alone (cluster.py).
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from basestation.dispatch.core import actions
 from basestation.dispatch.core.effects import Effects
@@ -18,28 +19,24 @@ from basestation.dispatch.core.state import DispatchState
 log = logging.getLogger("nightwatch.dispatch")
 
 
+# Compared and shown as the one object it is: its state is the service's, far too much to print or compare. With
+# slots the generated __init__ sets the fields it takes no argument for, which the class compiled by mypyc needs: it
+# keeps no class attribute for an instance to read their defaults from.
+@dataclass(eq=False, repr=False, slots=True)
 class DeadlineClock:
     """``carry_out`` is the service's (``Dispatcher.carry_out``): each slice's effects go to it as they are made;
     ``now`` gives the wall clock's milliseconds."""
 
-    def __init__(
-        self,
-        state: DispatchState,
-        pipeline: UplinkPipeline,
-        carry_out: Callable[[Effects], None],
-        gap_ms: int,
-        now: Callable[[], int],
-    ) -> None:
-        self.state = state
-        self.pipeline = pipeline
-        self.carry_out = carry_out
-        self.gap_ms = gap_ms
-        self.now = now
-        # The timer set for the earliest deadline, when it fires, the pass running, and when the last one started.
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_ms = 0
-        self.running: asyncio.Task[None] | None = None
-        self.last_pass_ms = 0
+    state: DispatchState
+    pipeline: UplinkPipeline
+    carry_out: Callable[[Effects], None]
+    gap_ms: int
+    now: Callable[[], int]
+    # The timer set for the earliest deadline, when it fires, the pass running, and when the last one started.
+    timer: asyncio.TimerHandle | None = field(default=None, init=False)
+    timer_ms: int = field(default=0, init=False)
+    running: asyncio.Task[None] | None = field(default=None, init=False)
+    last_pass_ms: int = field(default=0, init=False)
 
     def start(self) -> None:
         """Set the timer whenever the earliest deadline changes, and now for the one there is."""

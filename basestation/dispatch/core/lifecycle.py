@@ -13,16 +13,7 @@ from typing import Any
 from basestation.dispatch.core.effects import AckSent, Downlink, Effects
 from basestation.dispatch.core.incidents import Incident, State, from_ring, note
 from basestation.dispatch.core.state import DispatchState, Recent
-from protocol import ack
-from protocol.constants import (
-    ACK_CANCELLED,
-    ACK_CLOSED,
-    ACK_HELP_ON_THE_WAY,
-    ACK_RECEIVED,
-    ACK_SEQ_MAX,
-    ACK_STATE_NAMES,
-    ACK_UNAVAILABLE,
-)
+from protocol import ack, constants
 from protocol.keys import DeviceKeys
 
 log = logging.getLogger("nightwatch.dispatch.lifecycle")
@@ -47,14 +38,14 @@ def ring_state(inc: Incident) -> int:
     A quiet ring (after a cancel, and by design after a duress) is only ever told "cancelled": after a duress a
     coercer watching the ring must see nothing that says the alarm lives on."""
     if not ring_listening(inc) or inc.state == State.CANCELLED:
-        return ACK_CANCELLED
+        return constants.ACK_CANCELLED
     if inc.state == State.RESOLVED:
-        return ACK_CLOSED
+        return constants.ACK_CLOSED
     if inc.accepted_by:
-        return ACK_HELP_ON_THE_WAY
+        return constants.ACK_HELP_ON_THE_WAY
     if inc.unavailable:
-        return ACK_UNAVAILABLE
-    return ACK_RECEIVED
+        return constants.ACK_UNAVAILABLE
+    return constants.ACK_RECEIVED
 
 
 def copy_state(inc: Incident, counter: int) -> int | None:
@@ -88,7 +79,7 @@ def queue_ack(
 ) -> bool:
     """Queue one ACK for ``counter`` through ``gateway_id`` with the next seq, stored before it is sent."""
     seq = recent.acks
-    if seq > ACK_SEQ_MAX:
+    if seq > constants.ACK_SEQ_MAX:
         # SPEC 6: seq never wraps. The ring's next press takes a new counter, which starts again at 0.
         st.acks_withheld += 1
         log.warning("device %s counter %s: all ACK numbers used; no more ACKs for it", device_id, counter)
@@ -129,6 +120,6 @@ def tell_ring(st: DispatchState, inc: Incident, now_ms: int, eff: Effects) -> No
         # Heard over BLE only so far: the answer is owed, and the first LoRa copy carries it down.
         recent.ack_state, recent.acked_ms = state, now_ms - REACK_MS
         return
-    eta = inc.eta_min if state == ACK_HELP_ON_THE_WAY else 0
+    eta = inc.eta_min if state == constants.ACK_HELP_ON_THE_WAY else 0
     if queue_ack(st, eff, inc.device_id, inc.ring_counter, recent, state, gateway, now_ms, eta):
-        eff.durable.append(note(inc, now_ms, "ack_queued", state=ACK_STATE_NAMES[state], gateway=gateway))
+        eff.durable.append(note(inc, now_ms, "ack_queued", state=constants.ACK_STATE_NAMES[state], gateway=gateway))

@@ -1,5 +1,6 @@
 """The ``accounts`` table (migration 0008): what accounts.py needs kept, on SQLite and PostgreSQL alike."""
 
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -8,34 +9,18 @@ from basestation.dispatch.core.accounts import Account
 from basestation.dispatch.io import schema as t
 from basestation.dispatch.io.db import Database
 
+# An account's row holds each of its fields in the column of that name, and beside them its token's digest.
+_FIELDS = tuple(f.name for f in fields(Account))
+
 
 def _account(row: Any) -> Account:
-    return Account(
-        row.id,
-        row.role,
-        row.name,
-        row.responder_id,
-        row.phone,
-        row.created_ms,
-        row.created_by,
-        row.revoked_ms,
-        row.revoked_by,
-    )
+    return Account(*(getattr(row, name) for name in _FIELDS))
 
 
 async def insert(store: Database, acc: Account, token_sha256: str) -> None:
     async with store.engine.begin() as conn:
         await conn.execute(
-            t.accounts.insert().values(
-                id=acc.id,
-                role=acc.role,
-                name=acc.name,
-                responder_id=acc.responder_id,
-                phone=acc.phone,
-                token_sha256=token_sha256,
-                created_ms=acc.created_ms,
-                created_by=acc.created_by,
-            )
+            t.accounts.insert().values(**{name: getattr(acc, name) for name in _FIELDS}, token_sha256=token_sha256)
         )
 
 

@@ -11,6 +11,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,21 +119,7 @@ class Notifier:
             self._duress(inc, text)
         if inc["state"] not in ("open", "offered", "escalated"):
             return
-        for rid in inc["offered_to"]:
-            if (inc["id"], rid) in self._offered:
-                continue
-            self._offered.add((inc["id"], rid))
-            payload = {
-                "type": "offer",
-                "incident": inc["id"],
-                "kind": inc["kind"],
-                "forced": inc["forced"],
-                "location": inc["location"],
-                "press_ms": inc["press_ms"],
-                "text": text,
-            }
-            for sub in self.subscriptions.get(rid, []):
-                self._add("webpush", inc["id"], sub, payload, rid)
+        self._push_once(inc, inc["offered_to"], self._offered, _alert("offer", inc, inc["forced"], text))
 
     def _script(self, inc: dict[str, Any]) -> dict[str, Any]:
         names = {r.id: r.name for r in self.d.state.responders.values()}
@@ -150,19 +137,17 @@ class Notifier:
         """Everyone offered the alarm or on the way to it learns that the wearer was forced to cancel it: the one
         on the way above all, who must not stand down."""
         declined = set(inc["declined_by"])
-        for rid in dict.fromkeys((*inc["accepted_by"], *(r for r in inc["offered_to"] if r not in declined))):
-            if (inc["id"], rid) in self._duress_told:
+        rids = dict.fromkeys((*inc["accepted_by"], *(r for r in inc["offered_to"] if r not in declined)))
+        self._push_once(inc, rids, self._duress_told, _alert("duress", inc, True, text))
+
+    def _push_once(
+        self, inc: dict[str, Any], rids: Iterable[str], told: set[tuple[str, str]], payload: dict[str, Any]
+    ) -> None:
+        """``payload`` to every browser of each responder in ``rids`` not yet ``told`` of ``inc`` this way."""
+        for rid in rids:
+            if (inc["id"], rid) in told:
                 continue
-            self._duress_told.add((inc["id"], rid))
-            payload = {
-                "type": "duress",
-                "incident": inc["id"],
-                "kind": inc["kind"],
-                "forced": True,
-                "location": inc["location"],
-                "press_ms": inc["press_ms"],
-                "text": text,
-            }
+            told.add((inc["id"], rid))
             for sub in self.subscriptions.get(rid, []):
                 self._add("webpush", inc["id"], sub, payload, rid)
 
@@ -264,6 +249,19 @@ class Notifier:
                 subs.remove(job.target)
             return True
         return 200 <= status < 300
+
+
+def _alert(kind: str, inc: dict[str, Any], forced: bool, text: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """A responder's push about ``inc``: ``kind`` is "offer" or "duress"."""
+    return {
+        "type": kind,
+        "incident": inc["id"],
+        "kind": inc["kind"],
+        "forced": forced,
+        "location": inc["location"],
+        "press_ms": inc["press_ms"],
+        "text": text,
+    }
 
 
 def _where(target: WebhookTarget | Subscription) -> tuple[str, list[str]]:
