@@ -7,15 +7,8 @@ default ESCORT and CANCEL words are the same ``SSS``). A TEST is not cancelled: 
 whatever is open (docs/lifecycle.md).
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
 from firmware import press
+from firmware.const import const
 from protocol.constants import EVENT_CANCEL, EVENT_DURESS, EVENT_ESCORT, EVENT_SOS, EVENT_TEST
 
 NONE = const(0)
