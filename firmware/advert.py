@@ -8,13 +8,7 @@ section 11, and the Core Specification Supplement part A: Flags 1.3, Manufacture
 Filled into one preallocated buffer, so a retry allocates nothing here.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
+from firmware.const import const
 
 ADV_SIZE = const(31)
 _FRAME_OFFSET = const(7)

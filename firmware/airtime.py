@@ -12,14 +12,7 @@ one frame at the window's edge; the key ring sends far less than that outside an
 also added to per-band totals that can be reported.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
+from firmware.const import const
 from firmware.ticks import ticks_add, ticks_diff
 
 _BW_HZ = const(125000)

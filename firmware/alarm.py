@@ -9,15 +9,8 @@ At most one of each is open:
 - ``cancel``: CANCEL or DURESS, sent silently after the same local feedback (SPEC 4: aux names the alarm).
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
 from firmware import retry
+from firmware.const import const
 from firmware.ticks import ticks_add, ticks_diff
 from firmware.uplinks import Outgoing
 from protocol.constants import ACK_CANCELLED, ACK_CLOSED, ACK_RECEIVED, EVENT_TEST

@@ -22,13 +22,7 @@ All arithmetic stays on 16-bit values with multipliers below 2**14, so every int
 MicroPython port (below 2**30): nothing here allocates, and ``order`` fills a buffer the caller owns.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
+from firmware.const import const
 
 N_CHANNELS = const(8)  # len(airtime.UPLINK_CHANNELS); the walk is in rounds of this many positions
 _MASK = const(0xFFFF)

@@ -69,34 +69,34 @@ class FakeButton:
             self.edges.push(self.clock.ticks_ms(), 1 if pressed else 0)
 
 
-class FakeLed:
+class _FakeOutput:
+    """An output the feedback player sets: keeps the last value and records every write."""
+
     def __init__(self, rec: Recorder) -> None:
         self.rec = rec
-        self.colour = 0
+        self.value = 0
 
-    def set(self, colour: int) -> None:
-        self.colour = colour
-        self.rec.emit({"kind": "led", "led": COLOUR_NAMES[colour]})
+    def set(self, value: int) -> None:
+        self.value = value
+        self.rec.emit(self._record(value))
 
-
-class FakeVibe:
-    def __init__(self, rec: Recorder) -> None:
-        self.rec = rec
-        self.on = 0
-
-    def set(self, on: int) -> None:
-        self.on = on
-        self.rec.emit({"kind": "vibe", "on": bool(on)})
+    def _record(self, value: int) -> dict:
+        raise NotImplementedError
 
 
-class FakeBuzzer:
-    def __init__(self, rec: Recorder) -> None:
-        self.rec = rec
-        self.hz = 0
+class FakeLed(_FakeOutput):
+    def _record(self, value: int) -> dict:
+        return {"kind": "led", "led": COLOUR_NAMES[value]}
 
-    def set(self, hz: int) -> None:
-        self.hz = hz
-        self.rec.emit({"kind": "buzzer", "hz": hz})
+
+class FakeVibe(_FakeOutput):
+    def _record(self, value: int) -> dict:
+        return {"kind": "vibe", "on": bool(value)}
+
+
+class FakeBuzzer(_FakeOutput):
+    def _record(self, value: int) -> dict:
+        return {"kind": "buzzer", "hz": value}
 
 
 class FakeBleAdvertiser:

@@ -11,14 +11,7 @@ A pattern is an intro played once and a loop repeated until another pattern repl
 driven by deadlines, so between steps the CPU can sleep.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
+from firmware.const import const
 from firmware.ticks import ticks_add, ticks_diff
 
 # LED colours; the board maps them onto its LED pins.

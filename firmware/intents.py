@@ -7,21 +7,19 @@ default ESCORT and CANCEL words are the same ``SSS``). A TEST is not cancelled: 
 whatever is open (docs/lifecycle.md).
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
 from firmware import press
+from firmware.const import const
 from protocol.constants import EVENT_CANCEL, EVENT_DURESS, EVENT_ESCORT, EVENT_SOS, EVENT_TEST
 
 NONE = const(0)
 # Above the one-byte event codes, so an intent is either an event or one of these.
 ARMING = const(0x101)
 IGNORED = const(0x102)
+
+# What a word can mean, by what is open, tried in this order: (its setting in the config, the event, its name in
+# the log). The config keeps the words of one state apart, so at most one matches.
+_WITH_NONE_OPEN = (("escort_word", EVENT_ESCORT, "escort"), ("test_word", EVENT_TEST, "test"))
+_WITH_ALARM_OPEN = (("duress_word", EVENT_DURESS, "duress"), ("cancel_word", EVENT_CANCEL, "cancel"))
 
 
 class IntentReader:
@@ -59,21 +57,16 @@ class IntentReader:
         if g == press.HOLD:
             hw.tell(now, "pattern", "sos")
             return EVENT_SOS
-        cfg = self._cfg
         word = self.press.word
-        if open_event and open_event != EVENT_TEST:
-            if word == cfg.duress_word:
-                hw.tell(now, "pattern", "duress")
-                return EVENT_DURESS
-            if word == cfg.cancel_word:
-                hw.tell(now, "pattern", "cancel")
-                return EVENT_CANCEL
-        elif not open_event:
-            if word == cfg.escort_word:
-                hw.tell(now, "pattern", "escort")
-                return EVENT_ESCORT
-            if word == cfg.test_word:
-                hw.tell(now, "pattern", "test")
-                return EVENT_TEST
+        if not open_event:
+            meanings = _WITH_NONE_OPEN
+        elif open_event != EVENT_TEST:
+            meanings = _WITH_ALARM_OPEN
+        else:
+            meanings = ()  # a TEST is not cancelled: it ends by itself
+        for setting, event, name in meanings:
+            if word == getattr(self._cfg, setting):
+                hw.tell(now, "pattern", name)
+                return event
         hw.tell(now, "pattern", "ignored " + word)
         return IGNORED

@@ -15,15 +15,8 @@ in sleep; boot from deep sleep to the first radio command 400 ms with the firmwa
 when lit; vibration motor 70 mA when on.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
 from firmware.airtime import time_on_air_ms
+from firmware.const import const
 from firmware.ticks import ticks_diff
 
 DEEP = const(2)

@@ -14,14 +14,7 @@ however long the button stays down.
 Pure logic: edges come with their tick time from the interrupt handler, and ``poll(now)`` reports what is due.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
+from firmware.const import const
 from firmware.ticks import ticks_add, ticks_diff
 
 NONE = const(0)

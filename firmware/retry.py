@@ -9,13 +9,7 @@ Each delay is stretched by up to ``JITTER_PCT`` percent, drawn from the counter,
 (a fight, a crowd) do not retry in lockstep and collide on air.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
+from firmware.const import const
 
 # Delay before attempt n+1, in ms, for n = 1, 2, ...; the last entry repeats.
 ALARM_DELAYS_MS = (2000, 3000, 5000, 10000, 20000, 30000, 60000)

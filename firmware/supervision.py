@@ -7,15 +7,8 @@ ACK_REQUEST_GAP past the last one acknowledged, so the server's lookahead never 
 period doubles up to a day, and the first ACK brings back the configured one.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
 from firmware import retry
+from firmware.const import const
 from firmware.ticks import ticks_add, ticks_diff
 from firmware.uplinks import Outgoing
 from protocol.constants import ACK_REQUEST_GAP, BATTERY_UNKNOWN, EVENT_HEARTBEAT, EVENT_LOW_BATTERY, FLAG_ACK_REQUESTED

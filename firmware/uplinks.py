@@ -8,16 +8,9 @@ come, and matches an ACK to the uplink it answers. Which uplinks are open, and w
 belong to the callers (alarm.py, supervision.py); they pass their uplinks in, in the order they are served.
 """
 
-try:
-    from micropython import const  # pyright: ignore[reportAssignmentType]
-except ImportError:
-
-    def const(x):  # CPython: the same, except that the stub's argument is positional-only
-        return x
-
-
 from firmware import channels, retry
 from firmware.airtime import UPLINK_CHANNELS, time_on_air_ms
+from firmware.const import const
 from firmware.counter_store import CounterExhaustedError
 from firmware.ticks import earlier, ticks_add, ticks_diff
 from protocol import ack, uplink
