@@ -24,6 +24,7 @@ def test_firmware_imports_nothing_cpython_only() -> None:
             "airtime",
             "channels",
             "config",
+            "const",
             "counter_store",
             "feedback",
             "hardware",
