@@ -2,14 +2,15 @@
 
 import asyncio
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 
 from basestation.dispatch.core.effects import DeviceState, Durable, FrameSeen, IncidentSnapshot, ReceptionRow
 from basestation.dispatch.core.incidents import Event, Incident, Kind, State
 from basestation.dispatch.core.state import DispatchState
-from basestation.dispatch.io.migrate import sync_url, upgrade
+from basestation.dispatch.io.migrate import alembic_config, sync_url, upgrade
 from basestation.dispatch.io.schema import metadata
 from basestation.dispatch.io.store import Store
 from tests.dispatch.world import T0
@@ -24,6 +25,24 @@ def test_migrations_create_exactly_the_declared_tables(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_the_baseline_goes_down_to_an_empty_database_and_up_again(db_url: str) -> None:
+    upgrade(db_url)
+    engine = create_engine(sync_url(db_url))
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+            assert set(inspect(conn).get_table_names()) == {"alembic_version"}
+    finally:
+        engine.dispose()
+    upgrade(db_url)
+    engine = create_engine(sync_url(db_url))
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    engine.dispose()
 
 
 def test_a_batch_applied_twice_writes_each_row_once_and_reloads(db_url: str) -> None:
