@@ -2,7 +2,6 @@
 
 import asyncio
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -10,39 +9,37 @@ from sqlalchemy import create_engine, inspect
 from basestation.dispatch.core.effects import DeviceState, Durable, FrameSeen, IncidentSnapshot, ReceptionRow
 from basestation.dispatch.core.incidents import Event, Incident, Kind, State
 from basestation.dispatch.core.state import DispatchState
-from basestation.dispatch.io.migrate import alembic_config, sync_url, upgrade
+from basestation.dispatch.io.migrate import downgrade, sync_url, upgrade
 from basestation.dispatch.io.schema import metadata
 from basestation.dispatch.io.store import Store
 from tests.dispatch.world import T0
 
 
-def test_migrations_create_exactly_the_declared_tables(db_url: str) -> None:
-    url = db_url
-    upgrade(url)
-    upgrade(url)  # a second run is a no-op
+def _differences(url: str) -> list[object]:
+    """What the database's tables differ in from those ``schema.py`` declares."""
     engine = create_engine(sync_url(url))
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    engine.dispose()
-    assert diff == []
+    try:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), metadata))
+    finally:
+        engine.dispose()
+
+
+def test_migrations_create_exactly_the_declared_tables(db_url: str) -> None:
+    upgrade(db_url)
+    upgrade(db_url)  # a second run is a no-op
+    assert _differences(db_url) == []
 
 
 def test_the_baseline_goes_down_to_an_empty_database_and_up_again(db_url: str) -> None:
     upgrade(db_url)
-    engine = create_engine(sync_url(db_url))
-    try:
-        with engine.begin() as conn:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "base")
-            assert set(inspect(conn).get_table_names()) == {"alembic_version"}
-    finally:
-        engine.dispose()
-    upgrade(db_url)
+    downgrade(db_url)
     engine = create_engine(sync_url(db_url))
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert set(inspect(conn).get_table_names()) == {"alembic_version"}
     engine.dispose()
+    upgrade(db_url)
+    assert _differences(db_url) == []
 
 
 def test_a_batch_applied_twice_writes_each_row_once_and_reloads(db_url: str) -> None:

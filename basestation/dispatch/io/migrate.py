@@ -1,5 +1,6 @@
 """Bring a database to the newest schema with alembic, on a synchronous connection (SQLite or PostgreSQL)."""
 
+from collections.abc import Callable
 from importlib.resources import files
 
 from alembic import command
@@ -25,11 +26,20 @@ def alembic_config() -> Config:
 
 
 def upgrade(url: str) -> None:
+    _run(url, command.upgrade, "head")
+
+
+def downgrade(url: str, target: str = "base") -> None:
+    """Back to ``target``; "base" drops every table but alembic's own."""
+    _run(url, command.downgrade, target)
+
+
+def _run(url: str, step: Callable[[Config, str], None], target: str) -> None:
     engine = create_engine(sync_url(url))
     try:
         with engine.begin() as conn:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            step(cfg, target)
     finally:
         engine.dispose()
