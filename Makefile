@@ -92,11 +92,16 @@ format: $(STAMP)
 LOCALE := basestation/dispatch/locale
 I18N_KEYWORDS := -k t -k text:2 -k plural:2,2 -k N_
 
+# The template is replaced only when more than its creation date changed, so that a run that finds the same words
+# leaves the tree as it was.
 i18n: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg --no-default-keywords $(I18N_KEYWORDS) --no-location --no-wrap \
 		--sort-output --project Nightwatch --version 0.1.0 \
-		--header-comment "# The service's words: docs/dispatch.md, Words and languages." -o $(LOCALE)/messages.pot .
-	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-fuzzy-matching --ignore-obsolete --no-wrap
+		--header-comment "# The service's words: docs/dispatch.md, Words and languages." -o $(LOCALE)/messages.pot.new .
+	if diff -q -I '^"POT-Creation-Date: ' $(LOCALE)/messages.pot $(LOCALE)/messages.pot.new >/dev/null 2>&1; \
+		then rm $(LOCALE)/messages.pot.new; else mv $(LOCALE)/messages.pot.new $(LOCALE)/messages.pot; fi
+	$(BIN)/pybabel -q update -i $(LOCALE)/messages.pot -d $(LOCALE) --no-fuzzy-matching --ignore-obsolete --no-wrap \
+		--ignore-pot-creation-date
 
 bench: $(STAMP) native
 	$(BIN)/python -m bench
